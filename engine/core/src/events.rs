@@ -1,0 +1,120 @@
+//! Events the engine hands to Python. Each is written to SQLite before LDK is told it was
+//! handled, and stays there until Python acknowledges it, so a crash replays, never loses.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NodeEvent {
+    ChannelPending {
+        channel_id: String,
+        user_channel_id: String,
+        counterparty_node_id: String,
+        funding_txo: String,
+    },
+    ChannelReady {
+        channel_id: String,
+        user_channel_id: String,
+        counterparty_node_id: String,
+    },
+    ChannelClosed {
+        channel_id: String,
+        user_channel_id: String,
+        counterparty_node_id: Option<String>,
+        reason: String,
+    },
+    /// An inbound payment we could not claim by ourselves (no preimage known).
+    PaymentClaimable {
+        payment_hash: String,
+        amount_msat: u64,
+        claim_deadline: Option<u32>,
+    },
+    PaymentReceived {
+        payment_id: String,
+        payment_hash: String,
+        amount_msat: u64,
+    },
+    PaymentSent {
+        payment_id: String,
+        payment_hash: String,
+        preimage: String,
+        amount_msat: Option<u64>,
+        fee_paid_msat: Option<u64>,
+    },
+    PaymentFailed {
+        payment_id: String,
+        payment_hash: Option<String>,
+        reason: String,
+    },
+    PaymentForwarded {
+        prev_channel_id: Option<String>,
+        next_channel_id: Option<String>,
+        prev_node_id: Option<String>,
+        next_node_id: Option<String>,
+        fee_earned_msat: Option<u64>,
+        outbound_amount_msat: Option<u64>,
+        claim_from_onchain_tx: bool,
+    },
+    HtlcHandlingFailed {
+        prev_channel_id: String,
+        failure_type: String,
+        reason: Option<String>,
+    },
+    /// An HTLC addressed to one of our intercept SCIDs is waiting for forward or fail.
+    HtlcIntercepted {
+        intercept_id: String,
+        requested_next_hop_scid: u64,
+        payment_hash: String,
+        inbound_amount_msat: u64,
+        expected_outbound_amount_msat: u64,
+    },
+    /// An onion message for a peer that is not connected; the application may keep it.
+    OnionMessageIntercepted {
+        peer_node_id: String,
+        message: String,
+    },
+    OnionMessagePeerConnected {
+        peer_node_id: String,
+    },
+}
+
+impl NodeEvent {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            NodeEvent::ChannelPending { .. } => "channel_pending",
+            NodeEvent::ChannelReady { .. } => "channel_ready",
+            NodeEvent::ChannelClosed { .. } => "channel_closed",
+            NodeEvent::PaymentClaimable { .. } => "payment_claimable",
+            NodeEvent::PaymentReceived { .. } => "payment_received",
+            NodeEvent::PaymentSent { .. } => "payment_sent",
+            NodeEvent::PaymentFailed { .. } => "payment_failed",
+            NodeEvent::PaymentForwarded { .. } => "payment_forwarded",
+            NodeEvent::HtlcHandlingFailed { .. } => "htlc_handling_failed",
+            NodeEvent::HtlcIntercepted { .. } => "htlc_intercepted",
+            NodeEvent::OnionMessageIntercepted { .. } => "onion_message_intercepted",
+            NodeEvent::OnionMessagePeerConnected { .. } => "onion_message_peer_connected",
+        }
+    }
+}
+
+/// An event as delivered: its queue id (pass it back to acknowledge) and the event.
+#[derive(Clone, Debug)]
+pub struct QueuedEvent {
+    pub id: i64,
+    pub kind: String,
+    pub json: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_carries_kind_tag() {
+        let e = NodeEvent::OnionMessagePeerConnected { peer_node_id: "02ab".into() };
+        let j = serde_json::to_string(&e).unwrap();
+        assert_eq!(j, r#"{"kind":"onion_message_peer_connected","peer_node_id":"02ab"}"#);
+        assert_eq!(serde_json::from_str::<NodeEvent>(&j).unwrap(), e);
+        assert_eq!(e.kind(), "onion_message_peer_connected");
+    }
+}

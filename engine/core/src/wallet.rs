@@ -1,0 +1,223 @@
+//! The on-chain wallet: BDK with BIP84 descriptors from the node seed, persisted in SQLite,
+//! synced over the same Esplora client as LDK.
+
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use bdk_esplora::EsploraAsyncExt;
+use bdk_wallet::bitcoin::bip32::Xpriv;
+use bdk_wallet::rusqlite::Connection;
+use bdk_wallet::template::Bip84;
+use bdk_wallet::{KeychainKind, PersistedWallet, SignOptions, Wallet};
+use bitcoin::{Address, Amount, FeeRate, Network, ScriptBuf, Transaction, Txid};
+use lightning::sign::ChangeDestinationSourceSync;
+
+use crate::chain::ChainSource;
+use crate::error::{Error, Result};
+
+const STOP_GAP: usize = 20;
+const PARALLEL_REQUESTS: usize = 4;
+
+struct Inner {
+    wallet: PersistedWallet<Connection>,
+    conn: Connection,
+    full_scan_done: bool,
+}
+
+pub struct OnchainWallet {
+    inner: Mutex<Inner>,
+    chain: Arc<ChainSource>,
+    network: Network,
+    /// Serialises syncs: two overlapping syncs would apply updates out of order.
+    sync_lock: tokio::sync::Mutex<()>,
+}
+
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct WalletBalance {
+    pub confirmed_sat: u64,
+    pub trusted_pending_sat: u64,
+    pub untrusted_pending_sat: u64,
+    pub immature_sat: u64,
+    pub total_sat: u64,
+    pub spendable_sat: u64,
+}
+
+impl OnchainWallet {
+    pub fn open(db_path: &std::path::Path, seed: &[u8; 64], network: Network, chain: Arc<ChainSource>) -> Result<Self> {
+        let xprv = Xpriv::new_master(network, seed).map_err(|e| Error::Wallet(format!("cannot derive wallet key: {e}")))?;
+        let mut conn = Connection::open(db_path)
+            .map_err(|e| Error::Storage(format!("cannot open wallet db {}: {e}", db_path.display())))?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| Error::Storage(e.to_string()))?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(|e| Error::Storage(e.to_string()))?;
+        let ext = Bip84(xprv, KeychainKind::External);
+        let int = Bip84(xprv, KeychainKind::Internal);
+        let loaded = Wallet::load()
+            .descriptor(KeychainKind::External, Some(ext.clone()))
+            .descriptor(KeychainKind::Internal, Some(int.clone()))
+            .extract_keys()
+            .check_network(network)
+            .load_wallet(&mut conn)
+            .map_err(|e| Error::Wallet(format!("cannot load the wallet (was the data directory made for another network or seed?): {e}")))?;
+        let wallet = match loaded {
+            Some(w) => w,
+            None => Wallet::create(ext, int)
+                .network(network)
+                .create_wallet(&mut conn)
+                .map_err(|e| Error::Wallet(format!("cannot create the wallet: {e}")))?,
+        };
+        Ok(Self {
+            inner: Mutex::new(Inner { wallet, conn, full_scan_done: false }),
+            chain,
+            network,
+            sync_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn persist(inner: &mut Inner) -> Result<()> {
+        inner
+            .wallet
+            .persist(&mut inner.conn)
+            .map(|_| ())
+            .map_err(|e| Error::Storage(format!("cannot persist the wallet: {e}")))
+    }
+
+    pub fn network(&self) -> Network {
+        self.network
+    }
+
+    pub fn new_address(&self) -> Result<Address> {
+        let mut inner = self.lock();
+        let info = inner.wallet.reveal_next_address(KeychainKind::External);
+        // The address must be durable before anyone is told to pay it.
+        Self::persist(&mut inner)?;
+        Ok(info.address)
+    }
+
+    pub fn balance(&self) -> WalletBalance {
+        let b = self.lock().wallet.balance();
+        WalletBalance {
+            confirmed_sat: b.confirmed.to_sat(),
+            trusted_pending_sat: b.trusted_pending.to_sat(),
+            untrusted_pending_sat: b.untrusted_pending.to_sat(),
+            immature_sat: b.immature.to_sat(),
+            total_sat: b.total().to_sat(),
+            spendable_sat: b.trusted_spendable().to_sat(),
+        }
+    }
+
+    /// Full scan the first time (finds funds of a restored seed), then revealed scripts only.
+    pub async fn sync(&self) -> Result<()> {
+        let _guard = self.sync_lock.lock().await;
+        let full = !self.lock().full_scan_done;
+        if full {
+            let request = self.lock().wallet.start_full_scan().build();
+            let update = self
+                .chain
+                .client
+                .full_scan(request, STOP_GAP, PARALLEL_REQUESTS)
+                .await
+                .map_err(|e| Error::ChainSource(format!("wallet scan via {} failed: {e}", self.chain.url)))?;
+            let mut inner = self.lock();
+            inner.wallet.apply_update(update).map_err(|e| Error::Wallet(format!("cannot apply chain update: {e}")))?;
+            inner.full_scan_done = true;
+            Self::persist(&mut inner)
+        } else {
+            let request = self.lock().wallet.start_sync_with_revealed_spks().build();
+            let update = self
+                .chain
+                .client
+                .sync(request, PARALLEL_REQUESTS)
+                .await
+                .map_err(|e| Error::ChainSource(format!("wallet sync via {} failed: {e}", self.chain.url)))?;
+            let mut inner = self.lock();
+            inner.wallet.apply_update(update).map_err(|e| Error::Wallet(format!("cannot apply chain update: {e}")))?;
+            Self::persist(&mut inner)
+        }
+    }
+
+    pub fn parse_address(&self, address: &str) -> Result<Address> {
+        let unchecked = Address::from_str(address.trim())
+            .map_err(|e| Error::Address(format!("'{address}' is not a Bitcoin address: {e}")))?;
+        unchecked.require_network(self.network).map_err(|_| {
+            Error::Address(format!("'{address}' is not an address for {} (this node's network)", self.network))
+        })
+    }
+
+    /// Build and sign a transaction paying `amount` (or everything, for None) to `script`.
+    /// The transaction is recorded as unconfirmed so its inputs are not spent twice.
+    pub fn build_payment(&self, script: ScriptBuf, amount: Option<Amount>, feerate_sat_per_kw: u32) -> Result<Transaction> {
+        let mut inner = self.lock();
+        let fee_rate = FeeRate::from_sat_per_kwu(feerate_sat_per_kw as u64);
+        let mut psbt = {
+            let mut b = inner.wallet.build_tx();
+            match amount {
+                Some(a) => {
+                    b.add_recipient(script, a);
+                }
+                None => {
+                    b.drain_wallet().drain_to(script);
+                }
+            }
+            b.fee_rate(fee_rate);
+            b.finish().map_err(|e| {
+                let msg = e.to_string();
+                if msg.contains("Insufficient funds") || msg.contains("InsufficientFunds") || msg.contains("insufficient") {
+                    Error::InsufficientFunds(format!("the on-chain wallet cannot pay this: {msg}"))
+                } else {
+                    Error::Wallet(format!("cannot build the transaction: {msg}"))
+                }
+            })?
+        };
+        let finalized = inner
+            .wallet
+            .sign(&mut psbt, SignOptions::default())
+            .map_err(|e| Error::Wallet(format!("cannot sign: {e}")))?;
+        if !finalized {
+            return Err(Error::Wallet("the wallet could not finalize the transaction".into()));
+        }
+        let tx = psbt.extract_tx().map_err(|e| Error::Wallet(format!("cannot extract the transaction: {e}")))?;
+        inner.wallet.apply_unconfirmed_txs([(tx.clone(), crate::store::now_secs())]);
+        Self::persist(&mut inner)?;
+        Ok(tx)
+    }
+
+    /// Forget an unbroadcast transaction so its inputs become spendable again.
+    pub fn cancel(&self, tx: &Transaction) {
+        let mut inner = self.lock();
+        inner.wallet.cancel_tx(tx);
+        let _ = Self::persist(&mut inner);
+    }
+
+    pub async fn send(&self, address: &str, amount_sat: Option<u64>, feerate_sat_per_kw: u32) -> Result<Txid> {
+        let addr = self.parse_address(address)?;
+        if amount_sat == Some(0) {
+            return Err(Error::InvalidArgument("amount must be positive".into()));
+        }
+        let tx = self.build_payment(addr.script_pubkey(), amount_sat.map(Amount::from_sat), feerate_sat_per_kw)?;
+        if let Err(e) = self.chain.broadcast(&tx).await {
+            self.cancel(&tx);
+            return Err(e);
+        }
+        Ok(tx.compute_txid())
+    }
+}
+
+impl OnchainWallet {
+    /// A new internal (change) script, persisted before it is handed out.
+    pub fn fresh_script(&self) -> std::result::Result<ScriptBuf, ()> {
+        let mut inner = self.lock();
+        let info = inner.wallet.reveal_next_address(KeychainKind::Internal);
+        Self::persist(&mut inner).map_err(|_| ())?;
+        Ok(info.address.script_pubkey())
+    }
+}
+
+impl ChangeDestinationSourceSync for OnchainWallet {
+    fn get_change_destination_script(&self) -> std::result::Result<ScriptBuf, ()> {
+        self.fresh_script()
+    }
+}

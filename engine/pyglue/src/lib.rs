@@ -1,0 +1,16 @@
+//! lsp_node._ldk: the compiled half of lsp_node. Thin glue only; logic lives in lsp_engine and
+//! regtest_chain, exceptions in lsp_node/errors.py.
+
+use pyo3::prelude::*;
+
+mod chain;
+mod errors;
+mod node;
+
+#[pymodule]
+fn _ldk(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<node::PyNode>()?;
+    chain::register(m)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,220 @@
+//! Python class `Node`: each call hands its work to the tokio runtime and returns an awaitable,
+//! so the asyncio loop never waits on Rust I/O and the GIL is never held while Rust waits.
+//! Structured results cross as JSON text; lsp_node/engine.py turns them into dataclasses.
+
+use std::sync::Arc;
+
+use lsp_engine::{Node, NodeConfig};
+use pyo3::prelude::*;
+
+use crate::errors::to_py;
+
+#[pyclass(frozen, name = "Node", module = "lsp_node._ldk")]
+pub struct PyNode {
+    inner: Arc<Node>,
+}
+
+fn json<T: serde::Serialize>(v: &T) -> PyResult<String> {
+    serde_json::to_string(v).map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))
+}
+
+fn parse_network(s: &str) -> PyResult<bitcoin::Network> {
+    s.parse::<bitcoin::Network>().map_err(|_| {
+        crate::errors::ConfigError::new_err(format!(
+            "unknown network '{s}' (use bitcoin, testnet, testnet4, signet or regtest)"
+        ))
+    })
+}
+
+macro_rules! spawn {
+    ($py:expr, $node:expr, |$n:ident| $body:expr) => {{
+        let $n = Arc::clone(&$node.inner);
+        pyo3_async_runtimes::tokio::future_into_py($py, async move { $body })
+    }};
+}
+
+#[pymethods]
+impl PyNode {
+    /// Build and start a node; resolves to a running Node.
+    #[staticmethod]
+    #[pyo3(signature = (data_dir, network, esplora_url, listen_addr="127.0.0.1:0".to_string(), sync_interval_secs=30, log_level="info".to_string(), accept_intercept_htlcs=false, to_self_delay=144, min_funding_confirmations=6))]
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        py: Python<'_>,
+        data_dir: String,
+        network: String,
+        esplora_url: String,
+        listen_addr: String,
+        sync_interval_secs: u64,
+        log_level: String,
+        accept_intercept_htlcs: bool,
+        to_self_delay: u16,
+        min_funding_confirmations: u32,
+    ) -> PyResult<Bound<'_, PyAny>> {
+        let mut cfg = NodeConfig::new(data_dir, parse_network(&network)?, &esplora_url);
+        cfg.listen_addr = listen_addr;
+        cfg.sync_interval_secs = sync_interval_secs;
+        cfg.log_level = log_level;
+        cfg.accept_intercept_htlcs = accept_intercept_htlcs;
+        cfg.to_self_delay = to_self_delay;
+        cfg.min_funding_confirmations = min_funding_confirmations;
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let node = Node::start(cfg).await.map_err(to_py)?;
+            Ok(PyNode { inner: Arc::new(node) })
+        })
+    }
+
+    fn stop<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| n.stop().await.map_err(to_py))
+    }
+
+    #[getter]
+    fn is_running(&self) -> bool {
+        self.inner.is_running()
+    }
+
+    #[getter]
+    fn node_id(&self) -> String {
+        self.inner.node_id()
+    }
+
+    #[getter]
+    fn listen_addr(&self) -> String {
+        self.inner.listen_addr().to_string()
+    }
+
+    #[getter]
+    fn network(&self) -> String {
+        self.inner.network().to_string()
+    }
+
+    #[getter]
+    fn best_block_height(&self) -> u32 {
+        self.inner.best_block_height()
+    }
+
+    fn sync<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| n.sync().await.map_err(to_py))
+    }
+
+    fn new_address<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| n.new_address().map_err(to_py))
+    }
+
+    fn wallet_balance_json(&self, py: Python<'_>) -> PyResult<String> {
+        let b = py.detach(|| self.inner.wallet_balance());
+        json(&b)
+    }
+
+    fn claimable_onchain_sat(&self, py: Python<'_>) -> u64 {
+        py.detach(|| self.inner.claimable_onchain_sat())
+    }
+
+    #[pyo3(signature = (address, amount_sat=None))]
+    fn send_onchain<'py>(&self, py: Python<'py>, address: String, amount_sat: Option<u64>) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| n.send_onchain(&address, amount_sat).await.map_err(to_py))
+    }
+
+    fn connect<'py>(&self, py: Python<'py>, node_id: String, address: String) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| n.connect(&node_id, &address).await.map_err(to_py))
+    }
+
+    fn disconnect(&self, py: Python<'_>, node_id: String) -> PyResult<()> {
+        py.detach(|| self.inner.disconnect(&node_id)).map_err(to_py)
+    }
+
+    fn list_peers_json(&self, py: Python<'_>) -> PyResult<String> {
+        let v = py.detach(|| self.inner.list_peers());
+        json(&v)
+    }
+
+    #[pyo3(signature = (node_id, amount_sat, push_msat=0, announce=false))]
+    fn open_channel<'py>(&self, py: Python<'py>, node_id: String, amount_sat: u64, push_msat: u64, announce: bool) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| n.open_channel(&node_id, amount_sat, push_msat, announce).map_err(to_py))
+    }
+
+    fn list_channels_json(&self, py: Python<'_>) -> PyResult<String> {
+        let v = py.detach(|| self.inner.list_channels());
+        json(&v)
+    }
+
+    fn close_channel<'py>(&self, py: Python<'py>, channel_id: String) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| n.close_channel(&channel_id).map_err(to_py))
+    }
+
+    #[pyo3(signature = (channel_id, reason="closed by the operator".to_string()))]
+    fn force_close_channel<'py>(&self, py: Python<'py>, channel_id: String, reason: String) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| n.force_close_channel(&channel_id, &reason).map_err(to_py))
+    }
+
+    #[pyo3(signature = (amount_msat, description, expiry_secs=3600))]
+    fn create_invoice<'py>(&self, py: Python<'py>, amount_msat: Option<u64>, description: String, expiry_secs: u32) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| n.create_invoice(amount_msat, &description, expiry_secs).map_err(to_py))
+    }
+
+    fn decode_invoice_json(&self, py: Python<'_>, invoice: String) -> PyResult<String> {
+        let info = py.detach(|| self.inner.decode_invoice(&invoice)).map_err(to_py)?;
+        json(&info)
+    }
+
+    #[pyo3(signature = (invoice, amount_msat=None, max_fee_msat=None))]
+    fn pay_invoice<'py>(&self, py: Python<'py>, invoice: String, amount_msat: Option<u64>, max_fee_msat: Option<u64>) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| n.pay_invoice(&invoice, amount_msat, max_fee_msat).map_err(to_py))
+    }
+
+    fn keysend<'py>(&self, py: Python<'py>, node_id: String, amount_msat: u64) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| n.keysend(&node_id, amount_msat).map_err(to_py))
+    }
+
+    fn list_payments_json<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| {
+            let v = n.list_payments().map_err(to_py)?;
+            json(&v)
+        })
+    }
+
+    fn payment_json<'py>(&self, py: Python<'py>, payment_id: String) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| {
+            let v = n.payment(&payment_id).map_err(to_py)?;
+            json(&v)
+        })
+    }
+
+    fn get_intercept_scid(&self, py: Python<'_>) -> u64 {
+        py.detach(|| self.inner.get_intercept_scid())
+    }
+
+    fn forward_intercepted_htlc<'py>(&self, py: Python<'py>, intercept_id: String, channel_id: String, amount_msat: u64) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| n.forward_intercepted_htlc(&intercept_id, &channel_id, amount_msat).map_err(to_py))
+    }
+
+    fn fail_intercepted_htlc<'py>(&self, py: Python<'py>, intercept_id: String) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| n.fail_intercepted_htlc(&intercept_id).map_err(to_py))
+    }
+
+    /// Resolves to (id, kind, json) of the oldest unacknowledged event.
+    fn next_event<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| {
+            let e = n.next_event().await.map_err(to_py)?;
+            Ok((e.id, e.kind, e.json))
+        })
+    }
+
+    fn poll_event(&self, py: Python<'_>) -> PyResult<Option<(i64, String, String)>> {
+        let e = py.detach(|| self.inner.poll_event()).map_err(to_py)?;
+        Ok(e.map(|e| (e.id, e.kind, e.json)))
+    }
+
+    fn event_handled<'py>(&self, py: Python<'py>, event_id: i64) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| n.event_handled(event_id).map_err(to_py))
+    }
+
+    /// Up to `max` buffered log lines as (level, module, message), oldest first.
+    #[pyo3(signature = (max=1000))]
+    fn drain_logs(&self, py: Python<'_>, max: usize) -> Vec<(String, String, String)> {
+        py.detach(|| self.inner.drain_logs(max))
+            .into_iter()
+            .map(|l| (l.level.to_string(), l.module, l.message))
+            .collect()
+    }
+}

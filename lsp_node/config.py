@@ -1,0 +1,91 @@
+"""Operator configuration: defaults < TOML file < environment (LSP_SECTION__KEY) < command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from lsp_node.errors import ConfigError
+
+Network = Literal["bitcoin", "testnet", "testnet4", "signet", "regtest"]
+
+
+class NodeSettings(BaseModel):
+    data_dir: Path = Field(Path("data"), description="Root of all state; one sub-folder per network.")
+    network: Network = "regtest"
+    listen_addr: str = Field("127.0.0.1:9735", description="host:port for Lightning peers (port 0: any free port).")
+    log_level: Literal["trace", "debug", "info", "warn", "error"] = "info"
+    sync_interval_secs: int = Field(30, ge=1, le=3600)
+    to_self_delay: int = Field(144, ge=144, le=2016, description="Blocks a force-closing peer waits for its funds.")
+    min_funding_confirmations: int = Field(6, ge=1, le=144)
+
+    @field_validator("listen_addr")
+    @classmethod
+    def _host_port(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"'{v}' is not host:port")
+        return v
+
+
+class ChainSettings(BaseModel):
+    source: Literal["embedded", "esplora"] = Field(
+        "embedded", description="embedded: the project's own regtest chain in-process; esplora: an external server."
+    )
+    esplora_url: str | None = Field(None, description="Base URL of the Esplora API when source = esplora.")
+    embedded_listen: str = Field("127.0.0.1:0", description="Where the embedded chain serves its Esplora API.")
+    embedded_fund_sat: int = Field(
+        10_000_000, ge=0, description="On first start on the embedded chain, pay the wallet this much and mine it."
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LSP_", env_nested_delimiter="__", extra="forbid")
+
+    node: NodeSettings = NodeSettings()
+    chain: ChainSettings = ChainSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def network_dir(self) -> Path:
+        return self.node.data_dir / self.node.network
+
+
+def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Build settings; `overrides` are the command line's, as nested dicts."""
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"config file {config_file} does not exist")
+
+    class _FromFile(Settings):
+        model_config = SettingsConfigDict(**{**Settings.model_config, "toml_file": config_file})
+
+    try:
+        s = _FromFile(**(overrides or {}))
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+        raise ConfigError(f"invalid configuration: {problems}") from None
+    except ValueError as e:  # a TOML syntax error
+        raise ConfigError(f"cannot read {config_file}: {e}") from None
+    if s.chain.source == "embedded" and s.node.network != "regtest":
+        raise ConfigError("the embedded chain is regtest only: set chain.source = 'esplora' for other networks")
+    if s.chain.source == "esplora" and not s.chain.esplora_url:
+        raise ConfigError("chain.source = 'esplora' needs chain.esplora_url")
+    return Settings.model_validate(s.model_dump())

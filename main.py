@@ -1,0 +1,74 @@
+"""Run the LSP node: `python main.py [--config config/lsp.toml] [--data-dir DIR] ...`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from lsp_node.app import StartupInfo, run
+from lsp_node.config import load_settings
+from lsp_node.errors import LspNodeError
+
+
+def parse_args(argv: list[str]) -> tuple[Path | None, dict[str, Any]]:
+    p = argparse.ArgumentParser(description="LightningRod LSP node")
+    p.add_argument("--config", type=Path, help="TOML config file (default: config/lsp.toml if present)")
+    p.add_argument("--data-dir", help="overrides node.data_dir")
+    p.add_argument("--network", help="overrides node.network")
+    p.add_argument("--listen", help="overrides node.listen_addr (host:port)")
+    p.add_argument("--esplora-url", help="use this Esplora server instead of the embedded chain")
+    p.add_argument("--log-level", help="overrides node.log_level")
+    a = p.parse_args(argv)
+    node: dict[str, Any] = {}
+    chain: dict[str, Any] = {}
+    if a.data_dir:
+        node["data_dir"] = a.data_dir
+    if a.network:
+        node["network"] = a.network
+    if a.listen:
+        node["listen_addr"] = a.listen
+    if a.log_level:
+        node["log_level"] = a.log_level
+    if a.esplora_url:
+        chain.update(source="esplora", esplora_url=a.esplora_url)
+    overrides: dict[str, Any] = {}
+    if node:
+        overrides["node"] = node
+    if chain:
+        overrides["chain"] = chain
+    config = a.config
+    if config is None and Path("config/lsp.toml").is_file():
+        config = Path("config/lsp.toml")
+    return config, overrides
+
+
+def print_ready(info: StartupInfo) -> None:
+    print(f"node id:        {info.node_id}", flush=True)
+    print(f"listening on:   {info.listen_addr}", flush=True)
+    print(f"chain height:   {info.chain_height}", flush=True)
+    print(f"wallet address: {info.wallet_address}", flush=True)
+    print(f"esplora:        {info.esplora_url}", flush=True)
+    print("running; press Ctrl-C to stop", flush=True)
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # LDK is chatty at INFO; its lines go to data/<network>/ldk.log in full.
+    logging.getLogger("lsp_node.ldk").setLevel(logging.WARNING)
+    try:
+        config, overrides = parse_args(argv)
+        settings = load_settings(config, overrides)
+        asyncio.run(run(settings, print_ready))
+    except LspNodeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print("stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
