@@ -53,6 +53,7 @@ class Channel:
     is_ready: bool
     is_usable: bool
     is_announced: bool
+    pending_htlcs: int
     state: str
 
 

@@ -690,7 +690,11 @@ fn parse_regtest_address(s: &str) -> Result<bitcoin::ScriptBuf, Response> {
     let addr = Address::from_str(s.trim())
         .map_err(|e| bad_request(format!("invalid address {s:?}: {e}")))?
         .require_network(Network::Regtest)
-        .map_err(|e| bad_request(format!("address {s:?} is not a regtest address: {e}")))?;
+        .map_err(|e| {
+            bad_request(format!(
+                "address {s:?} is not a regtest address (bcrt1.../m.../n.../2... required): {e}"
+            ))
+        })?;
     Ok(addr.script_pubkey())
 }
 

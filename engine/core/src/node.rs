@@ -103,6 +103,8 @@ pub struct ChannelInfo {
     pub is_ready: bool,
     pub is_usable: bool,
     pub is_announced: bool,
+    /// HTLCs in flight either way; zero once every payment over the channel has settled.
+    pub pending_htlcs: usize,
     pub state: String,
 }
 
@@ -1071,6 +1073,7 @@ fn channel_info(c: &ChannelDetails) -> ChannelInfo {
         is_ready: c.is_channel_ready,
         is_usable: c.is_usable,
         is_announced: c.is_announced,
+        pending_htlcs: c.pending_inbound_htlcs.len() + c.pending_outbound_htlcs.len(),
         state: state.into(),
     }
 }

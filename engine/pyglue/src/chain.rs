@@ -21,7 +21,7 @@ fn regtest_script(address: &str) -> PyResult<ScriptBuf> {
         .map_err(|e| ChainError::new_err(format!("invalid address {address:?}: {e}")))?
         .require_network(Network::Regtest)
         .map_err(|e| {
-            ChainError::new_err(format!("address {address:?} is not a regtest address: {e}"))
+            ChainError::new_err(format!("address {address:?} is not a regtest address (bcrt1.../m.../n.../2... required): {e}"))
         })?;
     Ok(addr.script_pubkey())
 }
