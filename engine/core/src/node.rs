@@ -1092,6 +1092,11 @@ impl Core {
             .map_err(|e| Error::ChainSource(format!("lightning chain sync via {} failed: {e:?}", self.chain.url)))?;
         self.wallet.sync().await?;
         self.chain.refresh_fees().await?;
+        // The background processor only sweeps on a 30 s timer; sweeping right after a sync
+        // claims matured outputs as soon as the chain allows.
+        if self.sweeper.regenerate_and_broadcast_spend_if_necessary().is_err() {
+            self.logger.engine(Level::Warn, "sweeping matured outputs failed; will retry".into());
+        }
         Ok(())
     }
 
