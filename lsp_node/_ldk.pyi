@@ -1,18 +1,21 @@
 """Type stub of the compiled engine module (engine/pyglue). Kept honest by mypy.stubtest in the tests."""
 
-from typing import Awaitable
+from typing import Awaitable, final
+
+__all__ = ["Node", "RegtestChain", "__version__"]
 
 __version__: str
 
+@final
 class Node:
     @staticmethod
     def start(
         data_dir: str,
         network: str,
         esplora_url: str,
-        listen_addr: str = "127.0.0.1:0",
+        listen_addr: str = ...,
         sync_interval_secs: int = 30,
-        log_level: str = "info",
+        log_level: str = ...,
         accept_intercept_htlcs: bool = False,
         to_self_delay: int = 144,
         min_funding_confirmations: int = 6,
@@ -41,7 +44,7 @@ class Node:
     ) -> Awaitable[str]: ...
     def list_channels_json(self) -> str: ...
     def close_channel(self, channel_id: str) -> Awaitable[None]: ...
-    def force_close_channel(self, channel_id: str, reason: str = "closed by the operator") -> Awaitable[None]: ...
+    def force_close_channel(self, channel_id: str, reason: str = ...) -> Awaitable[None]: ...
     def create_invoice(
         self, amount_msat: int | None, description: str, expiry_secs: int = 3600
     ) -> Awaitable[str]: ...
@@ -60,10 +63,11 @@ class Node:
     def event_handled(self, event_id: int) -> Awaitable[None]: ...
     def drain_logs(self, max: int = 1000) -> list[tuple[str, str, str]]: ...
 
+@final
 class RegtestChain:
     @staticmethod
     def open(db_path: str) -> RegtestChain: ...
-    def start_server(self, host: str = "127.0.0.1", port: int = 0) -> Awaitable[str]: ...
+    def start_server(self, host: str = ..., port: int = 0) -> Awaitable[str]: ...
     def stop_server(self) -> Awaitable[None]: ...
     @property
     def height(self) -> int: ...

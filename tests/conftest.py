@@ -101,8 +101,10 @@ async def open_channel(
     *,
     push_msat: int = 0,
     announce: bool = False,
+    ack_peer_events: bool = True,
 ) -> Channel:
-    """Connect a to b, open a channel funded by a, confirm it, and wait until both can use it."""
+    """Connect a to b, open a channel funded by a, confirm it, and wait until both can use it.
+    With ack_peer_events=False, b's events are left unacknowledged in its queue."""
     host_port = b.listen_addr
     await a.connect(b.node_id, host_port)
     user_channel_id = await a.open_channel(b.node_id, amount_sat, push_msat=push_msat, announce=announce)
@@ -112,7 +114,8 @@ async def open_channel(
     chain.mine(6)
     await sync_all(a, b)
     await wait_event(a, "channel_ready", channel_id=channel_id)
-    await wait_event(b, "channel_ready", channel_id=channel_id)
+    if ack_peer_events:
+        await wait_event(b, "channel_ready", channel_id=channel_id)
 
     def usable() -> bool:
         return any(c.channel_id == channel_id and c.is_usable for c in a.channels()) and any(
@@ -137,4 +140,11 @@ async def settled(*nodes: LightningNode) -> None:
     """Wait until no channel of these nodes has an HTLC in flight."""
     await wait_until(
         lambda: all(c.pending_htlcs == 0 for n in nodes for c in n.channels()), what="HTLCs settled"
+    )
+
+
+async def reconnected(*nodes: LightningNode) -> None:
+    """Wait until every channel of these nodes is usable again (after a restart)."""
+    await wait_until(
+        lambda: all(c.is_usable for n in nodes for c in n.channels()), what="channels usable again"
     )

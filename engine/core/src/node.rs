@@ -13,7 +13,7 @@ use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::{PublicKey, Secp256k1};
 use bitcoin::{BlockHash, Network};
 use lightning::chain::{BestBlock, Confirm};
-use lightning::events::{Event, FundingInfo, PaymentPurpose, ReplayEvent};
+use lightning::events::{Event, FundingInfo, ReplayEvent};
 use lightning::ln::channelmanager::{
     Bolt11InvoiceParameters, ChainParameters, ChannelManagerReadArgs, PaymentId, Retry,
 };
@@ -1161,6 +1161,10 @@ impl Core {
         }
     }
 
+    fn payment_has_status(&self, id: &str, status: &str) -> bool {
+        matches!(self.store.payment(id), Ok(Some(p)) if p.status == status)
+    }
+
     fn updated_payment(&self, id: &str, f: impl FnOnce(&mut PaymentRecord)) -> Option<PaymentRecord> {
         let mut p = self.store.payment(id).ok().flatten()?;
         f(&mut p);
@@ -1219,6 +1223,10 @@ impl Core {
             }
             Event::PaymentClaimed { payment_hash, amount_msat, purpose, .. } => {
                 let id = hexs(&payment_hash.0);
+                // LDK may hand us a claim again after a restart; the store says if it is news.
+                if self.payment_has_status(&id, STATUS_SUCCEEDED) {
+                    return Ok(());
+                }
                 let now = now_secs();
                 let preimage = purpose.preimage().map(|p| hexs(&p.0));
                 let record = self
@@ -1240,7 +1248,6 @@ impl Core {
                         created_at: now,
                         updated_at: now,
                     });
-                let _ = matches!(purpose, PaymentPurpose::SpontaneousPayment(_));
                 self.emit(
                     NodeEvent::PaymentReceived { payment_id: id.clone(), payment_hash: id, amount_msat },
                     Some(&record),
@@ -1248,6 +1255,9 @@ impl Core {
             }
             Event::PaymentSent { payment_id, payment_preimage, payment_hash, amount_msat, fee_paid_msat, .. } => {
                 let id = payment_id.map(|p| hexs(&p.0)).unwrap_or_else(|| hexs(&payment_hash.0));
+                if self.payment_has_status(&id, STATUS_SUCCEEDED) {
+                    return Ok(());
+                }
                 let record = self.updated_payment(&id, |p| {
                     p.status = STATUS_SUCCEEDED.into();
                     p.preimage = Some(hexs(&payment_preimage.0));
@@ -1270,6 +1280,9 @@ impl Core {
             }
             Event::PaymentFailed { payment_id, payment_hash, reason } => {
                 let id = hexs(&payment_id.0);
+                if self.payment_has_status(&id, STATUS_FAILED) {
+                    return Ok(());
+                }
                 let why = payment_failure(reason);
                 let record = self.updated_payment(&id, |p| {
                     p.status = STATUS_FAILED.into();
