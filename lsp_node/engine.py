@@ -69,6 +69,27 @@ class InvoiceInfo:
     is_expired: bool
     min_final_cltv_expiry_delta: int
     route_hints: int
+    route_hint_sources: list[str]
+
+
+@dataclass(frozen=True)
+class InboundHtlc:
+    channel_id: str
+    counterparty_node_id: str
+    payment_hash: str
+    amount_msat: int
+    cltv_expiry: int
+
+
+@dataclass(frozen=True)
+class InterceptHop:
+    """The hop through the payer's LSP that the LSP may hold (see SPEC.md)."""
+
+    lsp_node_id: str
+    intercept_scid: int
+    fee_base_msat: int
+    fee_proportional_millionths: int
+    cltv_expiry_delta: int
 
 
 @dataclass(frozen=True)
@@ -228,6 +249,20 @@ class LightningNode:
     ) -> str:
         return await self._raw.pay_invoice(invoice, amount_msat, max_fee_msat)
 
+    async def pay_invoice_via(
+        self, invoice: str, hop: InterceptHop, *, extra_final_cltv: int, max_fee_msat: int | None = None
+    ) -> str:
+        return await self._raw.pay_invoice_via(
+            invoice,
+            hop.lsp_node_id,
+            hop.intercept_scid,
+            hop.fee_base_msat,
+            hop.fee_proportional_millionths,
+            hop.cltv_expiry_delta,
+            extra_final_cltv,
+            max_fee_msat,
+        )
+
     async def keysend(self, node_id: str, amount_msat: int) -> str:
         return await self._raw.keysend(node_id, amount_msat)
 
@@ -247,6 +282,40 @@ class LightningNode:
 
     async def fail_intercepted_htlc(self, intercept_id: str) -> None:
         await self._raw.fail_intercepted_htlc(intercept_id)
+
+    def pending_inbound_htlcs(self) -> list[InboundHtlc]:
+        return [InboundHtlc(**h) for h in json.loads(self._raw.pending_inbound_htlcs_json())]
+
+    # -- onion messages and signatures ----------------------------------------------------
+    def set_message_relay(self, node_id: str | None) -> None:
+        self._raw.set_message_relay(node_id)
+
+    async def send_onion_message(
+        self,
+        tlv_type: int,
+        payload: bytes,
+        *,
+        to_node: str | None = None,
+        to_path: str | None = None,
+        reply_context: bytes | None = None,
+    ) -> None:
+        await self._raw.send_onion_message(tlv_type, payload, to_node, to_path, reply_context)
+
+    async def reply_onion_message(self, responder: str, tlv_type: int, payload: bytes) -> None:
+        await self._raw.reply_onion_message(responder, tlv_type, payload)
+
+    def create_blinded_path(self, context: bytes, intermediate_nodes: list[str] | None = None) -> str:
+        return self._raw.create_blinded_path(context, intermediate_nodes or [])
+
+    async def forward_onion_message(self, message: str, peer_node_id: str) -> None:
+        await self._raw.forward_onion_message(message, peer_node_id)
+
+    def sign_message(self, message: bytes) -> str:
+        return self._raw.sign_message(message)
+
+    @staticmethod
+    def verify_message(message: bytes, signature: str, node_id: str) -> bool:
+        return _ldk.verify_message(message, signature, node_id)
 
     # -- events -------------------------------------------------------------------------------
     async def next_event(self) -> Event:

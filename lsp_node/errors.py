@@ -53,6 +53,10 @@ class WalletError(LspNodeError):
     """The on-chain wallet failed to build, sign or sync a transaction."""
 
 
+class OnionMessageError(LspNodeError):
+    """An onion message could not be sent, forwarded or answered (no path, peer gone...)."""
+
+
 class NodeNotRunningError(LspNodeError):
     """The call needs a running node."""
 

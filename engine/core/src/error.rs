@@ -37,6 +37,9 @@ pub enum Error {
     /// The on-chain wallet failed to build, sign or sync a transaction.
     #[error("wallet: {0}")]
     Wallet(String),
+    /// An onion message could not be sent, forwarded or answered.
+    #[error("{0}")]
+    OnionMessage(String),
     /// The call needs a running node.
     #[error("the node is not running: call start() first")]
     NotRunning,

@@ -1,7 +1,14 @@
 //! Events the engine hands to Python. Each is written to SQLite before LDK is told it was
 //! handled, and stays there until Python acknowledges it, so a crash replays, never loses.
 
+use std::sync::Arc;
+
+use lightning::util::logger::Level;
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::logger::EngineLogger;
+use crate::store::{PaymentRecord, SqliteStore};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -76,6 +83,15 @@ pub enum NodeEvent {
     OnionMessagePeerConnected {
         peer_node_id: String,
     },
+    /// An application onion message for us. `context` is set only when it came over a blinded
+    /// path we built ourselves (so its contents are authenticated as ours); `responder` is the
+    /// sender's reply path, to pass back to `reply_onion_message`.
+    OnionMessageReceived {
+        tlv_type: u64,
+        payload: String,
+        context: Option<String>,
+        responder: Option<String>,
+    },
 }
 
 impl NodeEvent {
@@ -93,6 +109,32 @@ impl NodeEvent {
             NodeEvent::HtlcIntercepted { .. } => "htlc_intercepted",
             NodeEvent::OnionMessageIntercepted { .. } => "onion_message_intercepted",
             NodeEvent::OnionMessagePeerConnected { .. } => "onion_message_peer_connected",
+            NodeEvent::OnionMessageReceived { .. } => "onion_message_received",
+        }
+    }
+}
+
+/// Where events go: the SQLite queue, then a wake-up for whoever waits in `next_event`.
+pub struct EventSink {
+    pub store: Arc<SqliteStore>,
+    pub seq: watch::Sender<u64>,
+    pub logger: Arc<EngineLogger>,
+}
+
+impl EventSink {
+    /// Queue durably (with the payment row it changes, in the same transaction). Err means
+    /// nothing was written and the caller should have the event replayed.
+    pub fn emit(&self, event: NodeEvent, payment: Option<&PaymentRecord>) -> Result<(), ()> {
+        let json = serde_json::to_string(&event).map_err(|_| ())?;
+        match self.store.push_event(event.kind(), &json, payment) {
+            Ok(_) => {
+                self.seq.send_modify(|v| *v += 1);
+                Ok(())
+            }
+            Err(e) => {
+                self.logger.engine(Level::Error, format!("cannot queue {} event: {e}", event.kind()));
+                Err(())
+            }
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod events;
 pub mod keys;
 pub mod logger;
 pub mod node;
+pub mod onion;
 pub mod store;
 pub mod types;
 pub mod wallet;

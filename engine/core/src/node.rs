@@ -12,7 +12,12 @@ use bitcoin::bip32::{ChildNumber, Xpriv};
 use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::{PublicKey, Secp256k1};
 use bitcoin::{BlockHash, Network};
+use lightning::blinded_path::message::{BlindedMessagePath, MessageContext, MessageForwardNode};
 use lightning::chain::{BestBlock, Confirm};
+use lightning::onion_message::messenger::{Destination, MessageSendInstructions, Responder};
+use lightning::routing::router::{RouteHint, RouteHintHop};
+use lightning::routing::gossip::RoutingFees;
+use lightning::util::ser::Readable;
 use lightning::events::{Event, FundingInfo, ReplayEvent};
 use lightning::ln::channelmanager::{
     Bolt11InvoiceParameters, ChainParameters, ChannelManagerReadArgs, PaymentId, Retry,
@@ -46,7 +51,8 @@ use tokio::sync::watch;
 use crate::chain::ChainSource;
 use crate::error::{Error, Result};
 use crate::keys::WalletKeys;
-use crate::events::{NodeEvent, QueuedEvent};
+use crate::events::{EventSink, NodeEvent, QueuedEvent};
+use crate::onion::{is_app_tlv_type, AppMessageHandler, RawOnionMessage, RelayMessageRouter};
 use crate::logger::{parse_level, EngineLogger, LogLine};
 use crate::store::{now_secs, PaymentRecord, SqliteStore, STATUS_FAILED, STATUS_PENDING, STATUS_SUCCEEDED};
 use crate::types::*;
@@ -127,7 +133,33 @@ pub struct InvoiceInfo {
     pub is_expired: bool,
     pub min_final_cltv_expiry_delta: u64,
     pub route_hints: usize,
+    /// The node that sends over the first hop of each route hint (the payee's LSP, usually).
+    pub route_hint_sources: Vec<String>,
 }
+
+/// An HTLC offered to us that is not settled yet.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct InboundHtlc {
+    pub channel_id: String,
+    pub counterparty_node_id: String,
+    pub payment_hash: String,
+    pub amount_msat: u64,
+    pub cltv_expiry: u32,
+}
+
+/// The intercept hop a payer puts in front of the payee's route: its LSP forwards (or holds)
+/// whatever arrives addressed to `short_channel_id`.
+#[derive(Clone, Debug)]
+pub struct InterceptHop {
+    pub lsp_node_id: String,
+    pub short_channel_id: u64,
+    pub fee_base_msat: u32,
+    pub fee_proportional_millionths: u32,
+    pub cltv_expiry_delta: u16,
+}
+
+/// LDK refuses to forward HTLCs expiring more than 2016 blocks ahead (CLTV_FAR_FAR_AWAY).
+const MAX_TOTAL_CLTV: u32 = 2000;
 
 /// Everything the running node shares between its tasks.
 struct Core {
@@ -142,7 +174,9 @@ struct Core {
     channel_manager: Arc<ChannelManager>,
     peer_manager: Arc<PeerManager>,
     sweeper: Arc<Sweeper>,
-    event_seq: watch::Sender<u64>,
+    onion_messenger: Arc<OnionMessenger>,
+    message_router: Arc<RelayMessageRouter>,
+    events: Arc<EventSink>,
     sync_lock: tokio::sync::Mutex<()>,
 }
 
@@ -424,16 +458,22 @@ impl Node {
         });
 
         let gossip_sync = Arc::new(P2PGossipSync::new(Arc::clone(&network_graph), None, Arc::clone(&logger)));
+        let (event_seq, _) = watch::channel(0u64);
+        let events = Arc::new(EventSink { store: Arc::clone(&store), seq: event_seq, logger: Arc::clone(&logger) });
+        let relay_router = Arc::new(RelayMessageRouter {
+            inner: MessageRouter::new(Arc::clone(&network_graph), Arc::clone(&keys)),
+            relay: RwLock::new(None),
+        });
         let onion_messenger: Arc<OnionMessenger> = Arc::new(OnionMessenger::new_with_offline_peer_interception(
             Arc::clone(&keys),
             Arc::clone(&keys),
             Arc::clone(&logger),
             Arc::clone(&channel_manager),
-            Arc::clone(&message_router),
+            Arc::clone(&relay_router),
             Arc::clone(&channel_manager),
             Arc::clone(&channel_manager),
             IgnoringMessageHandler {},
-            IgnoringMessageHandler {},
+            Arc::new(AppMessageHandler { sink: Arc::clone(&events) }),
         ));
         let handler = MessageHandler {
             chan_handler: Arc::clone(&channel_manager),
@@ -451,7 +491,6 @@ impl Node {
             Arc::clone(&keys),
         ));
 
-        let (event_seq, _) = watch::channel(0u64);
         let core = Arc::new(Core {
             config: config.clone(),
             store: Arc::clone(&store),
@@ -464,7 +503,9 @@ impl Node {
             channel_manager: Arc::clone(&channel_manager),
             peer_manager: Arc::clone(&peer_manager),
             sweeper: Arc::clone(&sweeper),
-            event_seq,
+            onion_messenger: Arc::clone(&onion_messenger),
+            message_router: relay_router,
+            events,
             sync_lock: tokio::sync::Mutex::new(()),
         });
 
@@ -854,11 +895,17 @@ impl Node {
             is_expired: inv.is_expired(),
             min_final_cltv_expiry_delta: inv.min_final_cltv_expiry_delta(),
             route_hints: inv.route_hints().len(),
+            route_hint_sources: inv
+                .route_hints()
+                .iter()
+                .filter_map(|h| h.0.first().map(|hop| hop.src_node_id.to_string()))
+                .collect(),
         })
     }
 
-    /// Start paying an invoice; the outcome arrives as payment_sent / payment_failed.
-    pub fn pay_invoice(&self, s: &str, amount_msat: Option<u64>, max_fee_msat: Option<u64>) -> Result<String> {
+    /// Check an invoice can be paid (not ours, not expired, not paid before) and record the
+    /// outbound payment as pending before LDK sees it.
+    fn begin_outbound(&self, s: &str, amount_msat: Option<u64>) -> Result<(Bolt11Invoice, String, u64)> {
         self.check_running()?;
         let inv = self.parse_invoice(s)?;
         if inv.is_expired() {
@@ -876,18 +923,22 @@ impl Node {
                 )));
             }
         }
-        let amount = amount_msat.or(inv.amount_milli_satoshis());
-        if amount.is_none() {
-            return Err(Error::Payment("the invoice has no amount: give amount_msat".into()));
-        }
-        let payment_id = PaymentId(*inv.payment_hash().as_byte_array());
+        let amount = match (inv.amount_milli_satoshis(), amount_msat) {
+            (Some(a), None) => a,
+            (Some(a), Some(b)) if a == b => a,
+            (Some(a), Some(b)) => {
+                return Err(Error::Payment(format!("the invoice asks for {a} msat, not {b} msat")));
+            }
+            (None, Some(b)) if b > 0 => b,
+            (None, _) => return Err(Error::Payment("the invoice has no amount: give amount_msat".into())),
+        };
         let now = now_secs();
         self.core.store.upsert_payment(&PaymentRecord {
             payment_id: hash.clone(),
             payment_hash: hash.clone(),
             direction: "outbound".into(),
             status: STATUS_PENDING.into(),
-            amount_msat: amount,
+            amount_msat: Some(amount),
             fee_msat: None,
             preimage: None,
             bolt11: Some(s.trim().to_string()),
@@ -895,41 +946,122 @@ impl Node {
             created_at: now,
             updated_at: now,
         })?;
+        Ok((inv, hash, amount))
+    }
+
+    /// Turn LDK's refusal to start a payment into our error, marking the record failed unless
+    /// the refusal was that the payment already exists.
+    fn send_failed(&self, hash: &str, failure: RetryableSendFailure) -> Error {
+        let (err, mark_failed) = match failure {
+            RetryableSendFailure::DuplicatePayment => (
+                Error::DuplicatePayment(format!("invoice with payment hash {hash} is already being paid")),
+                false,
+            ),
+            RetryableSendFailure::RouteNotFound => {
+                (Error::Payment("no route to the payee with enough outbound capacity".into()), true)
+            }
+            other => (Error::Payment(format!("cannot send: {other:?}")), true),
+        };
+        if mark_failed {
+            if let Ok(Some(prev)) = self.core.store.payment(hash) {
+                let _ = self.core.store.upsert_payment(&PaymentRecord {
+                    status: STATUS_FAILED.into(),
+                    failure: Some(err.to_string()),
+                    updated_at: now_secs(),
+                    ..prev
+                });
+            }
+        }
+        err
+    }
+
+    /// Start paying an invoice; the outcome arrives as payment_sent / payment_failed.
+    pub fn pay_invoice(&self, s: &str, amount_msat: Option<u64>, max_fee_msat: Option<u64>) -> Result<String> {
+        let (inv, hash, amount) = self.begin_outbound(s, amount_msat)?;
         let mut route_cfg = RouteParametersConfig::default();
         route_cfg.max_total_routing_fee_msat = max_fee_msat;
         let res = self.core.channel_manager.pay_for_bolt11_invoice(
             &inv,
-            payment_id,
-            if inv.amount_milli_satoshis().is_some() { None } else { amount_msat },
+            PaymentId(*inv.payment_hash().as_byte_array()),
+            if inv.amount_milli_satoshis().is_some() { None } else { Some(amount) },
             route_cfg,
             Retry::Timeout(Duration::from_secs(30)),
         );
-        if let Err(e) = res {
-            let (err, mark_failed) = match e {
-                Bolt11PaymentError::InvalidAmount => {
-                    (Error::Payment("the amount does not match the invoice".into()), true)
-                }
-                Bolt11PaymentError::SendingFailed(RetryableSendFailure::DuplicatePayment) => (
-                    Error::DuplicatePayment(format!("invoice with payment hash {hash} is already being paid")),
-                    false,
-                ),
-                Bolt11PaymentError::SendingFailed(RetryableSendFailure::RouteNotFound) => (
-                    Error::Payment("no route to the payee with enough outbound capacity".into()),
-                    true,
-                ),
-                Bolt11PaymentError::SendingFailed(other) => (Error::Payment(format!("cannot send: {other:?}")), true),
-            };
-            if mark_failed {
-                self.core.store.upsert_payment(&PaymentRecord {
-                    status: STATUS_FAILED.into(),
-                    failure: Some(err.to_string()),
-                    updated_at: now_secs(),
-                    ..self.core.store.payment(&hash)?.ok_or_else(|| Error::Storage("payment row vanished".into()))?
-                })?;
+        match res {
+            Ok(()) => Ok(hash),
+            Err(Bolt11PaymentError::SendingFailed(f)) => Err(self.send_failed(&hash, f)),
+            Err(Bolt11PaymentError::InvalidAmount) => {
+                Err(self.send_failed(&hash, RetryableSendFailure::OnionPacketSizeExceeded))
+                    .map_err(|_: Error| Error::Payment("the amount does not match the invoice".into()))
             }
-            return Err(err);
         }
+    }
+
+    /// Pay an invoice through the payer's LSP's intercept SCID, so the LSP can hold the HTLCs.
+    /// The intercept hop is put in front of the invoice's first route hint (or straight to the
+    /// payee), and the final CLTV is padded by `extra_final_cltv` so the payee still accepts the
+    /// HTLC after it was held that many blocks.
+    pub fn pay_invoice_via(
+        &self, s: &str, hop: &InterceptHop, extra_final_cltv: u32, max_fee_msat: Option<u64>,
+    ) -> Result<String> {
+        let lsp = parse_pubkey(&hop.lsp_node_id)?;
+        let (inv, hash, amount) = self.begin_outbound(s, None)?;
+        let first = RouteHintHop {
+            src_node_id: lsp,
+            short_channel_id: hop.short_channel_id,
+            fees: RoutingFees { base_msat: hop.fee_base_msat, proportional_millionths: hop.fee_proportional_millionths },
+            cltv_expiry_delta: hop.cltv_expiry_delta,
+            htlc_minimum_msat: None,
+            htlc_maximum_msat: None,
+        };
+        let mut chain = vec![first];
+        if let Some(h) = inv.route_hints().into_iter().next() {
+            chain.extend(h.0);
+        }
+        let final_delta = inv.min_final_cltv_expiry_delta() as u32 + extra_final_cltv;
+        let total: u32 = final_delta + chain.iter().map(|h| h.cltv_expiry_delta as u32).sum::<u32>();
+        if total > MAX_TOTAL_CLTV {
+            return Err(self.fail_before_send(&hash, Error::InvalidArgument(format!(
+                "the route would lock funds for {total} blocks; LDK forwards at most {MAX_TOTAL_CLTV}: ask for a shorter hold"
+            ))));
+        }
+        let mut params = PaymentParameters::from_node_id(inv.get_payee_pub_key(), final_delta)
+            .with_route_hints(vec![RouteHint(chain)])
+            .map_err(|_| Error::Invoice("the invoice's route hints cannot be used".into()))?
+            .with_max_total_cltv_expiry_delta(MAX_TOTAL_CLTV);
+        if let Some(expiry) = inv.expires_at() {
+            params = params.with_expiry_time(expiry.as_secs());
+        }
+        if let Some(features) = inv.features() {
+            params = params
+                .with_bolt11_features(features.clone())
+                .map_err(|_| Error::Invoice("the invoice's features cannot be used".into()))?;
+        }
+        let mut route_params = RouteParameters::from_payment_params_and_value(params, amount);
+        route_params.max_total_routing_fee_msat = max_fee_msat;
+        self.core
+            .channel_manager
+            .send_payment(
+                PaymentHash(*inv.payment_hash().as_byte_array()),
+                RecipientOnionFields::secret_only(*inv.payment_secret()),
+                PaymentId(*inv.payment_hash().as_byte_array()),
+                route_params,
+                Retry::Timeout(Duration::from_secs(30)),
+            )
+            .map_err(|f| self.send_failed(&hash, f))?;
         Ok(hash)
+    }
+
+    fn fail_before_send(&self, hash: &str, err: Error) -> Error {
+        if let Ok(Some(prev)) = self.core.store.payment(hash) {
+            let _ = self.core.store.upsert_payment(&PaymentRecord {
+                status: STATUS_FAILED.into(),
+                failure: Some(err.to_string()),
+                updated_at: now_secs(),
+                ..prev
+            });
+        }
+        err
     }
 
     /// Pay a node without an invoice (keysend); returns the payment id.
@@ -1005,12 +1137,127 @@ impl Node {
             .map_err(|e| Error::Channel(format!("cannot fail intercepted HTLC {intercept_id}: {e:?}")))
     }
 
+    /// HTLCs offered to us and not yet settled, with their expiry heights.
+    pub fn pending_inbound_htlcs(&self) -> Vec<InboundHtlc> {
+        let mut out = Vec::new();
+        for c in self.core.channel_manager.list_channels() {
+            for h in &c.pending_inbound_htlcs {
+                out.push(InboundHtlc {
+                    channel_id: hexs(&c.channel_id.0),
+                    counterparty_node_id: c.counterparty.node_id.to_string(),
+                    payment_hash: hexs(&h.payment_hash.0),
+                    amount_msat: h.amount_msat,
+                    cltv_expiry: h.cltv_expiry,
+                });
+            }
+        }
+        out
+    }
+
+    // ---- onion messages and signatures -----------------------------------------------------
+
+    /// Send everything we cannot deliver directly through this peer (a client sets its LSP).
+    pub fn set_message_relay(&self, node_id: Option<&str>) -> Result<()> {
+        let relay = node_id.map(parse_pubkey).transpose()?;
+        self.core.message_router.set_relay(relay);
+        Ok(())
+    }
+
+    /// Send an application message to a node or along a blinded path. With `reply_context`,
+    /// a reply path is attached whose replies reach us carrying that context.
+    pub fn send_onion_message(
+        &self, tlv_type: u64, payload: Vec<u8>, to_node: Option<&str>, to_path: Option<&str>,
+        reply_context: Option<Vec<u8>>,
+    ) -> Result<()> {
+        self.check_running()?;
+        if !is_app_tlv_type(tlv_type) {
+            return Err(Error::InvalidArgument(format!(
+                "message type {tlv_type} is not an odd type in {}..={}",
+                crate::onion::APP_TLV_TYPES.start(),
+                crate::onion::APP_TLV_TYPES.end()
+            )));
+        }
+        let destination = match (to_node, to_path) {
+            (Some(n), None) => Destination::Node(parse_pubkey(n)?),
+            (None, Some(p)) => Destination::BlindedPath(parse_blinded_path(p)?),
+            _ => return Err(Error::InvalidArgument("give exactly one of to_node and to_path".into())),
+        };
+        let instructions = match reply_context {
+            Some(ctx) => MessageSendInstructions::WithReplyPath { destination, context: MessageContext::Custom(ctx) },
+            None => MessageSendInstructions::WithoutReplyPath { destination },
+        };
+        self.core
+            .onion_messenger
+            .send_onion_message(RawOnionMessage { tlv_type, payload }, instructions)
+            .map_err(|e| Error::OnionMessage(format!("cannot send the onion message: {e:?}")))?;
+        self.flush_messages();
+        Ok(())
+    }
+
+    /// Answer a received message along the reply path it carried (`responder` from the event).
+    pub fn reply_onion_message(&self, responder: &str, tlv_type: u64, payload: Vec<u8>) -> Result<()> {
+        self.check_running()?;
+        let bytes = hex::decode(responder).map_err(|_| Error::InvalidArgument("responder is not hex".into()))?;
+        let responder = Responder::read(&mut Cursor::new(bytes))
+            .map_err(|e| Error::InvalidArgument(format!("not a responder from an onion_message_received event: {e:?}")))?;
+        self.core
+            .onion_messenger
+            .handle_onion_message_response(RawOnionMessage { tlv_type, payload }, responder.respond())
+            .map_err(|e| Error::OnionMessage(format!("cannot send the reply: {e:?}")))?;
+        self.flush_messages();
+        Ok(())
+    }
+
+    /// A blinded path ending at this node, entered at the first of `intermediate_nodes` (or at
+    /// us if none). A message sent along it arrives with `context`, authenticated as ours.
+    pub fn create_blinded_path(&self, context: Vec<u8>, intermediate_nodes: &[String]) -> Result<String> {
+        let hops = intermediate_nodes
+            .iter()
+            .map(|n| Ok(MessageForwardNode { node_id: parse_pubkey(n)?, short_channel_id: None }))
+            .collect::<Result<Vec<_>>>()?;
+        let secp = Secp256k1::new();
+        let path = BlindedMessagePath::new(
+            &hops,
+            self.core.channel_manager.get_our_node_id(),
+            self.core.keys.get_receive_auth_key(),
+            MessageContext::Custom(context),
+            &*self.core.keys,
+            &secp,
+        );
+        Ok(hexs(&path.encode()))
+    }
+
+    /// Hand an intercepted onion message (from onion_message_intercepted) to a connected peer.
+    pub fn forward_onion_message(&self, message: &str, peer_node_id: &str) -> Result<()> {
+        let pk = parse_pubkey(peer_node_id)?;
+        let bytes = hex::decode(message).map_err(|_| Error::InvalidArgument("message is not hex".into()))?;
+        let msg = <lightning::ln::msgs::OnionMessage as lightning::util::ser::LengthReadable>::read_from_fixed_length_buffer(&mut &bytes[..])
+            .map_err(|e| Error::InvalidArgument(format!("not an onion message: {e:?}")))?;
+        self.core
+            .onion_messenger
+            .forward_onion_message(msg, &pk)
+            .map_err(|e| Error::OnionMessage(format!("cannot forward the onion message to {pk}: {e:?}")))?;
+        self.flush_messages();
+        Ok(())
+    }
+
+    /// Onion messages wait in LDK's buffers until the peer manager next runs (up to the 10 s
+    /// onion-message timer); run it now so a message leaves when it is sent.
+    fn flush_messages(&self) {
+        self.core.peer_manager.process_events();
+    }
+
+    /// Sign with the node key (the zbase32 format of lightning `signmessage`).
+    pub fn sign_message(&self, message: &[u8]) -> String {
+        lightning::util::message_signing::sign(message, &self.core.keys.get_node_secret_key())
+    }
+
     // ---- events ----------------------------------------------------------------------------
 
     /// Wait for the oldest unacknowledged event. Calling again before `event_handled` returns
     /// the same event: delivery is at least once.
     pub async fn next_event(&self) -> Result<QueuedEvent> {
-        let mut rx = self.core.event_seq.subscribe();
+        let mut rx = self.core.events.seq.subscribe();
         loop {
             rx.borrow_and_update();
             if let Some((id, kind, json)) = self.core.store.first_event()? {
@@ -1035,6 +1282,18 @@ impl Node {
             Err(Error::InvalidArgument(format!("no pending event with id {id} (already acknowledged?)")))
         }
     }
+}
+
+fn parse_blinded_path(s: &str) -> Result<BlindedMessagePath> {
+    let bytes = hex::decode(s.trim()).map_err(|_| Error::InvalidArgument("blinded path is not hex".into()))?;
+    BlindedMessagePath::read(&mut Cursor::new(bytes))
+        .map_err(|e| Error::InvalidArgument(format!("not a blinded message path: {e:?}")))
+}
+
+/// Check a zbase32 node-key signature (lightning `signmessage` format) by `node_id`.
+pub fn verify_message(message: &[u8], signature: &str, node_id: &str) -> Result<bool> {
+    let pk = parse_pubkey(node_id)?;
+    Ok(lightning::util::message_signing::verify(message, signature, &pk))
 }
 
 fn parse_intercept_id(s: &str) -> Result<lightning::ln::channelmanager::InterceptId> {
@@ -1147,18 +1406,8 @@ impl Core {
     }
 
     fn emit(&self, event: NodeEvent, payment: Option<&PaymentRecord>) -> std::result::Result<(), ReplayEvent> {
-        let json = serde_json::to_string(&event).map_err(|_| ReplayEvent())?;
-        match self.store.push_event(event.kind(), &json, payment) {
-            Ok(_) => {
-                self.event_seq.send_modify(|v| *v += 1);
-                Ok(())
-            }
-            Err(e) => {
-                // Not durable: ask LDK to hand us the event again rather than lose it.
-                self.logger.engine(Level::Error, format!("cannot queue {} event: {e}", event.kind()));
-                Err(ReplayEvent())
-            }
-        }
+        // Not durable: ask LDK to hand us the event again rather than lose it.
+        self.events.emit(event, payment).map_err(|_| ReplayEvent())
     }
 
     fn payment_has_status(&self, id: &str, status: &str) -> bool {

@@ -18,6 +18,7 @@ use lightning_transaction_sync::EsploraSyncClient;
 use crate::chain::ChainSource;
 use crate::keys::WalletKeys;
 use crate::logger::EngineLogger;
+use crate::onion::{AppMessageHandler, RelayMessageRouter};
 use crate::store::SqliteStore;
 use crate::wallet::OnchainWallet;
 
@@ -68,11 +69,11 @@ pub type OnionMessenger = LdkOnionMessenger<
     Arc<KeysManager>,
     Arc<EngineLogger>,
     Arc<ChannelManager>,
-    Arc<MessageRouter>,
+    Arc<RelayMessageRouter>,
     Arc<ChannelManager>,
     Arc<ChannelManager>,
     IgnoringMessageHandler,
-    IgnoringMessageHandler,
+    Arc<AppMessageHandler>,
 >;
 
 pub type PeerManager = LdkPeerManager<

@@ -14,6 +14,7 @@ pyo3::import_exception!(lsp_node.errors, DuplicatePaymentError);
 pyo3::import_exception!(lsp_node.errors, AddressError);
 pyo3::import_exception!(lsp_node.errors, WalletError);
 pyo3::import_exception!(lsp_node.errors, NodeNotRunningError);
+pyo3::import_exception!(lsp_node.errors, OnionMessageError);
 pyo3::import_exception!(lsp_node.errors, InvalidArgumentError);
 
 pub fn to_py(e: lsp_engine::Error) -> PyErr {
@@ -31,6 +32,7 @@ pub fn to_py(e: lsp_engine::Error) -> PyErr {
         E::DuplicatePayment(_) => DuplicatePaymentError::new_err(msg),
         E::Address(_) => AddressError::new_err(msg),
         E::Wallet(_) => WalletError::new_err(msg),
+        E::OnionMessage(_) => OnionMessageError::new_err(msg),
         E::NotRunning => NodeNotRunningError::new_err(msg),
         E::InvalidArgument(_) => InvalidArgumentError::new_err(msg),
     }

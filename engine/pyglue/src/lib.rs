@@ -10,6 +10,7 @@ mod node;
 #[pymodule]
 fn _ldk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<node::PyNode>()?;
+    m.add_function(wrap_pyfunction!(node::verify_message, m)?)?;
     chain::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use lsp_engine::node::{verify_message as verify, InterceptHop};
 use lsp_engine::{Node, NodeConfig};
 use pyo3::prelude::*;
 
@@ -192,6 +193,72 @@ impl PyNode {
         spawn!(py, self, |n| n.fail_intercepted_htlc(&intercept_id).map_err(to_py))
     }
 
+    #[pyo3(signature = (invoice, lsp_node_id, intercept_scid, fee_base_msat, fee_proportional_millionths, cltv_expiry_delta, extra_final_cltv, max_fee_msat=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn pay_invoice_via<'py>(
+        &self,
+        py: Python<'py>,
+        invoice: String,
+        lsp_node_id: String,
+        intercept_scid: u64,
+        fee_base_msat: u32,
+        fee_proportional_millionths: u32,
+        cltv_expiry_delta: u16,
+        extra_final_cltv: u32,
+        max_fee_msat: Option<u64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let hop = InterceptHop {
+            lsp_node_id,
+            short_channel_id: intercept_scid,
+            fee_base_msat,
+            fee_proportional_millionths,
+            cltv_expiry_delta,
+        };
+        spawn!(py, self, |n| n.pay_invoice_via(&invoice, &hop, extra_final_cltv, max_fee_msat).map_err(to_py))
+    }
+
+    fn pending_inbound_htlcs_json(&self, py: Python<'_>) -> PyResult<String> {
+        let v = py.detach(|| self.inner.pending_inbound_htlcs());
+        json(&v)
+    }
+
+    #[pyo3(signature = (node_id=None))]
+    fn set_message_relay(&self, node_id: Option<String>) -> PyResult<()> {
+        self.inner.set_message_relay(node_id.as_deref()).map_err(to_py)
+    }
+
+    #[pyo3(signature = (tlv_type, payload, to_node=None, to_path=None, reply_context=None))]
+    fn send_onion_message<'py>(
+        &self,
+        py: Python<'py>,
+        tlv_type: u64,
+        payload: Vec<u8>,
+        to_node: Option<String>,
+        to_path: Option<String>,
+        reply_context: Option<Vec<u8>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| n
+            .send_onion_message(tlv_type, payload, to_node.as_deref(), to_path.as_deref(), reply_context)
+            .map_err(to_py))
+    }
+
+    fn reply_onion_message<'py>(&self, py: Python<'py>, responder: String, tlv_type: u64, payload: Vec<u8>) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| n.reply_onion_message(&responder, tlv_type, payload).map_err(to_py))
+    }
+
+    #[pyo3(signature = (context, intermediate_nodes=Vec::new()))]
+    fn create_blinded_path(&self, py: Python<'_>, context: Vec<u8>, intermediate_nodes: Vec<String>) -> PyResult<String> {
+        py.detach(|| self.inner.create_blinded_path(context, &intermediate_nodes)).map_err(to_py)
+    }
+
+    fn forward_onion_message<'py>(&self, py: Python<'py>, message: String, peer_node_id: String) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| n.forward_onion_message(&message, &peer_node_id).map_err(to_py))
+    }
+
+    fn sign_message(&self, py: Python<'_>, message: Vec<u8>) -> String {
+        py.detach(|| self.inner.sign_message(&message))
+    }
+
     /// Resolves to (id, kind, json) of the oldest unacknowledged event.
     fn next_event<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         spawn!(py, self, |n| {
@@ -217,4 +284,10 @@ impl PyNode {
             .map(|l| (l.level.to_string(), l.module, l.message))
             .collect()
     }
+}
+
+/// Check a node-key signature in the lightning `signmessage` format.
+#[pyfunction]
+pub fn verify_message(message: Vec<u8>, signature: String, node_id: String) -> PyResult<bool> {
+    verify(&message, &signature, &node_id).map_err(to_py)
 }
