@@ -9,9 +9,14 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
+from pathlib import Path
+
 from lsp_node import _ldk
-from lsp_node.config import Settings
+from lsp_node.config import LspSettings, NotificationSettings, Settings
 from lsp_node.engine import Event, LightningNode
+from lsp_node.lsp import LspPolicy, LspService
+from lsp_node.lsp_store import LspStore
+from lsp_node.notify import NotificationStore, Notifier, NotifierSettings
 
 log = logging.getLogger("lsp_node")
 
@@ -37,6 +42,65 @@ async def handle_event(node: LightningNode, event: Event) -> None:
     """The engine-level policy of a bare LSP: record what happened, then acknowledge."""
     log.info("event %s %s", event.kind, event.data)
     await node.event_handled(event)
+
+
+class LspRole:
+    """The LightningRod LSP running on a node: its event loop, block ticks and push outbox."""
+
+    def __init__(self, service: LspService, notifier: Notifier | None) -> None:
+        self.service = service
+        self.notifier = notifier
+        self.tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    async def start(
+        cls, node: LightningNode, data_dir: Path, lsp: LspSettings, notifications: NotificationSettings
+    ) -> "LspRole":
+        data_dir.mkdir(parents=True, exist_ok=True)
+        policy = LspPolicy(**lsp.model_dump(exclude={"enabled"}))
+        notifier = None
+        if notifications.templates:
+            nstore = NotificationStore(
+                data_dir / "notify.sqlite",
+                notifications.templates.keys(),
+                cooldown_secs=notifications.cooldown_secs,
+                device_lifetime_secs=notifications.device_lifetime_days * 86400,
+            )
+            notifier = Notifier(nstore, notifications.templates, NotifierSettings(max_attempts=notifications.max_attempts))
+        service = LspService(node, LspStore(data_dir / "lsp.sqlite"), policy, notifier)
+        role = cls(service, notifier)
+        await service.reconcile()
+        role.tasks.append(asyncio.create_task(role._events(), name="lsp-events"))
+        role.tasks.append(asyncio.create_task(role._ticks(), name="lsp-ticks"))
+        if notifier is not None:
+            role.tasks.append(asyncio.create_task(notifier.run(), name="lsp-notify"))
+        return role
+
+    async def _events(self) -> None:
+        node = self.service.node
+        async for event in node.events():
+            await self.service.handle(event)
+            # Acknowledged only now: a crash before this line replays the event.
+            await node.event_handled(event)
+
+    async def _ticks(self) -> None:
+        while True:
+            await self.service.tick()
+            await asyncio.sleep(1.0)
+
+    async def stop(self) -> None:
+        if self.notifier is not None:
+            self.notifier.stop()
+        for t in self.tasks:
+            t.cancel()
+        for t in self.tasks:
+            try:
+                await t
+            except asyncio.CancelledError:
+                pass
+        self.service.store.close()
+        if self.notifier is not None:
+            self.notifier.store.close()
 
 
 async def run(settings: Settings, on_ready: Callable[[StartupInfo], Awaitable[None] | None]) -> None:
@@ -65,6 +129,7 @@ async def run(settings: Settings, on_ready: Callable[[StartupInfo], Awaitable[No
             log_level=settings.node.log_level,
             to_self_delay=settings.node.to_self_delay,
             min_funding_confirmations=settings.node.min_funding_confirmations,
+            accept_intercept_htlcs=settings.lsp.enabled,
         )
         stack.push_async_callback(node.stop)
 
@@ -79,15 +144,22 @@ async def run(settings: Settings, on_ready: Callable[[StartupInfo], Awaitable[No
         if ready is not None:
             await ready
 
-        async def consume() -> None:
-            async for event in node.events():
-                await handle_event(node, event)
+        if settings.lsp.enabled:
+            role = await LspRole.start(node, settings.network_dir, settings.lsp, settings.notifications)
+            await stop.wait()
+            log.info("stopping")
+            await role.stop()
+        else:
 
-        consumer = asyncio.create_task(consume(), name="engine-events")
-        await stop.wait()
-        log.info("stopping")
-        consumer.cancel()
-        try:
-            await consumer
-        except asyncio.CancelledError:
-            pass
+            async def consume() -> None:
+                async for event in node.events():
+                    await handle_event(node, event)
+
+            consumer = asyncio.create_task(consume(), name="engine-events")
+            await stop.wait()
+            log.info("stopping")
+            consumer.cancel()
+            try:
+                await consumer
+            except asyncio.CancelledError:
+                pass

@@ -19,13 +19,13 @@ Network = Literal["bitcoin", "testnet", "testnet4", "signet", "regtest"]
 
 
 class NodeSettings(BaseModel):
-    data_dir: Path = Field(Path("data"), description="Root of all state; one sub-folder per network.")
+    data_dir: Path = Field(default=Path("data"), description="Root of all state; one sub-folder per network.")
     network: Network = "regtest"
-    listen_addr: str = Field("127.0.0.1:9735", description="host:port for Lightning peers (port 0: any free port).")
+    listen_addr: str = Field(default="127.0.0.1:9735", description="host:port for Lightning peers (port 0: any free port).")
     log_level: Literal["trace", "debug", "info", "warn", "error"] = "info"
-    sync_interval_secs: int = Field(30, ge=1, le=3600)
-    to_self_delay: int = Field(144, ge=144, le=2016, description="Blocks a force-closing peer waits for its funds.")
-    min_funding_confirmations: int = Field(6, ge=1, le=144)
+    sync_interval_secs: int = Field(default=30, ge=1, le=3600)
+    to_self_delay: int = Field(default=144, ge=144, le=2016, description="Blocks a force-closing peer waits for its funds.")
+    min_funding_confirmations: int = Field(default=6, ge=1, le=144)
 
     @field_validator("listen_addr")
     @classmethod
@@ -37,14 +37,39 @@ class NodeSettings(BaseModel):
 
 
 class ChainSettings(BaseModel):
-    source: Literal["embedded", "esplora"] = Field(
-        "embedded", description="embedded: the project's own regtest chain in-process; esplora: an external server."
+    source: Literal["embedded", "esplora"] = Field(default="embedded", description="embedded: the project's own regtest chain in-process; esplora: an external server."
     )
-    esplora_url: str | None = Field(None, description="Base URL of the Esplora API when source = esplora.")
-    embedded_listen: str = Field("127.0.0.1:0", description="Where the embedded chain serves its Esplora API.")
-    embedded_fund_sat: int = Field(
-        10_000_000, ge=0, description="On first start on the embedded chain, pay the wallet this much and mine it."
+    esplora_url: str | None = Field(default=None, description="Base URL of the Esplora API when source = esplora.")
+    embedded_listen: str = Field(default="127.0.0.1:0", description="Where the embedded chain serves its Esplora API.")
+    embedded_fund_sat: int = Field(default=10_000_000, ge=0, description="On first start on the embedded chain, pay the wallet this much and mine it."
     )
+
+
+class LspSettings(BaseModel):
+    """The LightningRod LSP role (SPEC.md). Disabled, the process is a plain Lightning node."""
+
+    enabled: bool = True
+    max_hold_blocks: int = Field(default=1008, ge=1, le=1800, description="Longest hold a client may ask for.")
+    cltv_expiry_delta: int = Field(default=72, ge=54, le=288, description="CLTV delta of the intercept hop.")
+    failback_margin_blocks: int = Field(default=6, ge=1, le=144, description="Fail held HTLCs this long before LDK would.")
+    expiry_warning_blocks: int = Field(default=12, ge=1, le=1008, description="Push hold_expiring this long before fail-back.")
+    fee_base_msat: int = Field(default=0, ge=0)
+    fee_proportional_millionths: int = Field(default=0, ge=0, le=100_000)
+    max_holds_per_client: int = Field(default=10, ge=1)
+    max_held_htlcs_per_client: int = Field(default=30, ge=1, le=483)
+    max_held_msat_per_client: int = Field(default=10_000_000_000, ge=1)
+    mailbox_max_messages: int = Field(default=50, ge=1)
+    mailbox_max_bytes: int = Field(default=262_144, ge=1024)
+    mailbox_ttl_secs: int = Field(default=604_800, ge=60)
+
+
+class NotificationSettings(BaseModel):
+    """Push notifications through apprise: one URL template per platform, `{device}` in it."""
+
+    templates: dict[str, str] = Field(default_factory=dict)
+    cooldown_secs: float = Field(default=60.0, ge=0)
+    max_attempts: int = Field(default=8, ge=1, le=50)
+    device_lifetime_days: float = Field(default=28.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -52,6 +77,8 @@ class Settings(BaseSettings):
 
     node: NodeSettings = NodeSettings()
     chain: ChainSettings = ChainSettings()
+    lsp: LspSettings = LspSettings()
+    notifications: NotificationSettings = NotificationSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,199 @@
+"""Reference client of the LightningRod protocol (a phone wallet's side), payer and payee.
+
+It owns its node's event stream: every event is applied here and then acknowledged. Tests, the
+demo and wallet developers use it; SPEC.md describes the messages it exchanges."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from lsp_node import protocol as p
+from lsp_node.engine import Event, InterceptHop, LightningNode
+from lsp_node.errors import LspNodeError
+
+log = logging.getLogger("lsp_node.client")
+
+MAILBOX_CONTEXT = b"mailbox"
+REPLY_TIMEOUT = 30.0
+
+
+class HoldRefused(LspNodeError):
+    """The LSP refused a hold or a device registration; `status` says why."""
+
+    def __init__(self, status: int, message: str | None) -> None:
+        super().__init__(f"{p.Status(status).name}: {message or ''}")
+        self.status = p.Status(status)
+
+
+@dataclass
+class HeldPayment:
+    """A payment sent through a hold: what the payer keeps until the payment completes."""
+
+    payment_hash: str
+    pid: bytes
+    hold: p.HoldReply
+
+
+@dataclass
+class Client:
+    node: LightningNode
+    lsp_node_id: str
+    events: list[Event] = field(default_factory=list)
+    unblock_replies: dict[str, p.UnblockReply] = field(default_factory=dict)
+    _replies: dict[bytes, asyncio.Future[p.Message]] = field(default_factory=dict)
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        # A phone's only peer is its LSP: onion messages go through it.
+        self.node.set_message_relay(self.lsp_node_id)
+        self._task = asyncio.create_task(self._run(), name=f"client-{self.node.node_id[:8]}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        async for event in self.node.events():
+            try:
+                await self._apply(event)
+            except LspNodeError as e:
+                log.warning("event %s not fully applied: %s", event.kind, e)
+            await self.node.event_handled(event)
+            async with self._changed:
+                self.events.append(event)
+                self._changed.notify_all()
+
+    async def _apply(self, event: Event) -> None:
+        if event.kind != "onion_message_received":
+            return
+        d = event.data
+        try:
+            msg = p.decode(d["tlv_type"], bytes.fromhex(d["payload"]))
+        except p.ProtocolError as e:
+            log.info("ignoring malformed message: %s", e)
+            return
+        context = bytes.fromhex(d["context"]) if d.get("context") else None
+        if isinstance(msg, p.PidNotice) and context == MAILBOX_CONTEXT:
+            await self._unblock(msg)
+        elif isinstance(msg, p.UnblockReply):
+            self.unblock_replies[msg.payment_hash.hex()] = msg
+        elif context is not None and context in self._replies:
+            fut = self._replies.pop(context)
+            if not fut.done():
+                fut.set_result(msg)
+
+    async def wait_for(self, kind: str, timeout: float = 60.0, **match: Any) -> Event:
+        """Wait until an event of `kind` with the given fields has been applied."""
+        deadline = time.monotonic() + timeout
+
+        def found() -> Event | None:
+            return next(
+                (e for e in self.events if e.kind == kind and all(e.data.get(k) == v for k, v in match.items())), None
+            )
+
+        async with self._changed:
+            while (e := found()) is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"no {kind} {match} within {timeout}s")
+                try:
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+                except TimeoutError:
+                    raise TimeoutError(f"no {kind} {match} within {timeout}s") from None
+            return e
+
+    async def _request(self, msg: p.HoldRequest | p.DeviceRegister) -> p.Message:
+        context = b"req:" + msg.request_id
+        fut: asyncio.Future[p.Message] = asyncio.get_running_loop().create_future()
+        self._replies[context] = fut
+        await self.node.send_onion_message(msg.TYPE, msg.encode(), to_node=self.lsp_node_id, reply_context=context)
+        try:
+            return await asyncio.wait_for(fut, REPLY_TIMEOUT)
+        finally:
+            self._replies.pop(context, None)
+
+    def _sign(self, unsigned: p.HoldRequest | p.DeviceRegister) -> str:
+        return self.node.sign_message(unsigned.signed_bytes())
+
+    # -- notifications ---------------------------------------------------------------------
+    async def register_device(self, platform: str, device_id: str, *, remove: bool = False) -> p.DeviceReply:
+        msg = p.DeviceRegister(
+            os.urandom(16), int(remove), platform, device_id, bytes.fromhex(self.node.node_id), int(time.time()), ""
+        )
+        msg = p.DeviceRegister(**{**msg.__dict__, "signature": self._sign(msg)})
+        reply = await self._request(msg)
+        assert isinstance(reply, p.DeviceReply)
+        if reply.status != p.Status.OK:
+            raise HoldRefused(reply.status, reply.error)
+        return reply
+
+    # -- payee side ----------------------------------------------------------------------------
+    async def create_payment_request(self, amount_msat: int, description: str, expiry_secs: int = 86_400) -> p.PaymentRequest:
+        invoice = await self.node.create_invoice(amount_msat, description, expiry_secs)
+        path = self.node.create_blinded_path(MAILBOX_CONTEXT, [self.lsp_node_id])
+        return p.PaymentRequest(invoice, bytes.fromhex(path))
+
+    async def _unblock(self, notice: p.PidNotice) -> None:
+        """Step 6: we are online and got the pid; release our payment at the payer's LSP."""
+        mine = {x.payment_hash for x in await self.node.payments() if x.direction == "inbound"}
+        if notice.payment_hash.hex() not in mine:
+            log.info("pid notice for a payment we did not request; ignored")
+            return
+        unblock = p.PaymentUnblock(notice.pid, notice.payment_hash)
+        await self.node.send_onion_message(
+            unblock.TYPE, unblock.encode(), to_path=notice.unblock_path.hex(), reply_context=b"unblock:" + notice.payment_hash
+        )
+
+    # -- payer side ----------------------------------------------------------------------------
+    async def request_hold(
+        self, payment_hashes: list[str], amount_msat: int, next_node_id: str, pid: bytes, hold_blocks: int
+    ) -> p.HoldReply:
+        msg = p.HoldRequest(
+            request_id=os.urandom(16),
+            payment_hashes=tuple(bytes.fromhex(h) for h in payment_hashes),
+            amount_msat=amount_msat,
+            pid_hash=p.sha256(pid),
+            next_node_id=bytes.fromhex(next_node_id),
+            hold_blocks=hold_blocks,
+            client_node_id=bytes.fromhex(self.node.node_id),
+            timestamp=int(time.time()),
+            signature="",
+        )
+        msg = p.HoldRequest(**{**msg.__dict__, "signature": self._sign(msg)})
+        reply = await self._request(msg)
+        assert isinstance(reply, p.HoldReply)
+        if reply.status != p.Status.OK:
+            raise HoldRefused(reply.status, reply.error)
+        return reply
+
+    async def pay_with_hold(self, request: p.PaymentRequest, *, hold_blocks: int = 144) -> HeldPayment:
+        """Steps 1-4: make a pid, have our LSP arm a hold, pay through it, tell the payee."""
+        info = self.node.decode_invoice(request.invoice)
+        if info.amount_msat is None:
+            raise LspNodeError("held payments need an invoice with an amount")
+        next_node = info.route_hint_sources[0] if info.route_hint_sources else info.payee_node_id
+        pid = os.urandom(32)
+        hold = await self.request_hold([info.payment_hash], info.amount_msat, next_node, pid, hold_blocks)
+        assert hold.intercept_scid is not None and hold.unblock_path is not None
+        hop = InterceptHop(
+            self.lsp_node_id,
+            hold.intercept_scid,
+            hold.fee_base_msat or 0,
+            hold.fee_proportional_millionths or 0,
+            hold.cltv_expiry_delta or 72,
+        )
+        payment_hash = await self.node.pay_invoice_via(request.invoice, hop, extra_final_cltv=hold.extra_final_cltv or 0)
+        notice = p.PidNotice(bytes.fromhex(payment_hash), pid, hold.unblock_path)
+        await self.node.send_onion_message(notice.TYPE, notice.encode(), to_path=request.mailbox_path.hex())
+        return HeldPayment(payment_hash, pid, hold)

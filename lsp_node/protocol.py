@@ -1,0 +1,284 @@
+"""LightningRod wire messages: odd onion-message TLV types whose value is one canonical CBOR map
+with small integer keys. SPEC.md is the normative description; this module is its codec."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, fields
+from enum import IntEnum
+from typing import Any, ClassVar, Self
+
+import cbor2
+
+from lsp_node.errors import LspNodeError
+
+VERSION = 1
+MAX_MESSAGE_BYTES = 32_768
+SIGNED_PREFIX = b"lightningrod/v1/"
+
+
+class ProtocolError(LspNodeError):
+    """A message does not decode, or breaks a rule of SPEC.md."""
+
+
+class Status(IntEnum):
+    OK = 0
+    UNSUPPORTED_VERSION = 1
+    NOT_A_CLIENT = 2
+    BAD_SIGNATURE = 3
+    STALE_OR_REPLAYED = 4
+    LIMIT_EXCEEDED = 5
+    INVALID_REQUEST = 6
+    UNKNOWN_HOLD = 7
+    WRONG_PID = 8
+    ALREADY_RELEASED = 9
+    EXPIRED = 10
+    INTERNAL = 11
+
+
+class MessageType(IntEnum):
+    HOLD_REQUEST = 65_537
+    HOLD_REPLY = 65_539
+    PID_NOTICE = 65_541
+    PAYMENT_UNBLOCK = 65_543
+    UNBLOCK_REPLY = 65_545
+    DEVICE_REGISTER = 65_547
+    DEVICE_REPLY = 65_549
+
+
+def sha256(b: bytes) -> bytes:
+    return hashlib.sha256(b).digest()
+
+
+def _check_bytes(name: str, v: object, size: int | None) -> bytes:
+    if not isinstance(v, bytes) or (size is not None and len(v) != size):
+        raise ProtocolError(f"{name} must be {size if size else 'some'} bytes")
+    return v
+
+
+def _check_int(name: str, v: object, lo: int = 0, hi: int = 2**64 - 1) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise ProtocolError(f"{name} must be an integer in [{lo}, {hi}]")
+    return v
+
+
+def _check_str(name: str, v: object, max_len: int) -> str:
+    if not isinstance(v, str) or len(v) > max_len:
+        raise ProtocolError(f"{name} must be a string of at most {max_len} characters")
+    return v
+
+
+@dataclass(frozen=True)
+class Message:
+    """Base: each field's CBOR key is its position in the dataclass (version is key 0)."""
+
+    TYPE: ClassVar[MessageType]
+    # name -> (kind, size or max) ; kinds: b=bytes, i=int, s=str, lb=list of bytes, ob=optional bytes
+    SCHEMA: ClassVar[dict[str, tuple[str, int | None]]]
+
+    def to_map(self) -> dict[int, Any]:
+        out: dict[int, Any] = {0: VERSION}
+        for key, f in enumerate(fields(self), start=1):
+            v = getattr(self, f.name)
+            if v is not None:
+                out[key] = v
+        return out
+
+    def encode(self) -> bytes:
+        return cbor2.dumps(self.to_map(), canonical=True)
+
+    @classmethod
+    def decode(cls, data: bytes) -> Self:
+        if len(data) > MAX_MESSAGE_BYTES:
+            raise ProtocolError("message too large")
+        try:
+            m = cbor2.loads(data, max_depth=4, allow_indefinite=False, allow_duplicate_keys=False)
+        except Exception as e:  # cbor2 raises several types for malformed input
+            raise ProtocolError(f"not canonical CBOR: {e}") from None
+        if not isinstance(m, dict) or not all(isinstance(k, int) for k in m):
+            raise ProtocolError("message must be a CBOR map with integer keys")
+        if m.get(0) != VERSION:
+            raise ProtocolError(f"unsupported version {m.get(0)!r}")
+        if cbor2.dumps(m, canonical=True) != data:
+            raise ProtocolError("message is not in canonical CBOR encoding")
+        names = [f.name for f in fields(cls)]
+        unknown = [k for k in m if k != 0 and not 1 <= k <= len(names)]
+        # Unknown even keys are mandatory-to-understand; unknown odd keys are ignored.
+        if any(k % 2 == 0 for k in unknown):
+            raise ProtocolError(f"unknown required field(s) {sorted(k for k in unknown if k % 2 == 0)}")
+        values: dict[str, Any] = {}
+        for key, name in enumerate(names, start=1):
+            kind, size = cls.SCHEMA[name]
+            v = m.get(key)
+            if v is None:
+                if kind.startswith("o"):
+                    values[name] = None
+                    continue
+                raise ProtocolError(f"missing field {name}")
+            base = kind.removeprefix("o")
+            if base == "b":
+                values[name] = _check_bytes(name, v, size)
+            elif base == "i":
+                values[name] = _check_int(name, v)
+            elif base == "s":
+                values[name] = _check_str(name, v, size or 1024)
+            elif base == "lb":
+                if not isinstance(v, list) or not 1 <= len(v) <= 16:
+                    raise ProtocolError(f"{name} must be a list of 1 to 16 items")
+                values[name] = tuple(_check_bytes(name, x, size) for x in v)
+            else:  # pragma: no cover - schema error
+                raise AssertionError(kind)
+        return cls(**values)
+
+    def signed_bytes(self) -> bytes:
+        """What a signature covers: prefix, type, and the map without the signature field."""
+        m = self.to_map()
+        names = [f.name for f in fields(self)]
+        if "signature" in names:
+            m.pop(names.index("signature") + 1, None)
+        return SIGNED_PREFIX + self.TYPE.to_bytes(4, "big") + cbor2.dumps(m, canonical=True)
+
+
+@dataclass(frozen=True)
+class HoldRequest(Message):
+    TYPE = MessageType.HOLD_REQUEST
+    SCHEMA = {
+        "request_id": ("b", 16),
+        "payment_hashes": ("lb", 32),
+        "amount_msat": ("i", None),
+        "pid_hash": ("b", 32),
+        "next_node_id": ("b", 33),
+        "hold_blocks": ("i", None),
+        "client_node_id": ("b", 33),
+        "timestamp": ("i", None),
+        "signature": ("s", 200),
+    }
+    request_id: bytes
+    payment_hashes: tuple[bytes, ...]
+    amount_msat: int
+    pid_hash: bytes
+    next_node_id: bytes
+    hold_blocks: int
+    client_node_id: bytes
+    timestamp: int
+    signature: str
+
+
+@dataclass(frozen=True)
+class HoldReply(Message):
+    TYPE = MessageType.HOLD_REPLY
+    SCHEMA = {
+        "request_id": ("b", 16),
+        "status": ("i", None),
+        "intercept_scid": ("oi", None),
+        "fee_base_msat": ("oi", None),
+        "fee_proportional_millionths": ("oi", None),
+        "cltv_expiry_delta": ("oi", None),
+        "extra_final_cltv": ("oi", None),
+        "unblock_path": ("ob", None),
+        "error": ("os", 300),
+    }
+    request_id: bytes
+    status: int
+    intercept_scid: int | None = None
+    fee_base_msat: int | None = None
+    fee_proportional_millionths: int | None = None
+    cltv_expiry_delta: int | None = None
+    extra_final_cltv: int | None = None
+    unblock_path: bytes | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class PidNotice(Message):
+    TYPE = MessageType.PID_NOTICE
+    SCHEMA = {"payment_hash": ("b", 32), "pid": ("b", 32), "unblock_path": ("b", None)}
+    payment_hash: bytes
+    pid: bytes
+    unblock_path: bytes
+
+
+@dataclass(frozen=True)
+class PaymentUnblock(Message):
+    TYPE = MessageType.PAYMENT_UNBLOCK
+    SCHEMA = {"pid": ("b", 32), "payment_hash": ("b", 32)}
+    pid: bytes
+    payment_hash: bytes
+
+
+@dataclass(frozen=True)
+class UnblockReply(Message):
+    TYPE = MessageType.UNBLOCK_REPLY
+    SCHEMA = {"payment_hash": ("b", 32), "status": ("i", None), "error": ("os", 300)}
+    payment_hash: bytes
+    status: int
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class DeviceRegister(Message):
+    TYPE = MessageType.DEVICE_REGISTER
+    SCHEMA = {
+        "request_id": ("b", 16),
+        "remove": ("i", None),
+        "platform": ("s", 32),
+        "device_id": ("s", 4096),
+        "client_node_id": ("b", 33),
+        "timestamp": ("i", None),
+        "signature": ("s", 200),
+    }
+    request_id: bytes
+    remove: int
+    platform: str
+    device_id: str
+    client_node_id: bytes
+    timestamp: int
+    signature: str
+
+
+@dataclass(frozen=True)
+class DeviceReply(Message):
+    TYPE = MessageType.DEVICE_REPLY
+    SCHEMA = {"request_id": ("b", 16), "status": ("i", None), "expires_at": ("oi", None), "error": ("os", 300)}
+    request_id: bytes
+    status: int
+    expires_at: int | None = None
+    error: str | None = None
+
+
+MESSAGES: dict[int, type[Message]] = {
+    m.TYPE: m for m in (HoldRequest, HoldReply, PidNotice, PaymentUnblock, UnblockReply, DeviceRegister, DeviceReply)
+}
+
+
+def decode(tlv_type: int, payload: bytes) -> Message:
+    cls = MESSAGES.get(tlv_type)
+    if cls is None:
+        raise ProtocolError(f"unknown message type {tlv_type}")
+    return cls.decode(payload)
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    """What a payee hands a payer: the BOLT11 invoice plus a blinded path to its mailbox at
+    its LSP, so the pid can reach it while it is offline. Text form: `lnrod1` + hex(CBOR)."""
+
+    invoice: str
+    mailbox_path: bytes
+
+    PREFIX: ClassVar[str] = "lnrod1"
+
+    def encode(self) -> str:
+        return self.PREFIX + cbor2.dumps({0: VERSION, 1: self.invoice, 2: self.mailbox_path}, canonical=True).hex()
+
+    @classmethod
+    def decode(cls, text: str) -> "PaymentRequest":
+        if not text.startswith(cls.PREFIX):
+            raise ProtocolError("a payment request starts with lnrod1")
+        try:
+            m = cbor2.loads(bytes.fromhex(text[len(cls.PREFIX) :]), max_depth=2, allow_indefinite=False)
+        except Exception as e:
+            raise ProtocolError(f"malformed payment request: {e}") from None
+        if not isinstance(m, dict) or m.get(0) != VERSION:
+            raise ProtocolError("unsupported payment request version")
+        return cls(_check_str("invoice", m.get(1), 4096), _check_bytes("mailbox_path", m.get(2), None))
