@@ -22,9 +22,11 @@ def parse_args(argv: list[str]) -> tuple[Path | None, dict[str, Any]]:
     p.add_argument("--listen", help="overrides node.listen_addr (host:port)")
     p.add_argument("--esplora-url", help="use this Esplora server instead of the embedded chain")
     p.add_argument("--log-level", help="overrides node.log_level")
+    p.add_argument("--admin-listen", help="overrides admin.listen (host:port)")
     a = p.parse_args(argv)
     node: dict[str, Any] = {}
     chain: dict[str, Any] = {}
+    overrides: dict[str, Any] = {}
     if a.data_dir:
         node["data_dir"] = a.data_dir
     if a.network:
@@ -33,9 +35,10 @@ def parse_args(argv: list[str]) -> tuple[Path | None, dict[str, Any]]:
         node["listen_addr"] = a.listen
     if a.log_level:
         node["log_level"] = a.log_level
+    if a.admin_listen:
+        overrides["admin"] = {"listen": a.admin_listen}
     if a.esplora_url:
         chain.update(source="esplora", esplora_url=a.esplora_url)
-    overrides: dict[str, Any] = {}
     if node:
         overrides["node"] = node
     if chain:
@@ -52,6 +55,7 @@ def print_ready(info: StartupInfo) -> None:
     print(f"chain height:   {info.chain_height}", flush=True)
     print(f"wallet address: {info.wallet_address}", flush=True)
     print(f"esplora:        {info.esplora_url}", flush=True)
+    print(f"admin api:      {info.admin_url} (bearer token in {info.admin_token_file})", flush=True)
     print("running; press Ctrl-C to stop", flush=True)
 
 

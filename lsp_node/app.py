@@ -11,7 +11,7 @@ from typing import Awaitable, Callable
 
 from pathlib import Path
 
-from lsp_node import _ldk
+from lsp_node import _ldk, admin
 from lsp_node.config import LspSettings, NotificationSettings, Settings
 from lsp_node.engine import Event, LightningNode
 from lsp_node.lsp import LspPolicy, LspService
@@ -28,6 +28,8 @@ class StartupInfo:
     chain_height: int
     wallet_address: str
     esplora_url: str
+    admin_url: str
+    admin_token_file: str
 
 
 async def start_embedded_chain(settings: Settings) -> tuple[_ldk.RegtestChain, str]:
@@ -133,22 +135,31 @@ async def run(settings: Settings, on_ready: Callable[[StartupInfo], Awaitable[No
         )
         stack.push_async_callback(node.stop)
 
+        role = None
+        if settings.lsp.enabled:
+            role = await LspRole.start(node, settings.network_dir, settings.lsp, settings.notifications)
+            stack.push_async_callback(role.stop)
+        token_file = settings.network_dir / "admin.token"
+        admin_app = admin.create_app(node, role.service if role else None, admin.load_or_create_token(token_file))
+        runner, admin_url = await admin.serve(admin_app, settings.admin.listen)
+        stack.push_async_callback(runner.cleanup)
+
         address = await node.new_address()
         if chain is not None and first_start and settings.chain.embedded_fund_sat > 0:
             chain.fund_address(address, settings.chain.embedded_fund_sat)
             chain.mine_blocks(1)
             await node.sync()
 
-        info = StartupInfo(node.node_id, node.listen_addr, node.best_block_height, address, esplora_url)
+        info = StartupInfo(
+            node.node_id, node.listen_addr, node.best_block_height, address, esplora_url, admin_url, str(token_file)
+        )
         ready = on_ready(info)
         if ready is not None:
             await ready
 
-        if settings.lsp.enabled:
-            role = await LspRole.start(node, settings.network_dir, settings.lsp, settings.notifications)
+        if role is not None:
             await stop.wait()
             log.info("stopping")
-            await role.stop()
         else:
 
             async def consume() -> None:

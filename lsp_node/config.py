@@ -72,6 +72,10 @@ class NotificationSettings(BaseModel):
     device_lifetime_days: float = Field(default=28.0, gt=0)
 
 
+class AdminSettings(BaseModel):
+    listen: str = Field(default="127.0.0.1:9736", description="host:port of the admin API (keep it on loopback).")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LSP_", env_nested_delimiter="__", extra="forbid")
 
@@ -79,6 +83,7 @@ class Settings(BaseSettings):
     chain: ChainSettings = ChainSettings()
     lsp: LspSettings = LspSettings()
     notifications: NotificationSettings = NotificationSettings()
+    admin: AdminSettings = AdminSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -1,126 +1,78 @@
-"""LightningRod end to end on four real nodes: A -> LSP_a -> LSP_b -> B, with B offline when A
-pays and A offline when B releases the payment."""
+"""LightningRod end to end: A -> LSP_a -> LSP_b -> B, each LSP its own `main.py` process, the
+phones driven by the reference client. B is offline when A pays; A is offline when B releases."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import AsyncIterator
 
 import pytest
-from aiohttp import web
 
-from lsp_node.app import LspRole
-from lsp_node.client import Client, HoldRefused
-from lsp_node.config import LspSettings, NotificationSettings
-from lsp_node.engine import LightningNode
-from lsp_node.lsp_store import RELEASED, SETTLED
 from lsp_node import protocol as p
 
-from .conftest import Chain, NodeFactory, open_channel, reconnected, wait_until
-
-
-class PushReceiver:
-    """A local HTTP endpoint apprise's json:// posts to, standing in for a push service."""
-
-    def __init__(self) -> None:
-        self.pushes: list[tuple[str, dict[str, object]]] = []
-        self.url = ""
-
-    async def start(self) -> web.AppRunner:
-        async def push(request: web.Request) -> web.Response:
-            self.pushes.append((request.match_info["device"], json.loads(await request.text())))
-            return web.Response(text="ok")
-
-        app = web.Application()
-        app.router.add_post("/push/{device}", push)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        self.url = f"json://127.0.0.1:{port}/push/{{device}}"
-        return runner
-
-    def kinds_for(self, device: str) -> list[str]:
-        return [str(body.get("message", "")).split(":")[0] for d, body in self.pushes if d == device]
+from .conftest import Chain, NodeFactory
+from .lightningrod_net import Net, build_net, until
 
 
 @pytest.fixture
-async def pushes() -> AsyncIterator[PushReceiver]:
-    r = PushReceiver()
-    runner = await r.start()
-    yield r
-    await runner.cleanup()
+async def net(chain: Chain, make_node: NodeFactory, tmp_path: Path) -> AsyncIterator[Net]:
+    async for n in build_net(chain, make_node, tmp_path):
+        yield n
 
 
-async def start_role(node: LightningNode, tmp_path: Path, name: str, pushes: PushReceiver, **lsp: object) -> LspRole:
-    notifications = NotificationSettings(templates={"webhook": pushes.url}, cooldown_secs=0)
-    return await LspRole.start(node, tmp_path / name, LspSettings(**lsp), notifications)  # type: ignore[arg-type]
-
-
-async def test_async_payment_end_to_end(
-    chain: Chain, make_node: NodeFactory, tmp_path: Path, pushes: PushReceiver
-) -> None:
-    lsp_a = await make_node("lsp_a", accept_intercept_htlcs=True)
-    lsp_b = await make_node("lsp_b", accept_intercept_htlcs=True)
-    alice = await make_node("alice")
-    bob = await make_node("bob")
-    await chain.fund(alice, 2_000_000)
-    await chain.fund(lsp_a, 3_000_000)
-    await chain.fund(lsp_b, 3_000_000)
-    await open_channel(chain, alice, lsp_a, 1_000_000)
-    await open_channel(chain, lsp_a, lsp_b, 2_000_000)
-    await open_channel(chain, lsp_b, bob, 1_000_000)
-    role_a = await start_role(lsp_a, tmp_path, "lsp_a", pushes)
-    role_b = await start_role(lsp_b, tmp_path, "lsp_b", pushes)
-    a = Client(alice, lsp_a.node_id)
-    b = Client(bob, lsp_b.node_id)
-    a.start()
-    b.start()
-    await a.register_device("webhook", "alice-phone")
-    await b.register_device("webhook", "bob-phone")
-
+async def test_async_payment_end_to_end(net: Net) -> None:
     # B hands out a payment request and goes offline.
-    request = p.PaymentRequest.decode((await b.create_payment_request(50_000_000, "coffee")).encode())
-    await b.stop()
-    await bob.stop()
-    await wait_until(lambda: all(x.node_id != bob.node_id for x in lsp_b.peers()), what="bob offline")
+    request = p.PaymentRequest.decode((await net.b.create_payment_request(50_000_000, "coffee")).encode())
+    await net.phone_offline("bob")
+    bob_id = net.bob.node_id
 
-    held = await a.pay_with_hold(request, hold_blocks=144)
-    store_a = role_a.service.store
-    await wait_until(lambda: len(store_a.holds(("held",))) == 1, what="HTLC held at LSP_a")
-    await wait_until(lambda: len(role_b.service.store.messages(bob.node_id)) == 1, what="pid in LSP_b's mailbox")
-    await wait_until(lambda: "message_waiting" in pushes.kinds_for("bob-phone"), what="push to bob")
-    body = next(body for d, body in pushes.pushes if d == "bob-phone")
-    assert held.payment_hash not in json.dumps(body) and bob.node_id not in json.dumps(body)
+    held = await net.a.pay_with_hold(request, hold_blocks=144)
 
-    # A goes offline; B comes back, gets the pid, releases, and is paid.
-    await a.stop()
-    await alice.stop()
-    bob = await make_node("bob")
-    b = Client(bob, lsp_b.node_id)
-    b.start()
+    async def held_at_lsp_a() -> bool:
+        return [h["state"] for h in await net.holds()] == ["held"]
+
+    await until(held_at_lsp_a, "HTLC held at LSP_a")
+
+    async def in_mailbox() -> bool:
+        return len(await net.lsp_b.api("GET", "/api/mailbox")) == 1
+
+    await until(in_mailbox, "pid waiting in LSP_b's mailbox")
+    await until(lambda: "message_waiting" in net.pushes.kinds_for("bob-phone"), "push to B")
+    pushed = json.dumps([body for d, body in net.pushes.pushes if d == "bob-phone"])
+    assert held.payment_hash not in pushed and bob_id not in pushed and "50000" not in pushed
+
+    # A disconnects; B comes back, receives the pid, releases the payment and is paid.
+    await net.phone_offline("alice")
+    b = await net.restart_phone("bob")
     received = await b.wait_for("payment_received", payment_hash=held.payment_hash)
     assert received.data["amount_msat"] == 50_000_000
-    await wait_until(lambda: held.payment_hash in b.unblock_replies, what="LSP_a's answer to the unblock")
+    await until(lambda: held.payment_hash in b.unblock_replies, "LSP_a's answer to the unblock")
     assert b.unblock_replies[held.payment_hash].status == p.Status.OK
-    await wait_until(lambda: store_a.holds((SETTLED,)) != [], what="hold settled at LSP_a")
-    await wait_until(lambda: "preimage_waiting" in pushes.kinds_for("alice-phone"), what="push to alice")
+
+    async def settled() -> bool:
+        return [h["state"] for h in await net.holds()] == ["settled"]
+
+    await until(settled, "hold settled at LSP_a")
+    await until(lambda: "preimage_waiting" in net.pushes.kinds_for("alice-phone"), "push to A")
+    assert await net.lsp_b.api("GET", "/api/mailbox") == []
 
     # A comes back and learns the payment completed.
-    alice = await make_node("alice")
-    a = Client(alice, lsp_a.node_id)
-    a.start()
-    await a.wait_for("payment_sent", payment_hash=held.payment_hash)
-    await reconnected(alice, lsp_a, lsp_b, bob)
+    a = await net.restart_phone("alice")
+    sent = await a.wait_for("payment_sent", payment_hash=held.payment_hash)
+    assert sent.data["fee_paid_msat"] is not None
 
-    alice_chan = alice.channels()[0]
-    bob_chan = bob.channels()[0]
-    assert bob_chan.outbound_capacity_msat >= 50_000_000 - 10_000_000  # less B's reserve
-    assert alice_chan.outbound_capacity_msat <= 1_000_000_000 - 50_000_000
-    await a.stop()
-    await b.stop()
-    await role_a.stop()
-    await role_b.stop()
+    # Balances: B has the 50k sat; A paid 50k sat plus routing fees; LSP_b forwarded it.
+    await until(lambda: all(c.pending_htlcs == 0 for c in net.alice.channels() + net.bob.channels()), "settled")
+    bob_chan = net.bob.channels()[0]
+    alice_chan = net.alice.channels()[0]
+    assert bob_chan.outbound_capacity_msat + bob_chan.inbound_capacity_msat <= 2_000_000_000
+    assert 50_000_000 - 20_000_000 <= bob_chan.outbound_capacity_msat <= 50_000_000  # less B's reserve
+    fee = sent.data["fee_paid_msat"]
+    lsp_a_chans = await net.lsp_a.api("GET", "/api/channels")
+    to_b = next(c for c in lsp_a_chans if c["counterparty_node_id"] == net.lsp_b.node_id)
+    # LSP_b now holds the 50k sat (plus its fee) on that channel, less its 1% reserve of 3M sat.
+    assert 50_000_000 - 30_000_000 <= to_b["inbound_capacity_msat"] <= 50_000_000 + fee - 30_000_000
+    a_side = next(c for c in lsp_a_chans if c["counterparty_node_id"] == net.alice.node_id)
+    assert a_side["inbound_capacity_msat"] + a_side["outbound_capacity_msat"] <= 1_000_000_000
+    assert alice_chan.outbound_capacity_msat <= 1_000_000_000 - 50_000_000 - fee

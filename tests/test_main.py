@@ -31,6 +31,8 @@ sync_interval_secs = 5
 [chain]
 source = "embedded"
 embedded_fund_sat = 2500000
+[admin]
+listen = "127.0.0.1:0"
 """
     )
     return cfg
@@ -77,11 +79,13 @@ def test_run_command_prints_identity_and_stops_cleanly(tmp_path: Path) -> None:
     assert re.fullmatch(r"127\.0\.0\.1:\d+", info["listening on"])
     assert int(info["chain height"]) == 102  # 101 faucet blocks + the block funding our wallet
     assert info["wallet address"].startswith("bcrt1q")
+    assert info["admin api"].startswith("http://127.0.0.1:")
     code, out = stop(proc)
     assert code == 0 and "stopped" in out
 
     seed = tmp_path / "data" / "regtest" / "seed.mnemonic"
     assert seed.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "data" / "regtest" / "admin.token").stat().st_mode & 0o777 == 0o600
     words = seed.read_text().split()
     assert len(words) == 24
     log_text = (tmp_path / "data" / "regtest" / "ldk.log").read_text()

@@ -1,0 +1,184 @@
+"""The four-node LightningRod network the end-to-end tests run on:
+A (phone, in-process) -> LSP_a (process) -> LSP_b (process) -> B (phone, in-process)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import AsyncIterator, Callable
+
+from aiohttp import web
+
+from lsp_node.client import Client
+from lsp_node.engine import LightningNode
+from lsp_node.errors import PeerError
+
+from .conftest import Chain, NodeFactory, wait_event
+from .lsp_process import LspProcess
+
+
+class PushReceiver:
+    """A local HTTP endpoint apprise's json:// posts to, standing in for a push service."""
+
+    def __init__(self) -> None:
+        self.pushes: list[tuple[str, dict[str, object]]] = []
+        self.url = ""
+        self.runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        async def push(request: web.Request) -> web.Response:
+            self.pushes.append((request.match_info["device"], json.loads(await request.text())))
+            return web.Response(text="ok")
+
+        app = web.Application()
+        app.router.add_post("/push/{device}", push)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+        port = self.runner.addresses[0][1]
+        self.url = f"json://127.0.0.1:{port}/push/{{device}}"
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    def kinds_for(self, device: str) -> list[str]:
+        return [str(body.get("message", "")).split(":")[0] for d, body in self.pushes if d == device]
+
+
+async def until(cond: Callable[[], object], what: str, timeout: float = 60.0) -> None:
+    """Like wait_until, but cond may be a coroutine function."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if asyncio.iscoroutine(v):
+            v = await v
+        if v:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+@dataclass
+class Net:
+    chain: Chain
+    make_node: NodeFactory
+    tmp_path: Path
+    pushes: PushReceiver
+    lsp_a: LspProcess
+    lsp_b: LspProcess
+    alice: LightningNode
+    bob: LightningNode
+    a: Client
+    b: Client
+
+    async def restart_phone(self, name: str) -> Client:
+        node = await self.make_node(name)
+        lsp = self.lsp_a if name == "alice" else self.lsp_b
+        client = Client(node, lsp.node_id)
+        client.start()
+        # The phone dials its LSP (the LSP cannot reach a phone).
+        async def dial() -> bool:
+            try:
+                await node.connect(lsp.node_id, lsp.listen_addr)
+                return True
+            except PeerError:
+                return False
+
+        await until(dial, f"{name} reconnected", 30)
+        if name == "alice":
+            self.alice, self.a = node, client
+        else:
+            self.bob, self.b = node, client
+        return client
+
+    async def phone_offline(self, name: str) -> None:
+        client, node = (self.a, self.alice) if name == "alice" else (self.b, self.bob)
+        lsp = self.lsp_a if name == "alice" else self.lsp_b
+        await client.stop()
+        await node.stop()
+
+        async def gone() -> bool:
+            return all(p["node_id"] != node.node_id for p in await lsp.api("GET", "/api/peers"))
+
+        await until(gone, f"{name} offline at its LSP")
+
+    async def holds(self) -> list[dict[str, object]]:
+        return list(await self.lsp_a.api("GET", "/api/holds"))
+
+    async def close(self) -> None:
+        for c in (self.a, self.b):
+            await c.stop()
+        for lsp in (self.lsp_a, self.lsp_b):
+            await lsp.stop()
+        await self.pushes.stop()
+
+
+async def lsp_fund(chain: Chain, lsp: LspProcess, sat: int) -> None:
+    addr = (await lsp.api("POST", "/api/newaddress"))["address"]
+    chain.raw.fund_address(addr, sat)
+    chain.mine(1)
+    await lsp.api("POST", "/api/sync")
+
+
+async def confirm_channel(chain: Chain, lsps: list[LspProcess], nodes: list[LightningNode]) -> None:
+    await until(lambda: len(chain.raw.mempool_txids()) > 0, "funding broadcast")
+    chain.mine(6)
+    for lsp in lsps:
+        await lsp.api("POST", "/api/sync")
+    await asyncio.gather(*(n.sync() for n in nodes))
+
+    async def usable() -> bool:
+        for lsp in lsps:
+            if not all(c["is_usable"] for c in await lsp.api("GET", "/api/channels")):
+                return False
+        return all(c.is_usable for n in nodes for c in n.channels())
+
+    await until(usable, "channels usable")
+
+
+async def build_net(
+    chain: Chain, make_node: NodeFactory, tmp_path: Path, *, alice_channels: int = 1, **lsp: object
+) -> AsyncIterator[Net]:
+    pushes = PushReceiver()
+    await pushes.start()
+    lsp_a = LspProcess(tmp_path, "lsp_a", chain.url, pushes.url, **lsp)
+    lsp_b = LspProcess(tmp_path, "lsp_b", chain.url, pushes.url, **lsp)
+    await asyncio.gather(lsp_a.start(), lsp_b.start())
+    alice = await make_node("alice")
+    bob = await make_node("bob")
+    await chain.fund(alice, 3_000_000)
+    await lsp_fund(chain, lsp_a, 5_000_000)
+    await lsp_fund(chain, lsp_b, 5_000_000)
+
+    # A pays from its own channel(s) to LSP_a; LSP_a -> LSP_b; LSP_b gives B inbound liquidity.
+    await alice.connect(lsp_a.node_id, lsp_a.listen_addr)
+    for _ in range(alice_channels):
+        uid = await alice.open_channel(lsp_a.node_id, 1_000_000)
+        await wait_event(alice, "channel_pending", user_channel_id=uid)
+    await lsp_a.api("POST", "/api/connect", {"node_id": lsp_b.node_id, "address": lsp_b.listen_addr})
+    await lsp_a.api("POST", "/api/channels", {"node_id": lsp_b.node_id, "amount_sat": 3_000_000})
+    await bob.connect(lsp_b.node_id, lsp_b.listen_addr)
+    await lsp_b.api("POST", "/api/channels", {"node_id": bob.node_id, "amount_sat": 2_000_000})
+    await until(lambda: len(chain.raw.mempool_txids()) >= alice_channels + 2, "funding transactions broadcast")
+    await confirm_channel(chain, [lsp_a, lsp_b], [alice, bob])
+    # Drain the channel events so the clients start from a clean queue.
+    for n in (alice, bob):
+        while (e := n.poll_event()) is not None:
+            await n.event_handled(e)
+
+    a = Client(alice, lsp_a.node_id)
+    b = Client(bob, lsp_b.node_id)
+    a.start()
+    b.start()
+    await a.register_device("webhook", "alice-phone")
+    await b.register_device("webhook", "bob-phone")
+    net = Net(chain, make_node, tmp_path, pushes, lsp_a, lsp_b, alice, bob, a, b)
+    try:
+        yield net
+    finally:
+        await net.close()

@@ -1,0 +1,126 @@
+"""An LSP run the way an operator runs it: `python main.py --config FILE` in its own process,
+driven through its admin API."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class LspProcess:
+    def __init__(self, tmp_path: Path, name: str, esplora_url: str, push_url: str, **lsp: object) -> None:
+        self.dir = tmp_path / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.esplora_url = esplora_url
+        self.push_url = push_url
+        self.lsp = lsp
+        self.listen = "127.0.0.1:0"
+        self.proc: subprocess.Popen[str] | None = None
+        self.info: dict[str, str] = {}
+        self.token = ""
+
+    @property
+    def node_id(self) -> str:
+        return self.info["node id"]
+
+    @property
+    def listen_addr(self) -> str:
+        return self.info["listening on"]
+
+    def _config(self) -> Path:
+        lsp_lines = "\n".join(f"{k} = {v!r}".replace("'", '"') if isinstance(v, str) else f"{k} = {str(v).lower() if isinstance(v, bool) else v}" for k, v in self.lsp.items())
+        cfg = self.dir / "lsp.toml"
+        cfg.write_text(
+            f"""
+[node]
+data_dir = "{self.dir / 'data'}"
+network = "regtest"
+listen_addr = "{self.listen}"
+sync_interval_secs = 1
+[chain]
+source = "esplora"
+esplora_url = "{self.esplora_url}"
+[admin]
+listen = "127.0.0.1:0"
+[lsp]
+enabled = true
+{lsp_lines}
+[notifications]
+cooldown_secs = 0
+[notifications.templates]
+webhook = "{self.push_url}"
+"""
+        )
+        return cfg
+
+    async def start(self) -> None:
+        cfg = self._config()
+        log = open(self.dir / "stderr.log", "a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "main.py", "--config", str(cfg)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        log.close()
+        self.info = await asyncio.to_thread(self._read_startup)
+        # A restarted LSP keeps its port so its clients can reconnect to it.
+        self.listen = self.info["listening on"]
+        self.token = Path(self.info["admin api"].split("bearer token in ")[1].rstrip(")")).read_text().strip()
+        self.admin = self.info["admin api"].split(" ")[0]
+
+    def _read_startup(self) -> dict[str, str]:
+        assert self.proc is not None and self.proc.stdout is not None
+        info: dict[str, str] = {}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise AssertionError(f"{self.name} exited: {(self.dir / 'stderr.log').read_text()[-3000:]}")
+            if line.startswith("running"):
+                return info
+            key, _, value = line.partition(":")
+            info[key.strip()] = value.strip()
+        raise AssertionError(f"{self.name} did not start")
+
+    async def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        async with aiohttp.ClientSession() as s:
+            async with s.request(
+                method, self.admin + path, json=body, headers={"Authorization": f"Bearer {self.token}"}
+            ) as r:
+                data = await r.json()
+                if r.status != 200:
+                    raise AssertionError(f"{self.name} {path}: {r.status} {data}")
+                return data
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+        self.proc = None
+
+    async def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            await asyncio.to_thread(self.proc.wait, 60)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            if self.proc.stdout:
+                self.proc.stdout.close()
+            self.proc = None
