@@ -116,7 +116,10 @@ def _service(request: web.Request) -> LspService:
 
 
 async def holds(request: web.Request) -> web.Response:
-    return _json(_service(request).store.holds())
+    store = _service(request).store
+    return _json(
+        [{**dataclasses.asdict(h), "htlcs": [dataclasses.asdict(x) for x in store.htlcs(h.hold_id)]} for h in store.holds()]
+    )
 
 
 async def mailbox(request: web.Request) -> web.Response:

@@ -113,11 +113,11 @@ class Client:
                     raise TimeoutError(f"no {kind} {match} within {timeout}s") from None
             return e
 
-    async def _request(self, msg: p.HoldRequest | p.DeviceRegister) -> p.Message:
+    async def _request(self, msg: p.HoldRequest | p.DeviceRegister, to: str | None = None) -> p.Message:
         context = b"req:" + msg.request_id
         fut: asyncio.Future[p.Message] = asyncio.get_running_loop().create_future()
         self._replies[context] = fut
-        await self.node.send_onion_message(msg.TYPE, msg.encode(), to_node=self.lsp_node_id, reply_context=context)
+        await self.node.send_onion_message(msg.TYPE, msg.encode(), to_node=to or self.lsp_node_id, reply_context=context)
         try:
             return await asyncio.wait_for(fut, REPLY_TIMEOUT)
         finally:
@@ -150,15 +150,20 @@ class Client:
         if notice.payment_hash.hex() not in mine:
             log.info("pid notice for a payment we did not request; ignored")
             return
-        unblock = p.PaymentUnblock(notice.pid, notice.payment_hash)
-        await self.node.send_onion_message(
-            unblock.TYPE, unblock.encode(), to_path=notice.unblock_path.hex(), reply_context=b"unblock:" + notice.payment_hash
-        )
+        await self.send_unblock(notice.unblock_path, notice.pid, notice.payment_hash.hex())
 
     # -- payer side ----------------------------------------------------------------------------
     async def request_hold(
-        self, payment_hashes: list[str], amount_msat: int, next_node_id: str, pid: bytes, hold_blocks: int
+        self,
+        payment_hashes: list[str],
+        amount_msat: int,
+        next_node_id: str,
+        pid: bytes,
+        hold_blocks: int,
+        *,
+        lsp: str | None = None,
     ) -> p.HoldReply:
+        """Step 2: ask our LSP (or, to test refusals, another node) to hold these payments."""
         msg = p.HoldRequest(
             request_id=os.urandom(16),
             payment_hashes=tuple(bytes.fromhex(h) for h in payment_hashes),
@@ -171,7 +176,7 @@ class Client:
             signature="",
         )
         msg = p.HoldRequest(**{**msg.__dict__, "signature": self._sign(msg)})
-        reply = await self._request(msg)
+        reply = await self._request(msg, lsp)
         assert isinstance(reply, p.HoldReply)
         if reply.status != p.Status.OK:
             raise HoldRefused(reply.status, reply.error)
@@ -179,12 +184,19 @@ class Client:
 
     async def pay_with_hold(self, request: p.PaymentRequest, *, hold_blocks: int = 144) -> HeldPayment:
         """Steps 1-4: make a pid, have our LSP arm a hold, pay through it, tell the payee."""
-        info = self.node.decode_invoice(request.invoice)
+        held = await self.pay_held(request.invoice, hold_blocks=hold_blocks)
+        await self.send_pid(request, held)
+        return held
+
+    async def pay_held(self, invoice: str, *, hold_blocks: int = 144, hold: p.HoldReply | None = None) -> HeldPayment:
+        """Steps 1-3: make a pid, have our LSP arm a hold (unless given one), pay through it."""
+        info = self.node.decode_invoice(invoice)
         if info.amount_msat is None:
             raise LspNodeError("held payments need an invoice with an amount")
         next_node = info.route_hint_sources[0] if info.route_hint_sources else info.payee_node_id
         pid = os.urandom(32)
-        hold = await self.request_hold([info.payment_hash], info.amount_msat, next_node, pid, hold_blocks)
+        if hold is None:
+            hold = await self.request_hold([info.payment_hash], info.amount_msat, next_node, pid, hold_blocks)
         assert hold.intercept_scid is not None and hold.unblock_path is not None
         hop = InterceptHop(
             self.lsp_node_id,
@@ -193,7 +205,19 @@ class Client:
             hold.fee_proportional_millionths or 0,
             hold.cltv_expiry_delta or 72,
         )
-        payment_hash = await self.node.pay_invoice_via(request.invoice, hop, extra_final_cltv=hold.extra_final_cltv or 0)
-        notice = p.PidNotice(bytes.fromhex(payment_hash), pid, hold.unblock_path)
-        await self.node.send_onion_message(notice.TYPE, notice.encode(), to_path=request.mailbox_path.hex())
+        payment_hash = await self.node.pay_invoice_via(invoice, hop, extra_final_cltv=hold.extra_final_cltv or 0)
         return HeldPayment(payment_hash, pid, hold)
+
+    async def send_pid(self, request: p.PaymentRequest, held: HeldPayment) -> None:
+        """Step 4: tell the payee the pid and where to send it, via its mailbox. A may go offline."""
+        assert held.hold.unblock_path is not None
+        notice = p.PidNotice(bytes.fromhex(held.payment_hash), held.pid, held.hold.unblock_path)
+        await self.node.send_onion_message(notice.TYPE, notice.encode(), to_path=request.mailbox_path.hex())
+
+    async def send_unblock(self, unblock_path: bytes, pid: bytes, payment_hash: str) -> None:
+        """Send a payment_unblock along an unblock path (the payee does this on a pid notice)."""
+        unblock = p.PaymentUnblock(pid, bytes.fromhex(payment_hash))
+        self.unblock_replies.pop(payment_hash, None)
+        await self.node.send_onion_message(
+            unblock.TYPE, unblock.encode(), to_path=unblock_path.hex(), reply_context=b"unblock:" + unblock.payment_hash
+        )

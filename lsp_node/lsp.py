@@ -250,6 +250,10 @@ class LspService:
         if not self.store.release(hold.hold_id, time.time()):
             return answer(p.Status.ALREADY_RELEASED, "hold already released")
         log.info("hold %s released", hold.hold_id[:12])
+        if os.environ.get("LSPNODE_FAULT") == "crash_after_release":
+            # Fault injection for the crash tests: die like kill -9 between the durable
+            # release and the forwards, which restart reconciliation must complete once.
+            os._exit(137)
         await self.forward_held(hold)
         return answer(p.Status.OK)
 

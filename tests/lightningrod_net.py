@@ -8,6 +8,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from contextlib import asynccontextmanager
 from typing import AsyncIterator, Callable
 
 from aiohttp import web
@@ -107,6 +108,18 @@ class Net:
 
         await until(gone, f"{name} offline at its LSP")
 
+    async def links_up(self) -> None:
+        """Wait until the LSP-LSP channel and the channels of running phones are usable again
+        (after an LSP restart)."""
+
+        async def up() -> bool:
+            between = await self.lsp_a.api("GET", "/api/channels")
+            if not all(c["is_usable"] for c in between if c["counterparty_node_id"] == self.lsp_b.node_id):
+                return False
+            return all(c.is_usable for n in (self.alice, self.bob) if n.is_running for c in n.channels())
+
+        await until(up, "LSP channels usable")
+
     async def holds(self) -> list[dict[str, object]]:
         return list(await self.lsp_a.api("GET", "/api/holds"))
 
@@ -141,6 +154,7 @@ async def confirm_channel(chain: Chain, lsps: list[LspProcess], nodes: list[Ligh
     await until(usable, "channels usable")
 
 
+@asynccontextmanager
 async def build_net(
     chain: Chain, make_node: NodeFactory, tmp_path: Path, *, alice_channels: int = 1, **lsp: object
 ) -> AsyncIterator[Net]:
@@ -148,7 +162,13 @@ async def build_net(
     await pushes.start()
     lsp_a = LspProcess(tmp_path, "lsp_a", chain.url, pushes.url, **lsp)
     lsp_b = LspProcess(tmp_path, "lsp_b", chain.url, pushes.url, **lsp)
-    await asyncio.gather(lsp_a.start(), lsp_b.start())
+    try:
+        await asyncio.gather(lsp_a.start(), lsp_b.start())
+    except BaseException:
+        await lsp_a.stop()
+        await lsp_b.stop()
+        await pushes.stop()
+        raise
     alice = await make_node("alice")
     bob = await make_node("bob")
     await chain.fund(alice, 3_000_000)

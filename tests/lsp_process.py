@@ -64,7 +64,7 @@ webhook = "{self.push_url}"
         )
         return cfg
 
-    async def start(self) -> None:
+    async def start(self, env: dict[str, str] | None = None) -> None:
         cfg = self._config()
         log = open(self.dir / "stderr.log", "a")
         self.proc = subprocess.Popen(
@@ -73,7 +73,7 @@ webhook = "{self.push_url}"
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
         log.close()
         self.info = await asyncio.to_thread(self._read_startup)
@@ -110,7 +110,17 @@ webhook = "{self.push_url}"
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(30)
+        self.reap()
+
+    def reap(self) -> int | None:
+        """Collect a process that died by itself; returns its exit code."""
+        if self.proc is None:
+            return None
+        code = self.proc.wait(30)
+        if self.proc.stdout:
+            self.proc.stdout.close()
         self.proc = None
+        return code
 
     async def stop(self) -> None:
         if self.proc is None:

@@ -17,7 +17,7 @@ from .lightningrod_net import Net, build_net, until
 
 @pytest.fixture
 async def net(chain: Chain, make_node: NodeFactory, tmp_path: Path) -> AsyncIterator[Net]:
-    async for n in build_net(chain, make_node, tmp_path):
+    async with build_net(chain, make_node, tmp_path) as n:
         yield n
 
 

@@ -1,0 +1,193 @@
+"""LightningRod beyond the happy path: MPP, refusals, expiry, and kill -9 at the worst moments.
+Each LSP is its own main.py process; phones use the reference client."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lsp_node import protocol as p
+from lsp_node.client import HoldRefused
+
+from .conftest import Chain, NodeFactory
+from .lightningrod_net import Net, build_net, until
+
+
+async def hold_states(net: Net) -> list[str]:
+    return [str(h["state"]) for h in await net.holds()]
+
+
+async def only_hold(net: Net) -> dict[str, Any]:
+    holds = await net.holds()
+    assert len(holds) == 1
+    return holds[0]
+
+
+async def test_mpp_parts_are_held_and_released_together(chain: Chain, make_node: NodeFactory, tmp_path: Path) -> None:
+    async with build_net(chain, make_node, tmp_path, alice_channels=2) as net:
+        # 1.5M sat cannot fit one of A's two 1M sat channels: the payment goes in parts.
+        request = await net.b.create_payment_request(1_500_000_000, "big")
+        held = await net.a.pay_held(request.invoice)
+
+        async def two_parts_held() -> bool:
+            holds = await net.holds()
+            return len(holds) == 1 and len([h for h in holds[0]["htlcs"] if h["state"] == "held"]) >= 2
+
+        await until(two_parts_held, "both parts held")
+        assert net.b.events == [] or all(e.kind != "payment_received" for e in net.b.events)
+        await net.a.send_pid(request, held)
+        received = await net.b.wait_for("payment_received", payment_hash=held.payment_hash)
+        assert received.data["amount_msat"] == 1_500_000_000
+        hold = await only_hold(net)
+        assert {h["state"] for h in hold["htlcs"]} <= {"forwarded", "settled"}
+        assert len(hold["htlcs"]) >= 2
+        await net.a.wait_for("payment_sent", payment_hash=held.payment_hash)
+
+
+async def test_refusals_release_nothing(chain: Chain, make_node: NodeFactory, tmp_path: Path) -> None:
+    async with build_net(chain, make_node, tmp_path) as net:
+        request = await net.b.create_payment_request(30_000_000, "refusals")
+        held = await net.a.pay_held(request.invoice)
+        await until(lambda: hold_states(net), "hold armed")
+
+        async def is_held() -> bool:
+            return await hold_states(net) == ["held"]
+
+        await until(is_held, "HTLC held")
+        path = held.hold.unblock_path
+        assert path is not None
+
+        # Wrong pid: refused, still held, B not paid.
+        await net.b.send_unblock(path, os.urandom(32), held.payment_hash)
+        await until(lambda: held.payment_hash in net.b.unblock_replies, "reply to the wrong pid")
+        assert net.b.unblock_replies[held.payment_hash].status == p.Status.WRONG_PID
+        assert await hold_states(net) == ["held"]
+
+        # Hold request from a node that is not LSP_a's client (B is LSP_b's).
+        with pytest.raises(HoldRefused) as refused:
+            await net.b.request_hold([held.payment_hash], 30_000_000, net.bob.node_id, os.urandom(32), 144, lsp=net.lsp_a.node_id)
+        assert refused.value.status == p.Status.NOT_A_CLIENT
+
+        # An HTLC on the hold's intercept SCID for a payment the hold does not cover: failed.
+        other = await net.b.create_payment_request(5_000_000, "not held")
+        stray = await net.a.pay_held(other.invoice, hold=held.hold)
+        failed = await net.a.wait_for("payment_failed", payment_hash=stray.payment_hash)
+        assert failed.data["reason"]
+        assert [len(h["htlcs"]) for h in await net.holds()] == [1]
+
+        # The right pid releases; the same unblock again is refused as a replay.
+        await net.b.send_unblock(path, held.pid, held.payment_hash)
+        await net.b.wait_for("payment_received", payment_hash=held.payment_hash)
+        await until(lambda: net.b.unblock_replies.get(held.payment_hash) is not None, "reply to the right pid")
+        assert net.b.unblock_replies[held.payment_hash].status == p.Status.OK
+        await net.b.send_unblock(path, held.pid, held.payment_hash)
+        await until(lambda: held.payment_hash in net.b.unblock_replies, "reply to the replay")
+        assert net.b.unblock_replies[held.payment_hash].status == p.Status.ALREADY_RELEASED
+        received = [e for e in net.b.events if e.kind == "payment_received"]
+        assert len(received) == 1
+        assert all(e.data.get("payment_hash") != stray.payment_hash for e in received)
+
+
+async def test_hold_fails_back_before_expiry_without_force_close(
+    chain: Chain, make_node: NodeFactory, tmp_path: Path
+) -> None:
+    async with build_net(chain, make_node, tmp_path) as net:
+        request = await net.b.create_payment_request(20_000_000, "never released")
+        held = await net.a.pay_held(request.invoice, hold_blocks=144)
+
+        async def is_held() -> bool:
+            return await hold_states(net) == ["held"]
+
+        await until(is_held, "HTLC held")
+        hold = await only_hold(net)
+        failback = int(hold["failback_height"])
+        htlc_cltv = int(hold["htlcs"][0]["cltv_expiry"])
+        assert failback == htlc_cltv - 72 - 39 - 6
+        # Mine to just before the fail-back height: still held, A warned it must stay online.
+        while chain.raw.height < failback - 1:
+            chain.mine(min(50, failback - 1 - chain.raw.height))
+            await net.lsp_a.api("POST", "/api/sync")
+        await until(lambda: "hold_expiring" in net.pushes.kinds_for("alice-phone"), "expiry warning to A")
+        assert await hold_states(net) == ["held"]
+        chain.mine(1)
+        await net.lsp_a.api("POST", "/api/sync")
+        failed = await net.a.wait_for("payment_failed", payment_hash=held.payment_hash)
+        assert failed.data["payment_hash"] == held.payment_hash
+        assert await hold_states(net) == ["failed"]
+        # Nothing was force-closed: A's channel to LSP_a is still open and usable.
+        await net.alice.sync()
+        assert [c.is_usable for c in net.alice.channels()] == [True]
+        assert all(c["is_usable"] for c in await net.lsp_a.api("GET", "/api/channels"))
+        assert chain.raw.mempool_txids() == []
+
+
+async def test_lsp_a_killed_while_holding(chain: Chain, make_node: NodeFactory, tmp_path: Path) -> None:
+    async with build_net(chain, make_node, tmp_path) as net:
+        request = await net.b.create_payment_request(25_000_000, "survives kill -9")
+        await net.phone_offline("bob")
+        held = await net.a.pay_with_hold(request)
+
+        async def is_held() -> bool:
+            return await hold_states(net) == ["held"]
+
+        await until(is_held, "HTLC held")
+        net.lsp_a.kill9()
+        await net.lsp_a.start()
+        assert await hold_states(net) == ["held"]
+        await net.links_up()
+        b = await net.restart_phone("bob")
+        await b.wait_for("payment_received", payment_hash=held.payment_hash)
+        await net.a.wait_for("payment_sent", payment_hash=held.payment_hash)
+
+
+async def test_lsp_b_killed_with_full_mailbox(chain: Chain, make_node: NodeFactory, tmp_path: Path) -> None:
+    async with build_net(chain, make_node, tmp_path) as net:
+        requests = [await net.b.create_payment_request(10_000_000 + i, f"mail {i}") for i in range(3)]
+        await net.phone_offline("bob")
+        held = [await net.a.pay_with_hold(r) for r in requests]
+
+        async def all_mail() -> bool:
+            return len(await net.lsp_b.api("GET", "/api/mailbox")) == 3
+
+        await until(all_mail, "three pid notices in LSP_b's mailbox")
+        net.lsp_b.kill9()
+        await net.lsp_b.start()
+        await net.links_up()
+        assert len(await net.lsp_b.api("GET", "/api/mailbox")) == 3
+        b = await net.restart_phone("bob")
+        for h in held:
+            await b.wait_for("payment_received", payment_hash=h.payment_hash)
+        assert await net.lsp_b.api("GET", "/api/mailbox") == []
+
+
+async def test_crash_between_unblock_and_forward_releases_once(
+    chain: Chain, make_node: NodeFactory, tmp_path: Path
+) -> None:
+    async with build_net(chain, make_node, tmp_path) as net:
+        # LSP_a will die right after committing the release, before forwarding anything.
+        await net.lsp_a.stop()
+        await net.lsp_a.start(env={"LSPNODE_FAULT": "crash_after_release"})
+        await net.links_up()
+        request = await net.b.create_payment_request(15_000_000, "crash")
+        await net.phone_offline("bob")
+        held = await net.a.pay_with_hold(request)
+
+        async def is_held() -> bool:
+            return await hold_states(net) == ["held"]
+
+        await until(is_held, "HTLC held")
+        b = await net.restart_phone("bob")
+        await until(lambda: net.lsp_a.proc is not None and net.lsp_a.proc.poll() is not None, "LSP_a crashed on release")
+        assert net.lsp_a.reap() == 137
+        await net.lsp_a.start()
+        await net.links_up()
+        received = await b.wait_for("payment_received", payment_hash=held.payment_hash)
+        assert received.data["amount_msat"] == 15_000_000
+        await net.a.wait_for("payment_sent", payment_hash=held.payment_hash)
+        hold = await only_hold(net)
+        assert hold["state"] in ("released", "settled")
+        assert [e.kind for e in net.b.events].count("payment_received") == 1
+        assert net.bob.channels()[0].outbound_capacity_msat <= 15_000_000
