@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -75,4 +76,10 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Everything is durable once main() returns (the node persisted on stop, SQLite commits
+    # are synchronous). Skipping interpreter finalisation avoids a race in which a tokio thread
+    # of the engine drops a Python object while CPython tears itself down.
+    os._exit(code)

@@ -58,6 +58,7 @@ class LspSettings(BaseModel):
     max_holds_per_client: int = Field(default=10, ge=1)
     max_held_htlcs_per_client: int = Field(default=30, ge=1, le=483)
     max_held_msat_per_client: int = Field(default=10_000_000_000, ge=1)
+    request_max_age_secs: int = Field(default=600, ge=10, le=86_400, description="Signed requests older than this are refused.")
     mailbox_max_messages: int = Field(default=50, ge=1)
     mailbox_max_bytes: int = Field(default=262_144, ge=1024)
     mailbox_ttl_secs: int = Field(default=604_800, ge=60)

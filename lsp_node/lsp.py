@@ -107,18 +107,19 @@ class LspService:
             log.warning("reply to %s failed: %s", type(msg).__name__, e)
 
     # -- authentication ------------------------------------------------------------------------
-    def authenticate(self, msg: p.HoldRequest | p.DeviceRegister, request_id: bytes) -> p.Status:
+    def authenticate(self, msg: p.HoldRequest | p.DeviceRegister) -> p.Status:
+        """Client, signature and freshness; the request id's single use is checked apart."""
         client = msg.client_node_id.hex()
         if not self.is_client(client):
             return p.Status.NOT_A_CLIENT
         if not LightningNode.verify_message(msg.signed_bytes(), msg.signature, client):
             return p.Status.BAD_SIGNATURE
-        now = time.time()
-        if abs(now - msg.timestamp) > self.policy.request_max_age_secs:
-            return p.Status.STALE_OR_REPLAYED
-        if not self.store.mark_request_seen(client, request_id.hex(), now):
+        if abs(time.time() - msg.timestamp) > self.policy.request_max_age_secs:
             return p.Status.STALE_OR_REPLAYED
         return p.Status.OK
+
+    def first_use(self, msg: p.HoldRequest | p.DeviceRegister) -> bool:
+        return self.store.mark_request_seen(msg.client_node_id.hex(), msg.request_id.hex(), time.time())
 
     # -- holds ---------------------------------------------------------------------------------
     def on_hold_request(self, req: p.HoldRequest) -> p.HoldReply:
@@ -128,9 +129,16 @@ class LspService:
             log.info("hold request from %s refused: %s (%s)", client[:16], status.name, why)
             return p.HoldReply(req.request_id, int(status), error=why)
 
-        status = self.authenticate(req, req.request_id)
+        status = self.authenticate(req)
         if status != p.Status.OK:
             return refuse(status, "not authenticated as a client of this LSP")
+        # A retried request (our reply was lost, or we crashed before sending it) gets the
+        # same hold again; any other reuse of a request id is a replay.
+        existing = self.store.hold_by_request(client, req.request_id.hex())
+        if existing is not None and existing.pid_hash == req.pid_hash.hex():
+            return self.hold_reply(req.request_id, existing)
+        if not self.first_use(req):
+            return refuse(p.Status.STALE_OR_REPLAYED, "request id already used")
         pol = self.policy
         if not 1 <= req.hold_blocks <= pol.max_hold_blocks:
             return refuse(p.Status.INVALID_REQUEST, f"hold_blocks must be 1..{pol.max_hold_blocks}")
@@ -167,16 +175,20 @@ class LspService:
             released_at=None,
             reason=None,
         )
-        path = bytes.fromhex(self.node.create_blinded_path(HOLD_CONTEXT + hold_id))
         self.store.insert_hold(hold)  # durable before the reply makes the hold usable
         log.info("hold %s armed for %s: scid %s, until height %s", hold.hold_id[:12], client[:16], hold.scid, hold.expires_height)
+        return self.hold_reply(req.request_id, hold)
+
+    def hold_reply(self, request_id: bytes, hold: Hold) -> p.HoldReply:
+        # A fresh blinded path each time; all of them carry the same authenticated hold id.
+        path = bytes.fromhex(self.node.create_blinded_path(HOLD_CONTEXT + bytes.fromhex(hold.hold_id)))
         return p.HoldReply(
-            req.request_id,
+            request_id,
             int(p.Status.OK),
             intercept_scid=hold.scid,
-            fee_base_msat=pol.fee_base_msat,
-            fee_proportional_millionths=pol.fee_proportional_millionths,
-            cltv_expiry_delta=pol.cltv_expiry_delta,
+            fee_base_msat=self.policy.fee_base_msat,
+            fee_proportional_millionths=self.policy.fee_proportional_millionths,
+            cltv_expiry_delta=hold.cltv_delta,
             extra_final_cltv=hold.extra_final_cltv,
             unblock_path=path,
         )
@@ -269,7 +281,7 @@ class LspService:
                 None,
             )
             if channel is None:
-                log.warning("hold %s: no usable channel to %s for %s msat", hold.hold_id[:12], hold.next_node[:16], h.outbound_msat)
+                log.info("hold %s: no usable channel to %s for %s msat yet", hold.hold_id[:12], hold.next_node[:16], h.outbound_msat)
                 continue
             try:
                 await self.node.forward_intercepted_htlc(h.intercept_id, channel.channel_id, h.outbound_msat)
@@ -302,6 +314,19 @@ class LspService:
     async def tick(self) -> None:
         """Per block: fail back holds before LDK would, warn payers, expire unused holds."""
         height = self.node.best_block_height
+        for hold in self.store.holds((RELEASED,)):
+            # Released, but an HTLC could not be forwarded (no channel) or none ever came.
+            stranded = self.store.htlcs(hold.hold_id, HELD)
+            if stranded and hold.failback_height is not None and height >= hold.failback_height:
+                for h in stranded:
+                    await self._fail(h.intercept_id)
+                    self.store.set_htlc_state(h.intercept_id, "failed", time.time())
+                self.store.set_hold_state(hold.hold_id, FAILED, reason="released HTLC could not be forwarded")
+            elif stranded:
+                # The next node was unreachable (e.g. just after our restart): try again.
+                await self.forward_held(hold)
+            elif not self.store.htlcs(hold.hold_id) and height >= hold.expires_height:
+                self.store.set_hold_state(hold.hold_id, EXPIRED, reason="released, but no HTLC arrived in time")
         for hold in self.store.holds((ARMED, HELD)):
             fb = hold.failback_height
             if fb is not None and height >= fb:
@@ -347,9 +372,11 @@ class LspService:
 
     # -- device registration -------------------------------------------------------------------
     def on_device_register(self, msg: p.DeviceRegister) -> p.DeviceReply:
-        status = self.authenticate(msg, msg.request_id)
+        status = self.authenticate(msg)
         if status != p.Status.OK:
             return p.DeviceReply(msg.request_id, int(status), error="not authenticated as a client of this LSP")
+        if not self.first_use(msg):
+            return p.DeviceReply(msg.request_id, int(p.Status.STALE_OR_REPLAYED), error="request id already used")
         if self.notifier is None:
             return p.DeviceReply(msg.request_id, int(p.Status.INVALID_REQUEST), error="this LSP sends no notifications")
         client = msg.client_node_id.hex()

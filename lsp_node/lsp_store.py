@@ -133,6 +133,12 @@ class LspStore:
         r = self.db.execute("SELECT * FROM lsp_holds WHERE hold_id = ?", (hold_id,)).fetchone()
         return _hold(r) if r else None
 
+    def hold_by_request(self, client: str, request_id: str) -> Hold | None:
+        r = self.db.execute(
+            "SELECT * FROM lsp_holds WHERE client = ? AND request_id = ?", (client, request_id)
+        ).fetchone()
+        return _hold(r) if r else None
+
     def hold_by_scid(self, scid: int) -> Hold | None:
         r = self.db.execute("SELECT * FROM lsp_holds WHERE scid = ?", (scid,)).fetchone()
         return _hold(r) if r else None

@@ -97,8 +97,9 @@ class Message:
             raise ProtocolError(f"not canonical CBOR: {e}") from None
         if not isinstance(m, dict) or not all(isinstance(k, int) for k in m):
             raise ProtocolError("message must be a CBOR map with integer keys")
-        if m.get(0) != VERSION:
-            raise ProtocolError(f"unsupported version {m.get(0)!r}")
+        version = m.get(0)
+        if type(version) is not int or version != VERSION:
+            raise ProtocolError(f"unsupported version {version!r}")
         if cbor2.dumps(m, canonical=True) != data:
             raise ProtocolError("message is not in canonical CBOR encoding")
         names = [f.name for f in fields(cls)]

@@ -127,10 +127,12 @@ webhook = "{self.push_url}"
             return
         self.proc.send_signal(signal.SIGINT)
         try:
-            await asyncio.to_thread(self.proc.wait, 60)
+            code = await asyncio.to_thread(self.proc.wait, 60)
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
             if self.proc.stdout:
                 self.proc.stdout.close()
             self.proc = None
+        tail = (self.dir / "stderr.log").read_text()[-2000:]
+        assert code == 0 and "Fatal Python error" not in tail, f"{self.name} did not stop cleanly ({code}): {tail}"

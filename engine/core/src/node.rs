@@ -641,6 +641,8 @@ impl Node {
             return Ok(());
         }
         let _ = self.stop.send(true);
+        // Wake anyone waiting in next_event so their futures end now, not at process exit.
+        self.core.events.seq.send_modify(|v| *v += 1);
         self.core.peer_manager.disconnect_all_peers();
         let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
         for t in tasks {
@@ -1260,6 +1262,9 @@ impl Node {
         let mut rx = self.core.events.seq.subscribe();
         loop {
             rx.borrow_and_update();
+            if !self.is_running() {
+                return Err(Error::NotRunning);
+            }
             if let Some((id, kind, json)) = self.core.store.first_event()? {
                 return Ok(QueuedEvent { id, kind, json });
             }

@@ -80,7 +80,11 @@ impl CustomOnionMessageHandler for AppMessageHandler {
             return Ok(None);
         }
         let mut payload = Vec::new();
-        buffer.read_to_limit(&mut payload, MAX_PAYLOAD).map_err(|_| DecodeError::InvalidValue)?;
+        buffer.read_to_limit(&mut payload, MAX_PAYLOAD + 1).map_err(|_| DecodeError::InvalidValue)?;
+        if payload.len() as u64 > MAX_PAYLOAD {
+            // Refuse rather than truncate: a cut message must not reach the application.
+            return Err(DecodeError::InvalidValue);
+        }
         Ok(Some(RawOnionMessage { tlv_type: message_type, payload }))
     }
 
