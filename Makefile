@@ -8,7 +8,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/lsp_node/target
 CONFIG ?= config/lsp.toml
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-rust test-python bench lint stubtest clean
+.PHONY: help build run test test-rust test-python bench bench-holds lint stubtest clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ test-python: build  ## pytest: real nodes on the local chain, over real sockets
 
 bench: build  ## payment latency and throughput, printed as tables
 	$(BIN)/python -m bench.payments
+
+bench-holds: build  ## LightningRod: release latency, held/plain ratio, held HTLCs, mailbox rate
+	$(BIN)/python -m bench.holds
 
 stubtest: build  ## check lsp_node/_ldk.pyi against the compiled module
 	$(BIN)/python -m mypy.stubtest lsp_node._ldk

@@ -1,0 +1,177 @@
+"""LightningRod benchmarks on the local chain, printed as tables:
+
+1. release latency: payment_unblock handled at LSP_a until every held HTLC is forwarded (p50/p99);
+2. end-to-end latency of a held payment with B online, divided by the same payment without a hold;
+3. concurrently held HTLCs at LSP_a and its memory per held HTLC (RSS of the process);
+4. mailbox messages stored per second (SQLite, synchronous=FULL), and through the node.
+
+The LSPs run in this process (LspRole, as main.py runs it) so their internals can be timed.
+Run: `make bench-holds` or `python -m bench.holds --payments 40`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from lsp_node import _ldk
+from lsp_node import protocol as p
+from lsp_node.app import LspRole
+from lsp_node.client import Client
+from lsp_node.config import LspSettings, NotificationSettings
+from lsp_node.engine import InterceptHop, LightningNode
+from lsp_node.lsp_store import LspStore
+
+from tests.conftest import Chain, open_channel, wait_event
+
+
+def rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))]
+
+
+async def until(cond, timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise TimeoutError("benchmark condition not reached")
+        await asyncio.sleep(0.005)
+
+
+async def main(payments: int, held_htlcs: int, mail: int) -> None:
+    d = Path(tempfile.mkdtemp(prefix="bench-holds-"))
+    raw = _ldk.RegtestChain.open(str(d / "chain.sqlite"))
+    chain = Chain(raw, await raw.start_server())
+
+    async def node(name: str, **kw: object) -> LightningNode:
+        return await LightningNode.start(str(d / name), esplora_url=chain.url, name=name, sync_interval_secs=5, **kw)  # type: ignore[arg-type]
+
+    lsp_a, lsp_b = await node("lsp_a", accept_intercept_htlcs=True), await node("lsp_b", accept_intercept_htlcs=True)
+    alice, bob = await node("alice"), await node("bob")
+    for n in (alice, lsp_a, lsp_b):
+        await chain.fund(n, 40_000_000)
+    await open_channel(chain, alice, lsp_a, 16_000_000)
+    await open_channel(chain, lsp_a, lsp_b, 16_000_000)
+    await open_channel(chain, lsp_b, bob, 16_000_000)
+    for n in (alice, bob):
+        while (e := n.poll_event()) is not None:
+            await n.event_handled(e)
+    lsp_cfg = LspSettings(cltv_expiry_delta=72, max_holds_per_client=1000, max_held_htlcs_per_client=483)
+    role_a = await LspRole.start(lsp_a, d / "lsp_a", lsp_cfg, NotificationSettings())
+    role_b = await LspRole.start(lsp_b, d / "lsp_b", lsp_cfg, NotificationSettings())
+    a, b = Client(alice, lsp_a.node_id), Client(bob, lsp_b.node_id)
+    a.start()
+    b.start()
+
+    # Time the LSP's unblock handling (durable release + forwards) where it happens.
+    release_ms: list[float] = []
+    service = role_a.service
+    original = service.on_unblock
+
+    async def timed(msg: p.PaymentUnblock, context: bytes | None) -> p.UnblockReply:
+        t0 = time.perf_counter()
+        r = await original(msg, context)
+        if r.status == p.Status.OK:
+            release_ms.append((time.perf_counter() - t0) * 1000)
+        return r
+
+    service.on_unblock = timed  # type: ignore[method-assign]
+
+    link = next(c for c in lsp_a.channels() if c.counterparty_node_id == lsp_b.node_id)
+    assert link.short_channel_id is not None
+    direct_hop = InterceptHop(lsp_a.node_id, link.short_channel_id, 1000, 0, 72)
+
+    # 1 + 2: the same payments with and without a hold, interleaved, B online.
+    held_ms, plain_ms = [], []
+    for i in range(payments):
+        req = await b.create_payment_request(10_000_000, f"held {i}")
+        t0 = time.perf_counter()
+        h = await a.pay_with_hold(req, hold_blocks=144)
+        await a.wait_for("payment_sent", payment_hash=h.payment_hash)
+        held_ms.append((time.perf_counter() - t0) * 1000)
+        inv = await bob.create_invoice(10_000_000, f"plain {i}")
+        t0 = time.perf_counter()
+        # The same route and padding, but over LSP_a's real channel SCID: no interception.
+        ph = await alice.pay_invoice_via(inv, direct_hop, extra_final_cltv=144)
+        await a.wait_for("payment_sent", payment_hash=ph)
+        plain_ms.append((time.perf_counter() - t0) * 1000)
+
+    # 3: many HTLCs held at once (B offline so nothing is released), RSS before and after.
+    await b.stop()
+    await bob.stop()
+    await until(lambda: all(x.node_id != bob.node_id for x in lsp_b.peers()))
+    requests = []
+    bob = await node("bob")
+    b2 = Client(bob, lsp_b.node_id)
+    for i in range(held_htlcs):
+        requests.append(await b2.create_payment_request(10_000_000, f"hold {i}"))
+    await bob.stop()
+    await until(lambda: all(x.node_id != bob.node_id for x in lsp_b.peers()))
+    base_rss = rss_kib()
+    t0 = time.perf_counter()
+    for r in requests:
+        await a.pay_held(r.invoice, hold_blocks=144)
+    await until(lambda: sum(len(role_a.service.store.htlcs(h.hold_id, "held")) for h in role_a.service.store.holds(("held",))) >= held_htlcs)
+    hold_secs = time.perf_counter() - t0
+    held_now = sum(len(role_a.service.store.htlcs(h.hold_id, "held")) for h in role_a.service.store.holds(("held",)))
+    rss_per_htlc = (rss_kib() - base_rss) * 1024 / max(held_now, 1)
+
+    # 4: mailbox. (a) the store alone; (b) through LDK: messages to offline B intercepted at LSP_b.
+    store = LspStore(d / "mailbox-bench.sqlite")
+    msg = os.urandom(1300).hex()
+    t0 = time.perf_counter()
+    for _ in range(mail):
+        store.put_message("02" + "ab" * 32, msg, time.time(), 3600)
+    store_rate = mail / (time.perf_counter() - t0)
+    store.close()
+    path = requests[0].mailbox_path.hex()
+    before = len(role_b.service.store.messages())
+    t0 = time.perf_counter()
+    for i in range(mail):
+        await alice.send_onion_message(65_601, b"x" * 200 + i.to_bytes(4, "big"), to_path=path)
+    role_b.service.policy = type(role_b.service.policy)(mailbox_max_messages=10**6, mailbox_max_bytes=10**9)
+    await until(lambda: len(role_b.service.store.messages()) - before >= mail * 0.95, timeout=300)
+    node_rate = (len(role_b.service.store.messages()) - before) / (time.perf_counter() - t0)
+
+    print()
+    print(f"{'LightningRod measure':<48}{'value':>14}")
+    print(f"{'release latency p50 (unblock -> forwarded), ms':<48}{statistics.median(release_ms):>14.2f}")
+    print(f"{'release latency p99, ms':<48}{pct(release_ms, 99):>14.2f}")
+    print(f"{'held payment e2e p50, ms (B online)':<48}{statistics.median(held_ms):>14.1f}")
+    print(f"{'same payment without hold p50, ms':<48}{statistics.median(plain_ms):>14.1f}")
+    print(f"{'ratio held / plain (p50)':<48}{statistics.median(held_ms) / statistics.median(plain_ms):>14.2f}")
+    print(f"{'HTLCs held at once (one client channel)':<48}{held_now:>14d}")
+    print(f"{'time to arm and hold them all, s':<48}{hold_secs:>14.1f}")
+    print(f"{'RSS growth per held HTLC (4 nodes in-process), B':<48}{rss_per_htlc:>14.0f}")
+    print(f"{'mailbox store writes/s (1.3 KB, sync=FULL)':<48}{store_rate:>14.0f}")
+    print(f"{'mailbox messages stored/s via onion messages':<48}{node_rate:>14.0f}")
+    print(f"(payments: {payments} held + {payments} plain; mailbox: {mail} messages)")
+
+    for c in (a, b):
+        await c.stop()
+    for r in (role_a, role_b):
+        await r.stop()
+    for n in (alice, lsp_a, lsp_b):
+        await n.stop()
+    await raw.stop_server()
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--payments", type=int, default=30)
+    ap.add_argument("--held-htlcs", type=int, default=40)
+    ap.add_argument("--mail", type=int, default=300)
+    args = ap.parse_args()
+    asyncio.run(main(args.payments, args.held_htlcs, args.mail))
