@@ -14,7 +14,7 @@ from pathlib import Path
 from lsp_node import _ldk, admin
 from lsp_node.config import LspSettings, NotificationSettings, Settings
 from lsp_node.engine import Event, LightningNode
-from lsp_node.lsp import LspPolicy, LspService
+from lsp_node.lsp import LspService
 from lsp_node.lsp_store import LspStore
 from lsp_node.notify import NotificationStore, Notifier, NotifierSettings
 
@@ -59,7 +59,6 @@ class LspRole:
         cls, node: LightningNode, data_dir: Path, lsp: LspSettings, notifications: NotificationSettings
     ) -> "LspRole":
         data_dir.mkdir(parents=True, exist_ok=True)
-        policy = LspPolicy(**lsp.model_dump(exclude={"enabled"}))
         notifier = None
         if notifications.templates:
             nstore = NotificationStore(
@@ -69,7 +68,7 @@ class LspRole:
                 device_lifetime_secs=notifications.device_lifetime_days * 86400,
             )
             notifier = Notifier(nstore, notifications.templates, NotifierSettings(max_attempts=notifications.max_attempts))
-        service = LspService(node, LspStore(data_dir / "lsp.sqlite"), policy, notifier)
+        service = LspService(node, LspStore(data_dir / "lsp.sqlite"), lsp, notifier)
         role = cls(service, notifier)
         await service.reconcile()
         role.tasks.append(asyncio.create_task(role._events(), name="lsp-events"))
@@ -80,8 +79,22 @@ class LspRole:
 
     async def _events(self) -> None:
         node = self.service.node
+        failures: dict[int, int] = {}
         async for event in node.events():
-            await self.service.handle(event)
+            try:
+                await self.service.handle(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Not acknowledged, so it comes again; a poison event is dropped after 3 tries
+                # rather than blocking every later event.
+                n = failures[event.id] = failures.get(event.id, 0) + 1
+                log.exception("handling %s event %s failed (attempt %s)", event.kind, event.id, n)
+                if n < 3:
+                    await asyncio.sleep(1.0)
+                    continue
+                log.error("dropping %s event %s after %s failures", event.kind, event.id, n)
+            failures.pop(event.id, None)
             # Acknowledged only now: a crash before this line replays the event.
             await node.event_handled(event)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
 
 from lsp_node import protocol as p
+from lsp_node.config import LspSettings
 from lsp_node.engine import Event, LightningNode
 from lsp_node.errors import LspNodeError
 from lsp_node.lsp_store import (
@@ -33,25 +33,9 @@ LDK_FAIL_BACK_BUFFER = 39
 HOLD_CONTEXT = b"hold:"
 
 
-@dataclass(frozen=True)
-class LspPolicy:
-    max_hold_blocks: int = 1008
-    cltv_expiry_delta: int = 72
-    failback_margin_blocks: int = 6
-    expiry_warning_blocks: int = 12
-    fee_base_msat: int = 0
-    fee_proportional_millionths: int = 0
-    max_holds_per_client: int = 10
-    max_held_htlcs_per_client: int = 30
-    max_held_msat_per_client: int = 10_000_000_000
-    request_max_age_secs: int = 600
-    mailbox_max_messages: int = 50
-    mailbox_max_bytes: int = 256 * 1024
-    mailbox_ttl_secs: int = 7 * 86400
-
-
 class LspService:
-    def __init__(self, node: LightningNode, store: LspStore, policy: LspPolicy, notifier: Notifier | None) -> None:
+    def __init__(self, node: LightningNode, store: LspStore, policy: LspSettings, notifier: Notifier | None) -> None:
+        """`policy` is the operator's [lsp] section (config.LspSettings)."""
         self.node = node
         self.store = store
         self.policy = policy
@@ -90,7 +74,10 @@ class LspService:
             log.info("ignoring malformed message of type %s: %s", tlv_type, e)
             return
         if isinstance(msg, p.HoldRequest):
-            reply: p.Message = self.on_hold_request(msg)
+            try:
+                reply: p.Message = self.on_hold_request(msg)
+            except LspNodeError as e:
+                reply = p.HoldReply(msg.request_id, int(p.Status.INTERNAL), error=str(e))
         elif isinstance(msg, p.PaymentUnblock):
             reply = await self.on_unblock(msg, bytes.fromhex(context) if context else None)
         elif isinstance(msg, p.DeviceRegister):
@@ -163,7 +150,7 @@ class LspService:
             payment_hashes=hashes,
             amount_msat=req.amount_msat,
             next_node=req.next_node_id.hex(),
-            scid=self.node.get_intercept_scid(),
+            scid=self.fresh_intercept_scid(),
             cltv_delta=pol.cltv_expiry_delta,
             extra_final_cltv=req.hold_blocks,
             state=ARMED,
@@ -178,6 +165,15 @@ class LspService:
         self.store.insert_hold(hold)  # durable before the reply makes the hold usable
         log.info("hold %s armed for %s: scid %s, until height %s", hold.hold_id[:12], client[:16], hold.scid, hold.expires_height)
         return self.hold_reply(req.request_id, hold)
+
+    def fresh_intercept_scid(self) -> int:
+        """LDK draws intercept SCIDs at random per block and does not remember them, so two
+        holds armed in one block can draw the same one; each hold needs its own."""
+        for _ in range(100):
+            scid = self.node.get_intercept_scid()
+            if self.store.hold_by_scid(scid) is None:
+                return scid
+        raise LspNodeError("cannot find an unused intercept SCID; retry in the next block")
 
     def hold_reply(self, request_id: bytes, hold: Hold) -> p.HoldReply:
         # A fresh blinded path each time; all of them carry the same authenticated hold id.
@@ -210,6 +206,11 @@ class LspService:
             why = f"hold is {hold.state}"
         elif not any(h.counterparty_node_id == hold.client for h in incoming):
             why = "the HTLC does not come from the hold's client"
+        elif int(d["inbound_amount_msat"]) - int(d["expected_outbound_amount_msat"]) < self.hold_fee(  # type: ignore[call-overload]
+            int(d["expected_outbound_amount_msat"])  # type: ignore[call-overload]
+        ):
+            # LDK does not check fees on intercepted HTLCs; the holding fee is ours to enforce.
+            why = "the HTLC does not pay the holding fee"
         elif known is None:
             _, held, _ = self.store.client_totals(hold.client)
             if held >= self.policy.max_held_htlcs_per_client:
@@ -233,6 +234,10 @@ class LspService:
             self.store.set_hold_state(hold.hold_id, HELD)
         if hold.state == RELEASED:
             await self.forward_held(hold)
+
+    def hold_fee(self, outbound_msat: int) -> int:
+        pol = self.policy
+        return pol.fee_base_msat + outbound_msat * pol.fee_proportional_millionths // 1_000_000
 
     async def _fail(self, intercept_id: str) -> None:
         try:

@@ -191,3 +191,15 @@ async def test_crash_between_unblock_and_forward_releases_once(
         assert hold["state"] in ("released", "settled")
         assert [e.kind for e in net.b.events].count("payment_received") == 1
         assert net.bob.channels()[0].outbound_capacity_msat <= 15_000_000
+
+
+async def test_holding_fee_is_stated_and_charged(chain: Chain, make_node: NodeFactory, tmp_path: Path) -> None:
+    async with build_net(chain, make_node, tmp_path, fee_base_msat=5_000, fee_proportional_millionths=1_000) as net:
+        request = await net.b.create_payment_request(40_000_000, "with a holding fee")
+        held = await net.a.pay_with_hold(request)
+        assert (held.hold.fee_base_msat, held.hold.fee_proportional_millionths) == (5_000, 1_000)
+        sent = await net.a.wait_for("payment_sent", payment_hash=held.payment_hash)
+        await net.b.wait_for("payment_received", payment_hash=held.payment_hash)
+        # LSP_a's holding fee on the 40k sat it forwards: 5 sat + 0.1% (about 40 sat).
+        hop_fee = 5_000 + (40_000_000 + 1_000) * 1_000 // 1_000_000
+        assert sent.data["fee_paid_msat"] >= hop_fee

@@ -965,16 +965,10 @@ impl Node {
             other => (Error::Payment(format!("cannot send: {other:?}")), true),
         };
         if mark_failed {
-            if let Ok(Some(prev)) = self.core.store.payment(hash) {
-                let _ = self.core.store.upsert_payment(&PaymentRecord {
-                    status: STATUS_FAILED.into(),
-                    failure: Some(err.to_string()),
-                    updated_at: now_secs(),
-                    ..prev
-                });
-            }
+            self.fail_before_send(hash, err)
+        } else {
+            err
         }
-        err
     }
 
     /// Start paying an invoice; the outcome arrives as payment_sent / payment_failed.
@@ -993,8 +987,7 @@ impl Node {
             Ok(()) => Ok(hash),
             Err(Bolt11PaymentError::SendingFailed(f)) => Err(self.send_failed(&hash, f)),
             Err(Bolt11PaymentError::InvalidAmount) => {
-                Err(self.send_failed(&hash, RetryableSendFailure::OnionPacketSizeExceeded))
-                    .map_err(|_: Error| Error::Payment("the amount does not match the invoice".into()))
+                Err(self.fail_before_send(&hash, Error::Payment("the amount does not match the invoice".into())))
             }
         }
     }
@@ -1054,6 +1047,7 @@ impl Node {
         Ok(hash)
     }
 
+    /// Record a payment that never left as failed, with the reason the caller gets.
     fn fail_before_send(&self, hash: &str, err: Error) -> Error {
         if let Ok(Some(prev)) = self.core.store.payment(hash) {
             let _ = self.core.store.upsert_payment(&PaymentRecord {
