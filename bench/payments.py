@@ -90,12 +90,14 @@ async def measure(payer: Payer, payee: LightningNode, count: int, concurrency: i
     }
 
 
-async def main(count: int, concurrency: int) -> None:  # noqa: C901
+async def main(count: int, concurrency: int, immediate: bool) -> None:
     with tempfile.TemporaryDirectory() as d:
         raw = _ldk.RegtestChain.open(str(Path(d) / "chain.sqlite"))
         chain = Chain(raw, await raw.start_server())
         nodes = [
-            await LightningNode.start(str(Path(d) / n), esplora_url=chain.url, sync_interval_secs=5, name=n)
+            await LightningNode.start(
+                str(Path(d) / n), esplora_url=chain.url, sync_interval_secs=5, name=n, forward_immediately=immediate
+            )
             for n in ("a", "b", "c")
         ]
         a, b, c = nodes
@@ -111,7 +113,8 @@ async def main(count: int, concurrency: int) -> None:  # noqa: C901
             ("one hop A->B->C", await measure(payer, c, count, concurrency)),
         ]
         print()
-        print(f"payments of 10,000 sat (above the dust limit); {count} sequential for latency, {count} with {concurrency} in flight for rate")
+        mode = "forwarding immediately" if immediate else "LDK's random forward delay"
+        print(f"{mode}; payments of 10,000 sat (above the dust limit); {count} sequential for latency, {count} with {concurrency} in flight for rate")
         print(f"{'route':<18}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}{'payments/s':>13}")
         for name, r in rows:
             print(f"{name:<18}{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}{r['mean_ms']:>10.1f}{r['per_s']:>13.1f}")
@@ -128,5 +131,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=200)
     ap.add_argument("--concurrency", type=int, default=20)
+    ap.add_argument("--mode", choices=["both", "delayed", "immediate"], default="both")
     args = ap.parse_args()
-    asyncio.run(main(args.count, args.concurrency))
+    for immediate in {"both": (False, True), "delayed": (False,), "immediate": (True,)}[args.mode]:
+        asyncio.run(main(args.count, args.concurrency, immediate))

@@ -21,6 +21,7 @@ class Node:
         accept_intercept_htlcs: bool = False,
         to_self_delay: int = 144,
         min_funding_confirmations: int = 6,
+        forward_immediately: bool = False,
     ) -> Awaitable[Node]: ...
     def stop(self) -> Awaitable[None]: ...
     @property

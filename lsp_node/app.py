@@ -144,6 +144,7 @@ async def run(settings: Settings, on_ready: Callable[[StartupInfo], Awaitable[No
             log_level=settings.node.log_level,
             to_self_delay=settings.node.to_self_delay,
             min_funding_confirmations=settings.node.min_funding_confirmations,
+            forward_immediately=settings.node.forward_immediately,
             accept_intercept_htlcs=settings.lsp.enabled,
         )
         stack.push_async_callback(node.stop)

@@ -26,6 +26,9 @@ class NodeSettings(BaseModel):
     sync_interval_secs: int = Field(default=30, ge=1, le=3600)
     to_self_delay: int = Field(default=144, ge=144, le=2016, description="Blocks a force-closing peer waits for its funds.")
     min_funding_confirmations: int = Field(default=6, ge=1, le=144)
+    forward_immediately: bool = Field(
+        default=False, description="Skip LDK's random forward delay: lower latency, less timing privacy."
+    )
 
     @field_validator("listen_addr")
     @classmethod

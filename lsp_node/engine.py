@@ -138,6 +138,7 @@ class LightningNode:
         accept_intercept_htlcs: bool = False,
         to_self_delay: int = 144,
         min_funding_confirmations: int = 6,
+        forward_immediately: bool = False,
         name: str = "node",
     ) -> Self:
         raw = await _ldk.Node.start(
@@ -150,6 +151,7 @@ class LightningNode:
             accept_intercept_htlcs,
             to_self_delay,
             min_funding_confirmations,
+            forward_immediately,
         )
         node = cls(raw, name)
         node._log_task = asyncio.create_task(node._pump_logs(), name=f"ldk-logs-{name}")

@@ -10,7 +10,8 @@ from .conftest import Chain, NodeFactory, open_channel, pay, sync_all, wait_even
 
 async def test_route_through_middle_node_then_force_close(chain: Chain, make_node: NodeFactory) -> None:
     a = await make_node("a")
-    b = await make_node("b")
+    # B forwards without LDK's random batching delay, the LSP latency setting.
+    b = await make_node("b", forward_immediately=True)
     c = await make_node("c")
     await chain.fund(a, 2_000_000)
     await chain.fund(b, 2_000_000)

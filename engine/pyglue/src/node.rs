@@ -38,7 +38,7 @@ macro_rules! spawn {
 impl PyNode {
     /// Build and start a node; resolves to a running Node.
     #[staticmethod]
-    #[pyo3(signature = (data_dir, network, esplora_url, listen_addr="127.0.0.1:0".to_string(), sync_interval_secs=30, log_level="info".to_string(), accept_intercept_htlcs=false, to_self_delay=144, min_funding_confirmations=6))]
+    #[pyo3(signature = (data_dir, network, esplora_url, listen_addr="127.0.0.1:0".to_string(), sync_interval_secs=30, log_level="info".to_string(), accept_intercept_htlcs=false, to_self_delay=144, min_funding_confirmations=6, forward_immediately=false))]
     #[allow(clippy::too_many_arguments)]
     fn start(
         py: Python<'_>,
@@ -51,6 +51,7 @@ impl PyNode {
         accept_intercept_htlcs: bool,
         to_self_delay: u16,
         min_funding_confirmations: u32,
+        forward_immediately: bool,
     ) -> PyResult<Bound<'_, PyAny>> {
         let mut cfg = NodeConfig::new(data_dir, parse_network(&network)?, &esplora_url);
         cfg.listen_addr = listen_addr;
@@ -59,6 +60,7 @@ impl PyNode {
         cfg.accept_intercept_htlcs = accept_intercept_htlcs;
         cfg.to_self_delay = to_self_delay;
         cfg.min_funding_confirmations = min_funding_confirmations;
+        cfg.forward_immediately = forward_immediately;
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let node = Node::start(cfg).await.map_err(to_py)?;
             Ok(PyNode { inner: Arc::new(node) })
