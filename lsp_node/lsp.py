@@ -122,7 +122,12 @@ class LspService:
         # A retried request (our reply was lost, or we crashed before sending it) gets the
         # same hold again; any other reuse of a request id is a replay.
         existing = self.store.hold_by_request(client, req.request_id.hex())
-        if existing is not None and existing.pid_hash == req.pid_hash.hex():
+        if (
+            existing is not None
+            and existing.state in (ARMED, HELD)
+            and existing.pid_hash == req.pid_hash.hex()
+            and existing.payment_hashes == tuple(h.hex() for h in req.payment_hashes)
+        ):
             return self.hold_reply(req.request_id, existing)
         if not self.first_use(req):
             return refuse(p.Status.STALE_OR_REPLAYED, "request id already used")

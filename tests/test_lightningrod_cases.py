@@ -3,7 +3,9 @@ Each LSP is its own main.py process; phones use the reference client."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,23 @@ async def test_refusals_release_nothing(chain: Chain, make_node: NodeFactory, tm
         assert net.b.unblock_replies[held.payment_hash].status == p.Status.WRONG_PID
         assert await hold_states(net) == ["held"]
 
+        # A hold request sent twice (its reply lost) gets the same hold; the same request id with
+        # another pid is a replay.
+        retry_hash = (await net.b.create_payment_request(1_000_000, "retry")).invoice
+        retry_info = net.alice.decode_invoice(retry_hash)
+        first = p.HoldRequest(
+            os.urandom(16), (bytes.fromhex(retry_info.payment_hash),), 1_000_000, p.sha256(b"pid-1"),
+            bytes.fromhex(net.lsp_b.node_id), 144, bytes.fromhex(net.alice.node_id), int(time.time()), "",
+        )
+        first = dataclasses.replace(first, signature=net.a._sign(first))
+        r1, r2 = await net.a._request(first), await net.a._request(first)
+        assert isinstance(r1, p.HoldReply) and isinstance(r2, p.HoldReply)
+        assert r1.status == r2.status == p.Status.OK and r1.intercept_scid == r2.intercept_scid
+        other_pid = dataclasses.replace(first, pid_hash=p.sha256(b"pid-2"), signature="")
+        other_pid = dataclasses.replace(other_pid, signature=net.a._sign(other_pid))
+        r3 = await net.a._request(other_pid)
+        assert isinstance(r3, p.HoldReply) and r3.status == p.Status.STALE_OR_REPLAYED
+
         # Hold request from a node that is not LSP_a's client (B is LSP_b's).
         with pytest.raises(HoldRefused) as refused:
             await net.b.request_hold([held.payment_hash], 30_000_000, net.bob.node_id, os.urandom(32), 144, lsp=net.lsp_a.node_id)
@@ -76,7 +95,7 @@ async def test_refusals_release_nothing(chain: Chain, make_node: NodeFactory, tm
         stray = await net.a.pay_held(other.invoice, hold=held.hold)
         failed = await net.a.wait_for("payment_failed", payment_hash=stray.payment_hash)
         assert failed.data["reason"]
-        assert [len(h["htlcs"]) for h in await net.holds()] == [1]
+        assert sorted(len(h["htlcs"]) for h in await net.holds()) == [0, 1]
 
         # The right pid releases; the same unblock again is refused as a replay.
         await net.b.send_unblock(path, held.pid, held.payment_hash)
