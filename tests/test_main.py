@@ -86,6 +86,7 @@ def test_run_command_prints_identity_and_stops_cleanly(tmp_path: Path) -> None:
     seed = tmp_path / "data" / "regtest" / "seed.mnemonic"
     assert seed.stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "data" / "regtest" / "admin.token").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "data" / "regtest").stat().st_mode & 0o777 == 0o700
     words = seed.read_text().split()
     assert len(words) == 24
     log_text = (tmp_path / "data" / "regtest" / "ldk.log").read_text()

@@ -281,6 +281,14 @@ impl Node {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             Error::Config(format!("cannot create data directory {}: {e}", config.data_dir.display()))
         })?;
+        // Channel state and the seed live here: readable by the node's user only.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
+                Error::Config(format!("cannot restrict {} to its owner: {e}", config.data_dir.display()))
+            })?;
+        }
         let level = parse_level(&config.log_level).ok_or_else(|| {
             Error::Config(format!("unknown log level '{}' (use trace, debug, info, warn or error)", config.log_level))
         })?;
