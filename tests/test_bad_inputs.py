@@ -84,7 +84,11 @@ async def test_bad_inputs_raise_clear_errors_and_node_keeps_working(chain: Chain
     sent = [p for p in await alice.payments() if p.payment_hash == payment_hash]
     assert len(sent) == 1 and sent[0].status == "succeeded"
 
-    # After all that, the node still pays and the channel is intact.
+    # After all that, the node still pays (by invoice and by keysend) and the channel is intact.
     await pay(alice, bob, 5_000_000)
+    keysend_hash = await alice.keysend(bob.node_id, 3_000_000)
+    await wait_event(alice, "payment_sent", payment_hash=keysend_hash)
+    got = await wait_event(bob, "payment_received", payment_hash=keysend_hash)
+    assert got.data["amount_msat"] == 3_000_000
     assert [c.channel_id for c in alice.channels()] == [channel.channel_id]
     assert alice.is_running
