@@ -320,20 +320,19 @@ class LightningNode:
         return _ldk.verify_message(message, signature, node_id)
 
     # -- events -------------------------------------------------------------------------------
-    async def next_event(self) -> Event:
-        event_id, kind, body = await self._raw.next_event()
-        data = json.loads(body)
-        data.pop("kind", None)
-        return Event(event_id, kind, data)
-
-    def poll_event(self) -> Event | None:
-        raw = self._raw.poll_event()
-        if raw is None:
-            return None
+    @staticmethod
+    def _event(raw: tuple[int, str, str]) -> Event:
         event_id, kind, body = raw
         data = json.loads(body)
         data.pop("kind", None)
         return Event(event_id, kind, data)
+
+    async def next_event(self) -> Event:
+        return self._event(await self._raw.next_event())
+
+    def poll_event(self) -> Event | None:
+        raw = self._raw.poll_event()
+        return None if raw is None else self._event(raw)
 
     async def event_handled(self, event: Event) -> None:
         await self._raw.event_handled(event.id)

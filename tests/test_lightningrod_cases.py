@@ -22,6 +22,10 @@ async def hold_states(net: Net) -> list[str]:
     return [str(h["state"]) for h in await net.holds()]
 
 
+async def is_held(net: Net) -> bool:
+    return await hold_states(net) == ["held"]
+
+
 async def only_hold(net: Net) -> dict[str, Any]:
     holds = await net.holds()
     assert len(holds) == 1
@@ -55,10 +59,7 @@ async def test_refusals_release_nothing(chain: Chain, make_node: NodeFactory, tm
         held = await net.a.pay_held(request.invoice)
         await until(lambda: hold_states(net), "hold armed")
 
-        async def is_held() -> bool:
-            return await hold_states(net) == ["held"]
-
-        await until(is_held, "HTLC held")
+        await until(lambda: is_held(net), "HTLC held")
         path = held.hold.unblock_path
         assert path is not None
 
@@ -117,10 +118,7 @@ async def test_hold_fails_back_before_expiry_without_force_close(
         request = await net.b.create_payment_request(20_000_000, "never released")
         held = await net.a.pay_held(request.invoice, hold_blocks=144)
 
-        async def is_held() -> bool:
-            return await hold_states(net) == ["held"]
-
-        await until(is_held, "HTLC held")
+        await until(lambda: is_held(net), "HTLC held")
         hold = await only_hold(net)
         failback = int(hold["failback_height"])
         htlc_cltv = int(hold["htlcs"][0]["cltv_expiry"])
@@ -149,10 +147,7 @@ async def test_lsp_a_killed_while_holding(chain: Chain, make_node: NodeFactory, 
         await net.phone_offline("bob")
         held = await net.a.pay_with_hold(request)
 
-        async def is_held() -> bool:
-            return await hold_states(net) == ["held"]
-
-        await until(is_held, "HTLC held")
+        await until(lambda: is_held(net), "HTLC held")
         net.lsp_a.kill9()
         await net.lsp_a.start()
         assert await hold_states(net) == ["held"]
@@ -194,10 +189,7 @@ async def test_crash_between_unblock_and_forward_releases_once(
         await net.phone_offline("bob")
         held = await net.a.pay_with_hold(request)
 
-        async def is_held() -> bool:
-            return await hold_states(net) == ["held"]
-
-        await until(is_held, "HTLC held")
+        await until(lambda: is_held(net), "HTLC held")
         b = await net.restart_phone("bob")
         await until(lambda: net.lsp_a.proc is not None and net.lsp_a.proc.poll() is not None, "LSP_a crashed on release")
         assert net.lsp_a.reap() == 137

@@ -203,13 +203,16 @@ fn parse_pubkey(s: &str) -> Result<PublicKey> {
     })
 }
 
+/// 32 bytes given as hex; `what` names them in the error.
+fn parse_hex32(s: &str, what: &str) -> Result<[u8; 32]> {
+    hex::decode(s.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| Error::InvalidArgument(format!("'{s}' is not {what} (32 bytes in hex)")))
+}
+
 fn parse_channel_id(s: &str) -> Result<ChannelId> {
-    let bytes = hex::decode(s.trim()).ok().filter(|b| b.len() == 32).ok_or_else(|| {
-        Error::InvalidArgument(format!("'{s}' is not a channel id (32 bytes in hex)"))
-    })?;
-    let mut a = [0u8; 32];
-    a.copy_from_slice(&bytes);
-    Ok(ChannelId(a))
+    parse_hex32(s, "a channel id").map(ChannelId)
 }
 
 /// Read the BIP39 mnemonic from the data directory, or make one on first start (mode 0600).
@@ -1329,12 +1332,7 @@ pub fn verify_message(message: &[u8], signature: &str, node_id: &str) -> Result<
 }
 
 fn parse_intercept_id(s: &str) -> Result<lightning::ln::channelmanager::InterceptId> {
-    let b = hex::decode(s.trim()).ok().filter(|b| b.len() == 32).ok_or_else(|| {
-        Error::InvalidArgument(format!("'{s}' is not an intercept id (32 bytes in hex)"))
-    })?;
-    let mut a = [0u8; 32];
-    a.copy_from_slice(&b);
-    Ok(lightning::ln::channelmanager::InterceptId(a))
+    parse_hex32(s, "an intercept id").map(lightning::ln::channelmanager::InterceptId)
 }
 
 fn channel_info(c: &ChannelDetails) -> ChannelInfo {
