@@ -3,16 +3,18 @@
 1. release latency: payment_unblock handled at LSP_a until every held HTLC is forwarded (p50/p99);
 2. end-to-end latency of a held payment with B online, divided by the same payment without a hold;
 3. concurrently held HTLCs at LSP_a and its memory per held HTLC (RSS of the process);
-4. mailbox messages stored per second (SQLite, synchronous=FULL), and through the node.
+4. mailbox messages stored per second (SQLite, synchronous=FULL), and through the node;
+5. the asyncio loop's longest stall and its p99 while the LSPs work (bench/looplag.py), per phase.
 
 The LSPs run in this process (LspRole, as main.py runs it) so their internals can be timed.
-Run: `make bench-holds` or `python -m bench.holds --payments 40`.
+Run: `make bench-holds` or `python -m bench.holds --payments 40 [--json FILE]`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import tempfile
@@ -27,6 +29,7 @@ from lsp_node.config import LspSettings, NotificationSettings
 from lsp_node.engine import InterceptHop, LightningNode
 from lsp_node.lsp_store import LspStore
 
+from bench.looplag import LoopLag
 from tests.conftest import Chain, open_channel, wait_event
 
 
@@ -50,7 +53,7 @@ async def until(cond, timeout: float = 120.0) -> None:  # type: ignore[no-untype
         await asyncio.sleep(0.005)
 
 
-async def main(payments: int, held_htlcs: int, mail: int) -> None:
+async def main(payments: int, held_htlcs: int, mail: int, json_path: str | None = None) -> None:
     d = Path(tempfile.mkdtemp(prefix="bench-holds-"))
     raw = _ldk.RegtestChain.open(str(d / "chain.sqlite"))
     chain = Chain(raw, await raw.start_server())
@@ -69,6 +72,8 @@ async def main(payments: int, held_htlcs: int, mail: int) -> None:
         while (e := n.poll_event()) is not None:
             await n.event_handled(e)
     lsp_cfg = LspSettings(cltv_expiry_delta=72, max_holds_per_client=1000, max_held_htlcs_per_client=483)
+    lag = LoopLag()
+    lag.start()
     role_a = await LspRole.start(lsp_a, d / "lsp_a", lsp_cfg, NotificationSettings())
     role_b = await LspRole.start(lsp_b, d / "lsp_b", lsp_cfg, NotificationSettings())
     a, b = Client(alice, lsp_a.node_id), Client(bob, lsp_b.node_id)
@@ -93,6 +98,7 @@ async def main(payments: int, held_htlcs: int, mail: int) -> None:
     assert link.short_channel_id is not None
     direct_hop = InterceptHop(lsp_a.node_id, link.short_channel_id, 1000, 0, 72)
 
+    lag.mark("payments")
     # 1 + 2: the same payments with and without a hold, interleaved, B online.
     held_ms, plain_ms = [], []
     for i in range(payments):
@@ -108,6 +114,7 @@ async def main(payments: int, held_htlcs: int, mail: int) -> None:
         await a.wait_for("payment_sent", payment_hash=ph)
         plain_ms.append((time.perf_counter() - t0) * 1000)
 
+    lag.mark("holding")
     # 3: many HTLCs held at once (B offline so nothing is released), RSS before and after.
     await b.stop()
     await bob.stop()
@@ -128,7 +135,9 @@ async def main(payments: int, held_htlcs: int, mail: int) -> None:
     held_now = sum(len(role_a.service.store.htlcs(h.hold_id, "held")) for h in role_a.service.store.holds(("held",)))
     rss_per_htlc = (rss_kib() - base_rss) * 1024 / max(held_now, 1)
 
+    lag.mark("mailbox")
     # 4: mailbox. (a) the store alone; (b) through LDK: messages to offline B intercepted at LSP_b.
+    lag.mark(None)  # the store alone is timed synchronously, on purpose; not a loop stall of the LSP
     store = LspStore(d / "mailbox-bench.sqlite")
     msg = os.urandom(1300).hex()
     t0 = time.perf_counter()
@@ -136,6 +145,7 @@ async def main(payments: int, held_htlcs: int, mail: int) -> None:
         store.put_message("02" + "ab" * 32, msg, time.time(), 3600)
     store_rate = mail / (time.perf_counter() - t0)
     store.close()
+    lag.mark("mailbox")
     path = requests[0].mailbox_path.hex()
     before = len(role_b.service.store.messages())
     t0 = time.perf_counter()
@@ -144,6 +154,7 @@ async def main(payments: int, held_htlcs: int, mail: int) -> None:
     role_b.service.policy = type(role_b.service.policy)(mailbox_max_messages=10**6, mailbox_max_bytes=10**9)
     await until(lambda: len(role_b.service.store.messages()) - before >= mail * 0.95, timeout=300)
     node_rate = (len(role_b.service.store.messages()) - before) / (time.perf_counter() - t0)
+    await lag.stop()
 
     print()
     print(f"{'LightningRod measure':<48}{'value':>14}")
@@ -157,7 +168,30 @@ async def main(payments: int, held_htlcs: int, mail: int) -> None:
     print(f"{'RSS growth per held HTLC (4 nodes in-process), B':<48}{rss_per_htlc:>14.0f}")
     print(f"{'mailbox store writes/s (1.3 KB, sync=FULL)':<48}{store_rate:>14.0f}")
     print(f"{'mailbox messages stored/s via onion messages':<48}{node_rate:>14.0f}")
+    print(f"{'event loop longest stall, ms':<48}{lag.max_ms:>14.1f}")
+    print(f"{'event loop stall p99 (5 ms ticks), ms':<48}{lag.pct_ms(99):>14.2f}")
+    for phase, ms in lag.phase_max_ms.items():
+        print(f"{'  longest stall while ' + phase + ', ms':<48}{ms:>14.1f}")
     print(f"(payments: {payments} held + {payments} plain; mailbox: {mail} messages)")
+
+    result = {
+        "params": {"payments": payments, "held_htlcs": held_htlcs, "mail": mail},
+        "release_ms_p50": statistics.median(release_ms),
+        "release_ms_p99": pct(release_ms, 99),
+        "held_ms_p50": statistics.median(held_ms),
+        "plain_ms_p50": statistics.median(plain_ms),
+        "held_htlcs": held_now,
+        "hold_secs": hold_secs,
+        "rss_per_htlc_bytes": rss_per_htlc,
+        "mailbox_store_writes_per_s": store_rate,
+        "mailbox_node_msgs_per_s": node_rate,
+        "loop_stall_ms_max": lag.max_ms,
+        "loop_stall_ms_p99": lag.pct_ms(99),
+        "loop_stall_ms_max_by_phase": lag.phase_max_ms,
+    }
+    print(json.dumps(result))
+    if json_path:
+        Path(json_path).write_text(json.dumps(result, indent=2) + "\n")
 
     for c in (a, b):
         await c.stop()
@@ -173,5 +207,6 @@ if __name__ == "__main__":
     ap.add_argument("--payments", type=int, default=30)
     ap.add_argument("--held-htlcs", type=int, default=40)
     ap.add_argument("--mail", type=int, default=300)
+    ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args()
-    asyncio.run(main(args.payments, args.held_htlcs, args.mail))
+    asyncio.run(main(args.payments, args.held_htlcs, args.mail, args.json))
