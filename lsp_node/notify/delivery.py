@@ -1,0 +1,268 @@
+"""Delivery of the push outbox through apprise: the scheduler that sends due pushes to every
+unexpired device of a client, retrying failed devices with exponential backoff (base 2 s, doubling,
+capped at 10 min) until ``max_attempts``; then the push is 'dead' (or 'sent' if at least one device
+got it) and a warning is logged. Our log lines carry only a client id prefix, the platform and the
+kind; third-party loggers are redacted (`redact`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import urllib.parse
+import warnings
+from typing import Mapping
+
+import apprise
+
+from lsp_node.errors import ConfigError, StorageError
+from lsp_node.notify.ids import DEVICE_PLACEHOLDER, PLATFORM_RE, client_tag
+from lsp_node.notify.kinds import PUSH_TITLE, push_body
+from lsp_node.notify.redact import IN_FLIGHT, install_redaction, secrets_for
+from lsp_node.notify.settings import NotifierSettings
+from lsp_node.notify.store import Device, NotificationStore, OutboxEntry
+
+log = logging.getLogger("lsp_node.notify")
+
+
+def _load_apprise_plugins() -> None:
+    """Load apprise's plugins now, once, rather than lazily inside the first delivery.
+
+    Some plugins import deprecated stdlib modules (``imghdr`` on 3.11+); that warning is apprise's
+    business, not ours, and would otherwise surface (or, under ``-W error``, fail) at the first push.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        apprise.Apprise.instantiate("json://localhost")
+
+
+_load_apprise_plugins()
+
+
+
+def _now(now: float | None) -> float:
+    return time.time() if now is None else float(now)
+
+
+
+
+class Notifier:
+    """Delivers the store's due pushes through apprise."""
+
+    def __init__(
+        self,
+        store: NotificationStore,
+        templates: Mapping[str, str],
+        settings: NotifierSettings | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings or NotifierSettings()
+        for platform, template in templates.items():
+            if not PLATFORM_RE.match(platform):
+                raise ConfigError(f"invalid notification platform name {platform!r}")
+            if not isinstance(template, str) or template.count(DEVICE_PLACEHOLDER) != 1:
+                # Never quote the template: it may hold an API key.
+                raise ConfigError(f"the URL template of platform {platform!r} must contain {{device}} exactly once")
+        missing = store.platforms - set(templates)
+        if missing:
+            raise ConfigError(f"no URL template for notification platforms {sorted(missing)}")
+        self._templates = dict(templates)
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._sem: asyncio.Semaphore | None = None
+        self._inflight: set[int] = set()
+        self.deliveries_ok = 0
+        self.deliveries_failed = 0
+        install_redaction()
+
+    # -- API for the rest of the LSP ---------------------------------------------------------------
+
+    def notify(self, client_id: str, kind: str, now: float | None = None) -> bool:
+        """Enqueue a push (see ``NotificationStore.enqueue``) and wake ``run``."""
+        created = self.store.enqueue(client_id, kind, now)
+        if created:
+            self._wake.set()
+        return created
+
+    async def enqueue(self, client_id: str, kind: str, now: float | None = None) -> bool:
+        """`notify` for code on the loop: the store's transaction runs on its own thread."""
+        created = await self.store.run(self.store.enqueue, client_id, kind, now)
+        if created:
+            self._wake.set()
+        return created
+
+    def status(self, now: float | None = None) -> dict[str, int]:
+        s = self.store.status(now)
+        return {
+            "pending": s.pending,
+            "sent": s.sent,
+            "dead": s.dead,
+            "devices": s.devices,
+            "clients": s.clients,
+            "deliveries_ok": self.deliveries_ok,
+            "deliveries_failed": self.deliveries_failed,
+        }
+
+    def stop(self) -> None:
+        """Ask ``run`` to return after its current round."""
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Deliver due pushes until ``stop`` is called or the task is cancelled."""
+        self._stopping = False
+        next_purge = 0.0
+        while not self._stopping:
+            now = time.time()
+            if now >= next_purge:
+                try:
+                    await self.store.run(self.store.purge_expired, now)
+                except StorageError:
+                    log.exception("notify: purge failed")
+                next_purge = now + self.settings.purge_interval_secs
+            try:
+                await self.deliver_due(now)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("notify: delivery round failed")
+            due = await self.store.run(self.store.next_due_at)
+            wait = self.settings.poll_interval_secs
+            if due is not None:
+                wait = min(wait, max(due - time.time(), 0.0))
+            self._wake.clear()
+            if self._stopping:
+                break
+            if wait > 0:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                except asyncio.TimeoutError:
+                    pass
+            else:
+                await asyncio.sleep(0)
+
+    async def deliver_due(self, now: float | None = None) -> int:
+        """One round: attempt every due push; return how many pushes were completed (marked 'sent')."""
+        t = _now(now)
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.settings.max_concurrent_sends)
+        due = await self.store.run(self.store.due, t, self.settings.batch_size)
+        entries = [e for e in due if e.id not in self._inflight]
+        if not entries:
+            return 0
+        ids = {e.id for e in entries}
+        self._inflight |= ids
+        try:
+            results = await asyncio.gather(*(self._deliver_entry(e, t) for e in entries))
+        finally:
+            self._inflight -= ids
+        return sum(1 for r in results if r)
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    async def _deliver_entry(self, entry: OutboxEntry, now: float) -> bool:
+        tag = client_tag(entry.client_id)
+        devices = await self.store.run(self.store.devices, entry.client_id, now)
+        if not devices:
+            await self.store.run(self.store.mark_dead, entry.id, now, "no registered device")
+            log.warning("notify: %s for client %s dropped: no registered device", entry.kind, tag)
+            return False
+        done = await self.store.run(self.store.delivered_to, entry.id)
+        todo = [d for d in devices if (d.platform, d.device_id) not in done]
+        body = push_body(entry.kind)
+        outcomes = await asyncio.gather(*(self._send_one(d, entry.kind, body) for d in todo))
+        failed_platforms: list[str] = []
+        await self.store.run(self._record_deliveries, entry.id, list(zip(todo, outcomes)), now)
+        for device, ok in zip(todo, outcomes):
+            if ok:
+                self.deliveries_ok += 1
+            else:
+                self.deliveries_failed += 1
+                failed_platforms.append(device.platform)
+        delivered_any = bool(done) or any(outcomes)
+        if not failed_platforms:
+            await self.store.run(self.store.mark_sent, entry.id, now)
+            log.info("notify: %s pushed to client %s (%d devices)", entry.kind, tag, len(devices))
+            return True
+        attempts = entry.attempts + 1
+        error = "delivery failed on " + ",".join(sorted(set(failed_platforms)))
+        if attempts >= self.settings.max_attempts:
+            if delivered_any:
+                await self.store.run(self.store.mark_sent, entry.id, now)
+                log.warning(
+                    "notify: %s for client %s reached only some devices after %d attempts; failing: %s",
+                    entry.kind, tag, attempts, ",".join(failed_platforms),
+                )
+                return True
+            await self.store.run(self.store.mark_dead, entry.id, now, error)
+            log.warning(
+                "notify: %s for client %s is dead after %d attempts (%s)", entry.kind, tag, attempts, error
+            )
+            return False
+        delay = self.settings.backoff(attempts)
+        await self.store.run(self.store.mark_failed, entry.id, now, now + delay, error)
+        log.info(
+            "notify: %s for client %s attempt %d failed on %s; retry in %.0f s",
+            entry.kind, tag, attempts, ",".join(failed_platforms), delay,
+        )
+        return False
+
+    def _record_deliveries(self, outbox_id: int, outcomes: list[tuple[Device, bool]], now: float) -> None:
+        for device, ok in outcomes:
+            self.store.record_delivery(outbox_id, device, ok, now)
+
+    def _url_for(self, device: Device) -> str:
+        template = self._templates[device.platform]
+        # Quote everything: a device id must not be able to change the URL's host, path or query.
+        url = template.replace(DEVICE_PLACEHOLDER, urllib.parse.quote(device.device_id, safe=""))
+        timeout = f"{self.settings.request_timeout_secs:g}"
+        extra = []
+        query = urllib.parse.urlsplit(url).query
+        keys = {k for k, _ in urllib.parse.parse_qsl(query, keep_blank_values=True)}
+        if "cto" not in keys:
+            extra.append(f"cto={timeout}")
+        if "rto" not in keys:
+            extra.append(f"rto={timeout}")
+        if extra:
+            url += ("&" if "?" in url else "?") + "&".join(extra)
+        return url
+
+    @staticmethod
+    def _send_blocking(url: str, secrets: list[str], body: str) -> bool:
+        # The secrets are registered for redaction exactly while this thread may log them, even if
+        # the awaiting coroutine has given up on it.
+        IN_FLIGHT.add(secrets)
+        try:
+            a = apprise.Apprise()
+            if not a.add(url):
+                raise ConfigError("apprise refused the URL")  # the message never quotes the URL
+            try:
+                return bool(a.notify(body=body, title=PUSH_TITLE))
+            finally:
+                a.clear()
+        finally:
+            IN_FLIGHT.remove(secrets)
+
+    async def _send_one(self, device: Device, kind: str, body: str) -> bool:
+        assert self._sem is not None
+        url = self._url_for(device)
+        secrets = secrets_for(device.device_id, url, self._templates[device.platform])
+        tag = client_tag(device.client_id)
+        try:
+            async with self._sem:
+                # The per-request timeouts are in the URL; this bounds the whole call as well.
+                return await asyncio.wait_for(
+                    asyncio.to_thread(self._send_blocking, url, secrets, body),
+                    timeout=2 * self.settings.request_timeout_secs + 5,
+                )
+        except asyncio.TimeoutError:
+            log.warning("notify: %s to client %s on %s timed out", kind, tag, device.platform)
+            return False
+        except ConfigError:
+            log.warning("notify: URL template of platform %s is not accepted by apprise", device.platform)
+            return False
+        except Exception as e:  # noqa: BLE001 -- never let one device break the round
+            # Only the type: the message of a request error quotes the URL.
+            log.warning("notify: %s to client %s on %s raised %s", kind, tag, device.platform, type(e).__name__)
+            return False
