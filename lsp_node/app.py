@@ -14,8 +14,7 @@ from pathlib import Path
 from lsp_node import _ldk, admin
 from lsp_node.config import LspSettings, NotificationSettings, Settings
 from lsp_node.engine import Event, LightningNode
-from lsp_node.lsp import LspService
-from lsp_node.lsp_store import LspStore
+from lsp_node.lsp import LdkEngine, LspService, LspStore
 from lsp_node.notify import NotificationStore, Notifier, NotifierSettings
 
 log = logging.getLogger("lsp_node")
@@ -49,7 +48,8 @@ async def handle_event(node: LightningNode, event: Event) -> None:
 class LspRole:
     """The LightningRod LSP running on a node: its event loop, block ticks and push outbox."""
 
-    def __init__(self, service: LspService, notifier: Notifier | None) -> None:
+    def __init__(self, node: LightningNode, service: LspService, notifier: Notifier | None) -> None:
+        self.node = node
         self.service = service
         self.notifier = notifier
         self.tasks: list[asyncio.Task[None]] = []
@@ -68,8 +68,8 @@ class LspRole:
                 device_lifetime_secs=notifications.device_lifetime_days * 86400,
             )
             notifier = Notifier(nstore, notifications.templates, NotifierSettings(max_attempts=notifications.max_attempts))
-        service = LspService(node, LspStore(data_dir / "lsp.sqlite"), lsp, notifier)
-        role = cls(service, notifier)
+        service = LspService(LdkEngine(node), LspStore(data_dir / "lsp.sqlite"), lsp, notifier)
+        role = cls(node, service, notifier)
         await service.reconcile()
         role.tasks.append(asyncio.create_task(role._events(), name="lsp-events"))
         role.tasks.append(asyncio.create_task(role._ticks(), name="lsp-ticks"))
@@ -78,7 +78,7 @@ class LspRole:
         return role
 
     async def _events(self) -> None:
-        node = self.service.node
+        node = self.node
         failures: dict[int, int] = {}
         async for event in node.events():
             try:

@@ -64,16 +64,18 @@ webhook = "{self.push_url}"
         )
         return cfg
 
-    async def start(self, env: dict[str, str] | None = None) -> None:
+    async def start(self, fault: str | None = None) -> None:
+        """Start the LSP; with `fault`, through tests/fault_main.py with that fault installed."""
         cfg = self._config()
         log = open(self.dir / "stderr.log", "a")
+        launcher = ["main.py"] if fault is None else ["-m", "tests.fault_main", fault]
         self.proc = subprocess.Popen(
-            [sys.executable, "main.py", "--config", str(cfg)],
+            [sys.executable, *launcher, "--config", str(cfg)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         log.close()
         self.info = await asyncio.to_thread(self._read_startup)

@@ -183,7 +183,7 @@ async def test_crash_between_unblock_and_forward_releases_once(
     async with build_net(chain, make_node, tmp_path) as net:
         # LSP_a will die right after committing the release, before forwarding anything.
         await net.lsp_a.stop()
-        await net.lsp_a.start(env={"LSPNODE_FAULT": "crash_after_release"})
+        await net.lsp_a.start(fault="crash_after_release")
         await net.links_up()
         request = await net.b.create_payment_request(15_000_000, "crash")
         await net.phone_offline("bob")

@@ -1,0 +1,382 @@
+"""Holds for payers (SPEC.md §4.2-4.8, §5.1): hold requests, intercepted HTLCs, unblocks,
+forwarding, settlement, the block tick and start-up reconciliation.
+
+Each event is decided by a synchronous `_decide_*` function that runs on the database thread in
+one transaction and returns what the loop must then do with the engine (reply, forward, fail,
+push). So the state an engine call depends on is durable before the call is made.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+
+from lsp_node import protocol as p
+from lsp_node.errors import LspNodeError
+from lsp_node.lsp import hooks
+from lsp_node.lsp.context import Role
+from lsp_node.lsp.holds import ARMED, HELD, RELEASED, SETTLED, HoldEvent, HoldFacts, allowed
+from lsp_node.lsp.port import InterceptedHtlc
+from lsp_node.lsp.store import HeldHtlc, Hold, LspStore
+
+log = logging.getLogger("lsp_node.lsp")
+
+# LDK fails an intercepted HTLC back by itself once height >= outgoing expiry - 39
+# (CLTV_CLAIM_BUFFER 36 + LATENCY_GRACE_PERIOD_BLOCKS 3); we must act before it does.
+LDK_FAIL_BACK_BUFFER = 39
+HOLD_CONTEXT = b"hold:"
+# LDK draws intercept SCIDs at random per block and does not remember them, so two holds armed in
+# one block can draw the same one; a few candidates are drawn before the transaction picks one.
+SCID_CANDIDATES = 4
+
+
+@dataclass(frozen=True)
+class FailBack:
+    hold: Hold
+    htlcs: list[HeldHtlc]
+    reason: str
+    push: bool  # hold_expiring to the payer (not for released holds, SPEC.md §5.1)
+
+
+@dataclass
+class TickPlan:
+    fail_back: list[FailBack] = field(default_factory=list)
+    retry: list[tuple[Hold, list[HeldHtlc]]] = field(default_factory=list)
+    warn: list[str] = field(default_factory=list)
+
+
+def facts(hold: Hold, height: int, counts: dict[str, int] | None = None) -> HoldFacts:
+    counts = counts or {}
+    return HoldFacts(
+        height=height,
+        expires_height=hold.expires_height,
+        failback_height=hold.failback_height,
+        htlcs=sum(counts.values()),
+        held=counts.get(HELD, 0),
+        forwarded=counts.get("forwarded", 0),
+    )
+
+
+class Holding:
+    def __init__(self, role: Role) -> None:
+        self.role = role
+
+    @property
+    def store(self) -> LspStore:
+        return self.role.store
+
+    # -- HOLD_REQUEST ----------------------------------------------------------------------------
+    async def on_hold_request(self, req: p.HoldRequest) -> p.HoldReply:
+        status = self.role.authenticate(req)
+        if status != p.Status.OK:
+            return self._refuse(req, status, "not authenticated as a client of this LSP")
+        engine = self.role.engine
+        height = engine.best_block_height()
+        scids = [engine.get_intercept_scid() for _ in range(SCID_CANDIDATES)]
+        decided = await self.store.run(self._decide_hold_request, req, height, scids, time.time())
+        if isinstance(decided, p.HoldReply):
+            return decided
+        return self.hold_reply(req.request_id, decided)
+
+    def _refuse(self, req: p.HoldRequest, status: p.Status, why: str) -> p.HoldReply:
+        log.info("hold request from %s refused: %s (%s)", req.client_node_id.hex()[:16], status.name, why)
+        return p.HoldReply(req.request_id, int(status), error=why)
+
+    def _decide_hold_request(self, req: p.HoldRequest, height: int, scids: list[int], now: float) -> Hold | p.HoldReply:
+        store, pol = self.store, self.role.policy
+        client, request_id = req.client_node_id.hex(), req.request_id.hex()
+        hashes = tuple(h.hex() for h in req.payment_hashes)
+        # A retried request (our reply was lost, or we crashed before sending it) gets the
+        # same hold again; any other reuse of a request id is a replay.
+        existing = store.hold_by_request(client, request_id)
+        if (
+            existing is not None
+            and existing.state in (ARMED, HELD)
+            and existing.pid_hash == req.pid_hash.hex()
+            and existing.payment_hashes == hashes
+        ):
+            return existing
+        if not store.mark_request_seen(client, request_id, now):
+            return self._refuse(req, p.Status.STALE_OR_REPLAYED, "request id already used")
+        if not 1 <= req.hold_blocks <= pol.max_hold_blocks:
+            return self._refuse(req, p.Status.INVALID_REQUEST, f"hold_blocks must be 1..{pol.max_hold_blocks}")
+        if req.amount_msat <= 0:
+            return self._refuse(req, p.Status.INVALID_REQUEST, "amount_msat must be positive")
+        holds, _, held_msat = store.client_totals(client)
+        if holds >= pol.max_holds_per_client:
+            return self._refuse(req, p.Status.LIMIT_EXCEEDED, f"at most {pol.max_holds_per_client} active holds per client")
+        if held_msat + req.amount_msat > pol.max_held_msat_per_client:
+            return self._refuse(req, p.Status.LIMIT_EXCEEDED, "the client's held amount would exceed its cap")
+        if store.active_hold_with_hash(hashes) is not None:
+            return self._refuse(req, p.Status.INVALID_REQUEST, "a payment hash is already held")
+        scid = next((s for s in scids if not store.scid_in_use(s)), None)
+        if scid is None:
+            # The request id stays used, as it did when this was an exception after first use.
+            return p.HoldReply(
+                req.request_id, int(p.Status.INTERNAL), error="cannot find an unused intercept SCID; retry in the next block"
+            )
+        hold = Hold(
+            hold_id=os.urandom(16).hex(),
+            client=client,
+            request_id=request_id,
+            pid_hash=req.pid_hash.hex(),
+            payment_hashes=hashes,
+            amount_msat=req.amount_msat,
+            next_node=req.next_node_id.hex(),
+            scid=scid,
+            cltv_delta=pol.cltv_expiry_delta,
+            extra_final_cltv=req.hold_blocks,
+            state=ARMED,
+            created_at=now,
+            created_height=height,
+            expires_height=height + req.hold_blocks,
+            failback_height=None,
+            warned=False,
+            released_at=None,
+            reason=None,
+        )
+        store.insert_hold(hold)  # committed before the reply makes the hold usable
+        log.info("hold %s armed for %s: scid %s, until height %s", hold.hold_id[:12], client[:16], scid, hold.expires_height)
+        return hold
+
+    def hold_reply(self, request_id: bytes, hold: Hold) -> p.HoldReply:
+        # A fresh blinded path each time; all of them carry the same authenticated hold id.
+        path = self.role.engine.create_blinded_path(HOLD_CONTEXT + bytes.fromhex(hold.hold_id))
+        pol = self.role.policy
+        return p.HoldReply(
+            request_id,
+            int(p.Status.OK),
+            intercept_scid=hold.scid,
+            fee_base_msat=pol.fee_base_msat,
+            fee_proportional_millionths=pol.fee_proportional_millionths,
+            cltv_expiry_delta=hold.cltv_delta,
+            extra_final_cltv=hold.extra_final_cltv,
+            unblock_path=path,
+        )
+
+    # -- intercepted HTLCs -------------------------------------------------------------------------
+    async def on_htlc_intercepted(self, htlc: InterceptedHtlc) -> None:
+        decided = await self.store.run(self._decide_intercept, htlc, time.time())
+        if isinstance(decided, str):
+            log.info("failing intercepted HTLC %s: %s", htlc.intercept_id[:12], decided)
+            await self._fail(htlc.intercept_id)
+        elif decided is not None:
+            hold, to_forward = decided
+            if to_forward:
+                await self.forward_held(hold, to_forward)
+
+    def hold_fee(self, outbound_msat: int) -> int:
+        pol = self.role.policy
+        return pol.fee_base_msat + outbound_msat * pol.fee_proportional_millionths // 1_000_000
+
+    def _decide_intercept(self, htlc: InterceptedHtlc, now: float) -> str | tuple[Hold, list[HeldHtlc]] | None:
+        """None: a replay to ignore; a string: why to fail it; else the hold and, if it is
+        released already, the HTLCs to forward."""
+        store = self.store
+        hold = store.hold_by_scid(htlc.requested_scid)
+        known = store.htlc(htlc.intercept_id)
+        if known is not None and known.state != HELD:
+            return None  # replayed after a restart; already forwarded or failed
+        if hold is None:
+            return "no hold uses this intercept SCID"
+        if htlc.payment_hash not in hold.payment_hashes:
+            return "payment hash not covered by the hold"
+        if hold.state not in (ARMED, HELD, RELEASED):
+            return f"hold is {hold.state}"
+        if htlc.prev_node_id != hold.client or htlc.incoming_cltv_expiry is None:
+            return "the HTLC does not come from the hold's client"
+        if htlc.inbound_msat - htlc.expected_outbound_msat < self.hold_fee(htlc.expected_outbound_msat):
+            # LDK does not check fees on intercepted HTLCs; the holding fee is ours to enforce.
+            return "the HTLC does not pay the holding fee"
+        if known is None:
+            _, held, _ = store.client_totals(hold.client)
+            if held >= self.role.policy.max_held_htlcs_per_client:
+                return "the client's held-HTLC cap is reached"
+            store.add_htlc(
+                HeldHtlc(
+                    htlc.intercept_id, hold.hold_id, htlc.payment_hash, htlc.inbound_msat,
+                    htlc.expected_outbound_msat, htlc.incoming_cltv_expiry, HELD,
+                ),
+                now,
+            )
+        # Outgoing expiry = incoming - our hop delta; act a margin before LDK's own fail-back.
+        store.set_failback(
+            hold.hold_id,
+            htlc.incoming_cltv_expiry - hold.cltv_delta - LDK_FAIL_BACK_BUFFER - self.role.policy.failback_margin_blocks,
+        )
+        if hold.state == ARMED:
+            store.move_hold(hold, HoldEvent.HTLC_ACCEPTED)
+        if hold.state == RELEASED:
+            return hold, store.htlcs(hold.hold_id, HELD)
+        return hold, []
+
+    async def _fail(self, intercept_id: str) -> None:
+        try:
+            await self.role.engine.fail_intercepted_htlc(intercept_id)
+        except LspNodeError as e:  # LDK already failed it (e.g. timed out)
+            log.info("intercepted HTLC %s already gone: %s", intercept_id[:12], e)
+
+    # -- PAYMENT_UNBLOCK ---------------------------------------------------------------------------
+    async def on_unblock(self, msg: p.PaymentUnblock, context: bytes | None) -> p.UnblockReply:
+        if context is None or not context.startswith(HOLD_CONTEXT):
+            return self._answer(msg, p.Status.UNKNOWN_HOLD, "unblock must arrive over the hold's unblock path")
+        height = self.role.engine.best_block_height()
+        hold_id = context[len(HOLD_CONTEXT) :].hex()
+        decided = await self.store.run(self._decide_unblock, msg, hold_id, height, time.time())
+        if isinstance(decided, p.UnblockReply):
+            return decided
+        hold, htlcs = decided
+        log.info("hold %s released", hold.hold_id[:12])
+        hooks.fire(hooks.AFTER_RELEASE)
+        await self.forward_held(hold, htlcs)
+        return self._answer(msg, p.Status.OK)
+
+    def _answer(self, msg: p.PaymentUnblock, status: p.Status, why: str | None = None) -> p.UnblockReply:
+        if status != p.Status.OK:
+            log.info("unblock for %s refused: %s (%s)", msg.payment_hash.hex()[:12], status.name, why)
+        return p.UnblockReply(msg.payment_hash, int(status), why)
+
+    def _decide_unblock(
+        self, msg: p.PaymentUnblock, hold_id: str, height: int, now: float
+    ) -> p.UnblockReply | tuple[Hold, list[HeldHtlc]]:
+        # The order of the checks fixes the status a peer sees (SPEC.md §2.8).
+        hold = self.store.hold(hold_id)
+        if hold is None:
+            return self._answer(msg, p.Status.UNKNOWN_HOLD, "no such hold")
+        if msg.payment_hash.hex() not in hold.payment_hashes:
+            return self._answer(msg, p.Status.UNKNOWN_HOLD, "payment hash does not belong to this hold")
+        if p.sha256(msg.pid).hex() != hold.pid_hash:
+            return self._answer(msg, p.Status.WRONG_PID, "pid does not match the hold")
+        if hold.state in (RELEASED, SETTLED):
+            return self._answer(msg, p.Status.ALREADY_RELEASED, "hold already released")
+        if not allowed(hold.state, HoldEvent.UNBLOCK, facts(hold, height)):
+            return self._answer(msg, p.Status.EXPIRED, f"hold is {hold.state}")
+        # Single use: the release is a compare-and-set on the state just read.
+        if not self.store.move_hold(hold, HoldEvent.UNBLOCK, released_at=now):
+            return self._answer(msg, p.Status.ALREADY_RELEASED, "hold already released")
+        return hold, self.store.htlcs(hold_id, HELD)
+
+    # -- forwarding --------------------------------------------------------------------------------
+    async def forward_held(self, hold: Hold, htlcs: list[HeldHtlc] | None = None) -> None:
+        """Forward the held HTLCs of a released hold to its next node; each exactly once: an HTLC
+        LDK refuses is marked gone and never retried."""
+        if htlcs is None:
+            htlcs = await self.store.run(self.store.htlcs, hold.hold_id, HELD)
+        outcome: list[tuple[str, str]] = []
+        for h in htlcs:
+            try:
+                if not await self.role.engine.forward_htlc(h.intercept_id, hold.next_node, h.outbound_msat):
+                    log.info("hold %s: no usable channel to %s for %s msat yet", hold.hold_id[:12], hold.next_node[:16], h.outbound_msat)
+                    continue
+                outcome.append((h.intercept_id, "forwarded"))
+            except LspNodeError as e:
+                # LDK no longer has it (already forwarded before a crash, or failed): never retry.
+                log.info("HTLC %s not forwarded: %s", h.intercept_id[:12], e)
+                outcome.append((h.intercept_id, "gone"))
+        if outcome:
+            await self.store.run(self._set_htlc_states, outcome, time.time())
+
+    def _set_htlc_states(self, outcome: list[tuple[str, str]], now: float) -> None:
+        for intercept_id, state in outcome:
+            self.store.set_htlc_state(intercept_id, state, now)
+
+    # -- PaymentForwarded --------------------------------------------------------------------------
+    async def on_payment_forwarded(self, d: dict[str, object]) -> None:
+        """Step 8: a released HTLC was fulfilled downstream and LDK claimed it from the payer.
+        LDK's event names no payment hash, so it is matched to a forwarded HTLC of a released
+        hold of that client by amount; with the payer offline, the preimage waits: push."""
+        client = d.get("prev_node_id")
+        amount = d.get("outbound_amount_msat")
+        if not isinstance(client, str) or not isinstance(amount, int):
+            return
+        if await self.store.run(self._decide_forwarded, client, amount, time.time()):
+            if not self.role.engine.is_online(client):
+                await self.role.notify(client, "preimage_waiting")
+
+    def _decide_forwarded(self, client: str, amount: int, now: float) -> bool:
+        store = self.store
+        for hold in store.holds((RELEASED,), client=client):
+            match = next((h for h in store.htlcs(hold.hold_id, "forwarded") if h.outbound_msat == amount), None)
+            if match is None:
+                continue
+            store.set_htlc_state(match.intercept_id, "settled", now)
+            if allowed(RELEASED, HoldEvent.SETTLE, facts(hold, 0, store.htlc_counts(hold.hold_id))):
+                store.move_hold(hold, HoldEvent.SETTLE)
+                log.info("hold %s settled", hold.hold_id[:12])
+            return True
+        return False
+
+    # -- block tick ----------------------------------------------------------------------------------
+    async def tick(self) -> None:
+        """Per block: fail back holds before LDK would, warn payers, expire unused holds."""
+        height = self.role.engine.best_block_height()
+        plan = await self.store.run(self._plan_tick, height, time.time())
+        for fb in plan.fail_back:
+            for h in fb.htlcs:
+                await self._fail(h.intercept_id)
+        if plan.fail_back:
+            await self.store.run(self._commit_fail_backs, plan.fail_back, time.time())
+        for hold, htlcs in plan.retry:
+            # The next node was unreachable (e.g. just after our restart): try again.
+            await self.forward_held(hold, htlcs)
+        for client in plan.warn + [fb.hold.client for fb in plan.fail_back if fb.push]:
+            await self.role.notify(client, "hold_expiring")
+
+    def _plan_tick(self, height: int, now: float) -> TickPlan:
+        """Everything the tick decides, in one transaction; the transitions that need no engine
+        call (expiry, warning flag) are written here, fail-backs after the engine failed the HTLCs."""
+        store, plan = self.store, TickPlan()
+        for hold in store.holds((RELEASED,)):
+            # Released, but an HTLC could not be forwarded (no channel) or none ever came.
+            f = facts(hold, height, store.htlc_counts(hold.hold_id))
+            if allowed(RELEASED, HoldEvent.FAIL_BACK, f):
+                plan.fail_back.append(
+                    FailBack(hold, store.htlcs(hold.hold_id, HELD), "released HTLC could not be forwarded", push=False)
+                )
+            elif f.held:
+                plan.retry.append((hold, store.htlcs(hold.hold_id, HELD)))
+            elif allowed(RELEASED, HoldEvent.EXPIRE, f):
+                store.move_hold(hold, HoldEvent.EXPIRE, reason="released, but no HTLC arrived in time")
+        for hold in store.holds((ARMED, HELD)):
+            f = facts(hold, height, store.htlc_counts(hold.hold_id))
+            fb = hold.failback_height
+            if allowed(hold.state, HoldEvent.FAIL_BACK, f):
+                plan.fail_back.append(FailBack(hold, store.htlcs(hold.hold_id, HELD), f"fail-back at height {height}", push=True))
+            elif fb is not None and height >= fb - self.role.policy.expiry_warning_blocks and not hold.warned:
+                store.set_warned(hold.hold_id)
+                plan.warn.append(hold.client)
+            elif allowed(hold.state, HoldEvent.EXPIRE, f):
+                store.move_hold(hold, HoldEvent.EXPIRE, reason="no HTLC arrived in time")
+        store.purge_mailbox(now)
+        store.forget_requests_before(now - 2 * self.role.policy.request_max_age_secs)
+        return plan
+
+    def _commit_fail_backs(self, fail_backs: list[FailBack], now: float) -> None:
+        for fb in fail_backs:
+            for h in fb.htlcs:
+                self.store.set_htlc_state(h.intercept_id, "failed", now)
+            if self.store.move_hold(fb.hold, HoldEvent.FAIL_BACK, reason=fb.reason):
+                log.info("hold %s failed back: %s", fb.hold.hold_id[:12], fb.reason)
+            else:
+                log.warning("hold %s changed state during its fail-back; left as is", fb.hold.hold_id[:12])
+
+    # -- start-up ------------------------------------------------------------------------------------
+    async def reconcile(self) -> None:
+        """After a restart: mark HTLCs LDK no longer holds, finish releases a crash interrupted.
+        LDK replays pending HTLCIntercepted events itself."""
+        pending = self.role.engine.pending_inbound_payment_hashes()
+        released = await self.store.run(self._reconcile, pending, time.time())
+        for hold, htlcs in released:
+            await self.forward_held(hold, htlcs)
+
+    def _reconcile(self, pending: set[str], now: float) -> list[tuple[Hold, list[HeldHtlc]]]:
+        store, released = self.store, []
+        for hold in store.holds((HELD, RELEASED)):
+            for h in store.htlcs(hold.hold_id, HELD):
+                if h.payment_hash not in pending:
+                    store.set_htlc_state(h.intercept_id, "gone", now)
+            if hold.state == RELEASED:
+                released.append((hold, store.htlcs(hold.hold_id, HELD)))
+        return released

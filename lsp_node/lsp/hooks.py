@@ -1,0 +1,24 @@
+"""Named hook points of the LSP role. Production registers nothing; a test launcher registers
+callables (e.g. to crash the process at an exact point) before the LSP starts."""
+
+from __future__ import annotations
+
+from typing import Callable, Final
+
+#: Fired right after a release is committed and before any held HTLC is forwarded.
+AFTER_RELEASE: Final = "after_release"
+
+_hooks: dict[str, list[Callable[[], None]]] = {}
+
+
+def register(name: str, fn: Callable[[], None]) -> None:
+    _hooks.setdefault(name, []).append(fn)
+
+
+def clear() -> None:
+    _hooks.clear()
+
+
+def fire(name: str) -> None:
+    for fn in _hooks.get(name, ()):
+        fn()

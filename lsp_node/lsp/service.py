@@ -1,0 +1,114 @@
+"""The LSP role's entry point: decodes engine events and LightningRod messages, dispatches them to
+holds, the mailbox and device registration, and sends the replies (SPEC.md)."""
+
+from __future__ import annotations
+
+import logging
+
+from lsp_node import protocol as p
+from lsp_node.config import LspSettings
+from lsp_node.engine import Event
+from lsp_node.errors import LspNodeError
+from lsp_node.lsp.context import Role
+from lsp_node.lsp.devices import Devices
+from lsp_node.lsp.holding import Holding
+from lsp_node.lsp.mailbox import Mailbox
+from lsp_node.lsp.port import EnginePort
+from lsp_node.lsp.store import Hold, LspStore
+from lsp_node.notify import Notifier
+
+log = logging.getLogger("lsp_node.lsp")
+
+
+class LspService:
+    def __init__(self, engine: EnginePort, store: LspStore, policy: LspSettings, notifier: Notifier | None) -> None:
+        """`policy` is the operator's [lsp] section (config.LspSettings)."""
+        self.role = Role(engine, store, policy, notifier)
+        self.holding = Holding(self.role)
+        self.mailbox = Mailbox(self.role)
+        self.devices = Devices(self.role)
+
+    @property
+    def engine(self) -> EnginePort:
+        return self.role.engine
+
+    @property
+    def store(self) -> LspStore:
+        return self.role.store
+
+    @property
+    def notifier(self) -> Notifier | None:
+        return self.role.notifier
+
+    @property
+    def policy(self) -> LspSettings:
+        return self.role.policy
+
+    @policy.setter
+    def policy(self, policy: LspSettings) -> None:
+        self.role.policy = policy
+
+    # -- event dispatch ----------------------------------------------------------------------------
+    async def handle(self, event: Event) -> None:
+        """Apply one engine event; returns once its effects are committed (then ack it)."""
+        d = event.data
+        if event.kind == "onion_message_received":
+            await self.on_message(d["tlv_type"], bytes.fromhex(d["payload"]), d.get("context"), d.get("responder"))
+        elif event.kind == "htlc_intercepted":
+            await self.holding.on_htlc_intercepted(self.engine.intercepted_htlc(d))
+        elif event.kind == "onion_message_intercepted":
+            await self.mailbox.on_message_for_offline_peer(d["peer_node_id"], d["message"])
+        elif event.kind == "onion_message_peer_connected":
+            await self.mailbox.deliver(d["peer_node_id"])
+        elif event.kind == "payment_forwarded":
+            await self.holding.on_payment_forwarded(d)
+
+    async def on_message(self, tlv_type: int, payload: bytes, context: str | None, responder: str | None) -> None:
+        try:
+            msg = p.decode(tlv_type, payload)
+        except p.ProtocolError as e:
+            log.info("ignoring malformed message of type %s: %s", tlv_type, e)
+            return
+        if isinstance(msg, p.HoldRequest):
+            try:
+                reply: p.Message = await self.on_hold_request(msg)
+            except LspNodeError as e:
+                reply = p.HoldReply(msg.request_id, int(p.Status.INTERNAL), error=str(e))
+        elif isinstance(msg, p.PaymentUnblock):
+            reply = await self.on_unblock(msg, bytes.fromhex(context) if context else None)
+        elif isinstance(msg, p.DeviceRegister):
+            reply = await self.devices.on_device_register(msg)
+        else:
+            log.info("ignoring %s sent to the LSP", type(msg).__name__)
+            return
+        if responder is None:
+            log.info("cannot answer %s: the sender gave no reply path", type(msg).__name__)
+            return
+        try:
+            await self.engine.reply_onion_message(responder, reply.TYPE, reply.encode())
+        except LspNodeError as e:
+            log.warning("reply to %s failed: %s", type(msg).__name__, e)
+
+    # The protocol's entry points, by name (the benchmark times on_unblock here).
+    async def on_hold_request(self, req: p.HoldRequest) -> p.HoldReply:
+        return await self.holding.on_hold_request(req)
+
+    async def on_unblock(self, msg: p.PaymentUnblock, context: bytes | None) -> p.UnblockReply:
+        return await self.holding.on_unblock(msg, context)
+
+    async def forward_held(self, hold: Hold) -> None:
+        await self.holding.forward_held(hold)
+
+    async def deliver_mailbox(self, peer: str) -> int:
+        return await self.mailbox.deliver(peer)
+
+    async def tick(self) -> None:
+        """Per block: fail back holds before LDK would, warn payers, expire unused holds."""
+        await self.holding.tick()
+
+    async def reconcile(self) -> None:
+        """After a restart: finish releases a crash interrupted, mark HTLCs LDK no longer holds,
+        and hand connected clients their mail. LDK replays pending HTLCIntercepted events."""
+        await self.holding.reconcile()
+        for peer in self.engine.connected_peers():
+            await self.mailbox.deliver(peer)

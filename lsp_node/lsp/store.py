@@ -1,0 +1,334 @@
+"""SQLite state of the LSP role (lsp.sqlite): holds, their payment hashes and HTLCs, seen
+requests, the offline mailbox; its numbered migrations.
+
+Every method is one step of a unit of work: callers group the steps of one engine event into a
+single transaction with `LspStore.run` (from the loop) or `LspStore.call`. Rows are read and
+written by column name. Hold state changes go through the state machine (`holds.next_state`) and
+are written only if the hold is still in the state they were decided on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, ParamSpec, TypeVar
+
+from lsp_node.db import Database, Schema, Store
+from lsp_node.lsp.holds import ACTIVE, HELD, HoldEvent, next_state
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+# -- schema -----------------------------------------------------------------------------------
+
+#: Migration 1: the schema as the first release wrote it (kept verbatim: a file made by that
+#: release has these tables and no migration record, and is adopted as is).
+SCHEMA_V1 = """
+CREATE TABLE IF NOT EXISTS lsp_holds (
+    hold_id TEXT PRIMARY KEY, client TEXT NOT NULL, request_id TEXT NOT NULL,
+    pid_hash TEXT NOT NULL, payment_hashes TEXT NOT NULL, amount_msat INTEGER NOT NULL,
+    next_node TEXT NOT NULL, scid INTEGER NOT NULL UNIQUE, cltv_delta INTEGER NOT NULL,
+    extra_final_cltv INTEGER NOT NULL, state TEXT NOT NULL, created_at REAL NOT NULL,
+    created_height INTEGER NOT NULL, expires_height INTEGER NOT NULL, failback_height INTEGER,
+    warned INTEGER NOT NULL DEFAULT 0, released_at REAL, reason TEXT);
+CREATE INDEX IF NOT EXISTS lsp_holds_client ON lsp_holds(client, state);
+CREATE TABLE IF NOT EXISTS lsp_hold_htlcs (
+    intercept_id TEXT PRIMARY KEY, hold_id TEXT NOT NULL REFERENCES lsp_holds(hold_id),
+    payment_hash TEXT NOT NULL, inbound_msat INTEGER NOT NULL, outbound_msat INTEGER NOT NULL,
+    cltv_expiry INTEGER NOT NULL, state TEXT NOT NULL, updated_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS lsp_hold_htlcs_hold ON lsp_hold_htlcs(hold_id, state);
+CREATE TABLE IF NOT EXISTS lsp_seen_requests (
+    client TEXT NOT NULL, request_id TEXT NOT NULL, seen_at REAL NOT NULL,
+    PRIMARY KEY (client, request_id));
+CREATE TABLE IF NOT EXISTS lsp_mailbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, client TEXT NOT NULL, message TEXT NOT NULL,
+    size INTEGER NOT NULL, received_at REAL NOT NULL, expires_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS lsp_mailbox_client ON lsp_mailbox(client, id);
+"""
+
+
+def initial(db: Database) -> None:
+    db.executescript(SCHEMA_V1)
+
+
+def hold_hashes_table(db: Database) -> None:
+    """A hold's payment hashes get their own rows, so "is this hash in an active hold" and "which
+    hold covers it" are index lookups instead of a scan over every active hold's JSON list."""
+    db.table("lsp_hold_hashes").create(
+        {"hold_id": str, "position": int, "payment_hash": str},
+        pk=("hold_id", "position"),
+        not_null={"hold_id", "position", "payment_hash"},
+        foreign_keys=[("hold_id", "lsp_holds", "hold_id")],
+    )
+    db.table("lsp_hold_hashes").create_index(["payment_hash"], index_name="lsp_hold_hashes_hash")
+    # json_each's key is the list position: the order of the request is kept (a retry compares it).
+    db.execute(
+        "INSERT INTO lsp_hold_hashes (hold_id, position, payment_hash)"
+        " SELECT h.hold_id, CAST(j.key AS INTEGER), j.value FROM lsp_holds h, json_each(h.payment_hashes) j"
+    )
+    db.execute("ALTER TABLE lsp_holds DROP COLUMN payment_hashes")
+
+
+SCHEMA = Schema("lsp", [initial, hold_hashes_table])
+
+
+# -- rows ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hold:
+    hold_id: str
+    client: str
+    request_id: str
+    pid_hash: str
+    payment_hashes: tuple[str, ...]
+    amount_msat: int
+    next_node: str
+    scid: int
+    cltv_delta: int
+    extra_final_cltv: int
+    state: str
+    created_at: float
+    created_height: int
+    expires_height: int
+    failback_height: int | None
+    warned: bool
+    released_at: float | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class HeldHtlc:
+    intercept_id: str
+    hold_id: str
+    payment_hash: str
+    inbound_msat: int
+    outbound_msat: int
+    cltv_expiry: int
+    state: str
+
+
+@dataclass(frozen=True)
+class MailboxEntry:
+    id: int
+    client: str
+    message: str
+    size: int
+    received_at: float
+    expires_at: float
+
+
+_HOLD_COLS = (
+    "hold_id, client, request_id, pid_hash, amount_msat, next_node, scid, cltv_delta, extra_final_cltv,"
+    " state, created_at, created_height, expires_height, failback_height, warned, released_at, reason"
+)
+_HTLC_COLS = "intercept_id, hold_id, payment_hash, inbound_msat, outbound_msat, cltv_expiry, state"
+_MAIL_COLS = "id, client, message, size, received_at, expires_at"
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class LspStore:
+    """lsp.sqlite. `run`/`call` execute a unit of work on the database thread in one transaction;
+    the other methods are its steps (they also work alone: each is then its own transaction)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._store = Store(path, SCHEMA, "lsp")
+        self.db = self._store.db
+
+    def close(self) -> None:
+        self._store.close()
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self._store.run(fn, *args, **kwargs)
+
+    def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._store.call(fn, *args, **kwargs)
+
+    def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        return self.call(lambda: list(self.db.query(sql, list(args))))
+
+    def _exec(self, sql: str, args: Iterable[Any] | dict[str, Any] = ()) -> int:
+        """Run one write statement; the number of rows it changed."""
+        params = args if isinstance(args, dict) else list(args)
+        return self.call(lambda: self.db.execute(sql, params).rowcount)
+
+    # -- requests ---------------------------------------------------------------------------------
+    def mark_request_seen(self, client: str, request_id: str, now: float) -> bool:
+        """False if this client already used this request id (a replay)."""
+        return 1 == self._exec(
+            "INSERT OR IGNORE INTO lsp_seen_requests (client, request_id, seen_at) VALUES (?, ?, ?)",
+            (client, request_id, now),
+        )
+
+    def forget_requests_before(self, t: float) -> None:
+        self._exec("DELETE FROM lsp_seen_requests WHERE seen_at < ?", (t,))
+
+    # -- holds ------------------------------------------------------------------------------------
+    def insert_hold(self, h: Hold) -> None:
+        def insert() -> None:
+            row = {k: v for k, v in vars(h).items() if k != "payment_hashes"}
+            row["warned"] = int(h.warned)
+            self.db.table("lsp_holds").insert(row)
+            self.db.table("lsp_hold_hashes").insert_all(
+                {"hold_id": h.hold_id, "position": i, "payment_hash": ph} for i, ph in enumerate(h.payment_hashes)
+            )
+
+        self.call(insert)
+
+    def _holds(self, where: str, args: Iterable[Any] = (), order: str = "") -> list[Hold]:
+        def load() -> list[Hold]:
+            rows = list(self.db.query(f"SELECT {_HOLD_COLS} FROM lsp_holds WHERE {where} {order}", list(args)))
+            if not rows:
+                return []
+            hashes: dict[str, list[str]] = {r["hold_id"]: [] for r in rows}
+            for r in self.db.query(
+                f"SELECT hold_id, payment_hash FROM lsp_hold_hashes WHERE hold_id IN ({_marks(len(hashes))})"
+                " ORDER BY hold_id, position",
+                list(hashes),
+            ):
+                hashes[r["hold_id"]].append(r["payment_hash"])
+            return [
+                Hold(**{**r, "warned": bool(r["warned"]), "payment_hashes": tuple(hashes[r["hold_id"]])}) for r in rows
+            ]
+
+        return self.call(load)
+
+    def hold(self, hold_id: str) -> Hold | None:
+        return next(iter(self._holds("hold_id = ?", (hold_id,))), None)
+
+    def hold_by_request(self, client: str, request_id: str) -> Hold | None:
+        return next(iter(self._holds("client = ? AND request_id = ?", (client, request_id))), None)
+
+    def hold_by_scid(self, scid: int) -> Hold | None:
+        return next(iter(self._holds("scid = ?", (scid,))), None)
+
+    def scid_in_use(self, scid: int) -> bool:
+        return bool(self._rows("SELECT 1 AS x FROM lsp_holds WHERE scid = ?", (scid,)))
+
+    def holds(self, states: tuple[str, ...] | None = None, client: str | None = None) -> list[Hold]:
+        where, args = "1=1", []
+        if states:
+            where += f" AND state IN ({_marks(len(states))})"
+            args += list(states)
+        if client:
+            where += " AND client = ?"
+            args.append(client)
+        return self._holds(where, args, "ORDER BY created_at")
+
+    def active_hold_with_hash(self, payment_hashes: Iterable[str]) -> str | None:
+        """The id of an active hold covering one of these payment hashes, if any."""
+        hashes = list(payment_hashes)
+        rows = self._rows(
+            f"SELECT h.hold_id AS hold_id FROM lsp_hold_hashes x JOIN lsp_holds h USING (hold_id)"
+            f" WHERE x.payment_hash IN ({_marks(len(hashes))}) AND h.state IN ({_marks(len(ACTIVE))}) LIMIT 1",
+            (*hashes, *ACTIVE),
+        )
+        return rows[0]["hold_id"] if rows else None
+
+    def holds_covering(self, payment_hash: str) -> list[str]:
+        """Ids of every hold (any state) whose payment hashes include this one."""
+        rows = self._rows("SELECT DISTINCT hold_id FROM lsp_hold_hashes WHERE payment_hash = ?", (payment_hash,))
+        return [r["hold_id"] for r in rows]
+
+    def move_hold(
+        self, hold: Hold, event: HoldEvent, *, reason: str | None = None, released_at: float | None = None
+    ) -> bool:
+        """Apply `event` to a hold read in state `hold.state`: the table decides the next state
+        (raising IllegalTransition if there is none) and the row changes only if it is still in
+        that state. False if another unit of work moved it first."""
+        target = next_state(hold.state, event)
+        return 1 == self._exec(
+            "UPDATE lsp_holds SET state = ?, reason = COALESCE(?, reason), released_at = COALESCE(?, released_at)"
+            " WHERE hold_id = ? AND state = ?",
+            (target, reason, released_at, hold.hold_id, hold.state),
+        )
+
+    def set_failback(self, hold_id: str, height: int) -> None:
+        """Lower (never raise) the hold's fail-back height."""
+        self._exec(
+            "UPDATE lsp_holds SET failback_height = MIN(COALESCE(failback_height, ?), ?) WHERE hold_id = ?",
+            (height, height, hold_id),
+        )
+
+    def set_warned(self, hold_id: str) -> None:
+        self._exec("UPDATE lsp_holds SET warned = 1 WHERE hold_id = ?", (hold_id,))
+
+    # -- held HTLCs -------------------------------------------------------------------------------
+    def add_htlc(self, h: HeldHtlc, now: float) -> bool:
+        """Record an intercepted HTLC; False if it was known already (LDK replays on restart)."""
+        return 1 == self._exec(
+            "INSERT OR IGNORE INTO lsp_hold_htlcs"
+            " (intercept_id, hold_id, payment_hash, inbound_msat, outbound_msat, cltv_expiry, state, updated_at)"
+            " VALUES (:intercept_id, :hold_id, :payment_hash, :inbound_msat, :outbound_msat, :cltv_expiry,"
+            " :state, :now)",
+            {**vars(h), "now": now},
+        )
+
+    def htlc(self, intercept_id: str) -> HeldHtlc | None:
+        rows = self._rows(f"SELECT {_HTLC_COLS} FROM lsp_hold_htlcs WHERE intercept_id = ?", (intercept_id,))
+        return HeldHtlc(**rows[0]) if rows else None
+
+    def htlcs(self, hold_id: str, state: str | None = None) -> list[HeldHtlc]:
+        q, args = f"SELECT {_HTLC_COLS} FROM lsp_hold_htlcs WHERE hold_id = ?", [hold_id]
+        if state:
+            q += " AND state = ?"
+            args.append(state)
+        return [HeldHtlc(**r) for r in self._rows(q + " ORDER BY rowid", args)]
+
+    def htlc_counts(self, hold_id: str) -> dict[str, int]:
+        """How many of the hold's HTLCs are in each state."""
+        rows = self._rows(
+            "SELECT state, COUNT(*) AS n FROM lsp_hold_htlcs WHERE hold_id = ? GROUP BY state", (hold_id,)
+        )
+        return {r["state"]: r["n"] for r in rows}
+
+    def set_htlc_state(self, intercept_id: str, state: str, now: float) -> None:
+        self._exec(
+            "UPDATE lsp_hold_htlcs SET state = ?, updated_at = ? WHERE intercept_id = ?", (state, now, intercept_id)
+        )
+
+    def client_totals(self, client: str) -> tuple[int, int, int]:
+        """(active holds, held HTLCs, held msat) of one client, for its caps."""
+        [holds] = self._rows(
+            f"SELECT COUNT(*) AS n FROM lsp_holds WHERE client = ? AND state IN ({_marks(len(ACTIVE))})",
+            (client, *ACTIVE),
+        )
+        [held] = self._rows(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(x.inbound_msat), 0) AS msat"
+            " FROM lsp_hold_htlcs x JOIN lsp_holds h USING (hold_id) WHERE h.client = ? AND x.state = ?",
+            (client, HELD),
+        )
+        return holds["n"], held["n"], held["msat"]
+
+    # -- mailbox ----------------------------------------------------------------------------------
+    def mailbox_usage(self, client: str) -> tuple[int, int]:
+        [r] = self._rows(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS size FROM lsp_mailbox WHERE client = ?", (client,)
+        )
+        return r["n"], r["size"]
+
+    def put_message(self, client: str, message: str, now: float, ttl: float) -> int:
+        def put() -> int:
+            table = self.db.table("lsp_mailbox")
+            table.insert(
+                {"client": client, "message": message, "size": len(message) // 2, "received_at": now, "expires_at": now + ttl}
+            )
+            return int(table.last_rowid or 0)
+
+        return self.call(put)
+
+    def messages(self, client: str | None = None) -> list[MailboxEntry]:
+        q, args = f"SELECT {_MAIL_COLS} FROM lsp_mailbox", []
+        if client:
+            q += " WHERE client = ?"
+            args.append(client)
+        return [MailboxEntry(**r) for r in self._rows(q + " ORDER BY id", args)]
+
+    def delete_message(self, message_id: int) -> None:
+        self._exec("DELETE FROM lsp_mailbox WHERE id = ?", (message_id,))
+
+    def purge_mailbox(self, now: float) -> int:
+        return self._exec("DELETE FROM lsp_mailbox WHERE expires_at <= ?", (now,))
