@@ -1,0 +1,80 @@
+"""A fake of the LSP role's engine port (lsp_node.lsp.port.EnginePort): no LDK, no sockets."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from lsp_node.errors import LspNodeError
+from lsp_node.lsp.port import InterceptedHtlc
+
+
+@dataclass
+class FakeEngine:
+    height: int = 1000
+    clients: set[str] = field(default_factory=set)
+    online: set[str] = field(default_factory=set)
+    signatures_ok: bool = True
+    #: next node id -> capacity; forward_htlc returns False for nodes not listed.
+    channels: dict[str, int] = field(default_factory=dict)
+    #: intercept ids LDK no longer has (forward/fail raise).
+    gone: set[str] = field(default_factory=set)
+    #: peers whose onion messages LDK refuses.
+    refuse_messages_to: set[str] = field(default_factory=set)
+    pending_hashes: set[str] = field(default_factory=set)
+    replies: list[tuple[str, int, bytes]] = field(default_factory=list)
+    forwarded: list[tuple[str, str, int]] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    delivered: list[tuple[str, str]] = field(default_factory=list)
+    _scids: Any = field(default_factory=lambda: itertools.count(0x10000000001))
+
+    def best_block_height(self) -> int:
+        return self.height
+
+    def is_client(self, node_id: str) -> bool:
+        return node_id in self.clients
+
+    def is_online(self, node_id: str) -> bool:
+        return node_id in self.online
+
+    def connected_peers(self) -> list[str]:
+        return sorted(self.online)
+
+    def get_intercept_scid(self) -> int:
+        return int(next(self._scids))
+
+    def create_blinded_path(self, context: bytes) -> bytes:
+        return b"path:" + context
+
+    def verify_message(self, message: bytes, signature: str, node_id: str) -> bool:
+        return self.signatures_ok
+
+    async def reply_onion_message(self, responder: str, tlv_type: int, payload: bytes) -> None:
+        self.replies.append((responder, tlv_type, payload))
+
+    async def forward_onion_message(self, message: str, peer_node_id: str) -> None:
+        if peer_node_id in self.refuse_messages_to:
+            raise LspNodeError("peer not connected")
+        self.delivered.append((peer_node_id, message))
+
+    def intercepted_htlc(self, event: Mapping[str, Any]) -> InterceptedHtlc:
+        return InterceptedHtlc(**event)
+
+    async def fail_intercepted_htlc(self, intercept_id: str) -> None:
+        if intercept_id in self.gone:
+            raise LspNodeError("no such intercepted HTLC")
+        self.failed.append(intercept_id)
+        self.gone.add(intercept_id)
+
+    async def forward_htlc(self, intercept_id: str, next_node_id: str, amount_msat: int) -> bool:
+        if self.channels.get(next_node_id, 0) < amount_msat:
+            return False
+        if intercept_id in self.gone:
+            raise LspNodeError("no such intercepted HTLC")
+        self.forwarded.append((intercept_id, next_node_id, amount_msat))
+        self.gone.add(intercept_id)
+        return True
+
+    def pending_inbound_payment_hashes(self) -> set[str]:
+        return set(self.pending_hashes)

@@ -1,0 +1,312 @@
+"""The LSP role's hold, intercept, unblock, tick and mailbox logic against a fake engine: no LDK."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+
+from lsp_node import protocol as p
+from lsp_node.config import LspSettings
+from lsp_node.lsp import LspService, LspStore
+from lsp_node.lsp.holding import LDK_FAIL_BACK_BUFFER
+from lsp_node.lsp.port import InterceptedHtlc
+
+from tests.fake_engine import FakeEngine
+
+CLIENT = "02" + "aa" * 32
+STRANGER = "03" + "bb" * 32
+NEXT = "02" + "cc" * 32
+HASH = bytes.fromhex("11" * 32)
+PID = bytes.fromhex("22" * 32)
+
+
+@dataclass
+class FakeNotifier:
+    pushes: list[tuple[str, str]] = field(default_factory=list)
+
+    async def enqueue(self, client_id: str, kind: str, now: float | None = None) -> bool:
+        self.pushes.append((client_id, kind))
+        return True
+
+
+@dataclass
+class Lsp:
+    service: LspService
+    engine: FakeEngine
+    pushes: FakeNotifier
+    store: LspStore
+
+
+@pytest.fixture
+async def lsp(tmp_path: Path) -> AsyncIterator[Lsp]:
+    engine = FakeEngine(clients={CLIENT}, channels={NEXT: 10**9})
+    store = LspStore(tmp_path / "lsp.sqlite")
+    pushes = FakeNotifier()
+    policy = LspSettings(max_holds_per_client=3, max_held_htlcs_per_client=2, max_held_msat_per_client=10**8)
+    service = LspService(engine, store, policy, pushes)  # type: ignore[arg-type]
+    yield Lsp(service, engine, pushes, store)
+    store.close()
+
+
+def request(request_id: bytes = b"r" * 16, hashes: tuple[bytes, ...] = (HASH,), pid: bytes = PID, **kw: object) -> p.HoldRequest:
+    fields: dict[str, object] = dict(
+        request_id=request_id,
+        payment_hashes=hashes,
+        amount_msat=1_000_000,
+        pid_hash=p.sha256(pid),
+        next_node_id=bytes.fromhex(NEXT),
+        hold_blocks=144,
+        client_node_id=bytes.fromhex(CLIENT),
+        timestamp=int(time.time()),
+        signature="sig",
+    )
+    fields.update(kw)
+    return p.HoldRequest(**fields)  # type: ignore[arg-type]
+
+
+def htlc(scid: int, intercept_id: str = "i1", payment_hash: bytes = HASH, sender: str = CLIENT, inbound: int = 1_000_000) -> InterceptedHtlc:
+    return InterceptedHtlc(intercept_id, scid, payment_hash.hex(), inbound, inbound, sender, 1300)
+
+
+async def armed(lsp: Lsp, **kw: object) -> p.HoldReply:
+    reply = await lsp.service.on_hold_request(request(**kw))  # type: ignore[arg-type]
+    assert reply.status == p.Status.OK, reply.error
+    return reply
+
+
+def unblock_context(lsp: Lsp) -> bytes:
+    [hold] = lsp.store.holds()
+    return b"hold:" + bytes.fromhex(hold.hold_id)
+
+
+async def test_hold_request_arms_a_hold_durably(lsp: Lsp) -> None:
+    reply = await armed(lsp)
+    [hold] = lsp.store.holds()
+    assert (hold.state, hold.scid, hold.payment_hashes) == ("armed", reply.intercept_scid, (HASH.hex(),))
+    assert reply.unblock_path == b"path:hold:" + bytes.fromhex(hold.hold_id)
+    assert (reply.extra_final_cltv, reply.cltv_expiry_delta, hold.expires_height) == (144, 72, 1144)
+
+
+async def test_hold_request_refusals(lsp: Lsp) -> None:
+    svc, engine = lsp.service, lsp.engine
+    assert (await svc.on_hold_request(request(client_node_id=bytes.fromhex(STRANGER)))).status == p.Status.NOT_A_CLIENT
+    engine.signatures_ok = False
+    assert (await svc.on_hold_request(request())).status == p.Status.BAD_SIGNATURE
+    engine.signatures_ok = True
+    assert (await svc.on_hold_request(request(timestamp=1))).status == p.Status.STALE_OR_REPLAYED
+    # Failed authentication does not use up the request id.
+    await armed(lsp)
+    # Same id, other pid: a replay. A new id for a hash already held: invalid.
+    assert (await svc.on_hold_request(request(pid=b"x" * 32))).status == p.Status.STALE_OR_REPLAYED
+    assert (await svc.on_hold_request(request(request_id=b"s" * 16))).status == p.Status.INVALID_REQUEST
+    assert (await svc.on_hold_request(request(request_id=b"t" * 16, hold_blocks=5000))).status == p.Status.INVALID_REQUEST
+    big = request(request_id=b"u" * 16, hashes=(b"\x33" * 32,), amount_msat=10**9)
+    assert (await svc.on_hold_request(big)).status == p.Status.LIMIT_EXCEEDED
+    # A request id refused for a policy reason stays used (SPEC.md §2.9 step 4).
+    assert (await svc.on_hold_request(request(request_id=b"t" * 16, hashes=(b"\x44" * 32,)))).status == p.Status.STALE_OR_REPLAYED
+
+
+async def test_hold_count_cap(lsp: Lsp) -> None:
+    for i in range(3):
+        await armed(lsp, request_id=bytes([i]) * 16, hashes=(bytes([i]) * 32,))
+    fourth = await lsp.service.on_hold_request(request(request_id=b"z" * 16, hashes=(b"\x09" * 32,)))
+    assert fourth.status == p.Status.LIMIT_EXCEEDED
+
+
+async def test_retried_request_gets_the_same_hold(lsp: Lsp) -> None:
+    first = await armed(lsp)
+    again = await armed(lsp)
+    assert again.intercept_scid == first.intercept_scid
+    assert len(lsp.store.holds()) == 1
+
+
+async def test_intercepted_htlc_is_held_and_sets_failback(lsp: Lsp) -> None:
+    reply = await armed(lsp)
+    assert reply.intercept_scid is not None
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    [hold] = lsp.store.holds()
+    assert hold.state == "held"
+    assert hold.failback_height == 1300 - 72 - LDK_FAIL_BACK_BUFFER - 6
+    assert [h.state for h in lsp.store.htlcs(hold.hold_id)] == ["held"]
+    assert lsp.engine.failed == []
+
+
+@pytest.mark.parametrize(
+    "case, why",
+    [
+        ("scid", "no hold"),
+        ("hash", "hash not covered"),
+        ("sender", "not from the client"),
+        ("fee", "holding fee"),
+    ],
+)
+async def test_intercepted_htlc_failed(lsp: Lsp, case: str, why: str) -> None:
+    lsp.service.policy = LspSettings(fee_base_msat=1000 if case == "fee" else 0)
+    reply = await armed(lsp)
+    assert reply.intercept_scid is not None
+    scid = reply.intercept_scid + (1 if case == "scid" else 0)
+    h = htlc(scid, payment_hash=b"\x55" * 32 if case == "hash" else HASH, sender=STRANGER if case == "sender" else CLIENT)
+    await lsp.service.holding.on_htlc_intercepted(h)
+    assert lsp.engine.failed == ["i1"], why
+    assert lsp.store.holds()[0].state == "armed"
+
+
+async def test_held_htlc_cap(lsp: Lsp) -> None:
+    reply = await armed(lsp)
+    assert reply.intercept_scid is not None
+    for i in range(3):
+        await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid, intercept_id=f"i{i}"))
+    assert lsp.engine.failed == ["i2"]
+
+
+async def test_unblock_releases_once_and_forwards(lsp: Lsp) -> None:
+    reply = await armed(lsp)
+    assert reply.intercept_scid is not None
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    ctx = unblock_context(lsp)
+    svc = lsp.service
+    assert (await svc.on_unblock(p.PaymentUnblock(PID, HASH), None)).status == p.Status.UNKNOWN_HOLD
+    assert (await svc.on_unblock(p.PaymentUnblock(PID, b"\x66" * 32), ctx)).status == p.Status.UNKNOWN_HOLD
+    assert (await svc.on_unblock(p.PaymentUnblock(b"\x00" * 32, HASH), ctx)).status == p.Status.WRONG_PID
+    assert (await svc.on_unblock(p.PaymentUnblock(PID, HASH), ctx)).status == p.Status.OK
+    assert lsp.engine.forwarded == [("i1", NEXT, 1_000_000)]
+    assert (await svc.on_unblock(p.PaymentUnblock(PID, HASH), ctx)).status == p.Status.ALREADY_RELEASED
+    [hold] = lsp.store.holds()
+    assert hold.state == "released" and hold.released_at is not None
+    assert [h.state for h in lsp.store.htlcs(hold.hold_id)] == ["forwarded"]
+
+
+async def test_unblock_after_deadline_is_expired(lsp: Lsp) -> None:
+    await armed(lsp)
+    lsp.engine.height = 1144
+    reply = await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
+    assert reply.status == p.Status.EXPIRED
+    assert lsp.store.holds()[0].state == "armed"
+
+
+async def test_htlc_after_release_is_forwarded_on_arrival_and_settles(lsp: Lsp) -> None:
+    reply = await armed(lsp)
+    assert reply.intercept_scid is not None
+    assert (await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))).status == p.Status.OK
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    assert lsp.engine.forwarded == [("i1", NEXT, 1_000_000)]
+    await lsp.service.holding.on_payment_forwarded({"prev_node_id": CLIENT, "outbound_amount_msat": 1_000_000})
+    [hold] = lsp.store.holds()
+    assert hold.state == "settled"
+    assert lsp.pushes.pushes == [(CLIENT, "preimage_waiting")]
+
+
+async def test_replayed_intercept_of_a_forwarded_htlc_is_ignored(lsp: Lsp) -> None:
+    reply = await armed(lsp)
+    assert reply.intercept_scid is not None
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    assert lsp.engine.failed == [] and len(lsp.engine.forwarded) == 1
+
+
+async def test_tick_warns_then_fails_back(lsp: Lsp) -> None:
+    reply = await armed(lsp)
+    assert reply.intercept_scid is not None
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    fb = lsp.store.holds()[0].failback_height
+    assert fb is not None
+    lsp.engine.height = fb - 12
+    await lsp.service.tick()
+    assert lsp.store.holds()[0].warned and lsp.pushes.pushes == [(CLIENT, "hold_expiring")]
+    lsp.engine.height = fb
+    await lsp.service.tick()
+    [hold] = lsp.store.holds()
+    assert hold.state == "failed" and lsp.engine.failed == ["i1"]
+    assert [h.state for h in lsp.store.htlcs(hold.hold_id)] == ["failed"]
+    assert lsp.pushes.pushes == [(CLIENT, "hold_expiring")] * 2
+
+
+async def test_tick_expires_unused_holds(lsp: Lsp) -> None:
+    await armed(lsp)
+    lsp.engine.height = 1143
+    await lsp.service.tick()
+    assert lsp.store.holds()[0].state == "armed"
+    lsp.engine.height = 1144
+    await lsp.service.tick()
+    assert lsp.store.holds()[0].state == "expired"
+    assert lsp.pushes.pushes == []
+
+
+async def test_tick_retries_then_fails_a_stranded_released_hold(lsp: Lsp) -> None:
+    reply = await armed(lsp)
+    assert reply.intercept_scid is not None
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    lsp.engine.channels = {}
+    await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
+    [hold] = lsp.store.holds()
+    assert hold.state == "released" and lsp.store.htlcs(hold.hold_id)[0].state == "held"
+    lsp.engine.channels = {NEXT: 10**9}
+    await lsp.service.tick()
+    assert lsp.store.htlcs(hold.hold_id)[0].state == "forwarded"
+
+
+async def test_tick_fails_a_released_hold_still_holding_at_failback(lsp: Lsp) -> None:
+    reply = await armed(lsp)
+    assert reply.intercept_scid is not None
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    lsp.engine.channels = {}
+    await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
+    fb = lsp.store.holds()[0].failback_height
+    assert fb is not None
+    lsp.engine.height = fb
+    await lsp.service.tick()
+    assert lsp.store.holds()[0].state == "failed" and lsp.engine.failed == ["i1"]
+    assert lsp.pushes.pushes == []  # no push for a released hold (SPEC.md §5.1)
+
+
+async def test_reconcile_marks_gone_and_finishes_releases(lsp: Lsp) -> None:
+    reply = await armed(lsp)
+    assert reply.intercept_scid is not None
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid, intercept_id="kept"))
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid, intercept_id="lost", payment_hash=HASH))
+    lsp.engine.channels = {}
+    await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
+    lsp.engine.channels = {NEXT: 10**9}
+    lsp.engine.pending_hashes = {HASH.hex()}
+    lsp.engine.gone.add("lost")  # forwarded by LDK just before a crash, not recorded
+    await lsp.service.reconcile()
+    states = {h.intercept_id: h.state for h in lsp.store.htlcs(lsp.store.holds()[0].hold_id)}
+    assert states == {"kept": "forwarded", "lost": "gone"}
+
+
+async def test_mailbox_keeps_caps_and_delivers_in_order(lsp: Lsp) -> None:
+    lsp.service.policy = LspSettings(mailbox_max_messages=2)
+    mb = lsp.service.mailbox
+    await mb.on_message_for_offline_peer(STRANGER, "aa")
+    for m in ("01", "02", "03"):
+        await mb.on_message_for_offline_peer(CLIENT, m)
+    assert [e.message for e in lsp.store.messages()] == ["01", "02"]
+    assert lsp.pushes.pushes == [(CLIENT, "message_waiting")] * 2
+    lsp.engine.refuse_messages_to.add(CLIENT)
+    assert await lsp.service.deliver_mailbox(CLIENT) == 0
+    assert len(lsp.store.messages()) == 2
+    lsp.engine.refuse_messages_to.clear()
+    assert await lsp.service.deliver_mailbox(CLIENT) == 2
+    assert lsp.engine.delivered == [(CLIENT, "01"), (CLIENT, "02")]
+    assert lsp.store.messages() == []
+
+
+async def test_mailbox_purged_by_tick(lsp: Lsp) -> None:
+    lsp.store.put_message(CLIENT, "01", time.time() - 100, 10)
+    await lsp.service.tick()
+    assert lsp.store.messages() == []
+
+
+async def test_messages_are_dispatched_and_answered(lsp: Lsp) -> None:
+    req = request()
+    await lsp.service.on_message(req.TYPE, req.encode(), None, "responder")
+    [(responder, tlv_type, payload)] = lsp.engine.replies
+    assert responder == "responder" and tlv_type == p.HoldReply.TYPE
+    assert p.HoldReply.decode(payload).status == p.Status.OK
+    await lsp.service.on_message(req.TYPE, b"\xff", None, "responder")  # malformed: ignored
+    assert len(lsp.engine.replies) == 1

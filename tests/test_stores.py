@@ -1,0 +1,196 @@
+"""The Python-side SQLite stores: migrations from the first schema, refusal of newer files,
+one transaction per unit of work."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from lsp_node.errors import StorageError
+from lsp_node.lsp import LspStore
+from lsp_node.lsp.holds import IllegalTransition, HoldEvent
+from lsp_node.notify import NotificationStore
+
+# The DDL of lsp.sqlite as the first release wrote it, and rows as that code inserted them
+# (positional VALUES, payment hashes as a JSON list): a database from before the migrations.
+OLD_LSP_SCHEMA = """
+CREATE TABLE IF NOT EXISTS lsp_holds (
+    hold_id TEXT PRIMARY KEY, client TEXT NOT NULL, request_id TEXT NOT NULL,
+    pid_hash TEXT NOT NULL, payment_hashes TEXT NOT NULL, amount_msat INTEGER NOT NULL,
+    next_node TEXT NOT NULL, scid INTEGER NOT NULL UNIQUE, cltv_delta INTEGER NOT NULL,
+    extra_final_cltv INTEGER NOT NULL, state TEXT NOT NULL, created_at REAL NOT NULL,
+    created_height INTEGER NOT NULL, expires_height INTEGER NOT NULL, failback_height INTEGER,
+    warned INTEGER NOT NULL DEFAULT 0, released_at REAL, reason TEXT);
+CREATE INDEX IF NOT EXISTS lsp_holds_client ON lsp_holds(client, state);
+CREATE TABLE IF NOT EXISTS lsp_hold_htlcs (
+    intercept_id TEXT PRIMARY KEY, hold_id TEXT NOT NULL REFERENCES lsp_holds(hold_id),
+    payment_hash TEXT NOT NULL, inbound_msat INTEGER NOT NULL, outbound_msat INTEGER NOT NULL,
+    cltv_expiry INTEGER NOT NULL, state TEXT NOT NULL, updated_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS lsp_hold_htlcs_hold ON lsp_hold_htlcs(hold_id, state);
+CREATE TABLE IF NOT EXISTS lsp_seen_requests (
+    client TEXT NOT NULL, request_id TEXT NOT NULL, seen_at REAL NOT NULL,
+    PRIMARY KEY (client, request_id));
+CREATE TABLE IF NOT EXISTS lsp_mailbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, client TEXT NOT NULL, message TEXT NOT NULL,
+    size INTEGER NOT NULL, received_at REAL NOT NULL, expires_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS lsp_mailbox_client ON lsp_mailbox(client, id);
+"""
+CLIENT = "02" + "aa" * 32
+H1, H2, H3 = "11" * 32, "22" * 32, "33" * 32
+
+
+def old_lsp_file(path: Path) -> None:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.executescript(OLD_LSP_SCHEMA)
+    hold = ("h1", CLIENT, "r1", "ab" * 32, json.dumps([H2, H1]), 5000, "03" + "cc" * 32, 77, 72, 144,
+            "held", 1.5, 100, 244, 190, 0, None, None)
+    db.execute("INSERT INTO lsp_holds VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", hold)
+    db.execute("INSERT INTO lsp_holds VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+               ("h2", CLIENT, "r2", "cd" * 32, json.dumps([H3]), 1, "03" + "cc" * 32, 78, 72, 6,
+                "expired", 2.5, 100, 106, None, 1, None, "no HTLC arrived in time"))
+    db.execute("INSERT INTO lsp_hold_htlcs VALUES (?,?,?,?,?,?,?,?)", ("i1", "h1", H1, 5000, 5000, 400, "held", 3.0))
+    db.execute("INSERT INTO lsp_seen_requests VALUES (?,?,?)", (CLIENT, "r1", 1.0))
+    db.execute("INSERT INTO lsp_mailbox (client, message, size, received_at, expires_at) VALUES (?,?,?,?,?)",
+               (CLIENT, "beef", 2, 1.0, 9e9))
+    db.close()
+
+
+def test_lsp_store_migrates_a_file_of_the_first_schema(tmp_path: Path) -> None:
+    path = tmp_path / "lsp.sqlite"
+    old_lsp_file(path)
+    store = LspStore(path)
+    try:
+        h1, h2 = store.holds()
+        assert h1.payment_hashes == (H2, H1)  # order of the request kept
+        assert (h1.state, h1.scid, h1.failback_height, h1.warned) == ("held", 77, 190, False)
+        assert (h2.state, h2.payment_hashes, h2.warned, h2.reason) == ("expired", (H3,), True, "no HTLC arrived in time")
+        assert [x.intercept_id for x in store.htlcs("h1")] == ["i1"]
+        assert store.active_hold_with_hash([H1]) == "h1"
+        assert store.active_hold_with_hash([H3]) is None  # h2 is not active
+        assert store.holds_covering(H3) == ["h2"]
+        assert not store.mark_request_seen(CLIENT, "r1", 2.0)
+        assert [m.message for m in store.messages()] == ["beef"]
+        columns = {r["name"] for r in store.db.query("PRAGMA table_info(lsp_holds)")}
+        assert "payment_hashes" not in columns
+        plan = list(store.db.query("EXPLAIN QUERY PLAN SELECT hold_id FROM lsp_hold_hashes WHERE payment_hash = ?", [H1]))
+        assert any("lsp_hold_hashes_hash" in r["detail"] for r in plan)
+        assert store.db.query("PRAGMA journal_mode").__next__()["journal_mode"] == "wal"
+        assert store.db.query("PRAGMA synchronous").__next__()["synchronous"] == 2  # FULL
+        assert store.db.query("PRAGMA foreign_keys").__next__()["foreign_keys"] == 1
+    finally:
+        store.close()
+    # Opening again applies nothing new and loses nothing.
+    store = LspStore(path)
+    try:
+        assert [h.hold_id for h in store.holds()] == ["h1", "h2"]
+        names = [r["name"] for r in store.db.query("SELECT name FROM _sqlite_migrations ORDER BY id")]
+        assert names == ["m001_initial", "m002_hold_hashes_table"]
+    finally:
+        store.close()
+
+
+def test_a_file_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "lsp.sqlite"
+    LspStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute(
+        "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('lsp', 'm003_from_the_future', 'x')"
+    )
+    db.commit()
+    db.close()
+    with pytest.raises(StorageError, match="newer version.*m003_from_the_future"):
+        LspStore(path)
+
+
+def test_a_unit_of_work_rolls_back_as_a_whole(tmp_path: Path) -> None:
+    store = LspStore(tmp_path / "lsp.sqlite")
+    try:
+        def fails() -> None:
+            store.put_message(CLIENT, "01", 1.0, 9e9)
+            store.mark_request_seen(CLIENT, "r", 1.0)
+            raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError):
+            store.call(fails)
+        assert store.messages() == []
+        assert store.mark_request_seen(CLIENT, "r", 1.0)  # the first use did not stick either
+
+        def works() -> None:
+            store.put_message(CLIENT, "02", 1.0, 9e9)
+            store.put_message(CLIENT, "03", 1.0, 9e9)
+
+        store.call(works)
+        assert [m.message for m in store.messages()] == ["02", "03"]
+    finally:
+        store.close()
+
+
+async def test_run_leaves_the_loop_and_commits(tmp_path: Path) -> None:
+    import threading
+
+    store = LspStore(tmp_path / "lsp.sqlite")
+    try:
+        seen: list[str] = []
+
+        def work() -> int:
+            seen.append(threading.current_thread().name)
+            return store.put_message(CLIENT, "04", 1.0, 9e9)
+
+        msg_id = await store.run(work)
+        assert seen[0].startswith("db-lsp") and msg_id == 1
+        assert [m.id for m in store.messages()] == [1]
+    finally:
+        store.close()
+
+
+def test_illegal_state_write_is_refused_and_stale_write_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "lsp.sqlite"
+    old_lsp_file(path)
+    store = LspStore(path)
+    try:
+        h1, h2 = store.holds()
+        with pytest.raises(IllegalTransition):
+            store.move_hold(h2, HoldEvent.UNBLOCK)  # expired holds stay expired
+        assert store.move_hold(h1, HoldEvent.UNBLOCK, released_at=5.0)
+        # h1 was read as held; it is released now, so a second write decided on "held" is skipped.
+        assert not store.move_hold(h1, HoldEvent.UNBLOCK, released_at=6.0)
+        assert store.hold("h1").state == "released"  # type: ignore[union-attr]
+    finally:
+        store.close()
+
+
+OLD_NOTIFY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS notify_devices (
+    client_id TEXT NOT NULL, platform TEXT NOT NULL, device_id TEXT NOT NULL,
+    registered_at REAL NOT NULL, expires_at REAL NOT NULL, failures INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (client_id, platform, device_id));
+CREATE TABLE IF NOT EXISTS notify_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, client_id TEXT NOT NULL, kind TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'dead')),
+    created_at REAL NOT NULL, next_attempt_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    sent_at REAL, finished_at REAL, last_error TEXT);
+CREATE TABLE IF NOT EXISTS notify_sent (
+    outbox_id INTEGER NOT NULL REFERENCES notify_outbox (id) ON DELETE CASCADE,
+    platform TEXT NOT NULL, device_id TEXT NOT NULL, sent_at REAL NOT NULL,
+    PRIMARY KEY (outbox_id, platform, device_id));
+"""
+
+
+def test_notify_store_adopts_a_file_of_the_first_schema(tmp_path: Path) -> None:
+    path = tmp_path / "notify.sqlite"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(OLD_NOTIFY_SCHEMA)
+    db.execute("INSERT INTO notify_devices (client_id, platform, device_id, registered_at, expires_at) VALUES (?,?,?,?,?)",
+               (CLIENT, "webhook", "dev-1", 1.0, 9e9))
+    db.execute("INSERT INTO notify_outbox (client_id, kind, created_at, next_attempt_at) VALUES (?,?,?,?)",
+               (CLIENT, "message_waiting", 1.0, 1.0))
+    db.close()
+    with NotificationStore(path, ["webhook"]) as store:
+        assert [d.device_id for d in store.devices(CLIENT, now=2.0)] == ["dev-1"]
+        [entry] = store.due(now=2.0)
+        assert (entry.kind, entry.status) == ("message_waiting", "pending")
+        assert store.enqueue(CLIENT, "message_waiting", now=3.0) is False  # still pending: coalesced
