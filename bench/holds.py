@@ -27,7 +27,7 @@ from lsp_node.app import LspRole
 from lsp_node.client import Client
 from lsp_node.config import LspSettings, NotificationSettings
 from lsp_node.engine import InterceptHop, LightningNode
-from lsp_node.lsp_store import LspStore
+from lsp_node.lsp import LspStore
 
 from bench.looplag import LoopLag
 from tests.conftest import Chain, open_channel, wait_event
@@ -46,8 +46,9 @@ def pct(xs: list[float], q: float) -> float:
 
 
 async def until(cond, timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
+    """Poll `cond` (a function, or a coroutine function so the poll itself stays off the loop)."""
     deadline = time.monotonic() + timeout
-    while not cond():
+    while not (await cond() if asyncio.iscoroutinefunction(cond) else cond()):
         if time.monotonic() > deadline:
             raise TimeoutError("benchmark condition not reached")
         await asyncio.sleep(0.005)
@@ -130,9 +131,17 @@ async def main(payments: int, held_htlcs: int, mail: int, json_path: str | None 
     t0 = time.perf_counter()
     for r in requests:
         await a.pay_held(r.invoice, hold_blocks=144)
-    await until(lambda: sum(len(role_a.service.store.htlcs(h.hold_id, "held")) for h in role_a.service.store.holds(("held",))) >= held_htlcs)
+    store_a = role_a.service.store
+
+    def count_held() -> int:
+        return sum(len(store_a.htlcs(h.hold_id, "held")) for h in store_a.holds(("held",)))
+
+    async def all_held() -> bool:
+        return await store_a.run(count_held) >= held_htlcs
+
+    await until(all_held)
     hold_secs = time.perf_counter() - t0
-    held_now = sum(len(role_a.service.store.htlcs(h.hold_id, "held")) for h in role_a.service.store.holds(("held",)))
+    held_now = await store_a.run(count_held)
     rss_per_htlc = (rss_kib() - base_rss) * 1024 / max(held_now, 1)
 
     lag.mark("mailbox")
@@ -147,14 +156,19 @@ async def main(payments: int, held_htlcs: int, mail: int, json_path: str | None 
     store.close()
     lag.mark("mailbox")
     path = requests[0].mailbox_path.hex()
-    before = len(role_b.service.store.messages())
+    store_b = role_b.service.store
+    before = len(await store_b.run(store_b.messages))
     # Caps raised before sending: messages that arrive over the default cap would be dropped.
     role_b.service.policy = type(role_b.service.policy)(mailbox_max_messages=10**6, mailbox_max_bytes=10**9)
     t0 = time.perf_counter()
     for i in range(mail):
         await alice.send_onion_message(65_601, b"x" * 200 + i.to_bytes(4, "big"), to_path=path)
-    await until(lambda: len(role_b.service.store.messages()) - before >= mail * 0.95, timeout=300)
-    node_rate = (len(role_b.service.store.messages()) - before) / (time.perf_counter() - t0)
+
+    async def stored() -> bool:
+        return len(await store_b.run(store_b.messages)) - before >= mail * 0.95
+
+    await until(stored, timeout=300)
+    node_rate = (len(await store_b.run(store_b.messages)) - before) / (time.perf_counter() - t0)
     await lag.stop()
 
     print()
