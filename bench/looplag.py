@@ -30,11 +30,11 @@ class LoopLag:
 
     async def _run(self) -> None:
         while True:
-            t0 = time.perf_counter()
+            t0, phase = time.perf_counter(), self.phase
             await asyncio.sleep(self.interval)
             lag = (time.perf_counter() - t0 - self.interval) * 1000
-            if self.phase is None:
-                continue
+            if phase is None or self.phase is None or phase != self.phase:
+                continue  # a sample that spans a pause or a phase change belongs to neither
             self.samples_ms.append(lag)
             if lag > self.phase_max_ms.get(self.phase, 0.0):
                 self.phase_max_ms[self.phase] = lag

@@ -19,7 +19,7 @@ import functools
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Callable, ParamSpec, Sequence, TypeVar
+from typing import Any, Callable, ParamSpec, Sequence, TypeVar
 
 from sqlite_utils import Database, Migrations
 
@@ -62,7 +62,7 @@ class Store:
     `run` (async, from the loop) and `call` (blocking, from any other context) execute a
     function on the database thread inside one transaction (`Database.atomic`): it commits when
     the function returns and rolls back if it raises. Calls made from inside a unit of work (on
-    the database thread) join the open transaction as a savepoint.
+    the database thread) join the open transaction.
     """
 
     def __init__(self, path: str | Path, schema: Schema, name: str) -> None:
@@ -104,10 +104,20 @@ class Store:
 
     def _atomic(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         try:
+            if self.db.conn.in_transaction:
+                # A step of the unit of work already open: it commits or rolls back with it (no
+                # savepoint: nothing catches a step's error and carries on).
+                return fn(*args, **kwargs)
             with self.db.atomic():
                 return fn(*args, **kwargs)
         except sqlite3.Error as e:
             raise StorageError(f"{self.name} store: {e}") from e
+
+    def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a SELECT as dicts keyed by column name (on the database thread, in its unit)."""
+        cursor = self.db.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor]
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `fn(*args)` on the database thread in one transaction; the loop stays free."""

@@ -148,7 +148,7 @@ class LspStore:
         return self._store.call(fn, *args, **kwargs)
 
     def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[dict[str, Any]]:
-        return self.call(lambda: list(self.db.query(sql, list(args))))
+        return self.call(self._store.rows, sql, list(args))
 
     def _exec(self, sql: str, args: Iterable[Any] | dict[str, Any] = ()) -> int:
         """Run one write statement; the number of rows it changed."""
@@ -180,11 +180,11 @@ class LspStore:
 
     def _holds(self, where: str, args: Iterable[Any] = (), order: str = "") -> list[Hold]:
         def load() -> list[Hold]:
-            rows = list(self.db.query(f"SELECT {_HOLD_COLS} FROM lsp_holds WHERE {where} {order}", list(args)))
+            rows = self._store.rows(f"SELECT {_HOLD_COLS} FROM lsp_holds WHERE {where} {order}", list(args))
             if not rows:
                 return []
             hashes: dict[str, list[str]] = {r["hold_id"]: [] for r in rows}
-            for r in self.db.query(
+            for r in self._store.rows(
                 f"SELECT hold_id, payment_hash FROM lsp_hold_hashes WHERE hold_id IN ({_marks(len(hashes))})"
                 " ORDER BY hold_id, position",
                 list(hashes),

@@ -186,7 +186,7 @@ class NotificationStore:
         return self._store.call(fn, *args, **kwargs)
 
     def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[dict[str, Any]]:
-        return self.call(lambda: list(self.db.query(sql, list(args))))
+        return self.call(self._store.rows, sql, list(args))
 
     # -- devices -----------------------------------------------------------------------------------
 
@@ -209,14 +209,14 @@ class NotificationStore:
             db.execute("DELETE FROM notify_devices WHERE client_id = ? AND expires_at <= ?", (cid, t))
             exists = bool(
                 list(
-                    db.query(
+                    self._store.rows(
                         "SELECT 1 AS x FROM notify_devices WHERE client_id = :client_id AND platform = :platform"
                         " AND device_id = :device_id",
                         key,
                     )
                 )
             )
-            [row] = db.query("SELECT COUNT(*) AS n FROM notify_devices WHERE client_id = ?", (cid,))
+            [row] = self._store.rows("SELECT COUNT(*) AS n FROM notify_devices WHERE client_id = ?", (cid,))
             count = int(row["n"])
             if exists:
                 db.execute(
@@ -296,14 +296,14 @@ class NotificationStore:
         def enqueue() -> bool:
             db = self.db
             if list(
-                db.query(
+                self._store.rows(
                     "SELECT 1 AS x FROM notify_outbox WHERE client_id = ? AND kind = ? AND status = 'pending'",
                     (cid, kind),
                 )
             ):
                 log.debug("notify: %s for client %s coalesced with a pending push", kind, client_tag(cid))
                 return False
-            [row] = db.query(
+            [row] = self._store.rows(
                 "SELECT MAX(sent_at) AS last FROM notify_outbox WHERE client_id = ? AND kind = ? AND status = 'sent'",
                 (cid, kind),
             )
@@ -311,7 +311,7 @@ class NotificationStore:
                 log.debug("notify: %s for client %s coalesced (cooldown)", kind, client_tag(cid))
                 return False
             if not list(
-                db.query("SELECT 1 AS x FROM notify_devices WHERE client_id = ? AND expires_at > ? LIMIT 1", (cid, t))
+                self._store.rows("SELECT 1 AS x FROM notify_devices WHERE client_id = ? AND expires_at > ? LIMIT 1", (cid, t))
             ):
                 log.debug("notify: %s for client %s dropped: no registered device", kind, client_tag(cid))
                 return False
