@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from lsp_node import _ldk
-from lsp_node.engine import LightningNode
+from lsp_node.engine import LightningNode, NodeOptions
 
 from tests.conftest import Chain, open_channel
 
@@ -31,7 +31,7 @@ class Payer:
     async def _consume(self) -> None:
         async for event in self.node.events():
             await self.node.event_handled(event)
-            h = event.data.get("payment_hash")
+            h = getattr(event, "payment_hash", None)
             fut = self.waiting.pop(h, None) if isinstance(h, str) else None
             if fut is not None and not fut.done():
                 fut.set_result(event.kind)
@@ -96,7 +96,10 @@ async def main(count: int, concurrency: int, immediate: bool) -> None:
         chain = Chain(raw, await raw.start_server())
         nodes = [
             await LightningNode.start(
-                str(Path(d) / n), esplora_url=chain.url, sync_interval_secs=5, name=n, forward_immediately=immediate
+                str(Path(d) / n),
+                esplora_url=chain.url,
+                name=n,
+                options=NodeOptions(sync_interval_secs=5, forward_immediately=immediate),
             )
             for n in ("a", "b", "c")
         ]

@@ -12,7 +12,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from lsp_node.engine import LightningNode
+from lsp_node.engine import LightningNode, fields
 from lsp_node.errors import InvalidArgumentError, LspNodeError
 from lsp_node.lsp import LspService
 
@@ -47,12 +47,17 @@ async def auth_and_errors(
         return web.json_response({"error": msg, "kind": kind}, status=400)
 
 
+def _plain(x: Any) -> Any:
+    """Dataclasses (the LSP's records) and the engine's frozen classes as JSON-ready dicts."""
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return dataclasses.asdict(x)
+    if hasattr(type(x), "__match_args__"):
+        return fields(x)
+    return x
+
+
 def _json(v: Any) -> web.Response:
-    if dataclasses.is_dataclass(v) and not isinstance(v, type):
-        v = dataclasses.asdict(v)
-    elif isinstance(v, list):
-        v = [dataclasses.asdict(x) if dataclasses.is_dataclass(x) and not isinstance(x, type) else x for x in v]
-    return web.json_response(v)
+    return web.json_response([_plain(x) for x in v] if isinstance(v, list) else _plain(v))
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -70,7 +75,7 @@ async def info(request: web.Request) -> web.Response:
             "listen_addr": node.listen_addr,
             "network": node.network,
             "block_height": node.best_block_height,
-            "balance": dataclasses.asdict(node.balance()),
+            "balance": fields(node.balance()),
             "channels": len(node.channels()),
             "peers": len(node.peers()),
         }

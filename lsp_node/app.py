@@ -42,7 +42,7 @@ async def start_embedded_chain(settings: Settings) -> tuple[_ldk.RegtestChain, s
 
 async def handle_event(node: LightningNode, event: Event) -> None:
     """The engine-level policy of a bare LSP: record what happened, then acknowledge."""
-    log.info("event %s %s", event.kind, event.data)
+    log.info("event %r", event)
     await node.event_handled(event)
 
 
@@ -139,13 +139,7 @@ async def run(settings: Settings, on_ready: Callable[[StartupInfo], Awaitable[No
             str(settings.network_dir),
             network=settings.node.network,
             esplora_url=esplora_url,
-            listen_addr=settings.node.listen_addr,
-            sync_interval_secs=settings.node.sync_interval_secs,
-            log_level=settings.node.log_level,
-            to_self_delay=settings.node.to_self_delay,
-            min_funding_confirmations=settings.node.min_funding_confirmations,
-            forward_immediately=settings.node.forward_immediately,
-            accept_intercept_htlcs=settings.lsp.enabled,
+            options=settings.node.options(accept_intercept_htlcs=settings.lsp.enabled),
         )
         stack.push_async_callback(node.stop)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lsp_node import protocol as p
-from lsp_node.engine import Event, InterceptHop, LightningNode
+from lsp_node.engine import Event, InterceptHop, LightningNode, OnionMessageReceived
 from lsp_node.errors import LspNodeError
 
 log = logging.getLogger("lsp_node.client")
@@ -75,15 +75,14 @@ class Client:
                 self._changed.notify_all()
 
     async def _apply(self, event: Event) -> None:
-        if event.kind != "onion_message_received":
+        if not isinstance(event, OnionMessageReceived):
             return
-        d = event.data
         try:
-            msg = p.decode(d["tlv_type"], bytes.fromhex(d["payload"]))
+            msg = p.decode(event.tlv_type, bytes.fromhex(event.payload))
         except p.ProtocolError as e:
             log.info("ignoring malformed message: %s", e)
             return
-        context = bytes.fromhex(d["context"]) if d.get("context") else None
+        context = bytes.fromhex(event.context) if event.context else None
         if isinstance(msg, p.PidNotice) and context == MAILBOX_CONTEXT:
             await self._unblock(msg)
         elif isinstance(msg, p.UnblockReply):
@@ -99,7 +98,8 @@ class Client:
 
         def found() -> Event | None:
             return next(
-                (e for e in self.events if e.kind == kind and all(e.data.get(k) == v for k, v in match.items())), None
+                (e for e in self.events if e.kind == kind and all(getattr(e, k, None) == v for k, v in match.items())),
+                None,
             )
 
         async with self._changed:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -13,22 +13,46 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from lsp_node._ldk import NodeOptions
 from lsp_node.errors import ConfigError
 
 Network = Literal["bitcoin", "testnet", "testnet4", "signet", "regtest"]
 
 
+# The engine's defaults (lsp_engine::NodeOptions::default in Rust) are the one source of the
+# node options' defaults; the settings below only add the operator's bounds.
+_ENGINE = NodeOptions()
+LogLevel = Literal["trace", "debug", "info", "warn", "error"]
+
+
 class NodeSettings(BaseModel):
     data_dir: Path = Field(default=Path("data"), description="Root of all state; one sub-folder per network.")
     network: Network = "regtest"
+    # The one deliberate departure from the engine's default (port 0, for libraries and
+    # tests): a daemon listens on the Lightning port peers expect.
     listen_addr: str = Field(default="127.0.0.1:9735", description="host:port for Lightning peers (port 0: any free port).")
-    log_level: Literal["trace", "debug", "info", "warn", "error"] = "info"
-    sync_interval_secs: int = Field(default=30, ge=1, le=3600)
-    to_self_delay: int = Field(default=144, ge=144, le=2016, description="Blocks a force-closing peer waits for its funds.")
-    min_funding_confirmations: int = Field(default=6, ge=1, le=144)
-    forward_immediately: bool = Field(
-        default=False, description="Skip LDK's random forward delay: lower latency, less timing privacy."
+    log_level: LogLevel = cast(LogLevel, _ENGINE.log_level)
+    sync_interval_secs: int = Field(default=_ENGINE.sync_interval_secs, ge=1, le=3600)
+    to_self_delay: int = Field(
+        default=_ENGINE.to_self_delay, ge=144, le=2016, description="Blocks a force-closing peer waits for its funds."
     )
+    min_funding_confirmations: int = Field(default=_ENGINE.min_funding_confirmations, ge=1, le=144)
+    forward_immediately: bool = Field(
+        default=_ENGINE.forward_immediately,
+        description="Skip LDK's random forward delay: lower latency, less timing privacy.",
+    )
+
+    def options(self, *, accept_intercept_htlcs: bool) -> NodeOptions:
+        """The engine options these settings describe; interception follows the LSP role."""
+        return NodeOptions(
+            listen_addr=self.listen_addr,
+            sync_interval_secs=self.sync_interval_secs,
+            log_level=self.log_level,
+            accept_intercept_htlcs=accept_intercept_htlcs,
+            to_self_delay=self.to_self_delay,
+            min_funding_confirmations=self.min_funding_confirmations,
+            forward_immediately=self.forward_immediately,
+        )
 
     @field_validator("listen_addr")
     @classmethod

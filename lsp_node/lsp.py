@@ -9,8 +9,16 @@ import time
 
 from lsp_node import protocol as p
 from lsp_node.config import LspSettings
-from lsp_node.engine import Event, LightningNode
-from lsp_node.errors import LspNodeError
+from lsp_node.engine import (
+    Event,
+    HtlcIntercepted,
+    LightningNode,
+    OnionMessageIntercepted,
+    OnionMessagePeerConnected,
+    OnionMessageReceived,
+    PaymentForwarded,
+)
+from lsp_node.errors import LspNodeError, NoUsableChannelError
 from lsp_node.lsp_store import (
     ACTIVE,
     ARMED,
@@ -55,17 +63,16 @@ class LspService:
     # -- event dispatch ------------------------------------------------------------------------
     async def handle(self, event: Event) -> None:
         """Apply one engine event; returns once its effects are committed (then ack it)."""
-        d = event.data
-        if event.kind == "onion_message_received":
-            await self.on_message(d["tlv_type"], bytes.fromhex(d["payload"]), d.get("context"), d.get("responder"))
-        elif event.kind == "htlc_intercepted":
-            await self.on_htlc_intercepted(d)
-        elif event.kind == "onion_message_intercepted":
-            self.on_message_for_offline_peer(d["peer_node_id"], d["message"])
-        elif event.kind == "onion_message_peer_connected":
-            await self.deliver_mailbox(d["peer_node_id"])
-        elif event.kind == "payment_forwarded":
-            self.on_payment_forwarded(d)
+        if isinstance(event, OnionMessageReceived):
+            await self.on_message(event.tlv_type, bytes.fromhex(event.payload), event.context, event.responder)
+        elif isinstance(event, HtlcIntercepted):
+            await self.on_htlc_intercepted(event)
+        elif isinstance(event, OnionMessageIntercepted):
+            self.on_message_for_offline_peer(event.peer_node_id, event.message)
+        elif isinstance(event, OnionMessagePeerConnected):
+            await self.deliver_mailbox(event.peer_node_id)
+        elif isinstance(event, PaymentForwarded):
+            self.on_payment_forwarded(event)
 
     async def on_message(self, tlv_type: int, payload: bytes, context: str | None, responder: str | None) -> None:
         try:
@@ -194,41 +201,38 @@ class LspService:
             unblock_path=path,
         )
 
-    async def on_htlc_intercepted(self, d: dict[str, object]) -> None:
-        intercept_id = str(d["intercept_id"])
-        payment_hash = str(d["payment_hash"])
-        hold = self.store.hold_by_scid(int(d["requested_next_hop_scid"]))  # type: ignore[call-overload]
+    async def on_htlc_intercepted(self, e: HtlcIntercepted) -> None:
+        intercept_id = e.intercept_id
+        payment_hash = e.payment_hash
+        hold = self.store.hold_by_scid(e.requested_next_hop_scid)
         known = self.store.htlc(intercept_id)
         if known is not None and known.state != HELD:
             return  # replayed after a restart; already forwarded or failed
         why = None
-        incoming = [h for h in self.node.pending_inbound_htlcs() if h.payment_hash == payment_hash]
         if hold is None:
             why = "no hold uses this intercept SCID"
         elif payment_hash not in hold.payment_hashes:
             why = "payment hash not covered by the hold"
         elif hold.state not in ACTIVE:
             why = f"hold is {hold.state}"
-        elif not any(h.counterparty_node_id == hold.client for h in incoming):
+        elif e.prev_node_id != hold.client or e.inbound_cltv_expiry is None:
             why = "the HTLC does not come from the hold's client"
-        elif int(d["inbound_amount_msat"]) - int(d["expected_outbound_amount_msat"]) < self.hold_fee(  # type: ignore[call-overload]
-            int(d["expected_outbound_amount_msat"])  # type: ignore[call-overload]
-        ):
+        elif e.inbound_amount_msat - e.expected_outbound_amount_msat < self.hold_fee(e.expected_outbound_amount_msat):
             # LDK does not check fees on intercepted HTLCs; the holding fee is ours to enforce.
             why = "the HTLC does not pay the holding fee"
         elif known is None:
             _, held, _ = self.store.client_totals(hold.client)
             if held >= self.policy.max_held_htlcs_per_client:
                 why = "the client's held-HTLC cap is reached"
-        if why is not None or hold is None:
+        if why is not None or hold is None or e.inbound_cltv_expiry is None:
             log.info("failing intercepted HTLC %s: %s", intercept_id[:12], why)
             await self._fail(intercept_id)
             return
-        cltv = min(h.cltv_expiry for h in incoming if h.counterparty_node_id == hold.client)
+        cltv = e.inbound_cltv_expiry
         if known is None:
             self.store.add_htlc(
-                HeldHtlc(intercept_id, hold.hold_id, payment_hash, int(d["inbound_amount_msat"]),  # type: ignore[call-overload]
-                         int(d["expected_outbound_amount_msat"]), cltv, HELD),  # type: ignore[call-overload]
+                HeldHtlc(intercept_id, hold.hold_id, payment_hash, e.inbound_amount_msat,
+                         e.expected_outbound_amount_msat, cltv, HELD),
                 time.time(),
             )
         # Outgoing expiry = incoming - our hop delta; act a margin before LDK's own fail-back.
@@ -282,32 +286,24 @@ class LspService:
     async def forward_held(self, hold: Hold) -> None:
         """Forward every held HTLC of a released hold to its next node; each exactly once."""
         for h in self.store.htlcs(hold.hold_id, HELD):
-            channel = next(
-                (
-                    c
-                    for c in self.node.channels()
-                    if c.counterparty_node_id == hold.next_node and c.is_usable and c.next_outbound_htlc_limit_msat >= h.outbound_msat
-                ),
-                None,
-            )
-            if channel is None:
+            try:
+                await self.node.forward_intercepted_htlc(h.intercept_id, hold.next_node, h.outbound_msat)
+                self.store.set_htlc_state(h.intercept_id, "forwarded", time.time())
+            except NoUsableChannelError:
                 log.info("hold %s: no usable channel to %s for %s msat yet", hold.hold_id[:12], hold.next_node[:16], h.outbound_msat)
                 continue
-            try:
-                await self.node.forward_intercepted_htlc(h.intercept_id, channel.channel_id, h.outbound_msat)
-                self.store.set_htlc_state(h.intercept_id, "forwarded", time.time())
             except LspNodeError as e:
                 # LDK no longer has it (already forwarded before a crash, or failed): never retry.
                 log.info("HTLC %s not forwarded: %s", h.intercept_id[:12], e)
                 self.store.set_htlc_state(h.intercept_id, "gone", time.time())
 
-    def on_payment_forwarded(self, d: dict[str, object]) -> None:
+    def on_payment_forwarded(self, e: PaymentForwarded) -> None:
         """Step 8: a released HTLC was fulfilled downstream and LDK claimed it from the payer.
         LDK's event names no payment hash, so it is matched to a forwarded HTLC of a released
         hold of that client by amount; with the payer offline, the preimage waits: push."""
-        client = d.get("prev_node_id")
-        amount = d.get("outbound_amount_msat")
-        if not isinstance(client, str) or not isinstance(amount, int):
+        client = e.prev_node_id
+        amount = e.outbound_amount_msat
+        if client is None or amount is None:
             return
         for hold in self.store.holds((RELEASED,), client=client):
             match = next((h for h in self.store.htlcs(hold.hold_id, "forwarded") if h.outbound_msat == amount), None)

@@ -89,6 +89,6 @@ async def test_bad_inputs_raise_clear_errors_and_node_keeps_working(chain: Chain
     keysend_hash = await alice.keysend(bob.node_id, 3_000_000)
     await wait_event(alice, "payment_sent", payment_hash=keysend_hash)
     got = await wait_event(bob, "payment_received", payment_hash=keysend_hash)
-    assert got.data["amount_msat"] == 3_000_000
+    assert got.amount_msat == 3_000_000
     assert [c.channel_id for c in alice.channels()] == [channel.channel_id]
     assert alice.is_running
