@@ -38,6 +38,15 @@ __version__: str
 class NodeOptions:
     """A node's tunable options; `NodeOptions()` holds the engine's defaults (the one source)."""
 
+    __match_args__ = (
+        "listen_addr",
+        "sync_interval_secs",
+        "log_level",
+        "accept_intercept_htlcs",
+        "to_self_delay",
+        "min_funding_confirmations",
+        "forward_immediately",
+    )
     def __new__(
         cls,
         *,

@@ -295,6 +295,20 @@ impl NodeOptions {
         }
     }
 
+    #[classattr]
+    fn __match_args__(py: Python<'_>) -> PyResult<Py<pyo3::types::PyTuple>> {
+        let names = [
+            "listen_addr",
+            "sync_interval_secs",
+            "log_level",
+            "accept_intercept_htlcs",
+            "to_self_delay",
+            "min_funding_confirmations",
+            "forward_immediately",
+        ];
+        Ok(pyo3::types::PyTuple::new(py, names)?.unbind())
+    }
+
     fn __repr__(&self) -> String {
         format!("{self:?}")
     }
