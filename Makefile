@@ -41,8 +41,12 @@ bench-holds: build  ## LightningRod: release latency, held/plain ratio, held HTL
 stubtest: build  ## check lsp_node/_ldk.pyi against the compiled module
 	$(BIN)/python -m mypy.stubtest lsp_node._ldk
 
-lint: build  ## type-check the Python package
+lint: build  ## ruff (format, lint), mypy, cargo fmt, clippy: all must be clean
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
 	$(BIN)/python -m mypy lsp_node main.py
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 clean:  ## remove the virtualenv (the cargo cache stays)
 	rm -rf $(VENV) .pytest_cache .mypy_cache

@@ -20,17 +20,17 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+from bench.looplag import LoopLag
 from lsp_node import _ldk
 from lsp_node import protocol as p
 from lsp_node.app import LspRole
 from lsp_node.client import Client
 from lsp_node.config import LspSettings, NotificationSettings
-from lsp_node.engine import InterceptHop, LightningNode
+from lsp_node.engine import InterceptHop, LightningNode, NodeOptions
 from lsp_node.lsp import LspStore
-
-from bench.looplag import LoopLag
-from tests.conftest import Chain, open_channel, wait_event
+from tests.conftest import Chain, open_channel
 
 
 def rss_kib() -> int:
@@ -42,7 +42,7 @@ def rss_kib() -> int:
 
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(q / 100 * (len(xs) - 1)))]
 
 
 async def until(cond, timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
@@ -59,8 +59,9 @@ async def main(payments: int, held_htlcs: int, mail: int, json_path: str | None 
     raw = _ldk.RegtestChain.open(str(d / "chain.sqlite"))
     chain = Chain(raw, await raw.start_server())
 
-    async def node(name: str, **kw: object) -> LightningNode:
-        return await LightningNode.start(str(d / name), esplora_url=chain.url, name=name, sync_interval_secs=5, **kw)  # type: ignore[arg-type]
+    async def node(name: str, **kw: Any) -> LightningNode:
+        options = NodeOptions(sync_interval_secs=5, **kw)
+        return await LightningNode.start(str(d / name), esplora_url=chain.url, name=name, options=options)
 
     lsp_a, lsp_b = await node("lsp_a", accept_intercept_htlcs=True), await node("lsp_b", accept_intercept_htlcs=True)
     alice, bob = await node("alice"), await node("bob")

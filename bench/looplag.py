@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 
@@ -42,10 +43,8 @@ class LoopLag:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
     @property
     def max_ms(self) -> float:
@@ -53,4 +52,4 @@ class LoopLag:
 
     def pct_ms(self, q: float) -> float:
         xs = sorted(self.samples_ms)
-        return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))] if xs else 0.0
+        return xs[min(len(xs) - 1, round(q / 100 * (len(xs) - 1)))] if xs else 0.0

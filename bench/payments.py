@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 
 from lsp_node import _ldk
-from lsp_node.engine import LightningNode
-
+from lsp_node.engine import LightningNode, NodeOptions
 from tests.conftest import Chain, open_channel
 
 
@@ -31,7 +30,7 @@ class Payer:
     async def _consume(self) -> None:
         async for event in self.node.events():
             await self.node.event_handled(event)
-            h = event.data.get("payment_hash")
+            h = getattr(event, "payment_hash", None)
             fut = self.waiting.pop(h, None) if isinstance(h, str) else None
             if fut is not None and not fut.done():
                 fut.set_result(event.kind)
@@ -65,7 +64,7 @@ async def invoices(payee: LightningNode, n: int, msat: int) -> list[tuple[str, s
 
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
 async def measure(payer: Payer, payee: LightningNode, count: int, concurrency: int) -> dict[str, float]:
@@ -96,7 +95,10 @@ async def main(count: int, concurrency: int, immediate: bool) -> None:
         chain = Chain(raw, await raw.start_server())
         nodes = [
             await LightningNode.start(
-                str(Path(d) / n), esplora_url=chain.url, sync_interval_secs=5, name=n, forward_immediately=immediate
+                str(Path(d) / n),
+                esplora_url=chain.url,
+                name=n,
+                options=NodeOptions(sync_interval_secs=5, forward_immediately=immediate),
             )
             for n in ("a", "b", "c")
         ]
@@ -114,7 +116,9 @@ async def main(count: int, concurrency: int, immediate: bool) -> None:
         ]
         print()
         mode = "forwarding immediately" if immediate else "LDK's random forward delay"
-        print(f"{mode}; payments of 10,000 sat (above the dust limit); {count} sequential for latency, {count} with {concurrency} in flight for rate")
+        print(
+            f"{mode}; payments of 10,000 sat (above the dust limit); {count} sequential for latency, {count} with {concurrency} in flight for rate"
+        )
         print(f"{'route':<18}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}{'payments/s':>13}")
         for name, r in rows:
             print(f"{name:<18}{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}{r['mean_ms']:>10.1f}{r['per_s']:>13.1f}")

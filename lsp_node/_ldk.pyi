@@ -1,28 +1,637 @@
 """Type stub of the compiled engine module (engine/pyglue). Kept honest by mypy.stubtest in the tests."""
 
-from typing import Awaitable, final
+from collections.abc import Awaitable
+from typing import ClassVar, Literal, Self, final
 
-__all__ = ["Node", "RegtestChain", "__version__", "verify_message"]
+__all__ = [
+    "Balance",
+    "Channel",
+    "ChannelClosed",
+    "ChannelPending",
+    "ChannelReady",
+    "HtlcHandlingFailed",
+    "HtlcIntercepted",
+    "InboundHtlc",
+    "InterceptHop",
+    "InvoiceInfo",
+    "Node",
+    "NodeOptions",
+    "OnionMessageIntercepted",
+    "OnionMessagePeerConnected",
+    "OnionMessageReceived",
+    "Payment",
+    "PaymentClaimable",
+    "PaymentFailed",
+    "PaymentForwarded",
+    "PaymentReceived",
+    "PaymentSent",
+    "Peer",
+    "RegtestChain",
+    "__version__",
+    "verify_message",
+]
 
 def verify_message(message: bytes, signature: str, node_id: str) -> bool: ...
 
 __version__: str
 
 @final
+class NodeOptions:
+    """A node's tunable options; `NodeOptions()` holds the engine's defaults (the one source)."""
+
+    __match_args__ = (
+        "listen_addr",
+        "sync_interval_secs",
+        "log_level",
+        "accept_intercept_htlcs",
+        "to_self_delay",
+        "min_funding_confirmations",
+        "forward_immediately",
+    )
+    def __new__(
+        cls,
+        *,
+        listen_addr: str = ...,
+        sync_interval_secs: int = ...,
+        log_level: str = ...,
+        accept_intercept_htlcs: bool = ...,
+        to_self_delay: int = ...,
+        min_funding_confirmations: int = ...,
+        forward_immediately: bool = ...,
+    ) -> Self: ...
+    @property
+    def listen_addr(self) -> str: ...
+    @property
+    def sync_interval_secs(self) -> int: ...
+    @property
+    def log_level(self) -> str: ...
+    @property
+    def accept_intercept_htlcs(self) -> bool: ...
+    @property
+    def to_self_delay(self) -> int: ...
+    @property
+    def min_funding_confirmations(self) -> int: ...
+    @property
+    def forward_immediately(self) -> bool: ...
+
+@final
+class Balance:
+    """The on-chain wallet's balance in satoshis."""
+
+    __match_args__ = (
+        "confirmed_sat",
+        "trusted_pending_sat",
+        "untrusted_pending_sat",
+        "immature_sat",
+        "total_sat",
+        "spendable_sat",
+    )
+    def __new__(
+        cls,
+        confirmed_sat: int,
+        trusted_pending_sat: int,
+        untrusted_pending_sat: int,
+        immature_sat: int,
+        total_sat: int,
+        spendable_sat: int,
+    ) -> Self: ...
+    @property
+    def confirmed_sat(self) -> int: ...
+    @property
+    def trusted_pending_sat(self) -> int: ...
+    @property
+    def untrusted_pending_sat(self) -> int: ...
+    @property
+    def immature_sat(self) -> int: ...
+    @property
+    def total_sat(self) -> int: ...
+    @property
+    def spendable_sat(self) -> int: ...
+
+@final
+class Peer:
+    """A connected peer."""
+
+    __match_args__ = ("node_id", "address", "inbound")
+    def __new__(cls, node_id: str, address: str | None, inbound: bool) -> Self: ...
+    @property
+    def node_id(self) -> str: ...
+    @property
+    def address(self) -> str | None: ...
+    @property
+    def inbound(self) -> bool: ...
+
+@final
+class Channel:
+    """A channel as the channel manager lists it; `state` is pending, ready, usable or closing."""
+
+    __match_args__ = (
+        "channel_id",
+        "user_channel_id",
+        "counterparty_node_id",
+        "short_channel_id",
+        "funding_txo",
+        "capacity_sat",
+        "outbound_capacity_msat",
+        "inbound_capacity_msat",
+        "next_outbound_htlc_limit_msat",
+        "confirmations",
+        "is_outbound",
+        "is_ready",
+        "is_usable",
+        "is_announced",
+        "pending_htlcs",
+        "state",
+    )
+    def __new__(
+        cls,
+        channel_id: str,
+        user_channel_id: str,
+        counterparty_node_id: str,
+        short_channel_id: int | None,
+        funding_txo: str | None,
+        capacity_sat: int,
+        outbound_capacity_msat: int,
+        inbound_capacity_msat: int,
+        next_outbound_htlc_limit_msat: int,
+        confirmations: int | None,
+        is_outbound: bool,
+        is_ready: bool,
+        is_usable: bool,
+        is_announced: bool,
+        pending_htlcs: int,
+        state: str,
+    ) -> Self: ...
+    @property
+    def channel_id(self) -> str: ...
+    @property
+    def user_channel_id(self) -> str: ...
+    @property
+    def counterparty_node_id(self) -> str: ...
+    @property
+    def short_channel_id(self) -> int | None: ...
+    @property
+    def funding_txo(self) -> str | None: ...
+    @property
+    def capacity_sat(self) -> int: ...
+    @property
+    def outbound_capacity_msat(self) -> int: ...
+    @property
+    def inbound_capacity_msat(self) -> int: ...
+    @property
+    def next_outbound_htlc_limit_msat(self) -> int: ...
+    @property
+    def confirmations(self) -> int | None: ...
+    @property
+    def is_outbound(self) -> bool: ...
+    @property
+    def is_ready(self) -> bool: ...
+    @property
+    def is_usable(self) -> bool: ...
+    @property
+    def is_announced(self) -> bool: ...
+    @property
+    def pending_htlcs(self) -> int: ...
+    @property
+    def state(self) -> str: ...
+
+@final
+class InvoiceInfo:
+    """A decoded BOLT11 invoice."""
+
+    __match_args__ = (
+        "payment_hash",
+        "amount_msat",
+        "description",
+        "payee_node_id",
+        "network",
+        "timestamp",
+        "expiry_secs",
+        "is_expired",
+        "min_final_cltv_expiry_delta",
+        "route_hints",
+        "route_hint_sources",
+    )
+    def __new__(
+        cls,
+        payment_hash: str,
+        amount_msat: int | None,
+        description: str | None,
+        payee_node_id: str,
+        network: str,
+        timestamp: int,
+        expiry_secs: int,
+        is_expired: bool,
+        min_final_cltv_expiry_delta: int,
+        route_hints: int,
+        route_hint_sources: list[str],
+    ) -> Self: ...
+    @property
+    def payment_hash(self) -> str: ...
+    @property
+    def amount_msat(self) -> int | None: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def payee_node_id(self) -> str: ...
+    @property
+    def network(self) -> str: ...
+    @property
+    def timestamp(self) -> int: ...
+    @property
+    def expiry_secs(self) -> int: ...
+    @property
+    def is_expired(self) -> bool: ...
+    @property
+    def min_final_cltv_expiry_delta(self) -> int: ...
+    @property
+    def route_hints(self) -> int: ...
+    @property
+    def route_hint_sources(self) -> list[str]: ...
+
+@final
+class InboundHtlc:
+    """An HTLC offered to this node and not settled yet."""
+
+    __match_args__ = ("channel_id", "counterparty_node_id", "payment_hash", "amount_msat", "cltv_expiry")
+    def __new__(
+        cls, channel_id: str, counterparty_node_id: str, payment_hash: str, amount_msat: int, cltv_expiry: int
+    ) -> Self: ...
+    @property
+    def channel_id(self) -> str: ...
+    @property
+    def counterparty_node_id(self) -> str: ...
+    @property
+    def payment_hash(self) -> str: ...
+    @property
+    def amount_msat(self) -> int: ...
+    @property
+    def cltv_expiry(self) -> int: ...
+
+@final
+class Payment:
+    """A payment as the engine records it; `direction` is inbound or outbound, `status` pending, succeeded or failed."""
+
+    __match_args__ = (
+        "payment_id",
+        "payment_hash",
+        "direction",
+        "status",
+        "amount_msat",
+        "fee_msat",
+        "preimage",
+        "bolt11",
+        "failure",
+        "created_at",
+        "updated_at",
+    )
+    def __new__(
+        cls,
+        payment_id: str,
+        payment_hash: str,
+        direction: str,
+        status: str,
+        amount_msat: int | None,
+        fee_msat: int | None,
+        preimage: str | None,
+        bolt11: str | None,
+        failure: str | None,
+        created_at: int,
+        updated_at: int,
+    ) -> Self: ...
+    @property
+    def payment_id(self) -> str: ...
+    @property
+    def payment_hash(self) -> str: ...
+    @property
+    def direction(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def amount_msat(self) -> int | None: ...
+    @property
+    def fee_msat(self) -> int | None: ...
+    @property
+    def preimage(self) -> str | None: ...
+    @property
+    def bolt11(self) -> str | None: ...
+    @property
+    def failure(self) -> str | None: ...
+    @property
+    def created_at(self) -> int: ...
+    @property
+    def updated_at(self) -> int: ...
+
+@final
+class InterceptHop:
+    """The hop through the payer's LSP that the LSP may hold (see SPEC.md)."""
+
+    __match_args__ = (
+        "lsp_node_id",
+        "intercept_scid",
+        "fee_base_msat",
+        "fee_proportional_millionths",
+        "cltv_expiry_delta",
+    )
+    def __new__(
+        cls,
+        lsp_node_id: str,
+        intercept_scid: int,
+        fee_base_msat: int,
+        fee_proportional_millionths: int,
+        cltv_expiry_delta: int,
+    ) -> Self: ...
+    @property
+    def lsp_node_id(self) -> str: ...
+    @property
+    def intercept_scid(self) -> int: ...
+    @property
+    def fee_base_msat(self) -> int: ...
+    @property
+    def fee_proportional_millionths(self) -> int: ...
+    @property
+    def cltv_expiry_delta(self) -> int: ...
+
+@final
+class ChannelPending:
+    kind: ClassVar[Literal["channel_pending"]]
+    __match_args__ = ("id", "channel_id", "user_channel_id", "counterparty_node_id", "funding_txo")
+    def __new__(
+        cls, id: int, channel_id: str, user_channel_id: str, counterparty_node_id: str, funding_txo: str
+    ) -> Self: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def channel_id(self) -> str: ...
+    @property
+    def user_channel_id(self) -> str: ...
+    @property
+    def counterparty_node_id(self) -> str: ...
+    @property
+    def funding_txo(self) -> str: ...
+
+@final
+class ChannelReady:
+    kind: ClassVar[Literal["channel_ready"]]
+    __match_args__ = ("id", "channel_id", "user_channel_id", "counterparty_node_id")
+    def __new__(cls, id: int, channel_id: str, user_channel_id: str, counterparty_node_id: str) -> Self: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def channel_id(self) -> str: ...
+    @property
+    def user_channel_id(self) -> str: ...
+    @property
+    def counterparty_node_id(self) -> str: ...
+
+@final
+class ChannelClosed:
+    kind: ClassVar[Literal["channel_closed"]]
+    __match_args__ = ("id", "channel_id", "user_channel_id", "counterparty_node_id", "reason")
+    def __new__(
+        cls, id: int, channel_id: str, user_channel_id: str, counterparty_node_id: str | None, reason: str
+    ) -> Self: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def channel_id(self) -> str: ...
+    @property
+    def user_channel_id(self) -> str: ...
+    @property
+    def counterparty_node_id(self) -> str | None: ...
+    @property
+    def reason(self) -> str: ...
+
+@final
+class PaymentClaimable:
+    """An inbound payment the node could not claim by itself (no preimage known)."""
+
+    kind: ClassVar[Literal["payment_claimable"]]
+    __match_args__ = ("id", "payment_hash", "amount_msat", "claim_deadline")
+    def __new__(cls, id: int, payment_hash: str, amount_msat: int, claim_deadline: int | None) -> Self: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def payment_hash(self) -> str: ...
+    @property
+    def amount_msat(self) -> int: ...
+    @property
+    def claim_deadline(self) -> int | None: ...
+
+@final
+class PaymentReceived:
+    kind: ClassVar[Literal["payment_received"]]
+    __match_args__ = ("id", "payment_id", "payment_hash", "amount_msat")
+    def __new__(cls, id: int, payment_id: str, payment_hash: str, amount_msat: int) -> Self: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def payment_id(self) -> str: ...
+    @property
+    def payment_hash(self) -> str: ...
+    @property
+    def amount_msat(self) -> int: ...
+
+@final
+class PaymentSent:
+    kind: ClassVar[Literal["payment_sent"]]
+    __match_args__ = ("id", "payment_id", "payment_hash", "preimage", "amount_msat", "fee_paid_msat")
+    def __new__(
+        cls,
+        id: int,
+        payment_id: str,
+        payment_hash: str,
+        preimage: str,
+        amount_msat: int | None,
+        fee_paid_msat: int | None,
+    ) -> Self: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def payment_id(self) -> str: ...
+    @property
+    def payment_hash(self) -> str: ...
+    @property
+    def preimage(self) -> str: ...
+    @property
+    def amount_msat(self) -> int | None: ...
+    @property
+    def fee_paid_msat(self) -> int | None: ...
+
+@final
+class PaymentFailed:
+    kind: ClassVar[Literal["payment_failed"]]
+    __match_args__ = ("id", "payment_id", "payment_hash", "reason")
+    def __new__(cls, id: int, payment_id: str, payment_hash: str | None, reason: str) -> Self: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def payment_id(self) -> str: ...
+    @property
+    def payment_hash(self) -> str | None: ...
+    @property
+    def reason(self) -> str: ...
+
+@final
+class PaymentForwarded:
+    kind: ClassVar[Literal["payment_forwarded"]]
+    __match_args__ = (
+        "id",
+        "prev_channel_id",
+        "next_channel_id",
+        "prev_node_id",
+        "next_node_id",
+        "fee_earned_msat",
+        "outbound_amount_msat",
+        "claim_from_onchain_tx",
+    )
+    def __new__(
+        cls,
+        id: int,
+        prev_channel_id: str | None,
+        next_channel_id: str | None,
+        prev_node_id: str | None,
+        next_node_id: str | None,
+        fee_earned_msat: int | None,
+        outbound_amount_msat: int | None,
+        claim_from_onchain_tx: bool,
+    ) -> Self: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def prev_channel_id(self) -> str | None: ...
+    @property
+    def next_channel_id(self) -> str | None: ...
+    @property
+    def prev_node_id(self) -> str | None: ...
+    @property
+    def next_node_id(self) -> str | None: ...
+    @property
+    def fee_earned_msat(self) -> int | None: ...
+    @property
+    def outbound_amount_msat(self) -> int | None: ...
+    @property
+    def claim_from_onchain_tx(self) -> bool: ...
+
+@final
+class HtlcHandlingFailed:
+    kind: ClassVar[Literal["htlc_handling_failed"]]
+    __match_args__ = ("id", "prev_channel_id", "failure_type", "reason")
+    def __new__(cls, id: int, prev_channel_id: str, failure_type: str, reason: str | None) -> Self: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def prev_channel_id(self) -> str: ...
+    @property
+    def failure_type(self) -> str: ...
+    @property
+    def reason(self) -> str | None: ...
+
+@final
+class HtlcIntercepted:
+    """An HTLC addressed to one of our intercept SCIDs, waiting for forward or fail. `prev_node_id` sent it and `inbound_cltv_expiry` is its expiry height; both are None if the engine no longer saw the inbound HTLC when it queued the event."""
+
+    kind: ClassVar[Literal["htlc_intercepted"]]
+    __match_args__ = (
+        "id",
+        "intercept_id",
+        "requested_next_hop_scid",
+        "payment_hash",
+        "inbound_amount_msat",
+        "expected_outbound_amount_msat",
+        "prev_node_id",
+        "inbound_cltv_expiry",
+    )
+    def __new__(
+        cls,
+        id: int,
+        intercept_id: str,
+        requested_next_hop_scid: int,
+        payment_hash: str,
+        inbound_amount_msat: int,
+        expected_outbound_amount_msat: int,
+        prev_node_id: str | None,
+        inbound_cltv_expiry: int | None,
+    ) -> Self: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def intercept_id(self) -> str: ...
+    @property
+    def requested_next_hop_scid(self) -> int: ...
+    @property
+    def payment_hash(self) -> str: ...
+    @property
+    def inbound_amount_msat(self) -> int: ...
+    @property
+    def expected_outbound_amount_msat(self) -> int: ...
+    @property
+    def prev_node_id(self) -> str | None: ...
+    @property
+    def inbound_cltv_expiry(self) -> int | None: ...
+
+@final
+class OnionMessageIntercepted:
+    """An onion message for a peer that is not connected; `message` (hex) can be handed to `forward_onion_message` once the peer is back."""
+
+    kind: ClassVar[Literal["onion_message_intercepted"]]
+    __match_args__ = ("id", "peer_node_id", "message")
+    def __new__(cls, id: int, peer_node_id: str, message: str) -> Self: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def peer_node_id(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+
+@final
+class OnionMessagePeerConnected:
+    kind: ClassVar[Literal["onion_message_peer_connected"]]
+    __match_args__ = ("id", "peer_node_id")
+    def __new__(cls, id: int, peer_node_id: str) -> Self: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def peer_node_id(self) -> str: ...
+
+@final
+class OnionMessageReceived:
+    """An application onion message for us; `payload` and `context` are hex. `context` is set only when it came over a blinded path we built (so it is authenticated as ours); `responder` is the sender's reply path for `reply_onion_message`."""
+
+    kind: ClassVar[Literal["onion_message_received"]]
+    __match_args__ = ("id", "tlv_type", "payload", "context", "responder")
+    def __new__(cls, id: int, tlv_type: int, payload: str, context: str | None, responder: str | None) -> Self: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def tlv_type(self) -> int: ...
+    @property
+    def payload(self) -> str: ...
+    @property
+    def context(self) -> str | None: ...
+    @property
+    def responder(self) -> str | None: ...
+
+_Event = (
+    ChannelPending
+    | ChannelReady
+    | ChannelClosed
+    | PaymentClaimable
+    | PaymentReceived
+    | PaymentSent
+    | PaymentFailed
+    | PaymentForwarded
+    | HtlcHandlingFailed
+    | HtlcIntercepted
+    | OnionMessageIntercepted
+    | OnionMessagePeerConnected
+    | OnionMessageReceived
+)
+
+@final
 class Node:
     @staticmethod
-    def start(
-        data_dir: str,
-        network: str,
-        esplora_url: str,
-        listen_addr: str = ...,
-        sync_interval_secs: int = 30,
-        log_level: str = ...,
-        accept_intercept_htlcs: bool = False,
-        to_self_delay: int = 144,
-        min_funding_confirmations: int = 6,
-        forward_immediately: bool = False,
-    ) -> Awaitable[Node]: ...
+    def start(data_dir: str, network: str, esplora_url: str, options: NodeOptions | None = None) -> Awaitable[Node]: ...
     def stop(self) -> Awaitable[None]: ...
     @property
     def is_running(self) -> bool: ...
@@ -36,43 +645,33 @@ class Node:
     def best_block_height(self) -> int: ...
     def sync(self) -> Awaitable[None]: ...
     def new_address(self) -> Awaitable[str]: ...
-    def wallet_balance_json(self) -> str: ...
+    def wallet_balance(self) -> Balance: ...
     def claimable_onchain_sat(self) -> int: ...
     def send_onchain(self, address: str, amount_sat: int | None = None) -> Awaitable[str]: ...
     def connect(self, node_id: str, address: str) -> Awaitable[None]: ...
     def disconnect(self, node_id: str) -> None: ...
-    def list_peers_json(self) -> str: ...
+    def list_peers(self) -> list[Peer]: ...
     def open_channel(
         self, node_id: str, amount_sat: int, push_msat: int = 0, announce: bool = False
     ) -> Awaitable[str]: ...
-    def list_channels_json(self) -> str: ...
+    def list_channels(self) -> list[Channel]: ...
     def close_channel(self, channel_id: str) -> Awaitable[None]: ...
     def force_close_channel(self, channel_id: str, reason: str = ...) -> Awaitable[None]: ...
-    def create_invoice(
-        self, amount_msat: int | None, description: str, expiry_secs: int = 3600
-    ) -> Awaitable[str]: ...
-    def decode_invoice_json(self, invoice: str) -> str: ...
+    def create_invoice(self, amount_msat: int | None, description: str, expiry_secs: int = 3600) -> Awaitable[str]: ...
+    def decode_invoice(self, invoice: str) -> InvoiceInfo: ...
     def pay_invoice(
         self, invoice: str, amount_msat: int | None = None, max_fee_msat: int | None = None
     ) -> Awaitable[str]: ...
     def keysend(self, node_id: str, amount_msat: int) -> Awaitable[str]: ...
-    def list_payments_json(self) -> Awaitable[str]: ...
-    def payment_json(self, payment_id: str) -> Awaitable[str]: ...
+    def list_payments(self) -> Awaitable[list[Payment]]: ...
+    def payment(self, payment_id: str) -> Awaitable[Payment | None]: ...
     def get_intercept_scid(self) -> int: ...
-    def forward_intercepted_htlc(self, intercept_id: str, channel_id: str, amount_msat: int) -> Awaitable[None]: ...
+    def forward_intercepted_htlc(self, intercept_id: str, next_node_id: str, amount_msat: int) -> Awaitable[None]: ...
     def fail_intercepted_htlc(self, intercept_id: str) -> Awaitable[None]: ...
     def pay_invoice_via(
-        self,
-        invoice: str,
-        lsp_node_id: str,
-        intercept_scid: int,
-        fee_base_msat: int,
-        fee_proportional_millionths: int,
-        cltv_expiry_delta: int,
-        extra_final_cltv: int,
-        max_fee_msat: int | None = None,
+        self, invoice: str, hop: InterceptHop, extra_final_cltv: int, max_fee_msat: int | None = None
     ) -> Awaitable[str]: ...
-    def pending_inbound_htlcs_json(self) -> str: ...
+    def pending_inbound_htlcs(self) -> list[InboundHtlc]: ...
     def set_message_relay(self, node_id: str | None = None) -> None: ...
     def send_onion_message(
         self,
@@ -86,8 +685,8 @@ class Node:
     def create_blinded_path(self, context: bytes, intermediate_nodes: list[str] = ...) -> str: ...
     def forward_onion_message(self, message: str, peer_node_id: str) -> Awaitable[None]: ...
     def sign_message(self, message: bytes) -> str: ...
-    def next_event(self) -> Awaitable[tuple[int, str, str]]: ...
-    def poll_event(self) -> tuple[int, str, str] | None: ...
+    def next_event(self) -> Awaitable[_Event]: ...
+    def poll_event(self) -> _Event | None: ...
     def event_handled(self, event_id: int) -> Awaitable[None]: ...
     def drain_logs(self, max: int = 1000) -> list[tuple[str, str, str]]: ...
 
@@ -107,4 +706,3 @@ class RegtestChain:
     def mempool_txids(self) -> list[str]: ...
     @property
     def server_url(self) -> str | None: ...
-

@@ -7,12 +7,13 @@ import dataclasses
 import hmac
 import os
 import secrets
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
-from lsp_node.engine import LightningNode
+from lsp_node.engine import LightningNode, fields
 from lsp_node.errors import InvalidArgumentError, LspNodeError
 from lsp_node.lsp import LspService
 
@@ -47,12 +48,17 @@ async def auth_and_errors(
         return web.json_response({"error": msg, "kind": kind}, status=400)
 
 
+def _plain(x: Any) -> Any:
+    """Dataclasses (the LSP's records) and the engine's frozen classes as JSON-ready dicts."""
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return dataclasses.asdict(x)
+    if hasattr(type(x), "__match_args__"):
+        return fields(x)
+    return x
+
+
 def _json(v: Any) -> web.Response:
-    if dataclasses.is_dataclass(v) and not isinstance(v, type):
-        v = dataclasses.asdict(v)
-    elif isinstance(v, list):
-        v = [dataclasses.asdict(x) if dataclasses.is_dataclass(x) and not isinstance(x, type) else x for x in v]
-    return web.json_response(v)
+    return web.json_response([_plain(x) for x in v] if isinstance(v, list) else _plain(v))
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -70,7 +76,7 @@ async def info(request: web.Request) -> web.Response:
             "listen_addr": node.listen_addr,
             "network": node.network,
             "block_height": node.best_block_height,
-            "balance": dataclasses.asdict(node.balance()),
+            "balance": fields(node.balance()),
             "channels": len(node.channels()),
             "peers": len(node.peers()),
         }
@@ -99,7 +105,10 @@ async def peers(request: web.Request) -> web.Response:
 async def open_channel(request: web.Request) -> web.Response:
     b = await _body(request)
     user_channel_id = await request.app[NODE].open_channel(
-        str(b["node_id"]), int(b["amount_sat"]), push_msat=int(b.get("push_msat", 0)), announce=bool(b.get("announce", False))
+        str(b["node_id"]),
+        int(b["amount_sat"]),
+        push_msat=int(b.get("push_msat", 0)),
+        announce=bool(b.get("announce", False)),
     )
     return _json({"user_channel_id": user_channel_id})
 
@@ -117,13 +126,20 @@ def _service(request: web.Request) -> LspService:
 
 async def holds(request: web.Request) -> web.Response:
     store = _service(request).store
-    return _json(
-        [{**dataclasses.asdict(h), "htlcs": [dataclasses.asdict(x) for x in store.htlcs(h.hold_id)]} for h in store.holds()]
-    )
+
+    def read() -> list[dict[str, Any]]:
+        return [
+            {**dataclasses.asdict(h), "htlcs": [dataclasses.asdict(x) for x in store.htlcs(h.hold_id)]}
+            for h in store.holds()
+        ]
+
+    # On the database thread, in one read transaction: the loop does not wait on SQLite.
+    return _json(await store.run(read))
 
 
 async def mailbox(request: web.Request) -> web.Response:
-    return _json(_service(request).store.messages())
+    store = _service(request).store
+    return _json(await store.run(store.messages))
 
 
 def create_app(node: LightningNode, service: LspService | None, token: str) -> web.Application:
@@ -151,5 +167,3 @@ async def serve(app: web.Application, listen: str) -> tuple[web.AppRunner, str]:
     await site.start()
     bound = runner.addresses[0]
     return runner, f"http://{bound[0]}:{bound[1]}"
-
-

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
-from typing import Awaitable, Callable
-
 from pathlib import Path
 
 from lsp_node import _ldk, admin
@@ -41,7 +40,7 @@ async def start_embedded_chain(settings: Settings) -> tuple[_ldk.RegtestChain, s
 
 async def handle_event(node: LightningNode, event: Event) -> None:
     """The engine-level policy of a bare LSP: record what happened, then acknowledge."""
-    log.info("event %s %s", event.kind, event.data)
+    log.info("event %r", event)
     await node.event_handled(event)
 
 
@@ -57,18 +56,23 @@ class LspRole:
     @classmethod
     async def start(
         cls, node: LightningNode, data_dir: Path, lsp: LspSettings, notifications: NotificationSettings
-    ) -> "LspRole":
-        data_dir.mkdir(parents=True, exist_ok=True)
+    ) -> LspRole:
+        await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
         notifier = None
         if notifications.templates:
-            nstore = NotificationStore(
+            # Opening runs the migrations and fsyncs: off the loop, like every other SQLite call.
+            nstore = await asyncio.to_thread(
+                NotificationStore,
                 data_dir / "notify.sqlite",
                 notifications.templates.keys(),
                 cooldown_secs=notifications.cooldown_secs,
                 device_lifetime_secs=notifications.device_lifetime_days * 86400,
             )
-            notifier = Notifier(nstore, notifications.templates, NotifierSettings(max_attempts=notifications.max_attempts))
-        service = LspService(LdkEngine(node), LspStore(data_dir / "lsp.sqlite"), lsp, notifier)
+            notifier = Notifier(
+                nstore, notifications.templates, NotifierSettings(max_attempts=notifications.max_attempts)
+            )
+        store = await asyncio.to_thread(LspStore, data_dir / "lsp.sqlite")
+        service = LspService(LdkEngine(node), store, lsp, notifier)
         role = cls(node, service, notifier)
         await service.reconcile()
         role.tasks.append(asyncio.create_task(role._events(), name="lsp-events"))
@@ -109,10 +113,8 @@ class LspRole:
         for t in self.tasks:
             t.cancel()
         for t in self.tasks:
-            try:
+            with suppress(asyncio.CancelledError):
                 await t
-            except asyncio.CancelledError:
-                pass
         self.service.store.close()
         if self.notifier is not None:
             self.notifier.store.close()
@@ -139,13 +141,7 @@ async def run(settings: Settings, on_ready: Callable[[StartupInfo], Awaitable[No
             str(settings.network_dir),
             network=settings.node.network,
             esplora_url=esplora_url,
-            listen_addr=settings.node.listen_addr,
-            sync_interval_secs=settings.node.sync_interval_secs,
-            log_level=settings.node.log_level,
-            to_self_delay=settings.node.to_self_delay,
-            min_funding_confirmations=settings.node.min_funding_confirmations,
-            forward_immediately=settings.node.forward_immediately,
-            accept_intercept_htlcs=settings.lsp.enabled,
+            options=settings.node.options(accept_intercept_htlcs=settings.lsp.enabled),
         )
         stack.push_async_callback(node.stop)
 
@@ -184,7 +180,5 @@ async def run(settings: Settings, on_ready: Callable[[StartupInfo], Awaitable[No
             await stop.wait()
             log.info("stopping")
             consumer.cancel()
-            try:
+            with suppress(asyncio.CancelledError):
                 await consumer
-            except asyncio.CancelledError:
-                pass

@@ -6,6 +6,7 @@ demo and wallet developers use it; SPEC.md describes the messages it exchanges."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lsp_node import protocol as p
-from lsp_node.engine import Event, InterceptHop, LightningNode
+from lsp_node.engine import Event, InterceptHop, LightningNode, OnionMessageReceived
 from lsp_node.errors import LspNodeError
 
 log = logging.getLogger("lsp_node.client")
@@ -57,10 +58,8 @@ class Client:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
 
     async def _run(self) -> None:
@@ -75,15 +74,14 @@ class Client:
                 self._changed.notify_all()
 
     async def _apply(self, event: Event) -> None:
-        if event.kind != "onion_message_received":
+        if not isinstance(event, OnionMessageReceived):
             return
-        d = event.data
         try:
-            msg = p.decode(d["tlv_type"], bytes.fromhex(d["payload"]))
+            msg = p.decode(event.tlv_type, bytes.fromhex(event.payload))
         except p.ProtocolError as e:
             log.info("ignoring malformed message: %s", e)
             return
-        context = bytes.fromhex(d["context"]) if d.get("context") else None
+        context = bytes.fromhex(event.context) if event.context else None
         if isinstance(msg, p.PidNotice) and context == MAILBOX_CONTEXT:
             await self._unblock(msg)
         elif isinstance(msg, p.UnblockReply):
@@ -99,7 +97,8 @@ class Client:
 
         def found() -> Event | None:
             return next(
-                (e for e in self.events if e.kind == kind and all(e.data.get(k) == v for k, v in match.items())), None
+                (e for e in self.events if e.kind == kind and all(getattr(e, k, None) == v for k, v in match.items())),
+                None,
             )
 
         async with self._changed:
@@ -117,7 +116,9 @@ class Client:
         context = b"req:" + msg.request_id
         fut: asyncio.Future[p.Message] = asyncio.get_running_loop().create_future()
         self._replies[context] = fut
-        await self.node.send_onion_message(msg.TYPE, msg.encode(), to_node=to or self.lsp_node_id, reply_context=context)
+        await self.node.send_onion_message(
+            msg.TYPE, msg.encode(), to_node=to or self.lsp_node_id, reply_context=context
+        )
         try:
             return await asyncio.wait_for(fut, REPLY_TIMEOUT)
         finally:
@@ -139,7 +140,9 @@ class Client:
         return reply
 
     # -- payee side ----------------------------------------------------------------------------
-    async def create_payment_request(self, amount_msat: int, description: str, expiry_secs: int = 86_400) -> p.PaymentRequest:
+    async def create_payment_request(
+        self, amount_msat: int, description: str, expiry_secs: int = 86_400
+    ) -> p.PaymentRequest:
         invoice = await self.node.create_invoice(amount_msat, description, expiry_secs)
         path = self.node.create_blinded_path(MAILBOX_CONTEXT, [self.lsp_node_id])
         return p.PaymentRequest(invoice, bytes.fromhex(path))

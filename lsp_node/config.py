@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -13,22 +13,48 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from lsp_node._ldk import NodeOptions
 from lsp_node.errors import ConfigError
 
 Network = Literal["bitcoin", "testnet", "testnet4", "signet", "regtest"]
 
 
+# The engine's defaults (lsp_engine::NodeOptions::default in Rust) are the one source of the
+# node options' defaults; the settings below only add the operator's bounds.
+_ENGINE = NodeOptions()
+LogLevel = Literal["trace", "debug", "info", "warn", "error"]
+
+
 class NodeSettings(BaseModel):
     data_dir: Path = Field(default=Path("data"), description="Root of all state; one sub-folder per network.")
     network: Network = "regtest"
-    listen_addr: str = Field(default="127.0.0.1:9735", description="host:port for Lightning peers (port 0: any free port).")
-    log_level: Literal["trace", "debug", "info", "warn", "error"] = "info"
-    sync_interval_secs: int = Field(default=30, ge=1, le=3600)
-    to_self_delay: int = Field(default=144, ge=144, le=2016, description="Blocks a force-closing peer waits for its funds.")
-    min_funding_confirmations: int = Field(default=6, ge=1, le=144)
-    forward_immediately: bool = Field(
-        default=False, description="Skip LDK's random forward delay: lower latency, less timing privacy."
+    # The one deliberate departure from the engine's default (port 0, for libraries and
+    # tests): a daemon listens on the Lightning port peers expect.
+    listen_addr: str = Field(
+        default="127.0.0.1:9735", description="host:port for Lightning peers (port 0: any free port)."
     )
+    log_level: LogLevel = cast(LogLevel, _ENGINE.log_level)
+    sync_interval_secs: int = Field(default=_ENGINE.sync_interval_secs, ge=1, le=3600)
+    to_self_delay: int = Field(
+        default=_ENGINE.to_self_delay, ge=144, le=2016, description="Blocks a force-closing peer waits for its funds."
+    )
+    min_funding_confirmations: int = Field(default=_ENGINE.min_funding_confirmations, ge=1, le=144)
+    forward_immediately: bool = Field(
+        default=_ENGINE.forward_immediately,
+        description="Skip LDK's random forward delay: lower latency, less timing privacy.",
+    )
+
+    def options(self, *, accept_intercept_htlcs: bool) -> NodeOptions:
+        """The engine options these settings describe; interception follows the LSP role."""
+        return NodeOptions(
+            listen_addr=self.listen_addr,
+            sync_interval_secs=self.sync_interval_secs,
+            log_level=self.log_level,
+            accept_intercept_htlcs=accept_intercept_htlcs,
+            to_self_delay=self.to_self_delay,
+            min_funding_confirmations=self.min_funding_confirmations,
+            forward_immediately=self.forward_immediately,
+        )
 
     @field_validator("listen_addr")
     @classmethod
@@ -40,11 +66,16 @@ class NodeSettings(BaseModel):
 
 
 class ChainSettings(BaseModel):
-    source: Literal["embedded", "esplora"] = Field(default="embedded", description="embedded: the project's own regtest chain in-process; esplora: an external server."
+    source: Literal["embedded", "esplora"] = Field(
+        default="embedded",
+        description="embedded: the project's own regtest chain in-process; esplora: an external server.",
     )
     esplora_url: str | None = Field(default=None, description="Base URL of the Esplora API when source = esplora.")
     embedded_listen: str = Field(default="127.0.0.1:0", description="Where the embedded chain serves its Esplora API.")
-    embedded_fund_sat: int = Field(default=10_000_000, ge=0, description="On first start on the embedded chain, pay the wallet this much and mine it."
+    embedded_fund_sat: int = Field(
+        default=10_000_000,
+        ge=0,
+        description="On first start on the embedded chain, pay the wallet this much and mine it.",
     )
 
 
@@ -54,14 +85,20 @@ class LspSettings(BaseModel):
     enabled: bool = True
     max_hold_blocks: int = Field(default=1008, ge=1, le=1800, description="Longest hold a client may ask for.")
     cltv_expiry_delta: int = Field(default=72, ge=54, le=288, description="CLTV delta of the intercept hop.")
-    failback_margin_blocks: int = Field(default=6, ge=1, le=144, description="Fail held HTLCs this long before LDK would.")
-    expiry_warning_blocks: int = Field(default=12, ge=1, le=1008, description="Push hold_expiring this long before fail-back.")
+    failback_margin_blocks: int = Field(
+        default=6, ge=1, le=144, description="Fail held HTLCs this long before LDK would."
+    )
+    expiry_warning_blocks: int = Field(
+        default=12, ge=1, le=1008, description="Push hold_expiring this long before fail-back."
+    )
     fee_base_msat: int = Field(default=0, ge=0)
     fee_proportional_millionths: int = Field(default=0, ge=0, le=100_000)
     max_holds_per_client: int = Field(default=10, ge=1)
     max_held_htlcs_per_client: int = Field(default=30, ge=1, le=483)
     max_held_msat_per_client: int = Field(default=10_000_000_000, ge=1)
-    request_max_age_secs: int = Field(default=600, ge=10, le=86_400, description="Signed requests older than this are refused.")
+    request_max_age_secs: int = Field(
+        default=600, ge=10, le=86_400, description="Signed requests older than this are refused."
+    )
     mailbox_max_messages: int = Field(default=50, ge=1)
     mailbox_max_bytes: int = Field(default=262_144, ge=1024)
     mailbox_ttl_secs: int = Field(default=604_800, ge=60)

@@ -18,8 +18,9 @@ import concurrent.futures
 import functools
 import sqlite3
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, ParamSpec, Sequence, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from sqlite_utils import Database, Migrations
 
@@ -117,7 +118,7 @@ class Store:
         """Rows of a SELECT as dicts keyed by column name (on the database thread, in its unit)."""
         cursor = self.db.execute(sql, params)
         names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `fn(*args)` on the database thread in one transaction; the loop stays free."""

@@ -1,14 +1,66 @@
-"""Typed asyncio façade over the compiled engine (lsp_node._ldk): dataclasses in, dataclasses out."""
+"""Typed asyncio façade over the compiled engine (lsp_node._ldk): the engine's frozen classes
+in and out, awaitables for everything that does I/O."""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
-from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Self
+from collections.abc import AsyncIterator
+from typing import Any, Self, TypeAlias
 
 from lsp_node import _ldk
+from lsp_node._ldk import (
+    Balance,
+    Channel,
+    ChannelClosed,
+    ChannelPending,
+    ChannelReady,
+    HtlcHandlingFailed,
+    HtlcIntercepted,
+    InboundHtlc,
+    InterceptHop,
+    InvoiceInfo,
+    NodeOptions,
+    OnionMessageIntercepted,
+    OnionMessagePeerConnected,
+    OnionMessageReceived,
+    Payment,
+    PaymentClaimable,
+    PaymentFailed,
+    PaymentForwarded,
+    PaymentReceived,
+    PaymentSent,
+    Peer,
+)
+
+__all__ = [
+    "EVENT_CLASSES",
+    "Balance",
+    "Channel",
+    "ChannelClosed",
+    "ChannelPending",
+    "ChannelReady",
+    "Event",
+    "HtlcHandlingFailed",
+    "HtlcIntercepted",
+    "InboundHtlc",
+    "InterceptHop",
+    "InvoiceInfo",
+    "LightningNode",
+    "NodeOptions",
+    "OnionMessageIntercepted",
+    "OnionMessagePeerConnected",
+    "OnionMessageReceived",
+    "Payment",
+    "PaymentClaimable",
+    "PaymentFailed",
+    "PaymentForwarded",
+    "PaymentReceived",
+    "PaymentSent",
+    "Peer",
+    "fields",
+]
 
 _LEVELS = {
     "GOSSIP": logging.DEBUG - 5,
@@ -19,102 +71,46 @@ _LEVELS = {
     "ERROR": logging.ERROR,
 }
 
+# An engine event: `id` (its place in the queue), `kind` (its name) and its own fields.
+# Acknowledge it with `LightningNode.event_handled(event)` once its side effects are committed;
+# until then it is delivered again, also after a restart.
+Event: TypeAlias = (
+    ChannelPending
+    | ChannelReady
+    | ChannelClosed
+    | PaymentClaimable
+    | PaymentReceived
+    | PaymentSent
+    | PaymentFailed
+    | PaymentForwarded
+    | HtlcHandlingFailed
+    | HtlcIntercepted
+    | OnionMessageIntercepted
+    | OnionMessagePeerConnected
+    | OnionMessageReceived
+)
 
-@dataclass(frozen=True)
-class Balance:
-    confirmed_sat: int
-    trusted_pending_sat: int
-    untrusted_pending_sat: int
-    immature_sat: int
-    total_sat: int
-    spendable_sat: int
-
-
-@dataclass(frozen=True)
-class Peer:
-    node_id: str
-    address: str | None
-    inbound: bool
-
-
-@dataclass(frozen=True)
-class Channel:
-    channel_id: str
-    user_channel_id: str
-    counterparty_node_id: str
-    short_channel_id: int | None
-    funding_txo: str | None
-    capacity_sat: int
-    outbound_capacity_msat: int
-    inbound_capacity_msat: int
-    next_outbound_htlc_limit_msat: int
-    confirmations: int | None
-    is_outbound: bool
-    is_ready: bool
-    is_usable: bool
-    is_announced: bool
-    pending_htlcs: int
-    state: str
+EVENT_CLASSES: tuple[type[Event], ...] = (
+    ChannelPending,
+    ChannelReady,
+    ChannelClosed,
+    PaymentClaimable,
+    PaymentReceived,
+    PaymentSent,
+    PaymentFailed,
+    PaymentForwarded,
+    HtlcHandlingFailed,
+    HtlcIntercepted,
+    OnionMessageIntercepted,
+    OnionMessagePeerConnected,
+    OnionMessageReceived,
+)
 
 
-@dataclass(frozen=True)
-class InvoiceInfo:
-    payment_hash: str
-    amount_msat: int | None
-    description: str | None
-    payee_node_id: str
-    network: str
-    timestamp: int
-    expiry_secs: int
-    is_expired: bool
-    min_final_cltv_expiry_delta: int
-    route_hints: int
-    route_hint_sources: list[str]
-
-
-@dataclass(frozen=True)
-class InboundHtlc:
-    channel_id: str
-    counterparty_node_id: str
-    payment_hash: str
-    amount_msat: int
-    cltv_expiry: int
-
-
-@dataclass(frozen=True)
-class InterceptHop:
-    """The hop through the payer's LSP that the LSP may hold (see SPEC.md)."""
-
-    lsp_node_id: str
-    intercept_scid: int
-    fee_base_msat: int
-    fee_proportional_millionths: int
-    cltv_expiry_delta: int
-
-
-@dataclass(frozen=True)
-class Payment:
-    payment_id: str
-    payment_hash: str
-    direction: str
-    status: str
-    amount_msat: int | None
-    fee_msat: int | None
-    preimage: str | None
-    bolt11: str | None
-    failure: str | None
-    created_at: int
-    updated_at: int
-
-
-@dataclass(frozen=True)
-class Event:
-    """An engine event. Acknowledge it with `LightningNode.event_handled(event)` once its
-    side effects are committed; until then it is delivered again, also after a restart."""
-
-    id: int
-    kind: str
-    data: dict[str, Any] = field(default_factory=dict)
+def fields(obj: Any) -> dict[str, Any]:
+    """An engine object's fields by name, for JSON answers and log lines. Not a boundary type:
+    the engine hands over typed objects; this only reads their declared attributes."""
+    return {name: getattr(obj, name) for name in type(obj).__match_args__}
 
 
 class LightningNode:
@@ -132,27 +128,11 @@ class LightningNode:
         *,
         network: str = "regtest",
         esplora_url: str,
-        listen_addr: str = "127.0.0.1:0",
-        sync_interval_secs: int = 30,
-        log_level: str = "info",
-        accept_intercept_htlcs: bool = False,
-        to_self_delay: int = 144,
-        min_funding_confirmations: int = 6,
-        forward_immediately: bool = False,
+        options: NodeOptions | None = None,
         name: str = "node",
     ) -> Self:
-        raw = await _ldk.Node.start(
-            data_dir,
-            network,
-            esplora_url,
-            listen_addr,
-            sync_interval_secs,
-            log_level,
-            accept_intercept_htlcs,
-            to_self_delay,
-            min_funding_confirmations,
-            forward_immediately,
-        )
+        """Start a node; `options` default to `NodeOptions()`, the engine's defaults."""
+        raw = await _ldk.Node.start(data_dir, network, esplora_url, options)
         node = cls(raw, name)
         node._log_task = asyncio.create_task(node._pump_logs(), name=f"ldk-logs-{name}")
         return node
@@ -171,10 +151,8 @@ class LightningNode:
         await self._raw.stop()
         if self._log_task is not None:
             self._log_task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._log_task
-            except asyncio.CancelledError:
-                pass
             self._log_task = None
         self._emit_logs()
 
@@ -206,7 +184,7 @@ class LightningNode:
         return await self._raw.new_address()
 
     def balance(self) -> Balance:
-        return Balance(**json.loads(self._raw.wallet_balance_json()))
+        return self._raw.wallet_balance()
 
     def claimable_onchain_sat(self) -> int:
         return self._raw.claimable_onchain_sat()
@@ -222,16 +200,14 @@ class LightningNode:
         self._raw.disconnect(node_id)
 
     def peers(self) -> list[Peer]:
-        return [Peer(**p) for p in json.loads(self._raw.list_peers_json())]
+        return self._raw.list_peers()
 
     # -- channels ---------------------------------------------------------------------------
-    async def open_channel(
-        self, node_id: str, amount_sat: int, *, push_msat: int = 0, announce: bool = False
-    ) -> str:
+    async def open_channel(self, node_id: str, amount_sat: int, *, push_msat: int = 0, announce: bool = False) -> str:
         return await self._raw.open_channel(node_id, amount_sat, push_msat, announce)
 
     def channels(self) -> list[Channel]:
-        return [Channel(**c) for c in json.loads(self._raw.list_channels_json())]
+        return self._raw.list_channels()
 
     async def close_channel(self, channel_id: str) -> None:
         await self._raw.close_channel(channel_id)
@@ -244,7 +220,7 @@ class LightningNode:
         return await self._raw.create_invoice(amount_msat, description, expiry_secs)
 
     def decode_invoice(self, invoice: str) -> InvoiceInfo:
-        return InvoiceInfo(**json.loads(self._raw.decode_invoice_json(invoice)))
+        return self._raw.decode_invoice(invoice)
 
     async def pay_invoice(
         self, invoice: str, *, amount_msat: int | None = None, max_fee_msat: int | None = None
@@ -254,39 +230,32 @@ class LightningNode:
     async def pay_invoice_via(
         self, invoice: str, hop: InterceptHop, *, extra_final_cltv: int, max_fee_msat: int | None = None
     ) -> str:
-        return await self._raw.pay_invoice_via(
-            invoice,
-            hop.lsp_node_id,
-            hop.intercept_scid,
-            hop.fee_base_msat,
-            hop.fee_proportional_millionths,
-            hop.cltv_expiry_delta,
-            extra_final_cltv,
-            max_fee_msat,
-        )
+        return await self._raw.pay_invoice_via(invoice, hop, extra_final_cltv, max_fee_msat)
 
     async def keysend(self, node_id: str, amount_msat: int) -> str:
         return await self._raw.keysend(node_id, amount_msat)
 
     async def payments(self) -> list[Payment]:
-        return [Payment(**p) for p in json.loads(await self._raw.list_payments_json())]
+        return await self._raw.list_payments()
 
     async def payment(self, payment_id: str) -> Payment | None:
-        raw = json.loads(await self._raw.payment_json(payment_id))
-        return None if raw is None else Payment(**raw)
+        return await self._raw.payment(payment_id)
 
     # -- HTLC interception (LSP role) ---------------------------------------------------------
     def get_intercept_scid(self) -> int:
         return self._raw.get_intercept_scid()
 
-    async def forward_intercepted_htlc(self, intercept_id: str, channel_id: str, amount_msat: int) -> None:
-        await self._raw.forward_intercepted_htlc(intercept_id, channel_id, amount_msat)
+    async def forward_intercepted_htlc(self, intercept_id: str, next_node_id: str, amount_msat: int) -> None:
+        """Forward over a usable channel to `next_node_id` that the engine picks; raises
+        NoUsableChannelError when none can carry `amount_msat` yet (worth retrying), any other
+        LspNodeError when LDK no longer holds the HTLC."""
+        await self._raw.forward_intercepted_htlc(intercept_id, next_node_id, amount_msat)
 
     async def fail_intercepted_htlc(self, intercept_id: str) -> None:
         await self._raw.fail_intercepted_htlc(intercept_id)
 
     def pending_inbound_htlcs(self) -> list[InboundHtlc]:
-        return [InboundHtlc(**h) for h in json.loads(self._raw.pending_inbound_htlcs_json())]
+        return self._raw.pending_inbound_htlcs()
 
     # -- onion messages and signatures ----------------------------------------------------
     def set_message_relay(self, node_id: str | None) -> None:
@@ -320,19 +289,11 @@ class LightningNode:
         return _ldk.verify_message(message, signature, node_id)
 
     # -- events -------------------------------------------------------------------------------
-    @staticmethod
-    def _event(raw: tuple[int, str, str]) -> Event:
-        event_id, kind, body = raw
-        data = json.loads(body)
-        data.pop("kind", None)
-        return Event(event_id, kind, data)
-
     async def next_event(self) -> Event:
-        return self._event(await self._raw.next_event())
+        return await self._raw.next_event()
 
     def poll_event(self) -> Event | None:
-        raw = self._raw.poll_event()
-        return None if raw is None else self._event(raw)
+        return self._raw.poll_event()
 
     async def event_handled(self, event: Event) -> None:
         await self._raw.event_handled(event.id)

@@ -29,6 +29,10 @@ class ChannelError(LspNodeError):
     """A channel operation was refused."""
 
 
+class NoUsableChannelError(ChannelError):
+    """No usable channel to the node can carry the amount now; retrying later may succeed."""
+
+
 class InsufficientFundsError(LspNodeError):
     """The wallet or channel does not hold enough for the operation."""
 

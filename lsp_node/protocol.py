@@ -273,7 +273,7 @@ class PaymentRequest:
         return self.PREFIX + cbor2.dumps({0: VERSION, 1: self.invoice, 2: self.mailbox_path}, canonical=True).hex()
 
     @classmethod
-    def decode(cls, text: str) -> "PaymentRequest":
+    def decode(cls, text: str) -> PaymentRequest:
         if not text.startswith(cls.PREFIX):
             raise ProtocolError("a payment request starts with lnrod1")
         try:

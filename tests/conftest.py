@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
 from lsp_node import _ldk
-from lsp_node.engine import Channel, Event, LightningNode
+from lsp_node.engine import Channel, ChannelPending, Event, LightningNode, NodeOptions
 
 EVENT_TIMEOUT = 60.0
 
@@ -48,12 +49,13 @@ async def make_node(tmp_path: Path, chain: Chain) -> AsyncIterator[NodeFactory]:
     running: list[LightningNode] = []
     addresses: dict[str, str] = {}
 
-    async def start(name: str, **kw: object) -> LightningNode:
+    async def start(name: str, **kw: Any) -> LightningNode:
+        """`kw` are NodeOptions fields; tests sync every second instead of every 30."""
         kw.setdefault("sync_interval_secs", 1)
         # A restarted node keeps its port so peers that know its address can reconnect.
         kw.setdefault("listen_addr", addresses.get(name, "127.0.0.1:0"))
         node = await LightningNode.start(
-            str(tmp_path / name), esplora_url=chain.url, name=name, **kw  # type: ignore[arg-type]
+            str(tmp_path / name), esplora_url=chain.url, name=name, options=NodeOptions(**kw)
         )
         addresses[name] = node.listen_addr
         running.append(node)
@@ -77,7 +79,7 @@ async def wait_event(node: LightningNode, kind: str, timeout: float = EVENT_TIME
         except TimeoutError:
             raise AssertionError(f"no {kind} event {match or ''} within {timeout}s") from None
         await node.event_handled(event)
-        if event.kind == kind and all(event.data.get(k) == v for k, v in match.items()):
+        if event.kind == kind and all(getattr(event, k, None) == v for k, v in match.items()):
             return event
 
 
@@ -109,7 +111,8 @@ async def open_channel(
     await a.connect(b.node_id, host_port)
     user_channel_id = await a.open_channel(b.node_id, amount_sat, push_msat=push_msat, announce=announce)
     pending = await wait_event(a, "channel_pending", user_channel_id=user_channel_id)
-    channel_id = pending.data["channel_id"]
+    assert isinstance(pending, ChannelPending)
+    channel_id = pending.channel_id
     await wait_until(lambda: len(chain.raw.mempool_txids()) > 0, what="funding transaction broadcast")
     chain.mine(6)
     await sync_all(a, b)
@@ -138,13 +141,9 @@ async def pay(payer: LightningNode, payee: LightningNode, amount_msat: int, desc
 
 async def settled(*nodes: LightningNode) -> None:
     """Wait until no channel of these nodes has an HTLC in flight."""
-    await wait_until(
-        lambda: all(c.pending_htlcs == 0 for n in nodes for c in n.channels()), what="HTLCs settled"
-    )
+    await wait_until(lambda: all(c.pending_htlcs == 0 for n in nodes for c in n.channels()), what="HTLCs settled")
 
 
 async def reconnected(*nodes: LightningNode) -> None:
     """Wait until every channel of these nodes is usable again (after a restart)."""
-    await wait_until(
-        lambda: all(c.is_usable for n in nodes for c in n.channels()), what="channels usable again"
-    )
+    await wait_until(lambda: all(c.is_usable for n in nodes for c in n.channels()), what="channels usable again")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from lsp_node.errors import LspNodeError
-from lsp_node.lsp.port import InterceptedHtlc
 
 
 @dataclass
@@ -57,9 +56,6 @@ class FakeEngine:
         if peer_node_id in self.refuse_messages_to:
             raise LspNodeError("peer not connected")
         self.delivered.append((peer_node_id, message))
-
-    def intercepted_htlc(self, event: Mapping[str, Any]) -> InterceptedHtlc:
-        return InterceptedHtlc(**event)
 
     async def fail_intercepted_htlc(self, intercept_id: str) -> None:
         if intercept_id in self.gone:

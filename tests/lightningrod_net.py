@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from contextlib import asynccontextmanager
-from typing import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -82,6 +82,7 @@ class Net:
         lsp = self.lsp_a if name == "alice" else self.lsp_b
         client = Client(node, lsp.node_id)
         client.start()
+
         # The phone dials its LSP (the LSP cannot reach a phone).
         async def dial() -> bool:
             try:

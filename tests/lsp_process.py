@@ -39,12 +39,17 @@ class LspProcess:
         return self.info["listening on"]
 
     def _config(self) -> Path:
-        lsp_lines = "\n".join(f"{k} = {v!r}".replace("'", '"') if isinstance(v, str) else f"{k} = {str(v).lower() if isinstance(v, bool) else v}" for k, v in self.lsp.items())
+        lsp_lines = "\n".join(
+            f"{k} = {v!r}".replace("'", '"')
+            if isinstance(v, str)
+            else f"{k} = {str(v).lower() if isinstance(v, bool) else v}"
+            for k, v in self.lsp.items()
+        )
         cfg = self.dir / "lsp.toml"
         cfg.write_text(
             f"""
 [node]
-data_dir = "{self.dir / 'data'}"
+data_dir = "{self.dir / "data"}"
 network = "regtest"
 listen_addr = "{self.listen}"
 sync_interval_secs = 1
@@ -99,14 +104,14 @@ webhook = "{self.push_url}"
         raise AssertionError(f"{self.name} did not start")
 
     async def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        async with aiohttp.ClientSession() as s:
-            async with s.request(
-                method, self.admin + path, json=body, headers={"Authorization": f"Bearer {self.token}"}
-            ) as r:
-                data = await r.json()
-                if r.status != 200:
-                    raise AssertionError(f"{self.name} {path}: {r.status} {data}")
-                return data
+        async with (
+            aiohttp.ClientSession() as s,
+            s.request(method, self.admin + path, json=body, headers={"Authorization": f"Bearer {self.token}"}) as r,
+        ):
+            data = await r.json()
+            if r.status != 200:
+                raise AssertionError(f"{self.name} {path}: {r.status} {data}")
+            return data
 
     def kill9(self) -> None:
         assert self.proc is not None

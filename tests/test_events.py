@@ -41,8 +41,8 @@ async def test_unacknowledged_events_are_redelivered_after_restart(chain: Chain,
     assert kinds[:2] == ["channel_pending", "channel_ready"]
     assert replayed[0] == first
     received = [e for e in replayed if e.kind == "payment_received"]
-    assert len(received) == 1 and received[0].data["payment_hash"] == info.payment_hash
-    assert received[0].data["amount_msat"] == 25_000_000
+    assert len(received) == 1 and received[0].payment_hash == info.payment_hash
+    assert received[0].amount_msat == 25_000_000
 
     # Acknowledged events stay acknowledged across a restart.
     await bob.stop()

@@ -7,8 +7,19 @@ import itertools
 import pytest
 
 from lsp_node.lsp.holds import (
-    ARMED, EXPIRED, FAILED, HELD, RELEASED, SETTLED, STATES, TABLE, HoldEvent, HoldFacts,
-    IllegalTransition, allowed, next_state,
+    ARMED,
+    EXPIRED,
+    FAILED,
+    HELD,
+    RELEASED,
+    SETTLED,
+    STATES,
+    TABLE,
+    HoldEvent,
+    HoldFacts,
+    IllegalTransition,
+    allowed,
+    next_state,
 )
 
 # The table of SPEC.md §5.1, written out independently of the implementation.

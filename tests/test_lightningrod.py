@@ -4,8 +4,8 @@ phones driven by the reference client. B is offline when A pays; A is offline wh
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 
@@ -46,7 +46,7 @@ async def test_async_payment_end_to_end(net: Net) -> None:
     await net.phone_offline("alice")
     b = await net.restart_phone("bob")
     received = await b.wait_for("payment_received", payment_hash=held.payment_hash)
-    assert received.data["amount_msat"] == 50_000_000
+    assert received.amount_msat == 50_000_000
     await until(lambda: held.payment_hash in b.unblock_replies, "LSP_a's answer to the unblock")
     assert b.unblock_replies[held.payment_hash].status == p.Status.OK
 
@@ -60,7 +60,7 @@ async def test_async_payment_end_to_end(net: Net) -> None:
     # A comes back and learns the payment completed.
     a = await net.restart_phone("alice")
     sent = await a.wait_for("payment_sent", payment_hash=held.payment_hash)
-    assert sent.data["fee_paid_msat"] is not None
+    assert sent.fee_paid_msat is not None
 
     # Balances: B has the 50k sat; A paid 50k sat plus routing fees; LSP_b forwarded it.
     await until(lambda: all(c.pending_htlcs == 0 for c in net.alice.channels() + net.bob.channels()), "settled")
@@ -68,7 +68,7 @@ async def test_async_payment_end_to_end(net: Net) -> None:
     alice_chan = net.alice.channels()[0]
     assert bob_chan.outbound_capacity_msat + bob_chan.inbound_capacity_msat <= 2_000_000_000
     assert 50_000_000 - 20_000_000 <= bob_chan.outbound_capacity_msat <= 50_000_000  # less B's reserve
-    fee = sent.data["fee_paid_msat"]
+    fee = sent.fee_paid_msat
     lsp_a_chans = await net.lsp_a.api("GET", "/api/channels")
     to_b = next(c for c in lsp_a_chans if c["counterparty_node_id"] == net.lsp_b.node_id)
     # LSP_b now holds the 50k sat (plus its fee) on that channel, less its 1% reserve of 3M sat.

@@ -46,7 +46,7 @@ async def test_mpp_parts_are_held_and_released_together(chain: Chain, make_node:
         assert net.b.events == [] or all(e.kind != "payment_received" for e in net.b.events)
         await net.a.send_pid(request, held)
         received = await net.b.wait_for("payment_received", payment_hash=held.payment_hash)
-        assert received.data["amount_msat"] == 1_500_000_000
+        assert received.amount_msat == 1_500_000_000
         hold = await only_hold(net)
         assert {h["state"] for h in hold["htlcs"]} <= {"forwarded", "settled"}
         assert len(hold["htlcs"]) >= 2
@@ -74,8 +74,15 @@ async def test_refusals_release_nothing(chain: Chain, make_node: NodeFactory, tm
         retry_hash = (await net.b.create_payment_request(1_000_000, "retry")).invoice
         retry_info = net.alice.decode_invoice(retry_hash)
         first = p.HoldRequest(
-            os.urandom(16), (bytes.fromhex(retry_info.payment_hash),), 1_000_000, p.sha256(b"pid-1"),
-            bytes.fromhex(net.lsp_b.node_id), 144, bytes.fromhex(net.alice.node_id), int(time.time()), "",
+            os.urandom(16),
+            (bytes.fromhex(retry_info.payment_hash),),
+            1_000_000,
+            p.sha256(b"pid-1"),
+            bytes.fromhex(net.lsp_b.node_id),
+            144,
+            bytes.fromhex(net.alice.node_id),
+            int(time.time()),
+            "",
         )
         first = dataclasses.replace(first, signature=net.a._sign(first))
         r1, r2 = await net.a._request(first), await net.a._request(first)
@@ -88,14 +95,16 @@ async def test_refusals_release_nothing(chain: Chain, make_node: NodeFactory, tm
 
         # Hold request from a node that is not LSP_a's client (B is LSP_b's).
         with pytest.raises(HoldRefused) as refused:
-            await net.b.request_hold([held.payment_hash], 30_000_000, net.bob.node_id, os.urandom(32), 144, lsp=net.lsp_a.node_id)
+            await net.b.request_hold(
+                [held.payment_hash], 30_000_000, net.bob.node_id, os.urandom(32), 144, lsp=net.lsp_a.node_id
+            )
         assert refused.value.status == p.Status.NOT_A_CLIENT
 
         # An HTLC on the hold's intercept SCID for a payment the hold does not cover: failed.
         other = await net.b.create_payment_request(5_000_000, "not held")
         stray = await net.a.pay_held(other.invoice, hold=held.hold)
         failed = await net.a.wait_for("payment_failed", payment_hash=stray.payment_hash)
-        assert failed.data["reason"]
+        assert failed.reason
         assert sorted(len(h["htlcs"]) for h in await net.holds()) == [0, 1]
 
         # The right pid releases; the same unblock again is refused as a replay.
@@ -108,7 +117,7 @@ async def test_refusals_release_nothing(chain: Chain, make_node: NodeFactory, tm
         assert net.b.unblock_replies[held.payment_hash].status == p.Status.ALREADY_RELEASED
         received = [e for e in net.b.events if e.kind == "payment_received"]
         assert len(received) == 1
-        assert all(e.data.get("payment_hash") != stray.payment_hash for e in received)
+        assert all(e.payment_hash != stray.payment_hash for e in received)
 
 
 async def test_hold_fails_back_before_expiry_without_force_close(
@@ -132,7 +141,7 @@ async def test_hold_fails_back_before_expiry_without_force_close(
         chain.mine(1)
         await net.lsp_a.api("POST", "/api/sync")
         failed = await net.a.wait_for("payment_failed", payment_hash=held.payment_hash)
-        assert failed.data["payment_hash"] == held.payment_hash
+        assert failed.payment_hash == held.payment_hash
         assert await hold_states(net) == ["failed"]
         # Nothing was force-closed: A's channel to LSP_a is still open and usable.
         await net.alice.sync()
@@ -191,12 +200,14 @@ async def test_crash_between_unblock_and_forward_releases_once(
 
         await until(lambda: is_held(net), "HTLC held")
         b = await net.restart_phone("bob")
-        await until(lambda: net.lsp_a.proc is not None and net.lsp_a.proc.poll() is not None, "LSP_a crashed on release")
+        await until(
+            lambda: net.lsp_a.proc is not None and net.lsp_a.proc.poll() is not None, "LSP_a crashed on release"
+        )
         assert net.lsp_a.reap() == 137
         await net.lsp_a.start()
         await net.links_up()
         received = await b.wait_for("payment_received", payment_hash=held.payment_hash)
-        assert received.data["amount_msat"] == 15_000_000
+        assert received.amount_msat == 15_000_000
         await net.a.wait_for("payment_sent", payment_hash=held.payment_hash)
         hold = await only_hold(net)
         assert hold["state"] in ("released", "settled")
@@ -213,4 +224,4 @@ async def test_holding_fee_is_stated_and_charged(chain: Chain, make_node: NodeFa
         await net.b.wait_for("payment_received", payment_hash=held.payment_hash)
         # LSP_a's holding fee on the 40k sat it forwards: 5 sat + 0.1% (about 40 sat).
         hop_fee = 5_000 + (40_000_000 + 1_000) * 1_000 // 1_000_000
-        assert sent.data["fee_paid_msat"] >= hop_fee
+        assert sent.fee_paid_msat >= hop_fee

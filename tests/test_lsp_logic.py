@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 
 from lsp_node import protocol as p
 from lsp_node.config import LspSettings
+from lsp_node.engine import HtlcIntercepted, PaymentForwarded
 from lsp_node.lsp import LspService, LspStore
 from lsp_node.lsp.holding import LDK_FAIL_BACK_BUFFER
-from lsp_node.lsp.port import InterceptedHtlc
-
 from tests.fake_engine import FakeEngine
 
 CLIENT = "02" + "aa" * 32
@@ -52,7 +51,9 @@ async def lsp(tmp_path: Path) -> AsyncIterator[Lsp]:
     store.close()
 
 
-def request(request_id: bytes = b"r" * 16, hashes: tuple[bytes, ...] = (HASH,), pid: bytes = PID, **kw: object) -> p.HoldRequest:
+def request(
+    request_id: bytes = b"r" * 16, hashes: tuple[bytes, ...] = (HASH,), pid: bytes = PID, **kw: object
+) -> p.HoldRequest:
     fields: dict[str, object] = dict(
         request_id=request_id,
         payment_hashes=hashes,
@@ -68,8 +69,10 @@ def request(request_id: bytes = b"r" * 16, hashes: tuple[bytes, ...] = (HASH,), 
     return p.HoldRequest(**fields)  # type: ignore[arg-type]
 
 
-def htlc(scid: int, intercept_id: str = "i1", payment_hash: bytes = HASH, sender: str = CLIENT, inbound: int = 1_000_000) -> InterceptedHtlc:
-    return InterceptedHtlc(intercept_id, scid, payment_hash.hex(), inbound, inbound, sender, 1300)
+def htlc(
+    scid: int, intercept_id: str = "i1", payment_hash: bytes = HASH, sender: str = CLIENT, inbound: int = 1_000_000
+) -> HtlcIntercepted:
+    return HtlcIntercepted(1, intercept_id, scid, payment_hash.hex(), inbound, inbound, sender, 1300)
 
 
 async def armed(lsp: Lsp, **kw: object) -> p.HoldReply:
@@ -103,11 +106,15 @@ async def test_hold_request_refusals(lsp: Lsp) -> None:
     # Same id, other pid: a replay. A new id for a hash already held: invalid.
     assert (await svc.on_hold_request(request(pid=b"x" * 32))).status == p.Status.STALE_OR_REPLAYED
     assert (await svc.on_hold_request(request(request_id=b"s" * 16))).status == p.Status.INVALID_REQUEST
-    assert (await svc.on_hold_request(request(request_id=b"t" * 16, hold_blocks=5000))).status == p.Status.INVALID_REQUEST
+    assert (
+        await svc.on_hold_request(request(request_id=b"t" * 16, hold_blocks=5000))
+    ).status == p.Status.INVALID_REQUEST
     big = request(request_id=b"u" * 16, hashes=(b"\x33" * 32,), amount_msat=10**9)
     assert (await svc.on_hold_request(big)).status == p.Status.LIMIT_EXCEEDED
     # A request id refused for a policy reason stays used (SPEC.md §2.9 step 4).
-    assert (await svc.on_hold_request(request(request_id=b"t" * 16, hashes=(b"\x44" * 32,)))).status == p.Status.STALE_OR_REPLAYED
+    assert (
+        await svc.on_hold_request(request(request_id=b"t" * 16, hashes=(b"\x44" * 32,)))
+    ).status == p.Status.STALE_OR_REPLAYED
 
 
 async def test_hold_count_cap(lsp: Lsp) -> None:
@@ -149,7 +156,9 @@ async def test_intercepted_htlc_failed(lsp: Lsp, case: str, why: str) -> None:
     reply = await armed(lsp)
     assert reply.intercept_scid is not None
     scid = reply.intercept_scid + (1 if case == "scid" else 0)
-    h = htlc(scid, payment_hash=b"\x55" * 32 if case == "hash" else HASH, sender=STRANGER if case == "sender" else CLIENT)
+    h = htlc(
+        scid, payment_hash=b"\x55" * 32 if case == "hash" else HASH, sender=STRANGER if case == "sender" else CLIENT
+    )
     await lsp.service.holding.on_htlc_intercepted(h)
     assert lsp.engine.failed == ["i1"], why
     assert lsp.store.holds()[0].state == "armed"
@@ -194,7 +203,7 @@ async def test_htlc_after_release_is_forwarded_on_arrival_and_settles(lsp: Lsp) 
     assert (await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))).status == p.Status.OK
     await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
     assert lsp.engine.forwarded == [("i1", NEXT, 1_000_000)]
-    await lsp.service.holding.on_payment_forwarded({"prev_node_id": CLIENT, "outbound_amount_msat": 1_000_000})
+    await lsp.service.holding.on_payment_forwarded(PaymentForwarded(2, None, None, CLIENT, None, 0, 1_000_000, False))
     [hold] = lsp.store.holds()
     assert hold.state == "settled"
     assert lsp.pushes.pushes == [(CLIENT, "preimage_waiting")]

@@ -23,7 +23,7 @@ def write_config(tmp_path: Path, extra: str = "") -> Path:
     cfg.write_text(
         f"""
 [node]
-data_dir = "{tmp_path / 'data'}"
+data_dir = "{tmp_path / "data"}"
 network = "regtest"
 listen_addr = "127.0.0.1:0"
 sync_interval_secs = 5
@@ -107,7 +107,7 @@ def test_environment_overrides_file_and_bad_config_is_reported(tmp_path: Path) -
     assert proc.returncode == 2
     assert "embedded chain is regtest only" in err
 
-    with pytest.raises(ConfigError, match="node.listen_addr"):
+    with pytest.raises(ConfigError, match=r"node\.listen_addr"):
         load_settings(write_config(tmp_path, 'log_level = "info"\n'), {"node": {"listen_addr": "nope"}})
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "missing.toml")

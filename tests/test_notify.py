@@ -6,9 +6,10 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -163,9 +164,7 @@ async def test_pending_push_survives_reopen(db_path: Path, receiver: Receiver) -
     assert len(receiver.to(DEV_A)) == 1
 
 
-async def test_server_error_retries_with_backoff_then_succeeds(
-    store: NotificationStore, receiver: Receiver
-) -> None:
+async def test_server_error_retries_with_backoff_then_succeeds(store: NotificationStore, receiver: Receiver) -> None:
     store.register_device(CLIENT, "webhook", DEV_A, now=T0)
     notifier = make_notifier(store, receiver)
     receiver.status[DEV_A] = 500

@@ -24,26 +24,24 @@ async def test_message_with_reply_path_and_blinded_context(chain: Chain, make_no
     # Phone -> LSP, straight to its node id, asking for replies tagged b"ctx-1".
     await phone.send_onion_message(PING, b"hello", to_node=lsp.node_id, reply_context=b"ctx-1")
     got = await wait_event(lsp, "onion_message_received")
-    assert got.data["tlv_type"] == PING and bytes.fromhex(got.data["payload"]) == b"hello"
-    assert got.data["context"] is None, "a message to a bare node id carries no authenticated context"
-    await lsp.reply_onion_message(got.data["responder"], PONG, b"world")
+    assert got.tlv_type == PING and bytes.fromhex(got.payload) == b"hello"
+    assert got.context is None, "a message to a bare node id carries no authenticated context"
+    await lsp.reply_onion_message(got.responder, PONG, b"world")
     reply = await wait_event(phone, "onion_message_received")
-    assert bytes.fromhex(reply.data["payload"]) == b"world"
-    assert bytes.fromhex(reply.data["context"]) == b"ctx-1"
+    assert bytes.fromhex(reply.payload) == b"world"
+    assert bytes.fromhex(reply.context) == b"ctx-1"
 
     # A path the LSP built for itself: whoever uses it, the LSP learns the context it chose.
     path = lsp.create_blinded_path(b"hold-42")
     await phone.send_onion_message(PING, b"via path", to_path=path)
     via = await wait_event(lsp, "onion_message_received", payload=b"via path".hex())
-    assert bytes.fromhex(via.data["context"]) == b"hold-42"
+    assert bytes.fromhex(via.context) == b"hold-42"
 
     with pytest.raises(InvalidArgumentError, match="odd type"):
         await phone.send_onion_message(64, b"x", to_node=lsp.node_id)
 
 
-async def test_messages_for_an_offline_peer_are_intercepted_and_forwarded(
-    chain: Chain, make_node: NodeFactory
-) -> None:
+async def test_messages_for_an_offline_peer_are_intercepted_and_forwarded(chain: Chain, make_node: NodeFactory) -> None:
     lsp = await make_node("lsp")
     alice = await make_node("alice")
     bob = await make_node("bob")
@@ -63,9 +61,9 @@ async def test_messages_for_an_offline_peer_are_intercepted_and_forwarded(
 
     bob = await make_node("bob")
     await wait_event(lsp, "onion_message_peer_connected", peer_node_id=bob_id)
-    await lsp.forward_onion_message(held.data["message"], bob_id)
+    await lsp.forward_onion_message(held.message, bob_id)
     got = await wait_event(bob, "onion_message_received", payload=b"for bob".hex())
-    assert bytes.fromhex(got.data["context"]) == b"mailbox"
+    assert bytes.fromhex(got.context) == b"mailbox"
 
 
 async def test_node_key_signatures(make_node: NodeFactory) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from lsp_node.errors import StorageError
 from lsp_node.lsp import LspStore
-from lsp_node.lsp.holds import IllegalTransition, HoldEvent
+from lsp_node.lsp.holds import HoldEvent, IllegalTransition
 from lsp_node.notify import NotificationStore
 
 # The DDL of lsp.sqlite as the first release wrote it, and rows as that code inserted them
@@ -46,16 +46,56 @@ def old_lsp_file(path: Path) -> None:
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.executescript(OLD_LSP_SCHEMA)
-    hold = ("h1", CLIENT, "r1", "ab" * 32, json.dumps([H2, H1]), 5000, "03" + "cc" * 32, 77, 72, 144,
-            "held", 1.5, 100, 244, 190, 0, None, None)
+    hold = (
+        "h1",
+        CLIENT,
+        "r1",
+        "ab" * 32,
+        json.dumps([H2, H1]),
+        5000,
+        "03" + "cc" * 32,
+        77,
+        72,
+        144,
+        "held",
+        1.5,
+        100,
+        244,
+        190,
+        0,
+        None,
+        None,
+    )
     db.execute("INSERT INTO lsp_holds VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", hold)
-    db.execute("INSERT INTO lsp_holds VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-               ("h2", CLIENT, "r2", "cd" * 32, json.dumps([H3]), 1, "03" + "cc" * 32, 78, 72, 6,
-                "expired", 2.5, 100, 106, None, 1, None, "no HTLC arrived in time"))
+    db.execute(
+        "INSERT INTO lsp_holds VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            "h2",
+            CLIENT,
+            "r2",
+            "cd" * 32,
+            json.dumps([H3]),
+            1,
+            "03" + "cc" * 32,
+            78,
+            72,
+            6,
+            "expired",
+            2.5,
+            100,
+            106,
+            None,
+            1,
+            None,
+            "no HTLC arrived in time",
+        ),
+    )
     db.execute("INSERT INTO lsp_hold_htlcs VALUES (?,?,?,?,?,?,?,?)", ("i1", "h1", H1, 5000, 5000, 400, "held", 3.0))
     db.execute("INSERT INTO lsp_seen_requests VALUES (?,?,?)", (CLIENT, "r1", 1.0))
-    db.execute("INSERT INTO lsp_mailbox (client, message, size, received_at, expires_at) VALUES (?,?,?,?,?)",
-               (CLIENT, "beef", 2, 1.0, 9e9))
+    db.execute(
+        "INSERT INTO lsp_mailbox (client, message, size, received_at, expires_at) VALUES (?,?,?,?,?)",
+        (CLIENT, "beef", 2, 1.0, 9e9),
+    )
     db.close()
 
 
@@ -67,7 +107,12 @@ def test_lsp_store_migrates_a_file_of_the_first_schema(tmp_path: Path) -> None:
         h1, h2 = store.holds()
         assert h1.payment_hashes == (H2, H1)  # order of the request kept
         assert (h1.state, h1.scid, h1.failback_height, h1.warned) == ("held", 77, 190, False)
-        assert (h2.state, h2.payment_hashes, h2.warned, h2.reason) == ("expired", (H3,), True, "no HTLC arrived in time")
+        assert (h2.state, h2.payment_hashes, h2.warned, h2.reason) == (
+            "expired",
+            (H3,),
+            True,
+            "no HTLC arrived in time",
+        )
         assert [x.intercept_id for x in store.htlcs("h1")] == ["i1"]
         assert store.active_hold_with_hash([H1]) == "h1"
         assert store.active_hold_with_hash([H3]) is None  # h2 is not active
@@ -76,7 +121,9 @@ def test_lsp_store_migrates_a_file_of_the_first_schema(tmp_path: Path) -> None:
         assert [m.message for m in store.messages()] == ["beef"]
         columns = {r["name"] for r in store.db.query("PRAGMA table_info(lsp_holds)")}
         assert "payment_hashes" not in columns
-        plan = list(store.db.query("EXPLAIN QUERY PLAN SELECT hold_id FROM lsp_hold_hashes WHERE payment_hash = ?", [H1]))
+        plan = list(
+            store.db.query("EXPLAIN QUERY PLAN SELECT hold_id FROM lsp_hold_hashes WHERE payment_hash = ?", [H1])
+        )
         assert any("lsp_hold_hashes_hash" in r["detail"] for r in plan)
         assert store.db.query("PRAGMA journal_mode").__next__()["journal_mode"] == "wal"
         assert store.db.query("PRAGMA synchronous").__next__()["synchronous"] == 2  # FULL
@@ -102,13 +149,14 @@ def test_a_file_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     )
     db.commit()
     db.close()
-    with pytest.raises(StorageError, match="newer version.*m003_from_the_future"):
+    with pytest.raises(StorageError, match=r"newer version.*m003_from_the_future"):
         LspStore(path)
 
 
 def test_a_unit_of_work_rolls_back_as_a_whole(tmp_path: Path) -> None:
     store = LspStore(tmp_path / "lsp.sqlite")
     try:
+
         def fails() -> None:
             store.put_message(CLIENT, "01", 1.0, 9e9)
             store.mark_request_seen(CLIENT, "r", 1.0)
@@ -184,10 +232,14 @@ def test_notify_store_adopts_a_file_of_the_first_schema(tmp_path: Path) -> None:
     path = tmp_path / "notify.sqlite"
     db = sqlite3.connect(path, isolation_level=None)
     db.executescript(OLD_NOTIFY_SCHEMA)
-    db.execute("INSERT INTO notify_devices (client_id, platform, device_id, registered_at, expires_at) VALUES (?,?,?,?,?)",
-               (CLIENT, "webhook", "dev-1", 1.0, 9e9))
-    db.execute("INSERT INTO notify_outbox (client_id, kind, created_at, next_attempt_at) VALUES (?,?,?,?)",
-               (CLIENT, "message_waiting", 1.0, 1.0))
+    db.execute(
+        "INSERT INTO notify_devices (client_id, platform, device_id, registered_at, expires_at) VALUES (?,?,?,?,?)",
+        (CLIENT, "webhook", "dev-1", 1.0, 9e9),
+    )
+    db.execute(
+        "INSERT INTO notify_outbox (client_id, kind, created_at, next_attempt_at) VALUES (?,?,?,?)",
+        (CLIENT, "message_waiting", 1.0, 1.0),
+    )
     db.close()
     with NotificationStore(path, ["webhook"]) as store:
         assert [d.device_id for d in store.devices(CLIENT, now=2.0)] == ["dev-1"]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Callable
+from collections.abc import Callable
 
-from .conftest import Chain, NodeFactory, open_channel, pay, sync_all, wait_event, wait_until
+from .conftest import Chain, NodeFactory, open_channel, sync_all, wait_event, wait_until
 
 
 async def test_route_through_middle_node_then_force_close(chain: Chain, make_node: NodeFactory) -> None:
@@ -25,11 +25,11 @@ async def test_route_through_middle_node_then_force_close(chain: Chain, make_nod
     sent = await wait_event(a, "payment_sent", payment_hash=payment_hash)
     received = await wait_event(c, "payment_received", payment_hash=payment_hash)
     forwarded = await wait_event(b, "payment_forwarded")
-    assert received.data["amount_msat"] == 100_000_000
-    assert forwarded.data["prev_channel_id"] == ab.channel_id
-    assert forwarded.data["next_channel_id"] == bc.channel_id
-    assert forwarded.data["outbound_amount_msat"] == 100_000_000
-    assert forwarded.data["fee_earned_msat"] == sent.data["fee_paid_msat"] > 0
+    assert received.amount_msat == 100_000_000
+    assert forwarded.prev_channel_id == ab.channel_id
+    assert forwarded.next_channel_id == bc.channel_id
+    assert forwarded.outbound_amount_msat == 100_000_000
+    assert forwarded.fee_earned_msat == sent.fee_paid_msat > 0
 
     # Force close A-B from A's side. B's share is immediately B's; A's waits out the
     # to_self_delay B imposed (144 blocks) before A's sweeper may spend it.

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-from lsp_node.engine import LightningNode
-
 from .conftest import Chain, NodeFactory, open_channel, pay, sync_all, wait_event, wait_until
 
 CHANNEL_SAT = 1_000_000

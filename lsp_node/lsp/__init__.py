@@ -2,12 +2,25 @@
 device registration and push notifications. Driven by engine events; see SPEC.md."""
 
 from lsp_node.lsp.holds import ACTIVE, ARMED, EXPIRED, FAILED, HELD, RELEASED, SETTLED, HoldEvent, IllegalTransition
-from lsp_node.lsp.port import EnginePort, InterceptedHtlc, LdkEngine
+from lsp_node.lsp.port import EnginePort, LdkEngine
 from lsp_node.lsp.service import LspService
 from lsp_node.lsp.store import HeldHtlc, Hold, LspStore, MailboxEntry
 
 __all__ = [
-    "ACTIVE", "ARMED", "EXPIRED", "FAILED", "HELD", "RELEASED", "SETTLED",
-    "EnginePort", "HeldHtlc", "Hold", "HoldEvent", "IllegalTransition", "InterceptedHtlc",
-    "LdkEngine", "LspService", "LspStore", "MailboxEntry",
+    "ACTIVE",
+    "ARMED",
+    "EXPIRED",
+    "FAILED",
+    "HELD",
+    "RELEASED",
+    "SETTLED",
+    "EnginePort",
+    "HeldHtlc",
+    "Hold",
+    "HoldEvent",
+    "IllegalTransition",
+    "LdkEngine",
+    "LspService",
+    "LspStore",
+    "MailboxEntry",
 ]

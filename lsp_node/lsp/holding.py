@@ -14,11 +14,11 @@ import time
 from dataclasses import dataclass, field
 
 from lsp_node import protocol as p
+from lsp_node.engine import HtlcIntercepted, PaymentForwarded
 from lsp_node.errors import LspNodeError
 from lsp_node.lsp import hooks
 from lsp_node.lsp.context import Role
 from lsp_node.lsp.holds import ARMED, HELD, RELEASED, SETTLED, HoldEvent, HoldFacts, allowed
-from lsp_node.lsp.port import InterceptedHtlc
 from lsp_node.lsp.store import HeldHtlc, Hold, LspStore
 
 log = logging.getLogger("lsp_node.lsp")
@@ -106,7 +106,9 @@ class Holding:
             return self._refuse(req, p.Status.INVALID_REQUEST, "amount_msat must be positive")
         holds, _, held_msat = store.client_totals(client)
         if holds >= pol.max_holds_per_client:
-            return self._refuse(req, p.Status.LIMIT_EXCEEDED, f"at most {pol.max_holds_per_client} active holds per client")
+            return self._refuse(
+                req, p.Status.LIMIT_EXCEEDED, f"at most {pol.max_holds_per_client} active holds per client"
+            )
         if held_msat + req.amount_msat > pol.max_held_msat_per_client:
             return self._refuse(req, p.Status.LIMIT_EXCEEDED, "the client's held amount would exceed its cap")
         if store.active_hold_with_hash(hashes) is not None:
@@ -115,7 +117,9 @@ class Holding:
         if scid is None:
             # The request id stays used, as it did when this was an exception after first use.
             return p.HoldReply(
-                req.request_id, int(p.Status.INTERNAL), error="cannot find an unused intercept SCID; retry in the next block"
+                req.request_id,
+                int(p.Status.INTERNAL),
+                error="cannot find an unused intercept SCID; retry in the next block",
             )
         hold = Hold(
             hold_id=os.urandom(16).hex(),
@@ -138,7 +142,9 @@ class Holding:
             reason=None,
         )
         store.insert_hold(hold)  # committed before the reply makes the hold usable
-        log.info("hold %s armed for %s: scid %s, until height %s", hold.hold_id[:12], client[:16], scid, hold.expires_height)
+        log.info(
+            "hold %s armed for %s: scid %s, until height %s", hold.hold_id[:12], client[:16], scid, hold.expires_height
+        )
         return hold
 
     def hold_reply(self, request_id: bytes, hold: Hold) -> p.HoldReply:
@@ -157,7 +163,7 @@ class Holding:
         )
 
     # -- intercepted HTLCs -------------------------------------------------------------------------
-    async def on_htlc_intercepted(self, htlc: InterceptedHtlc) -> None:
+    async def on_htlc_intercepted(self, htlc: HtlcIntercepted) -> None:
         decided = await self.store.run(self._decide_intercept, htlc, time.time())
         if isinstance(decided, str):
             log.info("failing intercepted HTLC %s: %s", htlc.intercept_id[:12], decided)
@@ -171,11 +177,11 @@ class Holding:
         pol = self.role.policy
         return pol.fee_base_msat + outbound_msat * pol.fee_proportional_millionths // 1_000_000
 
-    def _decide_intercept(self, htlc: InterceptedHtlc, now: float) -> str | tuple[Hold, list[HeldHtlc]] | None:
+    def _decide_intercept(self, htlc: HtlcIntercepted, now: float) -> str | tuple[Hold, list[HeldHtlc]] | None:
         """None: a replay to ignore; a string: why to fail it; else the hold and, if it is
         released already, the HTLCs to forward."""
         store = self.store
-        hold = store.hold_by_scid(htlc.requested_scid)
+        hold = store.hold_by_scid(htlc.requested_next_hop_scid)
         known = store.htlc(htlc.intercept_id)
         if known is not None and known.state != HELD:
             return None  # replayed after a restart; already forwarded or failed
@@ -185,9 +191,11 @@ class Holding:
             return "payment hash not covered by the hold"
         if hold.state not in (ARMED, HELD, RELEASED):
             return f"hold is {hold.state}"
-        if htlc.prev_node_id != hold.client or htlc.incoming_cltv_expiry is None:
+        if htlc.prev_node_id != hold.client or htlc.inbound_cltv_expiry is None:
             return "the HTLC does not come from the hold's client"
-        if htlc.inbound_msat - htlc.expected_outbound_msat < self.hold_fee(htlc.expected_outbound_msat):
+        if htlc.inbound_amount_msat - htlc.expected_outbound_amount_msat < self.hold_fee(
+            htlc.expected_outbound_amount_msat
+        ):
             # LDK does not check fees on intercepted HTLCs; the holding fee is ours to enforce.
             return "the HTLC does not pay the holding fee"
         if known is None:
@@ -196,15 +204,20 @@ class Holding:
                 return "the client's held-HTLC cap is reached"
             store.add_htlc(
                 HeldHtlc(
-                    htlc.intercept_id, hold.hold_id, htlc.payment_hash, htlc.inbound_msat,
-                    htlc.expected_outbound_msat, htlc.incoming_cltv_expiry, HELD,
+                    htlc.intercept_id,
+                    hold.hold_id,
+                    htlc.payment_hash,
+                    htlc.inbound_amount_msat,
+                    htlc.expected_outbound_amount_msat,
+                    htlc.inbound_cltv_expiry,
+                    HELD,
                 ),
                 now,
             )
         # Outgoing expiry = incoming - our hop delta; act a margin before LDK's own fail-back.
         store.set_failback(
             hold.hold_id,
-            htlc.incoming_cltv_expiry - hold.cltv_delta - LDK_FAIL_BACK_BUFFER - self.role.policy.failback_margin_blocks,
+            htlc.inbound_cltv_expiry - hold.cltv_delta - LDK_FAIL_BACK_BUFFER - self.role.policy.failback_margin_blocks,
         )
         if hold.state == ARMED:
             store.move_hold(hold, HoldEvent.HTLC_ACCEPTED)
@@ -268,7 +281,12 @@ class Holding:
         for h in htlcs:
             try:
                 if not await self.role.engine.forward_htlc(h.intercept_id, hold.next_node, h.outbound_msat):
-                    log.info("hold %s: no usable channel to %s for %s msat yet", hold.hold_id[:12], hold.next_node[:16], h.outbound_msat)
+                    log.info(
+                        "hold %s: no usable channel to %s for %s msat yet",
+                        hold.hold_id[:12],
+                        hold.next_node[:16],
+                        h.outbound_msat,
+                    )
                     continue
                 outcome.append((h.intercept_id, "forwarded"))
             except LspNodeError as e:
@@ -283,17 +301,16 @@ class Holding:
             self.store.set_htlc_state(intercept_id, state, now)
 
     # -- PaymentForwarded --------------------------------------------------------------------------
-    async def on_payment_forwarded(self, d: dict[str, object]) -> None:
+    async def on_payment_forwarded(self, event: PaymentForwarded) -> None:
         """Step 8: a released HTLC was fulfilled downstream and LDK claimed it from the payer.
         LDK's event names no payment hash, so it is matched to a forwarded HTLC of a released
         hold of that client by amount; with the payer offline, the preimage waits: push."""
-        client = d.get("prev_node_id")
-        amount = d.get("outbound_amount_msat")
-        if not isinstance(client, str) or not isinstance(amount, int):
+        client, amount = event.prev_node_id, event.outbound_amount_msat
+        if client is None or amount is None:
             return
-        if await self.store.run(self._decide_forwarded, client, amount, time.time()):
-            if not self.role.engine.is_online(client):
-                await self.role.notify(client, "preimage_waiting")
+        settled = await self.store.run(self._decide_forwarded, client, amount, time.time())
+        if settled and not self.role.engine.is_online(client):
+            await self.role.notify(client, "preimage_waiting")
 
     def _decide_forwarded(self, client: str, amount: int, now: float) -> bool:
         store = self.store
@@ -343,7 +360,9 @@ class Holding:
             f = facts(hold, height, store.htlc_counts(hold.hold_id))
             fb = hold.failback_height
             if allowed(hold.state, HoldEvent.FAIL_BACK, f):
-                plan.fail_back.append(FailBack(hold, store.htlcs(hold.hold_id, HELD), f"fail-back at height {height}", push=True))
+                plan.fail_back.append(
+                    FailBack(hold, store.htlcs(hold.hold_id, HELD), f"fail-back at height {height}", push=True)
+                )
             elif fb is not None and height >= fb - self.role.policy.expiry_warning_blocks and not hold.warned:
                 store.set_warned(hold.hold_id)
                 plan.warn.append(hold.client)

@@ -7,9 +7,10 @@ Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable, Final
+from typing import Final
 
 from lsp_node.errors import LspNodeError
 

@@ -3,7 +3,8 @@ callables (e.g. to crash the process at an exact point) before the LSP starts.""
 
 from __future__ import annotations
 
-from typing import Callable, Final
+from collections.abc import Callable
+from typing import Final
 
 #: Fired right after a release is committed and before any held HTLC is forwarded.
 AFTER_RELEASE: Final = "after_release"

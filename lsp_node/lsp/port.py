@@ -4,25 +4,10 @@ tested against a fake and the engine's Python boundary can change behind `LdkEng
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping, Protocol
+from typing import Protocol
 
 from lsp_node.engine import LightningNode
-
-
-@dataclass(frozen=True)
-class InterceptedHtlc:
-    """An HTLC LDK intercepted because its onion names an intercept SCID (HTLCIntercepted)."""
-
-    intercept_id: str
-    requested_scid: int
-    payment_hash: str
-    inbound_msat: int
-    expected_outbound_msat: int
-    #: The peer that sent it and the lowest incoming CLTV expiry of that peer's HTLCs with this
-    #: payment hash; None if LDK no longer lists the HTLC as pending.
-    prev_node_id: str | None
-    incoming_cltv_expiry: int | None
+from lsp_node.errors import NoUsableChannelError
 
 
 class EnginePort(Protocol):
@@ -49,10 +34,6 @@ class EnginePort(Protocol):
     async def reply_onion_message(self, responder: str, tlv_type: int, payload: bytes) -> None: ...
 
     async def forward_onion_message(self, message: str, peer_node_id: str) -> None: ...
-
-    def intercepted_htlc(self, event: Mapping[str, Any]) -> InterceptedHtlc:
-        """The intercepted HTLC an `htlc_intercepted` event describes."""
-        ...
 
     async def fail_intercepted_htlc(self, intercept_id: str) -> None: ...
 
@@ -99,43 +80,15 @@ class LdkEngine:
     async def forward_onion_message(self, message: str, peer_node_id: str) -> None:
         await self.node.forward_onion_message(message, peer_node_id)
 
-    def intercepted_htlc(self, event: Mapping[str, Any]) -> InterceptedHtlc:
-        # LDK's HTLCIntercepted names neither the sender nor the incoming CLTV; both come from the
-        # pending inbound HTLCs with the same hash, preferring the one of the same amount.
-        payment_hash = str(event["payment_hash"])
-        inbound = int(event["inbound_amount_msat"])
-        incoming = [h for h in self.node.pending_inbound_htlcs() if h.payment_hash == payment_hash]
-        sender = next((h for h in incoming if h.amount_msat == inbound), incoming[0] if incoming else None)
-        prev = sender.counterparty_node_id if sender else None
-        cltv = min((h.cltv_expiry for h in incoming if h.counterparty_node_id == prev), default=None)
-        return InterceptedHtlc(
-            intercept_id=str(event["intercept_id"]),
-            requested_scid=int(event["requested_next_hop_scid"]),
-            payment_hash=payment_hash,
-            inbound_msat=inbound,
-            expected_outbound_msat=int(event["expected_outbound_amount_msat"]),
-            prev_node_id=prev,
-            incoming_cltv_expiry=cltv,
-        )
-
     async def fail_intercepted_htlc(self, intercept_id: str) -> None:
         await self.node.fail_intercepted_htlc(intercept_id)
 
     async def forward_htlc(self, intercept_id: str, next_node_id: str, amount_msat: int) -> bool:
-        # The first usable channel to the next node that can carry the amount (SPEC.md §4.7).
-        channel = next(
-            (
-                c
-                for c in self.node.channels()
-                if c.counterparty_node_id == next_node_id
-                and c.is_usable
-                and c.next_outbound_htlc_limit_msat >= amount_msat
-            ),
-            None,
-        )
-        if channel is None:
+        # The engine picks the channel (SPEC.md §4.7): one call into Rust per released HTLC.
+        try:
+            await self.node.forward_intercepted_htlc(intercept_id, next_node_id, amount_msat)
+        except NoUsableChannelError:
             return False
-        await self.node.forward_intercepted_htlc(intercept_id, channel.channel_id, amount_msat)
         return True
 
     def pending_inbound_payment_hashes(self) -> set[str]:

@@ -7,7 +7,14 @@ import logging
 
 from lsp_node import protocol as p
 from lsp_node.config import LspSettings
-from lsp_node.engine import Event
+from lsp_node.engine import (
+    Event,
+    HtlcIntercepted,
+    OnionMessageIntercepted,
+    OnionMessagePeerConnected,
+    OnionMessageReceived,
+    PaymentForwarded,
+)
 from lsp_node.errors import LspNodeError
 from lsp_node.lsp.context import Role
 from lsp_node.lsp.devices import Devices
@@ -51,17 +58,16 @@ class LspService:
     # -- event dispatch ----------------------------------------------------------------------------
     async def handle(self, event: Event) -> None:
         """Apply one engine event; returns once its effects are committed (then ack it)."""
-        d = event.data
-        if event.kind == "onion_message_received":
-            await self.on_message(d["tlv_type"], bytes.fromhex(d["payload"]), d.get("context"), d.get("responder"))
-        elif event.kind == "htlc_intercepted":
-            await self.holding.on_htlc_intercepted(self.engine.intercepted_htlc(d))
-        elif event.kind == "onion_message_intercepted":
-            await self.mailbox.on_message_for_offline_peer(d["peer_node_id"], d["message"])
-        elif event.kind == "onion_message_peer_connected":
-            await self.mailbox.deliver(d["peer_node_id"])
-        elif event.kind == "payment_forwarded":
-            await self.holding.on_payment_forwarded(d)
+        if isinstance(event, OnionMessageReceived):
+            await self.on_message(event.tlv_type, bytes.fromhex(event.payload), event.context, event.responder)
+        elif isinstance(event, HtlcIntercepted):
+            await self.holding.on_htlc_intercepted(event)
+        elif isinstance(event, OnionMessageIntercepted):
+            await self.mailbox.on_message_for_offline_peer(event.peer_node_id, event.message)
+        elif isinstance(event, OnionMessagePeerConnected):
+            await self.mailbox.deliver(event.peer_node_id)
+        elif isinstance(event, PaymentForwarded):
+            await self.holding.on_payment_forwarded(event)
 
     async def on_message(self, tlv_type: int, payload: bytes, context: str | None, responder: str | None) -> None:
         try:

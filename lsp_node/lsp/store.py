@@ -9,9 +9,10 @@ are written only if the hold is still in the state they were decided on.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from lsp_node.db import Database, Schema, Store
 from lsp_node.lsp.holds import ACTIVE, HELD, HoldEvent, next_state
@@ -158,9 +159,12 @@ class LspStore:
     # -- requests ---------------------------------------------------------------------------------
     def mark_request_seen(self, client: str, request_id: str, now: float) -> bool:
         """False if this client already used this request id (a replay)."""
-        return 1 == self._exec(
-            "INSERT OR IGNORE INTO lsp_seen_requests (client, request_id, seen_at) VALUES (?, ?, ?)",
-            (client, request_id, now),
+        return (
+            self._exec(
+                "INSERT OR IGNORE INTO lsp_seen_requests (client, request_id, seen_at) VALUES (?, ?, ?)",
+                (client, request_id, now),
+            )
+            == 1
         )
 
     def forget_requests_before(self, t: float) -> None:
@@ -240,10 +244,13 @@ class LspStore:
         (raising IllegalTransition if there is none) and the row changes only if it is still in
         that state. False if another unit of work moved it first."""
         target = next_state(hold.state, event)
-        return 1 == self._exec(
-            "UPDATE lsp_holds SET state = ?, reason = COALESCE(?, reason), released_at = COALESCE(?, released_at)"
-            " WHERE hold_id = ? AND state = ?",
-            (target, reason, released_at, hold.hold_id, hold.state),
+        return (
+            self._exec(
+                "UPDATE lsp_holds SET state = ?, reason = COALESCE(?, reason), released_at = COALESCE(?, released_at)"
+                " WHERE hold_id = ? AND state = ?",
+                (target, reason, released_at, hold.hold_id, hold.state),
+            )
+            == 1
         )
 
     def set_failback(self, hold_id: str, height: int) -> None:
@@ -259,12 +266,15 @@ class LspStore:
     # -- held HTLCs -------------------------------------------------------------------------------
     def add_htlc(self, h: HeldHtlc, now: float) -> bool:
         """Record an intercepted HTLC; False if it was known already (LDK replays on restart)."""
-        return 1 == self._exec(
-            "INSERT OR IGNORE INTO lsp_hold_htlcs"
-            " (intercept_id, hold_id, payment_hash, inbound_msat, outbound_msat, cltv_expiry, state, updated_at)"
-            " VALUES (:intercept_id, :hold_id, :payment_hash, :inbound_msat, :outbound_msat, :cltv_expiry,"
-            " :state, :now)",
-            {**vars(h), "now": now},
+        return (
+            self._exec(
+                "INSERT OR IGNORE INTO lsp_hold_htlcs"
+                " (intercept_id, hold_id, payment_hash, inbound_msat, outbound_msat, cltv_expiry, state, updated_at)"
+                " VALUES (:intercept_id, :hold_id, :payment_hash, :inbound_msat, :outbound_msat, :cltv_expiry,"
+                " :state, :now)",
+                {**vars(h), "now": now},
+            )
+            == 1
         )
 
     def htlc(self, intercept_id: str) -> HeldHtlc | None:
@@ -314,7 +324,13 @@ class LspStore:
         def put() -> int:
             table = self.db.table("lsp_mailbox")
             table.insert(
-                {"client": client, "message": message, "size": len(message) // 2, "received_at": now, "expires_at": now + ttl}
+                {
+                    "client": client,
+                    "message": message,
+                    "size": len(message) // 2,
+                    "received_at": now,
+                    "expires_at": now + ttl,
+                }
             )
             return int(table.last_rowid or 0)
 

@@ -16,16 +16,16 @@ from lsp_node.notify.settings import NotifierSettings
 from lsp_node.notify.store import Device, NotificationStore, NotifyStatus, OutboxEntry, Registration
 
 __all__ = [
-    "Device",
     "KINDS",
     "KIND_SENTENCES",
+    "PUSH_TITLE",
+    "Device",
     "Kind",
     "NotificationStore",
     "Notifier",
     "NotifierSettings",
     "NotifyStatus",
     "OutboxEntry",
-    "PUSH_TITLE",
     "Registration",
     "push_body",
 ]

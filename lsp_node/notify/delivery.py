@@ -7,11 +7,12 @@ kind; third-party loggers are redacted (`redact`)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import urllib.parse
 import warnings
-from typing import Mapping
+from collections.abc import Mapping
 
 import apprise
 
@@ -40,11 +41,8 @@ def _load_apprise_plugins() -> None:
 _load_apprise_plugins()
 
 
-
 def _now(now: float | None) -> float:
     return time.time() if now is None else float(now)
-
-
 
 
 class Notifier:
@@ -135,10 +133,8 @@ class Notifier:
             if self._stopping:
                 break
             if wait > 0:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=wait)
-                except asyncio.TimeoutError:
-                    pass
             else:
                 await asyncio.sleep(0)
 
@@ -173,8 +169,8 @@ class Notifier:
         body = push_body(entry.kind)
         outcomes = await asyncio.gather(*(self._send_one(d, entry.kind, body) for d in todo))
         failed_platforms: list[str] = []
-        await self.store.run(self._record_deliveries, entry.id, list(zip(todo, outcomes)), now)
-        for device, ok in zip(todo, outcomes):
+        await self.store.run(self._record_deliveries, entry.id, list(zip(todo, outcomes, strict=True)), now)
+        for device, ok in zip(todo, outcomes, strict=True):
             if ok:
                 self.deliveries_ok += 1
             else:
@@ -192,19 +188,24 @@ class Notifier:
                 await self.store.run(self.store.mark_sent, entry.id, now)
                 log.warning(
                     "notify: %s for client %s reached only some devices after %d attempts; failing: %s",
-                    entry.kind, tag, attempts, ",".join(failed_platforms),
+                    entry.kind,
+                    tag,
+                    attempts,
+                    ",".join(failed_platforms),
                 )
                 return True
             await self.store.run(self.store.mark_dead, entry.id, now, error)
-            log.warning(
-                "notify: %s for client %s is dead after %d attempts (%s)", entry.kind, tag, attempts, error
-            )
+            log.warning("notify: %s for client %s is dead after %d attempts (%s)", entry.kind, tag, attempts, error)
             return False
         delay = self.settings.backoff(attempts)
         await self.store.run(self.store.mark_failed, entry.id, now, now + delay, error)
         log.info(
             "notify: %s for client %s attempt %d failed on %s; retry in %.0f s",
-            entry.kind, tag, attempts, ",".join(failed_platforms), delay,
+            entry.kind,
+            tag,
+            attempts,
+            ",".join(failed_platforms),
+            delay,
         )
         return False
 
@@ -256,13 +257,13 @@ class Notifier:
                     asyncio.to_thread(self._send_blocking, url, secrets, body),
                     timeout=2 * self.settings.request_timeout_secs + 5,
                 )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("notify: %s to client %s on %s timed out", kind, tag, device.platform)
             return False
         except ConfigError:
             log.warning("notify: URL template of platform %s is not accepted by apprise", device.platform)
             return False
-        except Exception as e:  # noqa: BLE001 -- never let one device break the round
+        except Exception as e:
             # Only the type: the message of a request error quotes the URL.
             log.warning("notify: %s to client %s on %s raised %s", kind, tag, device.platform, type(e).__name__)
             return False

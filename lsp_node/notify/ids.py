@@ -19,7 +19,6 @@ def client_tag(client_id: str) -> str:
     return client_id[:8]
 
 
-
 def check_client_id(client_id: str) -> str:
     if not isinstance(client_id, str):
         raise InvalidArgumentError("client_id must be a hex node id string")
@@ -38,4 +37,3 @@ def check_device_id(device_id: str) -> str:
     if not all("!" <= ch <= "~" for ch in device_id):
         raise InvalidArgumentError("device id must be printable ASCII without whitespace")
     return device_id
-

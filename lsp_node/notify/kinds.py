@@ -3,7 +3,8 @@ kind and a fixed sentence -- never a payment hash, amount, node id, device id or
 
 from __future__ import annotations
 
-from typing import Final, Literal, Mapping
+from collections.abc import Mapping
+from typing import Final, Literal
 
 from lsp_node.errors import InvalidArgumentError
 
@@ -28,9 +29,7 @@ def push_body(kind: str) -> str:
         raise InvalidArgumentError(f"unknown notification kind {kind!r}; expected one of {sorted(KINDS)}") from None
 
 
-
 def check_kind(kind: str) -> str:
     if kind not in KINDS:
         raise InvalidArgumentError(f"unknown notification kind {kind!r}; expected one of {sorted(KINDS)}")
     return kind
-

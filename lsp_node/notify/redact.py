@@ -9,7 +9,8 @@ import logging
 import re
 import threading
 import urllib.parse
-from typing import Final, Iterable
+from collections.abc import Iterable
+from typing import Final
 
 from lsp_node.notify.ids import DEVICE_PLACEHOLDER
 
@@ -111,4 +112,3 @@ def secrets_for(device_id: str, url: str, template: str) -> list[str]:
     )
     out.extend(p for p in pieces if len(p) >= 4)
     return out
-

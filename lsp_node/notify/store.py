@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Final, Iterable, ParamSpec, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar
 
 from lsp_node.db import Database, Schema, Store
 from lsp_node.errors import ConfigError, InvalidArgumentError
@@ -190,9 +191,7 @@ class NotificationStore:
 
     # -- devices -----------------------------------------------------------------------------------
 
-    def register_device(
-        self, client_id: str, platform: str, device_id: str, now: float | None = None
-    ) -> Registration:
+    def register_device(self, client_id: str, platform: str, device_id: str, now: float | None = None) -> Registration:
         """Register (or refresh the expiry of) a device; raises InvalidArgumentError if refused."""
         cid = check_client_id(client_id)
         if platform not in self.platforms:
@@ -243,11 +242,13 @@ class NotificationStore:
         """Forget a device; True if it was registered."""
         cid = check_client_id(client_id)
         removed = self.call(
-            lambda: self.db.execute(
-                "DELETE FROM notify_devices WHERE client_id = ? AND platform = ? AND device_id = ?",
-                (cid, platform, device_id),
-            ).rowcount
-            > 0
+            lambda: (
+                self.db.execute(
+                    "DELETE FROM notify_devices WHERE client_id = ? AND platform = ? AND device_id = ?",
+                    (cid, platform, device_id),
+                ).rowcount
+                > 0
+            )
         )
         if removed:
             log.info("notify: removed device of client %s on %s", client_tag(cid), platform)
@@ -311,7 +312,9 @@ class NotificationStore:
                 log.debug("notify: %s for client %s coalesced (cooldown)", kind, client_tag(cid))
                 return False
             if not list(
-                self._store.rows("SELECT 1 AS x FROM notify_devices WHERE client_id = ? AND expires_at > ? LIMIT 1", (cid, t))
+                self._store.rows(
+                    "SELECT 1 AS x FROM notify_devices WHERE client_id = ? AND expires_at > ? LIMIT 1", (cid, t)
+                )
             ):
                 log.debug("notify: %s for client %s dropped: no registered device", kind, client_tag(cid))
                 return False
@@ -404,7 +407,9 @@ class NotificationStore:
         )
 
     def status(self, now: float | None = None) -> NotifyStatus:
-        counts = {r["status"]: r["n"] for r in self._rows("SELECT status, COUNT(*) AS n FROM notify_outbox GROUP BY status")}
+        counts = {
+            r["status"]: r["n"] for r in self._rows("SELECT status, COUNT(*) AS n FROM notify_outbox GROUP BY status")
+        }
         [row] = self._rows(
             "SELECT COUNT(*) AS devices, COUNT(DISTINCT client_id) AS clients FROM notify_devices WHERE expires_at > ?",
             (_now(now),),

@@ -14,13 +14,11 @@ use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::{All, Message, PublicKey, Secp256k1, SecretKey};
 use bitcoin::sighash::{EcdsaSighashType, SighashCache};
 use bitcoin::{
-    absolute, block, transaction, Amount, Block, BlockHash, CompactTarget, CompressedPublicKey,
-    Network, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxMerkleNode, TxOut, Txid, Witness,
+    absolute, block, transaction, Amount, Block, BlockHash, CompactTarget, CompressedPublicKey, Network, OutPoint,
+    ScriptBuf, Sequence, Transaction, TxIn, TxMerkleNode, TxOut, Txid, Witness,
 };
 
-use crate::error::{
-    ChainError, RPC_DESERIALIZATION_ERROR, RPC_TRANSACTION_ALREADY_IN_CHAIN, RPC_TRANSACTION_ERROR,
-};
+use crate::error::{ChainError, RPC_DESERIALIZATION_ERROR, RPC_TRANSACTION_ALREADY_IN_CHAIN, RPC_TRANSACTION_ERROR};
 use crate::store::Store;
 
 /// Regtest proof-of-work limit, as compact bits.
@@ -55,16 +53,7 @@ const VERIFY_FLAGS: u32 = bitcoinconsensus::VERIFY_P2SH
 
 /// The default fee estimates served on `/fee-estimates` (target in blocks -> sat/vB).
 pub fn default_fee_estimates() -> BTreeMap<u16, f64> {
-    [
-        (1, 2.0),
-        (3, 1.5),
-        (6, 1.0),
-        (12, 1.0),
-        (144, 1.0),
-        (1008, 1.0),
-    ]
-    .into_iter()
-    .collect()
+    [(1, 2.0), (3, 1.5), (6, 1.0), (12, 1.0), (144, 1.0), (1008, 1.0)].into_iter().collect()
 }
 
 /// Block subsidy at `height` on regtest (50 BTC halving every 150 blocks).
@@ -83,10 +72,7 @@ pub(crate) fn script_hash(script: &bitcoin::Script) -> [u8; 32] {
 }
 
 fn now_secs() -> u32 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as u32)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as u32).unwrap_or(0)
 }
 
 /// An unspent confirmed output.
@@ -158,8 +144,7 @@ impl RegtestChain {
             None => default_fee_estimates(),
         };
         let faucet_pubkey = PublicKey::from_secret_key(&secp, &faucet_key);
-        let faucet_script =
-            ScriptBuf::new_p2wpkh(&CompressedPublicKey(faucet_pubkey).wpubkey_hash());
+        let faucet_script = ScriptBuf::new_p2wpkh(&CompressedPublicKey(faucet_pubkey).wpubkey_hash());
         let stored_blocks = store.load_blocks()?;
         let stored_mempool = store.load_mempool()?;
         let mut state = State {
@@ -210,15 +195,11 @@ impl RegtestChain {
                 log::warn!("dropping stored mempool transaction {txid}: {e}");
             }
         }
-        Ok(RegtestChain {
-            state: Mutex::new(state),
-        })
+        Ok(RegtestChain { state: Mutex::new(state) })
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .expect("regtest chain state mutex poisoned")
+        self.state.lock().expect("regtest chain state mutex poisoned")
     }
 
     /// Height of the chain tip (genesis is 0).
@@ -240,10 +221,7 @@ impl RegtestChain {
     pub fn get_block(&self, hash: &BlockHash) -> Option<(Block, u32)> {
         let state = self.lock();
         let height = *state.height_by_hash.get(hash)?;
-        state
-            .blocks
-            .get(height as usize)
-            .map(|b| (b.clone(), height))
+        state.blocks.get(height as usize).map(|b| (b.clone(), height))
     }
 
     /// The P2WPKH scriptPubKey of the chain's faucet.
@@ -253,11 +231,7 @@ impl RegtestChain {
 
     /// Mine `n` blocks. Mempool transactions go into the first one (parents before children);
     /// coinbases pay `to`, or the faucet when `to` is `None`.
-    pub fn mine_blocks(
-        &self,
-        n: u32,
-        to: Option<&ScriptBuf>,
-    ) -> Result<Vec<BlockHash>, ChainError> {
+    pub fn mine_blocks(&self, n: u32, to: Option<&ScriptBuf>) -> Result<Vec<BlockHash>, ChainError> {
         let mut state = self.lock();
         let mut out = Vec::with_capacity(n as usize);
         for _ in 0..n {
@@ -318,21 +292,16 @@ impl RegtestChain {
 
     /// Look up the confirmed, unspent output `outpoint` (mempool spends are ignored).
     pub fn get_utxo(&self, outpoint: &OutPoint) -> Option<(TxOut, u32)> {
-        self.lock()
-            .utxos
-            .get(outpoint)
-            .map(|c| (c.txout.clone(), c.height))
+        self.lock().utxos.get(outpoint).map(|c| (c.txout.clone(), c.height))
     }
 }
 
 /// Decode a hex transaction the way bitcoind's `sendrawtransaction` does.
 pub(crate) fn decode_tx_hex(tx_hex: &str) -> Result<Transaction, ChainError> {
-    let bytes = hex::decode(tx_hex.trim()).map_err(|e| {
-        ChainError::rejected(RPC_DESERIALIZATION_ERROR, format!("TX decode failed: {e}"))
-    })?;
-    bitcoin::consensus::deserialize::<Transaction>(&bytes).map_err(|e| {
-        ChainError::rejected(RPC_DESERIALIZATION_ERROR, format!("TX decode failed: {e}"))
-    })
+    let bytes = hex::decode(tx_hex.trim())
+        .map_err(|e| ChainError::rejected(RPC_DESERIALIZATION_ERROR, format!("TX decode failed: {e}")))?;
+    bitcoin::consensus::deserialize::<Transaction>(&bytes)
+        .map_err(|e| ChainError::rejected(RPC_DESERIALIZATION_ERROR, format!("TX decode failed: {e}")))
 }
 
 fn is_final_tx(tx: &Transaction, next_height: u32, mtp: u32) -> bool {
@@ -340,11 +309,7 @@ fn is_final_tx(tx: &Transaction, next_height: u32, mtp: u32) -> bool {
     if lock == 0 {
         return true;
     }
-    let threshold = if lock < absolute::LOCK_TIME_THRESHOLD {
-        next_height
-    } else {
-        mtp
-    };
+    let threshold = if lock < absolute::LOCK_TIME_THRESHOLD { next_height } else { mtp };
     if lock < threshold {
         return true;
     }
@@ -357,20 +322,14 @@ impl State {
     }
 
     pub fn tip_hash(&self) -> BlockHash {
-        self.hashes
-            .last()
-            .copied()
-            .unwrap_or_else(BlockHash::all_zeros)
+        self.hashes.last().copied().unwrap_or_else(BlockHash::all_zeros)
     }
 
     /// Median time past of the block at `height` (median of the last 11 block times).
     pub fn median_time_past(&self, height: u32) -> u32 {
         let end = (height as usize).min(self.blocks.len().saturating_sub(1));
         let start = end.saturating_sub(10);
-        let mut times: Vec<u32> = self.blocks[start..=end]
-            .iter()
-            .map(|b| b.header.time)
-            .collect();
+        let mut times: Vec<u32> = self.blocks[start..=end].iter().map(|b| b.header.time).collect();
         times.sort_unstable();
         times[times.len() / 2]
     }
@@ -390,18 +349,14 @@ impl State {
         if let Some((tx, _)) = self.confirmed_tx(&op.txid) {
             return tx.output.get(op.vout as usize);
         }
-        self.mempool_entry(&op.txid)
-            .and_then(|e| e.tx.output.get(op.vout as usize))
+        self.mempool_entry(&op.txid).and_then(|e| e.tx.output.get(op.vout as usize))
     }
 
     /// The mempool transaction spending `op`, with the input index.
     pub fn mempool_spender(&self, op: &OutPoint) -> Option<(Txid, u32)> {
-        self.mempool.iter().find_map(|e| {
-            e.tx.input
-                .iter()
-                .position(|i| i.previous_output == *op)
-                .map(|vin| (e.txid, vin as u32))
-        })
+        self.mempool
+            .iter()
+            .find_map(|e| e.tx.input.iter().position(|i| i.previous_output == *op).map(|vin| (e.txid, vin as u32)))
     }
 
     /// Fee of a transaction (0 for coinbases or when a prevout is unknown).
@@ -433,8 +388,7 @@ impl State {
                     if let Some(coin) = self.utxos.remove(&input.previous_output) {
                         touched.push(script_hash(&coin.txout.script_pubkey));
                     }
-                    self.spends
-                        .insert(input.previous_output, (txid, vin as u32, height));
+                    self.spends.insert(input.previous_output, (txid, vin as u32, height));
                 }
             }
             for (vout, out) in tx.output.iter().enumerate() {
@@ -442,15 +396,8 @@ impl State {
                 // The genesis coinbase is not spendable (as in Bitcoin Core).
                 if height > 0 {
                     self.utxos.insert(
-                        OutPoint {
-                            txid,
-                            vout: vout as u32,
-                        },
-                        Coin {
-                            txout: out.clone(),
-                            height,
-                            is_coinbase: tx.is_coinbase(),
-                        },
+                        OutPoint { txid, vout: vout as u32 },
+                        Coin { txout: out.clone(), height, is_coinbase: tx.is_coinbase() },
                     );
                 }
             }
@@ -484,10 +431,7 @@ impl State {
             txs.push(e.tx.clone());
         }
 
-        let script_sig = Builder::new()
-            .push_int(height as i64)
-            .push_opcode(OP_PUSHBYTES_0)
-            .into_script();
+        let script_sig = Builder::new().push_int(height as i64).push_opcode(OP_PUSHBYTES_0).into_script();
         let mut coinbase = Transaction {
             version: transaction::Version::TWO,
             lock_time: absolute::LockTime::ZERO,
@@ -497,21 +441,14 @@ impl State {
                 sequence: Sequence::MAX,
                 witness: Witness::new(),
             }],
-            output: vec![TxOut {
-                value: Amount::from_sat(block_subsidy(height) + fees),
-                script_pubkey: payout,
-            }],
+            output: vec![TxOut { value: Amount::from_sat(block_subsidy(height) + fees), script_pubkey: payout }],
         };
-        let has_witness = txs
-            .iter()
-            .any(|t| t.input.iter().any(|i| !i.witness.is_empty()));
+        let has_witness = txs.iter().any(|t| t.input.iter().any(|i| !i.witness.is_empty()));
         if has_witness {
             coinbase.input[0].witness = Witness::from_slice(&[[0u8; 32]]);
         }
         let prev = &self.blocks[self.blocks.len() - 1].header;
-        let time = now_secs()
-            .max(prev.time + 1)
-            .max(self.median_time_past(height - 1) + 1);
+        let time = now_secs().max(prev.time + 1).max(self.median_time_past(height - 1) + 1);
         let mut txdata = Vec::with_capacity(txs.len() + 1);
         txdata.push(coinbase);
         txdata.extend(txs);
@@ -527,25 +464,16 @@ impl State {
             txdata,
         };
         if has_witness {
-            let root = block
-                .witness_root()
-                .ok_or_else(|| ChainError::Invalid("cannot compute witness root".into()))?;
+            let root = block.witness_root().ok_or_else(|| ChainError::Invalid("cannot compute witness root".into()))?;
             let commitment = Block::compute_witness_commitment(&root, &[0u8; 32]);
             let mut data = [0u8; 36];
             data[..4].copy_from_slice(&[0xaa, 0x21, 0xa9, 0xed]);
             data[4..].copy_from_slice(commitment.as_byte_array());
-            let script = Builder::new()
-                .push_opcode(OP_RETURN)
-                .push_slice(data)
-                .into_script();
-            block.txdata[0].output.push(TxOut {
-                value: Amount::ZERO,
-                script_pubkey: script,
-            });
+            let script = Builder::new().push_opcode(OP_RETURN).push_slice(data).into_script();
+            block.txdata[0].output.push(TxOut { value: Amount::ZERO, script_pubkey: script });
         }
-        block.header.merkle_root = block
-            .compute_merkle_root()
-            .ok_or_else(|| ChainError::Invalid("cannot compute merkle root".into()))?;
+        block.header.merkle_root =
+            block.compute_merkle_root().ok_or_else(|| ChainError::Invalid("cannot compute merkle root".into()))?;
         let target = block.header.target();
         while block.header.validate_pow(target).is_err() {
             block.header.nonce = block.header.nonce.wrapping_add(1);
@@ -557,12 +485,7 @@ impl State {
 
         self.store.insert_block(height, &block)?;
         let hash = block.block_hash();
-        let included: HashSet<Txid> = block
-            .txdata
-            .iter()
-            .skip(1)
-            .map(|t| t.compute_txid())
-            .collect();
+        let included: HashSet<Txid> = block.txdata.iter().skip(1).map(|t| t.compute_txid()).collect();
         self.mempool.retain(|e| !included.contains(&e.txid));
         self.connect_block(block);
         log::debug!("mined regtest block {height} {hash}");
@@ -576,10 +499,7 @@ impl State {
             return Ok(txid);
         }
         if self.tx_index.contains_key(&txid) {
-            return Err(ChainError::rejected(
-                RPC_TRANSACTION_ALREADY_IN_CHAIN,
-                "Transaction already in block chain",
-            ));
+            return Err(ChainError::rejected(RPC_TRANSACTION_ALREADY_IN_CHAIN, "Transaction already in block chain"));
         }
         if tx.is_coinbase() {
             return Err(ChainError::policy("coinbase"));
@@ -595,9 +515,7 @@ impl State {
         }
         let weight = tx.weight().to_wu();
         if weight > MAX_STANDARD_TX_WEIGHT {
-            return Err(ChainError::policy(format!(
-                "tx-size, weight {weight} > {MAX_STANDARD_TX_WEIGHT}"
-            )));
+            return Err(ChainError::policy(format!("tx-size, weight {weight} > {MAX_STANDARD_TX_WEIGHT}")));
         }
         let mut value_out = 0u64;
         for o in &tx.output {
@@ -638,11 +556,7 @@ impl State {
         if !evict.is_empty() {
             // Mempool order puts parents first, so one pass collects all descendants.
             for e in &self.mempool {
-                if e.tx
-                    .input
-                    .iter()
-                    .any(|i| evict.contains(&i.previous_output.txid))
-                {
+                if e.tx.input.iter().any(|i| evict.contains(&i.previous_output.txid)) {
                     evict.insert(e.txid);
                 }
             }
@@ -661,10 +575,7 @@ impl State {
                     )));
                 }
                 spent.push((coin.txout.clone(), Some(coin.height)));
-            } else if let Some(out) = self
-                .mempool_entry(&op.txid)
-                .and_then(|e| e.tx.output.get(op.vout as usize))
-            {
+            } else if let Some(out) = self.mempool_entry(&op.txid).and_then(|e| e.tx.output.get(op.vout as usize)) {
                 if evict.contains(&op.txid) {
                     return Err(ChainError::policy(format!(
                         "bad-txns-spends-conflicting-tx, {txid} spends conflicting transaction {}",
@@ -673,10 +584,7 @@ impl State {
                 }
                 spent.push((out.clone(), None));
             } else {
-                return Err(ChainError::rejected(
-                    RPC_TRANSACTION_ERROR,
-                    "bad-txns-inputs-missingorspent",
-                ));
+                return Err(ChainError::rejected(RPC_TRANSACTION_ERROR, "bad-txns-inputs-missingorspent"));
             }
         }
 
@@ -715,9 +623,7 @@ impl State {
 
         let min_fee = weight * MIN_RELAY_FEE_SAT_PER_KWU / 1000;
         if fee < min_fee {
-            return Err(ChainError::policy(format!(
-                "min relay fee not met, {fee} < {min_fee}"
-            )));
+            return Err(ChainError::policy(format!("min relay fee not met, {fee} < {min_fee}")));
         }
 
         // Full RBF: must beat every direct conflict's feerate and the total fee of all evictions.
@@ -731,12 +637,7 @@ impl State {
                     )));
                 }
             }
-            let evicted_fees: u64 = self
-                .mempool
-                .iter()
-                .filter(|e| evict.contains(&e.txid))
-                .map(|e| e.fee)
-                .sum();
+            let evicted_fees: u64 = self.mempool.iter().filter(|e| evict.contains(&e.txid)).map(|e| e.fee).sum();
             if fee <= evicted_fees {
                 return Err(ChainError::policy(format!(
                     "txn-mempool-conflict, replacement {txid} pays {fee} sat, not more than the {evicted_fees} sat of the {} transaction(s) it replaces",
@@ -747,10 +648,7 @@ impl State {
 
         // Script verification with every spent output (so taproot is checked too).
         let raw = serialize(&tx);
-        let scripts: Vec<&[u8]> = spent
-            .iter()
-            .map(|(o, _)| o.script_pubkey.as_bytes())
-            .collect();
+        let scripts: Vec<&[u8]> = spent.iter().map(|(o, _)| o.script_pubkey.as_bytes()).collect();
         let utxos: Vec<bitcoinconsensus::Utxo> = spent
             .iter()
             .zip(&scripts)
@@ -775,9 +673,7 @@ impl State {
                     }
                     other => other.to_string(),
                 };
-                return Err(ChainError::policy(format!(
-                    "mandatory-script-verify-flag-failed (input {idx}: {why})"
-                )));
+                return Err(ChainError::policy(format!("mandatory-script-verify-flag-failed (input {idx}: {why})")));
             }
         }
 
@@ -787,12 +683,7 @@ impl State {
             log::debug!("replacement {txid} evicted {evicted:?}");
             self.mempool.retain(|e| !evicted.contains(&e.txid));
         }
-        self.mempool.push(MempoolEntry {
-            tx,
-            txid,
-            fee,
-            weight,
-        });
+        self.mempool.push(MempoolEntry { tx, txid, fee, weight });
         Ok(txid)
     }
 
@@ -805,11 +696,8 @@ impl State {
             )));
         }
         let next_height = self.tip_height() + 1;
-        let spent_in_mempool: HashSet<OutPoint> = self
-            .mempool
-            .iter()
-            .flat_map(|e| e.tx.input.iter().map(|i| i.previous_output))
-            .collect();
+        let spent_in_mempool: HashSet<OutPoint> =
+            self.mempool.iter().flat_map(|e| e.tx.input.iter().map(|i| i.previous_output)).collect();
         // Candidates: (outpoint, value, confirmed?)
         let mut candidates: Vec<(OutPoint, u64, bool)> = self
             .utxos
@@ -823,10 +711,7 @@ impl State {
             .collect();
         for e in &self.mempool {
             for (vout, o) in e.tx.output.iter().enumerate() {
-                let op = OutPoint {
-                    txid: e.txid,
-                    vout: vout as u32,
-                };
+                let op = OutPoint { txid: e.txid, vout: vout as u32 };
                 if o.script_pubkey == self.faucet_script && !spent_in_mempool.contains(&op) {
                     candidates.push((op, o.value.to_sat(), false));
                 }
@@ -841,14 +726,8 @@ impl State {
             lock_time: absolute::LockTime::ZERO,
             input: Vec::new(),
             output: vec![
-                TxOut {
-                    value: Amount::from_sat(amount),
-                    script_pubkey: script.clone(),
-                },
-                TxOut {
-                    value: Amount::ZERO,
-                    script_pubkey: self.faucet_script.clone(),
-                },
+                TxOut { value: Amount::from_sat(amount), script_pubkey: script.clone() },
+                TxOut { value: Amount::ZERO, script_pubkey: self.faucet_script.clone() },
             ],
         };
         let mut values = Vec::new();
@@ -887,19 +766,11 @@ impl State {
             let mut cache = SighashCache::new(&tx);
             for (idx, value) in values.iter().enumerate() {
                 let sighash = cache
-                    .p2wpkh_signature_hash(
-                        idx,
-                        &self.faucet_script,
-                        Amount::from_sat(*value),
-                        EcdsaSighashType::All,
-                    )
+                    .p2wpkh_signature_hash(idx, &self.faucet_script, Amount::from_sat(*value), EcdsaSighashType::All)
                     .map_err(|e| ChainError::Invalid(format!("faucet signing failed: {e}")))?;
                 let msg = Message::from_digest(sighash.to_byte_array());
                 let signature = self.secp.sign_ecdsa(&msg, &self.faucet_key);
-                let sig = bitcoin::ecdsa::Signature {
-                    signature,
-                    sighash_type: EcdsaSighashType::All,
-                };
+                let sig = bitcoin::ecdsa::Signature { signature, sighash_type: EcdsaSighashType::All };
                 witnesses.push(Witness::p2wpkh(&sig, &self.faucet_pubkey));
             }
         }

@@ -27,10 +27,7 @@ pub enum ChainError {
 
 impl ChainError {
     pub(crate) fn rejected(code: i32, reason: impl Into<String>) -> Self {
-        ChainError::Rejected {
-            code,
-            reason: reason.into(),
-        }
+        ChainError::Rejected { code, reason: reason.into() }
     }
     pub(crate) fn policy(reason: impl Into<String>) -> Self {
         Self::rejected(RPC_TRANSACTION_REJECTED, reason)

@@ -12,8 +12,8 @@ mod server;
 mod store;
 
 pub use chain::{
-    block_subsidy, default_fee_estimates, RegtestChain, COINBASE_MATURITY, HALVING_INTERVAL,
-    MIN_RELAY_FEE_SAT_PER_KWU, REGTEST_BITS,
+    block_subsidy, default_fee_estimates, RegtestChain, COINBASE_MATURITY, HALVING_INTERVAL, MIN_RELAY_FEE_SAT_PER_KWU,
+    REGTEST_BITS,
 };
 pub use error::{
     ChainError, RPC_DESERIALIZATION_ERROR, RPC_TRANSACTION_ALREADY_IN_CHAIN, RPC_TRANSACTION_ERROR,

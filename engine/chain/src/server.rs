@@ -38,35 +38,24 @@ pub struct ChainServer {
 
 impl ChainServer {
     /// Bind `bind` (port 0 = ephemeral) and serve the HTTP API on the current tokio runtime.
-    pub async fn start(
-        chain: Arc<RegtestChain>,
-        bind: SocketAddr,
-    ) -> Result<ChainServer, ChainError> {
+    pub async fn start(chain: Arc<RegtestChain>, bind: SocketAddr) -> Result<ChainServer, ChainError> {
         let listener = tokio::net::TcpListener::bind(bind)
             .await
             .map_err(|e| ChainError::Invalid(format!("cannot listen on {bind}: {e}")))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| ChainError::Invalid(format!("cannot read the bound address: {e}")))?;
+        let addr =
+            listener.local_addr().map_err(|e| ChainError::Invalid(format!("cannot read the bound address: {e}")))?;
         let app = router(chain);
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = rx.await;
             };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
+            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
                 log::error!("regtest chain HTTP server on {addr} failed: {e}");
             }
         });
         log::info!("regtest chain HTTP server listening on {addr}");
-        Ok(ChainServer {
-            addr,
-            shutdown: Some(tx),
-            task: Some(task),
-        })
+        Ok(ChainServer { addr, shutdown: Some(tx), task: Some(task) })
     }
 
     /// The address actually bound.
@@ -97,10 +86,7 @@ impl ChainServer {
             let _ = tx.send(());
         }
         if let Some(mut task) = self.task.take() {
-            if tokio::time::timeout(Duration::from_secs(5), &mut task)
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err() {
                 task.abort();
             }
         }
@@ -142,14 +128,8 @@ pub fn router(chain: Arc<RegtestChain>) -> Router {
         .route("/tx/{txid}/outspend/{vout}", get(tx_outspend))
         .route("/tx/{txid}/outspends", get(tx_outspends))
         .route("/scripthash/{hash}/txs", get(scripthash_txs))
-        .route(
-            "/scripthash/{hash}/txs/chain/{last_seen}",
-            get(scripthash_txs_chain),
-        )
-        .route(
-            "/scripthash/{hash}/txs/mempool",
-            get(scripthash_txs_mempool),
-        )
+        .route("/scripthash/{hash}/txs/chain/{last_seen}", get(scripthash_txs_chain))
+        .route("/scripthash/{hash}/txs/mempool", get(scripthash_txs_mempool))
         .route("/mempool/txids", get(mempool_txids))
         .route("/fee-estimates", get(fee_estimates))
         .route("/regtest/mine", post(regtest_mine))
@@ -176,12 +156,7 @@ fn bad_request(msg: impl Into<String>) -> Response {
 }
 
 fn binary(bytes: Vec<u8>) -> Response {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/octet-stream")],
-        bytes,
-    )
-        .into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
 }
 
 fn json_ok(v: Value) -> Response {
@@ -230,8 +205,7 @@ fn tx_to_json(s: &ChainState, tx: &Transaction, height: Option<u32>) -> Value {
             let prevout = if is_coinbase {
                 Value::Null
             } else {
-                s.find_output(&i.previous_output)
-                    .map_or(Value::Null, txout_json)
+                s.find_output(&i.previous_output).map_or(Value::Null, txout_json)
             };
             json!({
                 "txid": i.previous_output.txid.to_string(),
@@ -312,12 +286,7 @@ fn block_info_json(s: &ChainState, height: u32) -> Value {
 fn blocks_list(s: &ChainState, start: u32) -> Value {
     let start = start.min(s.tip_height());
     let lowest = start.saturating_sub(9);
-    Value::Array(
-        (lowest..=start)
-            .rev()
-            .map(|h| block_info_json(s, h))
-            .collect(),
-    )
+    Value::Array((lowest..=start).rev().map(|h| block_info_json(s, h)).collect())
 }
 
 fn outspend_json(s: &ChainState, op: &OutPoint) -> Value {
@@ -400,9 +369,7 @@ async fn block_info(State(c): State<AppState>, Path(hash): Path<String>) -> Resp
 }
 
 async fn block_header(State(c): State<AppState>, Path(hash): Path<String>) -> Response {
-    with_block(&c, &hash, |s, h| {
-        ok_text(hex::encode(serialize(&s.blocks[h as usize].header)))
-    })
+    with_block(&c, &hash, |s, h| ok_text(hex::encode(serialize(&s.blocks[h as usize].header))))
 }
 
 async fn block_status(State(c): State<AppState>, Path(hash): Path<String>) -> Response {
@@ -428,37 +395,24 @@ async fn block_raw(State(c): State<AppState>, Path(hash): Path<String>) -> Respo
 
 async fn block_txids(State(c): State<AppState>, Path(hash): Path<String>) -> Response {
     with_block(&c, &hash, |s, h| {
-        let ids: Vec<String> = s.blocks[h as usize]
-            .txdata
-            .iter()
-            .map(|t| t.compute_txid().to_string())
-            .collect();
+        let ids: Vec<String> = s.blocks[h as usize].txdata.iter().map(|t| t.compute_txid().to_string()).collect();
         json_ok(json!(ids))
     })
 }
 
-async fn block_txid_at(
-    State(c): State<AppState>,
-    Path((hash, index)): Path<(String, String)>,
-) -> Response {
+async fn block_txid_at(State(c): State<AppState>, Path((hash, index)): Path<(String, String)>) -> Response {
     let Ok(index) = index.parse::<usize>() else {
         return bad_request(format!("Invalid index: {index}"));
     };
-    with_block(&c, &hash, |s, h| {
-        match s.blocks[h as usize].txdata.get(index) {
-            Some(t) => ok_text(t.compute_txid().to_string()),
-            None => not_found("Transaction index"),
-        }
+    with_block(&c, &hash, |s, h| match s.blocks[h as usize].txdata.get(index) {
+        Some(t) => ok_text(t.compute_txid().to_string()),
+        None => not_found("Transaction index"),
     })
 }
 
 // ---------- handlers: transactions ----------
 
-fn with_tx<F: FnOnce(&ChainState, Transaction, Option<u32>) -> Response>(
-    c: &AppState,
-    txid: &str,
-    f: F,
-) -> Response {
+fn with_tx<F: FnOnce(&ChainState, Transaction, Option<u32>) -> Response>(c: &AppState, txid: &str, f: F) -> Response {
     let txid = match parse_txid(txid) {
         Ok(t) => t,
         Err(r) => return r,
@@ -510,11 +464,8 @@ async fn tx_merkle_proof(State(c): State<AppState>, Path(txid): Path<String>) ->
             return not_found("Transaction is unconfirmed; merkle proof");
         };
         let block = &s.blocks[h as usize];
-        let mut level: Vec<bitcoin::hashes::sha256d::Hash> = block
-            .txdata
-            .iter()
-            .map(|t| t.compute_txid().to_raw_hash())
-            .collect();
+        let mut level: Vec<bitcoin::hashes::sha256d::Hash> =
+            block.txdata.iter().map(|t| t.compute_txid().to_raw_hash()).collect();
         let Some(pos) = block.txdata.iter().position(|t| t.compute_txid() == id) else {
             return not_found("Transaction in block");
         };
@@ -528,11 +479,8 @@ async fn tx_merkle_proof(State(c): State<AppState>, Path(txid): Path<String>) ->
                 let left = pair[0];
                 let right = pair.get(1).copied().unwrap_or(left);
                 let mut engine = bitcoin::hashes::sha256d::Hash::engine();
-                left.consensus_encode(&mut engine)
-                    .expect("hash engines do not fail");
-                right
-                    .consensus_encode(&mut engine)
-                    .expect("hash engines do not fail");
+                left.consensus_encode(&mut engine).expect("hash engines do not fail");
+                right.consensus_encode(&mut engine).expect("hash engines do not fail");
                 next.push(bitcoin::hashes::sha256d::Hash::from_engine(engine));
             }
             level = next;
@@ -542,10 +490,7 @@ async fn tx_merkle_proof(State(c): State<AppState>, Path(txid): Path<String>) ->
     })
 }
 
-async fn tx_outspend(
-    State(c): State<AppState>,
-    Path((txid, vout)): Path<(String, String)>,
-) -> Response {
+async fn tx_outspend(State(c): State<AppState>, Path((txid, vout)): Path<(String, String)>) -> Response {
     let Ok(vout) = vout.parse::<u32>() else {
         return bad_request(format!("Invalid output index: {vout}"));
     };
@@ -553,22 +498,15 @@ async fn tx_outspend(
         if vout as usize >= tx.output.len() {
             return not_found("Output");
         }
-        json_ok(outspend_json(
-            s,
-            &OutPoint {
-                txid: tx.compute_txid(),
-                vout,
-            },
-        ))
+        json_ok(outspend_json(s, &OutPoint { txid: tx.compute_txid(), vout }))
     })
 }
 
 async fn tx_outspends(State(c): State<AppState>, Path(txid): Path<String>) -> Response {
     with_tx(&c, &txid, |s, tx, _| {
         let id = tx.compute_txid();
-        let list: Vec<Value> = (0..tx.output.len() as u32)
-            .map(|vout| outspend_json(s, &OutPoint { txid: id, vout }))
-            .collect();
+        let list: Vec<Value> =
+            (0..tx.output.len() as u32).map(|vout| outspend_json(s, &OutPoint { txid: id, vout })).collect();
         json_ok(Value::Array(list))
     })
 }
@@ -603,13 +541,11 @@ fn mempool_touching(s: &ChainState, sh: &[u8; 32]) -> Vec<Value> {
         .iter()
         .rev()
         .filter(|e| {
-            e.tx.output
-                .iter()
-                .any(|o| script_hash(&o.script_pubkey) == *sh)
-                || e.tx.input.iter().any(|i| {
-                    s.find_output(&i.previous_output)
-                        .is_some_and(|o| script_hash(&o.script_pubkey) == *sh)
-                })
+            e.tx.output.iter().any(|o| script_hash(&o.script_pubkey) == *sh)
+                || e.tx
+                    .input
+                    .iter()
+                    .any(|i| s.find_output(&i.previous_output).is_some_and(|o| script_hash(&o.script_pubkey) == *sh))
         })
         .map(|e| tx_to_json(s, &e.tx, None))
         .collect()
@@ -633,8 +569,7 @@ async fn scripthash_txs(State(c): State<AppState>, Path(hash): Path<String>) -> 
 }
 
 async fn scripthash_txs_chain(
-    State(_c): State<AppState>,
-    Path((hash, _last_seen)): Path<(String, String)>,
+    State(_c): State<AppState>, Path((hash, _last_seen)): Path<(String, String)>,
 ) -> Response {
     // Everything is returned on the first page, so later pages are empty.
     if let Err(r) = parse_scripthash(&hash) {
@@ -658,11 +593,8 @@ async fn mempool_txids(State(c): State<AppState>) -> Response {
 }
 
 async fn fee_estimates(State(c): State<AppState>) -> Response {
-    let map: serde_json::Map<String, Value> = c
-        .fee_estimates()
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), json!(v)))
-        .collect();
+    let map: serde_json::Map<String, Value> =
+        c.fee_estimates().into_iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
     json_ok(Value::Object(map))
 }
 
@@ -691,26 +623,21 @@ fn parse_regtest_address(s: &str) -> Result<bitcoin::ScriptBuf, Response> {
         .map_err(|e| bad_request(format!("invalid address {s:?}: {e}")))?
         .require_network(Network::Regtest)
         .map_err(|e| {
-            bad_request(format!(
-                "address {s:?} is not a regtest address (bcrt1.../m.../n.../2... required): {e}"
-            ))
+            bad_request(format!("address {s:?} is not a regtest address (bcrt1.../m.../n.../2... required): {e}"))
         })?;
     Ok(addr.script_pubkey())
 }
 
 async fn regtest_mine(State(c): State<AppState>, body: Bytes) -> Response {
     let req: MineRequest = if body.iter().all(|b| b.is_ascii_whitespace()) {
-        MineRequest {
-            blocks: 1,
-            address: None,
-        }
+        MineRequest { blocks: 1, address: None }
     } else {
         match serde_json::from_slice(&body) {
             Ok(r) => r,
             Err(e) => {
                 return bad_request(format!(
-                "invalid JSON body (expected {{\"blocks\": n, \"address\": optional string}}): {e}"
-            ))
+                    "invalid JSON body (expected {{\"blocks\": n, \"address\": optional string}}): {e}"
+                ))
             }
         }
     };
@@ -725,18 +652,14 @@ async fn regtest_mine(State(c): State<AppState>, body: Bytes) -> Response {
         None => None,
     };
     let chain = c.clone();
-    let result =
-        tokio::task::spawn_blocking(move || chain.mine_blocks(req.blocks, script.as_ref())).await;
+    let result = tokio::task::spawn_blocking(move || chain.mine_blocks(req.blocks, script.as_ref())).await;
     match result {
         Ok(Ok(hashes)) => json_ok(json!({
             "hashes": hashes.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
             "height": c.height(),
         })),
         Ok(Err(e)) => chain_error_response(e),
-        Err(e) => text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("mining task failed: {e}"),
-        ),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("mining task failed: {e}")),
     }
 }
 

@@ -14,19 +14,12 @@ pub(crate) struct Store {
 
 impl Store {
     pub(crate) fn open(path: &Path) -> Result<Self, ChainError> {
-        let conn = Connection::open(path).map_err(|e| {
-            ChainError::Storage(format!(
-                "cannot open chain database {}: {e}",
-                path.display()
-            ))
-        })?;
+        let conn = Connection::open(path)
+            .map_err(|e| ChainError::Storage(format!("cannot open chain database {}: {e}", path.display())))?;
         // journal_mode returns a row, so read it with query_row.
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            log::warn!(
-                "chain database {} is in journal mode {mode}, not WAL",
-                path.display()
-            );
+            log::warn!("chain database {} is in journal mode {mode}, not WAL", path.display());
         }
         conn.execute_batch(
             "PRAGMA synchronous=FULL;
@@ -38,12 +31,7 @@ impl Store {
     }
 
     pub(crate) fn get_meta(&self, key: &str) -> Result<Option<String>, ChainError> {
-        Ok(self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
-                r.get(0)
-            })
-            .optional()?)
+        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0)).optional()?)
     }
 
     pub(crate) fn set_meta(&self, key: &str, value: &str) -> Result<(), ChainError> {
@@ -55,16 +43,9 @@ impl Store {
     }
 
     pub(crate) fn load_blocks(&self) -> Result<Vec<Block>, ChainError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT height, hash, raw FROM blocks ORDER BY height ASC")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-            ))
-        })?;
+        let mut stmt = self.conn.prepare("SELECT height, hash, raw FROM blocks ORDER BY height ASC")?;
+        let rows =
+            stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?)))?;
         let mut out = Vec::new();
         for row in rows {
             let (height, hash, raw) = row?;
@@ -74,9 +55,8 @@ impl Store {
                     out.len()
                 )));
             }
-            let block: Block = deserialize(&raw).map_err(|e| {
-                ChainError::Storage(format!("block at height {height} cannot be decoded: {e}"))
-            })?;
+            let block: Block = deserialize(&raw)
+                .map_err(|e| ChainError::Storage(format!("block at height {height} cannot be decoded: {e}")))?;
             if block.block_hash().to_string() != hash {
                 return Err(ChainError::Storage(format!(
                     "block at height {height} has hash {} but the database says {hash}",
@@ -89,9 +69,7 @@ impl Store {
     }
 
     pub(crate) fn load_mempool(&self) -> Result<Vec<Transaction>, ChainError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT raw FROM mempool ORDER BY seq ASC")?;
+        let mut stmt = self.conn.prepare("SELECT raw FROM mempool ORDER BY seq ASC")?;
         let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
         let mut out = Vec::new();
         for raw in rows {
@@ -114,34 +92,20 @@ impl Store {
         let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT INTO blocks (height, hash, raw) VALUES (?1, ?2, ?3)",
-            params![
-                height as i64,
-                block.block_hash().to_string(),
-                serialize(block)
-            ],
+            params![height as i64, block.block_hash().to_string(), serialize(block)],
         )?;
         for t in block.txdata.iter().skip(1) {
-            tx.execute(
-                "DELETE FROM mempool WHERE txid = ?1",
-                params![t.compute_txid().to_string()],
-            )?;
+            tx.execute("DELETE FROM mempool WHERE txid = ?1", params![t.compute_txid().to_string()])?;
         }
         tx.commit()?;
         Ok(())
     }
 
     /// Add a transaction to the stored mempool and remove the ones it replaces, atomically.
-    pub(crate) fn mempool_add(
-        &mut self,
-        t: &Transaction,
-        evicted: &[Txid],
-    ) -> Result<(), ChainError> {
+    pub(crate) fn mempool_add(&mut self, t: &Transaction, evicted: &[Txid]) -> Result<(), ChainError> {
         let tx = self.conn.transaction()?;
         for txid in evicted {
-            tx.execute(
-                "DELETE FROM mempool WHERE txid = ?1",
-                params![txid.to_string()],
-            )?;
+            tx.execute("DELETE FROM mempool WHERE txid = ?1", params![txid.to_string()])?;
         }
         tx.execute(
             "INSERT OR IGNORE INTO mempool (txid, raw) VALUES (?1, ?2)",

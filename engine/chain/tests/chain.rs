@@ -12,10 +12,7 @@ const GENESIS: &str = "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a114
 fn genesis_is_real_regtest_genesis_and_faucet_is_mature() {
     let t = TestChain::new();
     let chain = &t.chain;
-    assert_eq!(
-        chain.block_hash(0),
-        Some(BlockHash::from_str(GENESIS).unwrap())
-    );
+    assert_eq!(chain.block_hash(0), Some(BlockHash::from_str(GENESIS).unwrap()));
     assert_eq!(chain.height(), 101);
     assert_eq!(chain.block_hash(101), Some(chain.tip_hash()));
     // Every mined block is valid: PoW, merkle root, BIP34 height, links to its parent.
@@ -25,35 +22,16 @@ fn genesis_is_real_regtest_genesis_and_faucet_is_mature() {
         assert!(block.header.validate_pow(block.header.target()).is_ok());
         assert_eq!(block.header.bits.to_consensus(), 0x207fffff);
         assert!(block.check_merkle_root());
-        assert_eq!(
-            block.header.prev_blockhash,
-            chain.block_hash(h - 1).unwrap()
-        );
+        assert_eq!(block.header.prev_blockhash, chain.block_hash(h - 1).unwrap());
         let cb_script = block.txdata[0].input[0].script_sig.as_bytes().to_vec();
-        let expected = bitcoin::blockdata::script::Builder::new()
-            .push_int(h as i64)
-            .into_script();
-        assert!(
-            cb_script.starts_with(expected.as_bytes()),
-            "BIP34 height at {h}"
-        );
+        let expected = bitcoin::blockdata::script::Builder::new().push_int(h as i64).into_script();
+        assert!(cb_script.starts_with(expected.as_bytes()), "BIP34 height at {h}");
         assert_eq!(block.txdata[0].output[0].value.to_sat(), block_subsidy(h));
-        assert_eq!(
-            block.txdata[0].output[0].script_pubkey,
-            chain.faucet_script()
-        );
+        assert_eq!(block.txdata[0].output[0].script_pubkey, chain.faucet_script());
     }
     // Timestamps strictly increase.
-    let times: Vec<u32> = (0..=101)
-        .map(|h| {
-            chain
-                .get_block(&chain.block_hash(h).unwrap())
-                .unwrap()
-                .0
-                .header
-                .time
-        })
-        .collect();
+    let times: Vec<u32> =
+        (0..=101).map(|h| chain.get_block(&chain.block_hash(h).unwrap()).unwrap().0.header.time).collect();
     assert!(times.windows(2).all(|w| w[0] < w[1]));
     assert_eq!(block_subsidy(149), 5_000_000_000);
     assert_eq!(block_subsidy(150), 2_500_000_000);
@@ -64,15 +42,11 @@ fn mine_fund_confirm_and_witness_commitment() {
     let t = TestChain::new();
     let chain = &t.chain;
     let key = Key::new(7);
-    let txid = chain
-        .fund(&key.script(), Amount::from_sat(1_000_000))
-        .unwrap();
+    let txid = chain.fund(&key.script(), Amount::from_sat(1_000_000)).unwrap();
     assert_eq!(chain.mempool_txids(), vec![txid]);
     assert_eq!(chain.get_transaction(&txid).unwrap().1, None);
     // A second fund before mining chains off the faucet change.
-    let txid2 = chain
-        .fund(&key.script(), Amount::from_sat(2_000_000))
-        .unwrap();
+    let txid2 = chain.fund(&key.script(), Amount::from_sat(2_000_000)).unwrap();
     assert_eq!(chain.mempool_txids(), vec![txid, txid2]);
 
     let to = Key::new(8).script();
@@ -84,31 +58,18 @@ fn mine_fund_confirm_and_witness_commitment() {
     assert_eq!(chain.get_transaction(&txid2).unwrap().1, Some(102));
     let (block, _) = chain.get_block(&hashes[0]).unwrap();
     assert_eq!(block.txdata.len(), 3);
-    assert_eq!(
-        block.txdata[1].compute_txid(),
-        txid,
-        "parent precedes child"
-    );
+    assert_eq!(block.txdata[1].compute_txid(), txid, "parent precedes child");
     assert!(block.check_witness_commitment());
-    assert!(block.txdata[0].output.iter().any(|o| o
-        .script_pubkey
-        .as_bytes()
-        .starts_with(&[0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed])));
+    assert!(block.txdata[0]
+        .output
+        .iter()
+        .any(|o| o.script_pubkey.as_bytes().starts_with(&[0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed])));
     // Coinbase pays `to` with subsidy plus fees.
     assert_eq!(block.txdata[0].output[0].script_pubkey, to);
     assert!(block.txdata[0].output[0].value.to_sat() > block_subsidy(102));
     let (tx, _) = chain.get_transaction(&txid).unwrap();
-    let vout = tx
-        .output
-        .iter()
-        .position(|o| o.script_pubkey == key.script())
-        .unwrap();
-    let (utxo, h) = chain
-        .get_utxo(&OutPoint {
-            txid,
-            vout: vout as u32,
-        })
-        .unwrap();
+    let vout = tx.output.iter().position(|o| o.script_pubkey == key.script()).unwrap();
+    let (utxo, h) = chain.get_utxo(&OutPoint { txid, vout: vout as u32 }).unwrap();
     assert_eq!((utxo.value.to_sat(), h), (1_000_000, 102));
 }
 
@@ -136,28 +97,14 @@ fn signed_spend_accepted_and_double_spends_rejected() {
     key.sign(&mut high, 0, Amount::from_sat(100_000));
     let high_id = chain.submit_transaction(&high).unwrap();
     assert_eq!(chain.mempool_txids(), vec![high_id]);
-    assert!(
-        chain.get_transaction(&txid).is_none(),
-        "replaced tx evicted"
-    );
+    assert!(chain.get_transaction(&txid).is_none(), "replaced tx evicted");
 
     chain.mine_blocks(1, None).unwrap();
-    assert_eq!(
-        chain.get_transaction(&high_id).unwrap().1,
-        Some(chain.height())
-    );
+    assert_eq!(chain.get_transaction(&high_id).unwrap().1, Some(chain.height()));
     // Already confirmed.
-    assert_rejected(
-        chain.submit_transaction(&high),
-        -27,
-        "Transaction already in block chain",
-    );
+    assert_rejected(chain.submit_transaction(&high), -27, "Transaction already in block chain");
     // Spending the now-spent confirmed output again: missing or spent.
-    assert_rejected(
-        chain.submit_transaction(&spend),
-        -25,
-        "bad-txns-inputs-missingorspent",
-    );
+    assert_rejected(chain.submit_transaction(&spend), -25, "bad-txns-inputs-missingorspent");
 }
 
 #[test]
@@ -169,13 +116,7 @@ fn rbf_evicts_descendants() {
     let mut parent = unsigned_tx(&[op], vec![out(&key.script(), 99_000)]);
     key.sign(&mut parent, 0, Amount::from_sat(100_000));
     let parent_id = chain.submit_transaction(&parent).unwrap();
-    let mut child = unsigned_tx(
-        &[OutPoint {
-            txid: parent_id,
-            vout: 0,
-        }],
-        vec![out(&key.script(), 98_000)],
-    );
+    let mut child = unsigned_tx(&[OutPoint { txid: parent_id, vout: 0 }], vec![out(&key.script(), 98_000)]);
     key.sign(&mut child, 0, Amount::from_sat(99_000));
     let child_id = chain.submit_transaction(&child).unwrap();
     assert_eq!(chain.mempool_txids(), vec![parent_id, child_id]);
@@ -193,17 +134,10 @@ fn rbf_evicts_descendants() {
 fn missing_inputs_rejected() {
     let t = TestChain::new();
     let key = Key::new(12);
-    let fake = OutPoint {
-        txid: Txid::from_str(&"ab".repeat(32)).unwrap(),
-        vout: 0,
-    };
+    let fake = OutPoint { txid: Txid::from_str(&"ab".repeat(32)).unwrap(), vout: 0 };
     let mut tx = unsigned_tx(&[fake], vec![out(&key.script(), 1000)]);
     key.sign(&mut tx, 0, Amount::from_sat(2000));
-    assert_rejected(
-        t.chain.submit_transaction(&tx),
-        -25,
-        "bad-txns-inputs-missingorspent",
-    );
+    assert_rejected(t.chain.submit_transaction(&tx), -25, "bad-txns-inputs-missingorspent");
 }
 
 #[test]
@@ -215,28 +149,16 @@ fn invalid_signatures_rejected() {
     // Signed by the wrong key (witness pubkey doesn't match the program).
     let mut tx = unsigned_tx(&[op], vec![out(&key.script(), 99_000)]);
     Key::new(14).sign(&mut tx, 0, Amount::from_sat(100_000));
-    assert_rejected(
-        chain.submit_transaction(&tx),
-        -26,
-        "mandatory-script-verify-flag-failed",
-    );
+    assert_rejected(chain.submit_transaction(&tx), -26, "mandatory-script-verify-flag-failed");
     // Signed over the wrong amount (BIP143 commits to it).
     let mut tx = unsigned_tx(&[op], vec![out(&key.script(), 99_000)]);
     key.sign(&mut tx, 0, Amount::from_sat(100_001));
-    assert_rejected(
-        chain.submit_transaction(&tx),
-        -26,
-        "mandatory-script-verify-flag-failed",
-    );
+    assert_rejected(chain.submit_transaction(&tx), -26, "mandatory-script-verify-flag-failed");
     // Signature valid, then outputs tampered with.
     let mut tx = unsigned_tx(&[op], vec![out(&key.script(), 99_000)]);
     key.sign(&mut tx, 0, Amount::from_sat(100_000));
     tx.output[0].value = Amount::from_sat(98_000);
-    assert_rejected(
-        chain.submit_transaction(&tx),
-        -26,
-        "mandatory-script-verify-flag-failed",
-    );
+    assert_rejected(chain.submit_transaction(&tx), -26, "mandatory-script-verify-flag-failed");
     assert!(chain.mempool_txids().is_empty());
 }
 
@@ -249,11 +171,7 @@ fn taproot_key_spend_checked() {
     let prevouts = vec![out(&tr.script(), 50_000)];
     let mut bad = unsigned_tx(&[op], vec![out(&tr.script(), 49_000)]);
     TrKey::new(16).sign(&mut bad, 0, &prevouts);
-    assert_rejected(
-        chain.submit_transaction(&bad),
-        -26,
-        "mandatory-script-verify-flag-failed",
-    );
+    assert_rejected(chain.submit_transaction(&bad), -26, "mandatory-script-verify-flag-failed");
     let mut good = unsigned_tx(&[op], vec![out(&tr.script(), 49_000)]);
     tr.sign(&mut good, 0, &prevouts);
     chain.submit_transaction(&good).unwrap();
@@ -294,13 +212,7 @@ fn locktimes_enforced() {
     chain.mine_blocks(1, None).unwrap(); // next height h+3: both now final
     chain.submit_transaction(&rel).unwrap();
     // Time-based relative lock on a mempool parent is never final.
-    let mut child = unsigned_tx(
-        &[OutPoint {
-            txid: rel.compute_txid(),
-            vout: 0,
-        }],
-        vec![out(&key.script(), 98_000)],
-    );
+    let mut child = unsigned_tx(&[OutPoint { txid: rel.compute_txid(), vout: 0 }], vec![out(&key.script(), 98_000)]);
     child.input[0].sequence = Sequence::from_512_second_intervals(1);
     key.sign(&mut child, 0, Amount::from_sat(99_000));
     assert_rejected(chain.submit_transaction(&child), -26, "non-BIP68-final");
@@ -314,24 +226,13 @@ fn coinbase_maturity_fee_and_value_rules() {
     let key = Key::new(18);
     let hash = chain.mine_blocks(1, Some(&key.script())).unwrap()[0];
     let (block, _) = chain.get_block(&hash).unwrap();
-    let cb = OutPoint {
-        txid: block.txdata[0].compute_txid(),
-        vout: 0,
-    };
+    let cb = OutPoint { txid: block.txdata[0].compute_txid(), vout: 0 };
     let value = block.txdata[0].output[0].value;
     let mut tx = unsigned_tx(&[cb], vec![out(&key.script(), value.to_sat() - 1000)]);
     key.sign(&mut tx, 0, value);
-    assert_rejected(
-        chain.submit_transaction(&tx),
-        -26,
-        "bad-txns-premature-spend-of-coinbase",
-    );
+    assert_rejected(chain.submit_transaction(&tx), -26, "bad-txns-premature-spend-of-coinbase");
     chain.mine_blocks(98, None).unwrap();
-    assert_rejected(
-        chain.submit_transaction(&tx),
-        -26,
-        "bad-txns-premature-spend-of-coinbase",
-    );
+    assert_rejected(chain.submit_transaction(&tx), -26, "bad-txns-premature-spend-of-coinbase");
     chain.mine_blocks(1, None).unwrap();
     chain.submit_transaction(&tx).unwrap();
 
@@ -341,16 +242,8 @@ fn coinbase_maturity_fee_and_value_rules() {
     assert_rejected(chain.submit_transaction(&over), -26, "bad-txns-in-belowout");
     let mut cheap = unsigned_tx(&[op], vec![out(&key.script(), 99_990)]);
     key.sign(&mut cheap, 0, Amount::from_sat(100_000));
-    assert_rejected(
-        chain.submit_transaction(&cheap),
-        -26,
-        "min relay fee not met",
-    );
-    assert_rejected(
-        chain.submit_transaction_hex("00zz"),
-        -22,
-        "TX decode failed",
-    );
+    assert_rejected(chain.submit_transaction(&cheap), -26, "min relay fee not met");
+    assert_rejected(chain.submit_transaction_hex("00zz"), -22, "TX decode failed");
 }
 
 #[test]

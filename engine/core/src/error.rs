@@ -19,6 +19,9 @@ pub enum Error {
     /// A channel operation was refused (unknown channel, bad parameters, peer refused...).
     #[error("{0}")]
     Channel(String),
+    /// No usable channel to the node can carry the amount now; retrying later may succeed.
+    #[error("{0}")]
+    NoUsableChannel(String),
     /// The on-chain wallet or the channel does not hold enough to do what was asked.
     #[error("insufficient funds: {0}")]
     InsufficientFunds(String),

@@ -1,19 +1,31 @@
 //! lsp_engine: an LDK Lightning node with a BDK wallet, an Esplora chain source and SQLite
 //! storage. Pure Rust; the Python bindings live in the `lsp_node_ldk` crate.
 
+mod builder;
 pub mod chain;
+mod channels;
+pub mod config;
+mod connection;
 pub mod error;
-pub mod events;
+pub mod event;
+pub mod io;
 pub mod keys;
 pub mod logger;
+pub mod model;
 pub mod node;
 pub mod onion;
-pub mod store;
+mod parse;
+pub mod payment;
+mod seed;
+mod tasks;
 pub mod types;
 pub mod wallet;
 
+pub use config::{NodeConfig, NodeOptions};
 pub use error::{Error, Result};
-pub use events::{NodeEvent, QueuedEvent};
-pub use node::{ChannelInfo, InvoiceInfo, Node, NodeConfig, PeerInfo};
-pub use store::PaymentRecord;
+pub use event::{NodeEvent, QueuedEvent};
+pub use io::PaymentRecord;
+pub use model::{ChannelInfo, InboundHtlc, InterceptHop, InvoiceInfo, PeerInfo};
+pub use node::Node;
+pub use onion::verify_message;
 pub use wallet::WalletBalance;

@@ -3,23 +3,23 @@
 use std::sync::{Arc, RwLock};
 
 use lightning::chain::chainmonitor;
-use lightning::routing::router::DefaultRouter;
-use lightning::routing::scoring::ProbabilisticScoringFeeParameters;
 use lightning::ln::peer_handler::{IgnoringMessageHandler, PeerManager as LdkPeerManager};
 use lightning::onion_message::messenger::{DefaultMessageRouter, OnionMessenger as LdkOnionMessenger};
 use lightning::routing::gossip;
 use lightning::routing::gossip::P2PGossipSync;
+use lightning::routing::router::DefaultRouter;
 use lightning::routing::scoring::ProbabilisticScorer;
+use lightning::routing::scoring::ProbabilisticScoringFeeParameters;
 use lightning::sign::{InMemorySigner, KeysManager};
 use lightning::util::sweep::OutputSweeperSync;
 use lightning_net_tokio::SocketDescriptor;
 use lightning_transaction_sync::EsploraSyncClient;
 
 use crate::chain::ChainSource;
+use crate::io::SqliteStore;
 use crate::keys::WalletKeys;
 use crate::logger::EngineLogger;
 use crate::onion::{AppMessageHandler, RelayMessageRouter};
-use crate::store::SqliteStore;
 use crate::wallet::OnchainWallet;
 
 pub type TxSync = EsploraSyncClient<Arc<EngineLogger>>;
@@ -61,7 +61,8 @@ pub type Scorer = ProbabilisticScorer<Arc<NetworkGraph>, Arc<EngineLogger>>;
 
 pub type MessageRouter = DefaultMessageRouter<Arc<NetworkGraph>, Arc<EngineLogger>, Arc<KeysManager>>;
 
-pub type GossipSync = P2PGossipSync<Arc<NetworkGraph>, Arc<dyn lightning::routing::utxo::UtxoLookup + Send + Sync>, Arc<EngineLogger>>;
+pub type GossipSync =
+    P2PGossipSync<Arc<NetworkGraph>, Arc<dyn lightning::routing::utxo::UtxoLookup + Send + Sync>, Arc<EngineLogger>>;
 
 /// The onion messenger. The custom-message slot is where the LightningRod messages plug in.
 pub type OnionMessenger = LdkOnionMessenger<
@@ -69,7 +70,7 @@ pub type OnionMessenger = LdkOnionMessenger<
     Arc<KeysManager>,
     Arc<EngineLogger>,
     Arc<ChannelManager>,
-    Arc<RelayMessageRouter>,
+    Arc<RelayMessageRouter<MessageRouter>>,
     Arc<ChannelManager>,
     Arc<ChannelManager>,
     IgnoringMessageHandler,

@@ -44,7 +44,8 @@ pub struct WalletBalance {
 
 impl OnchainWallet {
     pub fn open(db_path: &std::path::Path, seed: &[u8; 64], network: Network, chain: Arc<ChainSource>) -> Result<Self> {
-        let xprv = Xpriv::new_master(network, seed).map_err(|e| Error::Wallet(format!("cannot derive wallet key: {e}")))?;
+        let xprv =
+            Xpriv::new_master(network, seed).map_err(|e| Error::Wallet(format!("cannot derive wallet key: {e}")))?;
         let mut conn = Connection::open(db_path)
             .map_err(|e| Error::Storage(format!("cannot open wallet db {}: {e}", db_path.display())))?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| Error::Storage(e.to_string()))?;
@@ -57,7 +58,11 @@ impl OnchainWallet {
             .extract_keys()
             .check_network(network)
             .load_wallet(&mut conn)
-            .map_err(|e| Error::Wallet(format!("cannot load the wallet (was the data directory made for another network or seed?): {e}")))?;
+            .map_err(|e| {
+                Error::Wallet(format!(
+                    "cannot load the wallet (was the data directory made for another network or seed?): {e}"
+                ))
+            })?;
         let wallet = match loaded {
             Some(w) => w,
             None => Wallet::create(ext, int)
@@ -149,7 +154,9 @@ impl OnchainWallet {
 
     /// Build and sign a transaction paying `amount` (or everything, for None) to `script`.
     /// The transaction is recorded as unconfirmed so its inputs are not spent twice.
-    pub fn build_payment(&self, script: ScriptBuf, amount: Option<Amount>, feerate_sat_per_kw: u32) -> Result<Transaction> {
+    pub fn build_payment(
+        &self, script: ScriptBuf, amount: Option<Amount>, feerate_sat_per_kw: u32,
+    ) -> Result<Transaction> {
         let mut inner = self.lock();
         let fee_rate = FeeRate::from_sat_per_kwu(feerate_sat_per_kw as u64);
         let mut psbt = {
@@ -165,7 +172,10 @@ impl OnchainWallet {
             b.fee_rate(fee_rate);
             b.finish().map_err(|e| {
                 let msg = e.to_string();
-                if msg.contains("Insufficient funds") || msg.contains("InsufficientFunds") || msg.contains("insufficient") {
+                if msg.contains("Insufficient funds")
+                    || msg.contains("InsufficientFunds")
+                    || msg.contains("insufficient")
+                {
                     Error::InsufficientFunds(format!("the on-chain wallet cannot pay this: {msg}"))
                 } else {
                     Error::Wallet(format!("cannot build the transaction: {msg}"))
@@ -180,7 +190,7 @@ impl OnchainWallet {
             return Err(Error::Wallet("the wallet could not finalize the transaction".into()));
         }
         let tx = psbt.extract_tx().map_err(|e| Error::Wallet(format!("cannot extract the transaction: {e}")))?;
-        inner.wallet.apply_unconfirmed_txs([(tx.clone(), crate::store::now_secs())]);
+        inner.wallet.apply_unconfirmed_txs([(tx.clone(), crate::io::now_secs())]);
         Self::persist(&mut inner)?;
         Ok(tx)
     }
@@ -208,7 +218,7 @@ impl OnchainWallet {
 
 impl OnchainWallet {
     /// A new internal (change) script, persisted before it is handed out.
-    pub fn fresh_script(&self) -> std::result::Result<ScriptBuf, ()> {
+    pub(crate) fn fresh_script(&self) -> std::result::Result<ScriptBuf, ()> {
         let mut inner = self.lock();
         let info = inner.wallet.reveal_next_address(KeychainKind::Internal);
         Self::persist(&mut inner).map_err(|_| ())?;
@@ -219,5 +229,30 @@ impl OnchainWallet {
 impl ChangeDestinationSourceSync for OnchainWallet {
     fn get_change_destination_script(&self) -> std::result::Result<ScriptBuf, ()> {
         self.fresh_script()
+    }
+}
+
+// ---- the node's wallet calls -----------------------------------------------------------
+
+impl crate::node::Node {
+    pub fn new_address(&self) -> Result<String> {
+        Ok(self.core.wallet.new_address()?.to_string())
+    }
+
+    pub fn wallet_balance(&self) -> WalletBalance {
+        self.core.wallet.balance()
+    }
+
+    /// Satoshis still held in closed or closing channels (claimable on chain, not yet swept).
+    pub fn claimable_onchain_sat(&self) -> u64 {
+        self.core.chain_monitor.get_claimable_balances(&[]).iter().map(|b| b.claimable_amount_satoshis()).sum()
+    }
+
+    pub async fn send_onchain(&self, address: &str, amount_sat: Option<u64>) -> Result<String> {
+        self.check_running()?;
+        // Six blocks: an operator's withdrawal is not urgent, but should not linger for days.
+        let feerate = self.core.chain.feerate_sat_per_kw(6);
+        let txid = self.core.wallet.send(address, amount_sat, feerate).await?;
+        Ok(txid.to_string())
     }
 }

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bitcoin::{Address, Amount, Network};
-use lsp_engine::{Node, NodeConfig};
+use lsp_engine::{Node, NodeConfig, NodeEvent};
 use regtest_chain::{ChainServer, RegtestChain};
 
-async fn event_of(node: &Node, kind: &str) -> serde_json::Value {
+async fn event_of(node: &Node, kind: &str) -> NodeEvent {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let e = tokio::time::timeout_at(deadline, node.next_event())
@@ -17,8 +17,8 @@ async fn event_of(node: &Node, kind: &str) -> serde_json::Value {
             .unwrap_or_else(|_| panic!("no {kind} event in time"))
             .expect("event queue");
         node.event_handled(e.id).expect("ack");
-        if e.kind == kind {
-            return serde_json::from_str(&e.json).expect("event json");
+        if e.event.kind() == kind {
+            return e.event;
         }
     }
 }
@@ -37,12 +37,10 @@ async fn wait_for(mut cond: impl FnMut() -> bool, what: &str) {
 async fn open_channel_and_pay() {
     let dir = tempfile::tempdir().expect("tempdir");
     let chain = Arc::new(RegtestChain::open(&dir.path().join("chain.sqlite")).expect("chain"));
-    let server = ChainServer::start(Arc::clone(&chain), "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("server");
+    let server = ChainServer::start(Arc::clone(&chain), "127.0.0.1:0".parse().expect("addr")).await.expect("server");
     let config = |name: &str| {
         let mut cfg = NodeConfig::new(dir.path().join(name), Network::Regtest, &server.url());
-        cfg.sync_interval_secs = 1;
+        cfg.options.sync_interval_secs = 1;
         cfg
     };
     let alice = Node::start(config("alice")).await.expect("alice");
@@ -69,10 +67,14 @@ async fn open_channel_and_pay() {
 
     let invoice = bob.create_invoice(Some(42_000_000), "engine test", 600).expect("invoice");
     let hash = alice.pay_invoice(&invoice, None, None).expect("pay");
-    let sent = event_of(&alice, "payment_sent").await;
-    assert_eq!(sent["payment_hash"], hash.as_str());
-    let received = event_of(&bob, "payment_received").await;
-    assert_eq!(received["amount_msat"], 42_000_000);
+    match event_of(&alice, "payment_sent").await {
+        NodeEvent::PaymentSent { payment_hash, .. } => assert_eq!(payment_hash, hash),
+        other => panic!("{other:?}"),
+    }
+    match event_of(&bob, "payment_received").await {
+        NodeEvent::PaymentReceived { amount_msat, .. } => assert_eq!(amount_msat, 42_000_000),
+        other => panic!("{other:?}"),
+    }
     let record = alice.payment(&hash).expect("store").expect("record");
     assert_eq!(record.status, "succeeded");
 

@@ -21,7 +21,9 @@ fn regtest_script(address: &str) -> PyResult<ScriptBuf> {
         .map_err(|e| ChainError::new_err(format!("invalid address {address:?}: {e}")))?
         .require_network(Network::Regtest)
         .map_err(|e| {
-            ChainError::new_err(format!("address {address:?} is not a regtest address (bcrt1.../m.../n.../2... required): {e}"))
+            ChainError::new_err(format!(
+                "address {address:?} is not a regtest address (bcrt1.../m.../n.../2... required): {e}"
+            ))
         })?;
     Ok(addr.script_pubkey())
 }
@@ -29,8 +31,7 @@ fn regtest_script(address: &str) -> PyResult<ScriptBuf> {
 type ServerSlot = Arc<Mutex<Option<ChainServer>>>;
 
 fn lock_slot(slot: &ServerSlot) -> std::sync::MutexGuard<'_, Option<ChainServer>> {
-    slot.lock()
-        .expect("regtest chain server slot mutex poisoned")
+    slot.lock().expect("regtest chain server slot mutex poisoned")
 }
 
 #[pyclass(frozen, name = "RegtestChain", module = "lsp_node._ldk")]
@@ -44,26 +45,15 @@ impl PyRegtestChain {
     /// Open (or create, mining 101 blocks to the faucet) the chain stored in SQLite at `db_path`.
     #[staticmethod]
     fn open(py: Python<'_>, db_path: String) -> PyResult<Self> {
-        let chain = py
-            .detach(|| RegtestChain::open(std::path::Path::new(&db_path)))
-            .map_err(to_py)?;
-        Ok(PyRegtestChain {
-            chain: Arc::new(chain),
-            server: Arc::new(Mutex::new(None)),
-        })
+        let chain = py.detach(|| RegtestChain::open(std::path::Path::new(&db_path))).map_err(to_py)?;
+        Ok(PyRegtestChain { chain: Arc::new(chain), server: Arc::new(Mutex::new(None)) })
     }
 
     /// Serve the Esplora HTTP API; resolves to the base URL (e.g. "http://127.0.0.1:38111").
     #[pyo3(signature = (host="127.0.0.1".to_string(), port=0))]
-    fn start_server<'py>(
-        &self,
-        py: Python<'py>,
-        host: String,
-        port: u16,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let ip = IpAddr::from_str(host.trim()).map_err(|e| {
-            ChainError::new_err(format!("invalid host {host:?} (want an IP address): {e}"))
-        })?;
+    fn start_server<'py>(&self, py: Python<'py>, host: String, port: u16) -> PyResult<Bound<'py, PyAny>> {
+        let ip = IpAddr::from_str(host.trim())
+            .map_err(|e| ChainError::new_err(format!("invalid host {host:?} (want an IP address): {e}")))?;
         if let Some(running) = lock_slot(&self.server).as_ref() {
             return Err(ChainError::new_err(format!(
                 "the regtest chain server is already running at {}",
@@ -73,9 +63,7 @@ impl PyRegtestChain {
         let chain = Arc::clone(&self.chain);
         let slot = Arc::clone(&self.server);
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let server = ChainServer::start(chain, SocketAddr::new(ip, port))
-                .await
-                .map_err(to_py)?;
+            let server = ChainServer::start(chain, SocketAddr::new(ip, port)).await.map_err(to_py)?;
             let url = server.url();
             // Another start_server call may have won the race; keep the first server.
             let lost = {
@@ -127,40 +115,25 @@ impl PyRegtestChain {
 
     /// Mine `n` blocks (coinbase to `address`, or the faucet); returns the block hashes.
     #[pyo3(signature = (n, address=None))]
-    fn mine_blocks(
-        &self,
-        py: Python<'_>,
-        n: u32,
-        address: Option<String>,
-    ) -> PyResult<Vec<String>> {
+    fn mine_blocks(&self, py: Python<'_>, n: u32, address: Option<String>) -> PyResult<Vec<String>> {
         let script = address.as_deref().map(regtest_script).transpose()?;
-        let hashes = py
-            .detach(|| self.chain.mine_blocks(n, script.as_ref()))
-            .map_err(to_py)?;
+        let hashes = py.detach(|| self.chain.mine_blocks(n, script.as_ref())).map_err(to_py)?;
         Ok(hashes.iter().map(|h| h.to_string()).collect())
     }
 
     /// Pay `amount_sat` from the faucet to `address` (into the mempool); returns the txid.
     fn fund_address(&self, py: Python<'_>, address: String, amount_sat: u64) -> PyResult<String> {
         let script = regtest_script(&address)?;
-        py.detach(|| self.chain.fund(&script, Amount::from_sat(amount_sat)))
-            .map(|t| t.to_string())
-            .map_err(to_py)
+        py.detach(|| self.chain.fund(&script, Amount::from_sat(amount_sat))).map(|t| t.to_string()).map_err(to_py)
     }
 
     /// Mempool acceptance for a hex transaction; returns the txid.
     fn submit_transaction_hex(&self, py: Python<'_>, hex: String) -> PyResult<String> {
-        py.detach(|| self.chain.submit_transaction_hex(&hex))
-            .map(|t| t.to_string())
-            .map_err(to_py)
+        py.detach(|| self.chain.submit_transaction_hex(&hex)).map(|t| t.to_string()).map_err(to_py)
     }
 
     fn mempool_txids(&self) -> Vec<String> {
-        self.chain
-            .mempool_txids()
-            .iter()
-            .map(|t| t.to_string())
-            .collect()
+        self.chain.mempool_txids().iter().map(|t| t.to_string()).collect()
     }
 }
 

@@ -7,6 +7,7 @@ pyo3::import_exception!(lsp_node.errors, StorageError);
 pyo3::import_exception!(lsp_node.errors, ChainSourceError);
 pyo3::import_exception!(lsp_node.errors, PeerError);
 pyo3::import_exception!(lsp_node.errors, ChannelError);
+pyo3::import_exception!(lsp_node.errors, NoUsableChannelError);
 pyo3::import_exception!(lsp_node.errors, InsufficientFundsError);
 pyo3::import_exception!(lsp_node.errors, InvoiceError);
 pyo3::import_exception!(lsp_node.errors, PaymentError);
@@ -26,6 +27,7 @@ pub fn to_py(e: lsp_engine::Error) -> PyErr {
         E::ChainSource(_) => ChainSourceError::new_err(msg),
         E::Peer(_) => PeerError::new_err(msg),
         E::Channel(_) => ChannelError::new_err(msg),
+        E::NoUsableChannel(_) => NoUsableChannelError::new_err(msg),
         E::InsufficientFunds(_) => InsufficientFundsError::new_err(msg),
         E::Invoice(_) => InvoiceError::new_err(msg),
         E::Payment(_) => PaymentError::new_err(msg),

@@ -5,12 +5,16 @@ use pyo3::prelude::*;
 
 mod chain;
 mod errors;
+mod events;
 mod node;
+mod types;
 
 #[pymodule]
 fn _ldk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<node::PyNode>()?;
     m.add_function(wrap_pyfunction!(node::verify_message, m)?)?;
+    types::register(m)?;
+    events::register(m)?;
     chain::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -1,22 +1,19 @@
 //! Python class `Node`: each call hands its work to the tokio runtime and returns an awaitable,
 //! so the asyncio loop never waits on Rust I/O and the GIL is never held while Rust waits.
-//! Structured results cross as JSON text; lsp_node/engine.py turns them into dataclasses.
+//! Structured results cross as the frozen classes of `types` and `events`.
 
 use std::sync::Arc;
 
-use lsp_engine::node::{verify_message as verify, InterceptHop};
-use lsp_engine::{Node, NodeConfig};
+use lsp_engine::{verify_message as verify, Node, NodeConfig};
 use pyo3::prelude::*;
 
 use crate::errors::to_py;
+use crate::events;
+use crate::types::{Balance, Channel, InboundHtlc, InterceptHop, InvoiceInfo, NodeOptions, Payment, Peer};
 
 #[pyclass(frozen, name = "Node", module = "lsp_node._ldk")]
 pub struct PyNode {
     inner: Arc<Node>,
-}
-
-fn json<T: serde::Serialize>(v: &T) -> PyResult<String> {
-    serde_json::to_string(v).map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))
 }
 
 fn parse_network(s: &str) -> PyResult<bitcoin::Network> {
@@ -36,31 +33,18 @@ macro_rules! spawn {
 
 #[pymethods]
 impl PyNode {
-    /// Build and start a node; resolves to a running Node.
+    /// Build and start a node; resolves to a running Node. `options` defaults to
+    /// `NodeOptions()`.
     #[staticmethod]
-    #[pyo3(signature = (data_dir, network, esplora_url, listen_addr="127.0.0.1:0".to_string(), sync_interval_secs=30, log_level="info".to_string(), accept_intercept_htlcs=false, to_self_delay=144, min_funding_confirmations=6, forward_immediately=false))]
-    #[allow(clippy::too_many_arguments)]
-    fn start(
-        py: Python<'_>,
-        data_dir: String,
-        network: String,
-        esplora_url: String,
-        listen_addr: String,
-        sync_interval_secs: u64,
-        log_level: String,
-        accept_intercept_htlcs: bool,
-        to_self_delay: u16,
-        min_funding_confirmations: u32,
-        forward_immediately: bool,
-    ) -> PyResult<Bound<'_, PyAny>> {
+    #[pyo3(signature = (data_dir, network, esplora_url, options=None))]
+    fn start<'py>(
+        py: Python<'py>, data_dir: String, network: String, esplora_url: String,
+        options: Option<PyRef<'py, NodeOptions>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let mut cfg = NodeConfig::new(data_dir, parse_network(&network)?, &esplora_url);
-        cfg.listen_addr = listen_addr;
-        cfg.sync_interval_secs = sync_interval_secs;
-        cfg.log_level = log_level;
-        cfg.accept_intercept_htlcs = accept_intercept_htlcs;
-        cfg.to_self_delay = to_self_delay;
-        cfg.min_funding_confirmations = min_funding_confirmations;
-        cfg.forward_immediately = forward_immediately;
+        if let Some(options) = options {
+            cfg.options = (&*options).into();
+        }
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let node = Node::start(cfg).await.map_err(to_py)?;
             Ok(PyNode { inner: Arc::new(node) })
@@ -104,9 +88,8 @@ impl PyNode {
         spawn!(py, self, |n| n.new_address().map_err(to_py))
     }
 
-    fn wallet_balance_json(&self, py: Python<'_>) -> PyResult<String> {
-        let b = py.detach(|| self.inner.wallet_balance());
-        json(&b)
+    fn wallet_balance(&self, py: Python<'_>) -> Balance {
+        py.detach(|| self.inner.wallet_balance()).into()
     }
 
     fn claimable_onchain_sat(&self, py: Python<'_>) -> u64 {
@@ -114,7 +97,9 @@ impl PyNode {
     }
 
     #[pyo3(signature = (address, amount_sat=None))]
-    fn send_onchain<'py>(&self, py: Python<'py>, address: String, amount_sat: Option<u64>) -> PyResult<Bound<'py, PyAny>> {
+    fn send_onchain<'py>(
+        &self, py: Python<'py>, address: String, amount_sat: Option<u64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         spawn!(py, self, |n| n.send_onchain(&address, amount_sat).await.map_err(to_py))
     }
 
@@ -126,19 +111,19 @@ impl PyNode {
         py.detach(|| self.inner.disconnect(&node_id)).map_err(to_py)
     }
 
-    fn list_peers_json(&self, py: Python<'_>) -> PyResult<String> {
-        let v = py.detach(|| self.inner.list_peers());
-        json(&v)
+    fn list_peers(&self, py: Python<'_>) -> Vec<Peer> {
+        py.detach(|| self.inner.list_peers()).into_iter().map(Peer::from).collect()
     }
 
     #[pyo3(signature = (node_id, amount_sat, push_msat=0, announce=false))]
-    fn open_channel<'py>(&self, py: Python<'py>, node_id: String, amount_sat: u64, push_msat: u64, announce: bool) -> PyResult<Bound<'py, PyAny>> {
+    fn open_channel<'py>(
+        &self, py: Python<'py>, node_id: String, amount_sat: u64, push_msat: u64, announce: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
         spawn!(py, self, |n| n.open_channel(&node_id, amount_sat, push_msat, announce).map_err(to_py))
     }
 
-    fn list_channels_json(&self, py: Python<'_>) -> PyResult<String> {
-        let v = py.detach(|| self.inner.list_channels());
-        json(&v)
+    fn list_channels(&self, py: Python<'_>) -> Vec<Channel> {
+        py.detach(|| self.inner.list_channels()).into_iter().map(Channel::from).collect()
     }
 
     fn close_channel<'py>(&self, py: Python<'py>, channel_id: String) -> PyResult<Bound<'py, PyAny>> {
@@ -146,22 +131,27 @@ impl PyNode {
     }
 
     #[pyo3(signature = (channel_id, reason="closed by the operator".to_string()))]
-    fn force_close_channel<'py>(&self, py: Python<'py>, channel_id: String, reason: String) -> PyResult<Bound<'py, PyAny>> {
+    fn force_close_channel<'py>(
+        &self, py: Python<'py>, channel_id: String, reason: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
         spawn!(py, self, |n| n.force_close_channel(&channel_id, &reason).map_err(to_py))
     }
 
     #[pyo3(signature = (amount_msat, description, expiry_secs=3600))]
-    fn create_invoice<'py>(&self, py: Python<'py>, amount_msat: Option<u64>, description: String, expiry_secs: u32) -> PyResult<Bound<'py, PyAny>> {
+    fn create_invoice<'py>(
+        &self, py: Python<'py>, amount_msat: Option<u64>, description: String, expiry_secs: u32,
+    ) -> PyResult<Bound<'py, PyAny>> {
         spawn!(py, self, |n| n.create_invoice(amount_msat, &description, expiry_secs).map_err(to_py))
     }
 
-    fn decode_invoice_json(&self, py: Python<'_>, invoice: String) -> PyResult<String> {
-        let info = py.detach(|| self.inner.decode_invoice(&invoice)).map_err(to_py)?;
-        json(&info)
+    fn decode_invoice(&self, py: Python<'_>, invoice: String) -> PyResult<InvoiceInfo> {
+        py.detach(|| self.inner.decode_invoice(&invoice)).map(InvoiceInfo::from).map_err(to_py)
     }
 
     #[pyo3(signature = (invoice, amount_msat=None, max_fee_msat=None))]
-    fn pay_invoice<'py>(&self, py: Python<'py>, invoice: String, amount_msat: Option<u64>, max_fee_msat: Option<u64>) -> PyResult<Bound<'py, PyAny>> {
+    fn pay_invoice<'py>(
+        &self, py: Python<'py>, invoice: String, amount_msat: Option<u64>, max_fee_msat: Option<u64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         spawn!(py, self, |n| n.pay_invoice(&invoice, amount_msat, max_fee_msat).map_err(to_py))
     }
 
@@ -169,59 +159,47 @@ impl PyNode {
         spawn!(py, self, |n| n.keysend(&node_id, amount_msat).map_err(to_py))
     }
 
-    fn list_payments_json<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    /// Resolves to every recorded payment, oldest first.
+    fn list_payments<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         spawn!(py, self, |n| {
             let v = n.list_payments().map_err(to_py)?;
-            json(&v)
+            Ok(v.into_iter().map(Payment::from).collect::<Vec<_>>())
         })
     }
 
-    fn payment_json<'py>(&self, py: Python<'py>, payment_id: String) -> PyResult<Bound<'py, PyAny>> {
-        spawn!(py, self, |n| {
-            let v = n.payment(&payment_id).map_err(to_py)?;
-            json(&v)
-        })
+    /// Resolves to the payment with this id, or None.
+    fn payment<'py>(&self, py: Python<'py>, payment_id: String) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| Ok(n.payment(&payment_id).map_err(to_py)?.map(Payment::from)))
     }
 
     fn get_intercept_scid(&self, py: Python<'_>) -> u64 {
         py.detach(|| self.inner.get_intercept_scid())
     }
 
-    fn forward_intercepted_htlc<'py>(&self, py: Python<'py>, intercept_id: String, channel_id: String, amount_msat: u64) -> PyResult<Bound<'py, PyAny>> {
-        spawn!(py, self, |n| n.forward_intercepted_htlc(&intercept_id, &channel_id, amount_msat).map_err(to_py))
+    /// Forward an intercepted HTLC to `next_node_id` over a channel the engine picks; raises
+    /// NoUsableChannelError if no channel to that node can carry `amount_msat` now.
+    fn forward_intercepted_htlc<'py>(
+        &self, py: Python<'py>, intercept_id: String, next_node_id: String, amount_msat: u64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| n.forward_intercepted_htlc(&intercept_id, &next_node_id, amount_msat).map_err(to_py))
     }
 
     fn fail_intercepted_htlc<'py>(&self, py: Python<'py>, intercept_id: String) -> PyResult<Bound<'py, PyAny>> {
         spawn!(py, self, |n| n.fail_intercepted_htlc(&intercept_id).map_err(to_py))
     }
 
-    #[pyo3(signature = (invoice, lsp_node_id, intercept_scid, fee_base_msat, fee_proportional_millionths, cltv_expiry_delta, extra_final_cltv, max_fee_msat=None))]
-    #[allow(clippy::too_many_arguments)]
+    /// Pay an invoice through the payer's LSP's intercept hop (a LightningRod hold).
+    #[pyo3(signature = (invoice, hop, extra_final_cltv, max_fee_msat=None))]
     fn pay_invoice_via<'py>(
-        &self,
-        py: Python<'py>,
-        invoice: String,
-        lsp_node_id: String,
-        intercept_scid: u64,
-        fee_base_msat: u32,
-        fee_proportional_millionths: u32,
-        cltv_expiry_delta: u16,
-        extra_final_cltv: u32,
+        &self, py: Python<'py>, invoice: String, hop: PyRef<'py, InterceptHop>, extra_final_cltv: u32,
         max_fee_msat: Option<u64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let hop = InterceptHop {
-            lsp_node_id,
-            short_channel_id: intercept_scid,
-            fee_base_msat,
-            fee_proportional_millionths,
-            cltv_expiry_delta,
-        };
+        let hop = lsp_engine::InterceptHop::from(&*hop);
         spawn!(py, self, |n| n.pay_invoice_via(&invoice, &hop, extra_final_cltv, max_fee_msat).map_err(to_py))
     }
 
-    fn pending_inbound_htlcs_json(&self, py: Python<'_>) -> PyResult<String> {
-        let v = py.detach(|| self.inner.pending_inbound_htlcs());
-        json(&v)
+    fn pending_inbound_htlcs(&self, py: Python<'_>) -> Vec<InboundHtlc> {
+        py.detach(|| self.inner.pending_inbound_htlcs()).into_iter().map(InboundHtlc::from).collect()
     }
 
     #[pyo3(signature = (node_id=None))]
@@ -231,12 +209,7 @@ impl PyNode {
 
     #[pyo3(signature = (tlv_type, payload, to_node=None, to_path=None, reply_context=None))]
     fn send_onion_message<'py>(
-        &self,
-        py: Python<'py>,
-        tlv_type: u64,
-        payload: Vec<u8>,
-        to_node: Option<String>,
-        to_path: Option<String>,
+        &self, py: Python<'py>, tlv_type: u64, payload: Vec<u8>, to_node: Option<String>, to_path: Option<String>,
         reply_context: Option<Vec<u8>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         spawn!(py, self, |n| n
@@ -244,16 +217,22 @@ impl PyNode {
             .map_err(to_py))
     }
 
-    fn reply_onion_message<'py>(&self, py: Python<'py>, responder: String, tlv_type: u64, payload: Vec<u8>) -> PyResult<Bound<'py, PyAny>> {
+    fn reply_onion_message<'py>(
+        &self, py: Python<'py>, responder: String, tlv_type: u64, payload: Vec<u8>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         spawn!(py, self, |n| n.reply_onion_message(&responder, tlv_type, payload).map_err(to_py))
     }
 
     #[pyo3(signature = (context, intermediate_nodes=Vec::new()))]
-    fn create_blinded_path(&self, py: Python<'_>, context: Vec<u8>, intermediate_nodes: Vec<String>) -> PyResult<String> {
+    fn create_blinded_path(
+        &self, py: Python<'_>, context: Vec<u8>, intermediate_nodes: Vec<String>,
+    ) -> PyResult<String> {
         py.detach(|| self.inner.create_blinded_path(context, &intermediate_nodes)).map_err(to_py)
     }
 
-    fn forward_onion_message<'py>(&self, py: Python<'py>, message: String, peer_node_id: String) -> PyResult<Bound<'py, PyAny>> {
+    fn forward_onion_message<'py>(
+        &self, py: Python<'py>, message: String, peer_node_id: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
         spawn!(py, self, |n| n.forward_onion_message(&message, &peer_node_id).map_err(to_py))
     }
 
@@ -261,17 +240,18 @@ impl PyNode {
         py.detach(|| self.inner.sign_message(&message))
     }
 
-    /// Resolves to (id, kind, json) of the oldest unacknowledged event.
+    /// Resolves to the oldest unacknowledged event (one of the event classes).
     fn next_event<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         spawn!(py, self, |n| {
             let e = n.next_event().await.map_err(to_py)?;
-            Ok((e.id, e.kind, e.json))
+            Python::attach(|py| events::to_py(py, e))
         })
     }
 
-    fn poll_event(&self, py: Python<'_>) -> PyResult<Option<(i64, String, String)>> {
+    /// The oldest unacknowledged event, or None, without waiting.
+    fn poll_event(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
         let e = py.detach(|| self.inner.poll_event()).map_err(to_py)?;
-        Ok(e.map(|e| (e.id, e.kind, e.json)))
+        e.map(|e| events::to_py(py, e)).transpose()
     }
 
     fn event_handled<'py>(&self, py: Python<'py>, event_id: i64) -> PyResult<Bound<'py, PyAny>> {

@@ -5,8 +5,8 @@ use bitcoin::key::{Keypair, TapTweak};
 use bitcoin::secp256k1::{Message, PublicKey, Secp256k1, SecretKey};
 use bitcoin::sighash::{EcdsaSighashType, Prevouts, SighashCache, TapSighashType};
 use bitcoin::{
-    absolute, transaction, Amount, CompressedPublicKey, OutPoint, ScriptBuf, Sequence, Transaction,
-    TxIn, TxOut, Witness, XOnlyPublicKey,
+    absolute, transaction, Amount, CompressedPublicKey, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut,
+    Witness, XOnlyPublicKey,
 };
 use regtest_chain::{ChainError, RegtestChain};
 
@@ -36,10 +36,7 @@ impl Key {
     pub fn new(seed: u8) -> Self {
         let secp = Secp256k1::new();
         let sk = SecretKey::from_slice(&[seed; 32]).expect("valid key");
-        Key {
-            sk,
-            pk: PublicKey::from_secret_key(&secp, &sk),
-        }
+        Key { sk, pk: PublicKey::from_secret_key(&secp, &sk) }
     }
     pub fn script(&self) -> ScriptBuf {
         ScriptBuf::new_p2wpkh(&CompressedPublicKey(self.pk).wpubkey_hash())
@@ -51,10 +48,7 @@ impl Key {
             .p2wpkh_signature_hash(idx, &self.script(), value, EcdsaSighashType::All)
             .expect("sighash");
         let sig = secp.sign_ecdsa(&Message::from_digest(sighash.to_byte_array()), &self.sk);
-        let sig = bitcoin::ecdsa::Signature {
-            signature: sig,
-            sighash_type: EcdsaSighashType::All,
-        };
+        let sig = bitcoin::ecdsa::Signature { signature: sig, sighash_type: EcdsaSighashType::All };
         tx.input[idx].witness = Witness::p2wpkh(&sig, &self.pk);
     }
 }
@@ -68,9 +62,7 @@ impl TrKey {
     pub fn new(seed: u8) -> Self {
         let secp = Secp256k1::new();
         let sk = SecretKey::from_slice(&[seed; 32]).expect("valid key");
-        TrKey {
-            keypair: Keypair::from_secret_key(&secp, &sk),
-        }
+        TrKey { keypair: Keypair::from_secret_key(&secp, &sk) }
     }
     pub fn script(&self) -> ScriptBuf {
         let secp = Secp256k1::new();
@@ -81,21 +73,11 @@ impl TrKey {
     pub fn sign(&self, tx: &mut Transaction, idx: usize, prevouts: &[TxOut]) {
         let secp = Secp256k1::new();
         let sighash = SighashCache::new(&*tx)
-            .taproot_key_spend_signature_hash(
-                idx,
-                &Prevouts::All(prevouts),
-                TapSighashType::Default,
-            )
+            .taproot_key_spend_signature_hash(idx, &Prevouts::All(prevouts), TapSighashType::Default)
             .expect("sighash");
         let tweaked = self.keypair.tap_tweak(&secp, None);
-        let sig = secp.sign_schnorr_no_aux_rand(
-            &Message::from_digest(sighash.to_byte_array()),
-            &tweaked.to_keypair(),
-        );
-        let sig = bitcoin::taproot::Signature {
-            signature: sig,
-            sighash_type: TapSighashType::Default,
-        };
+        let sig = secp.sign_schnorr_no_aux_rand(&Message::from_digest(sighash.to_byte_array()), &tweaked.to_keypair());
+        let sig = bitcoin::taproot::Signature { signature: sig, sighash_type: TapSighashType::Default };
         tx.input[idx].witness = Witness::p2tr_key_spend(&sig);
     }
 }
@@ -118,10 +100,7 @@ pub fn unsigned_tx(inputs: &[OutPoint], outputs: Vec<TxOut>) -> Transaction {
 }
 
 pub fn out(script: &ScriptBuf, sat: u64) -> TxOut {
-    TxOut {
-        value: Amount::from_sat(sat),
-        script_pubkey: script.clone(),
-    }
+    TxOut { value: Amount::from_sat(sat), script_pubkey: script.clone() }
 }
 
 /// Fund `script` with `sat` and confirm it; returns the outpoint paying it.
@@ -130,25 +109,15 @@ pub fn funded_outpoint(chain: &RegtestChain, script: &ScriptBuf, sat: u64) -> Ou
     chain.mine_blocks(1, None).expect("mine");
     let (tx, height) = chain.get_transaction(&txid).expect("funding tx known");
     assert!(height.is_some(), "funding tx confirmed");
-    let vout = tx
-        .output
-        .iter()
-        .position(|o| o.script_pubkey == *script)
-        .expect("pays script");
-    OutPoint {
-        txid,
-        vout: vout as u32,
-    }
+    let vout = tx.output.iter().position(|o| o.script_pubkey == *script).expect("pays script");
+    OutPoint { txid, vout: vout as u32 }
 }
 
 pub fn assert_rejected(res: Result<bitcoin::Txid, ChainError>, code: i32, reason: &str) {
     match res {
         Err(ChainError::Rejected { code: c, reason: r }) => {
             assert_eq!(c, code, "unexpected code for rejection {r:?}");
-            assert!(
-                r.contains(reason),
-                "expected reason containing {reason:?}, got {r:?}"
-            );
+            assert!(r.contains(reason), "expected reason containing {reason:?}, got {r:?}");
         }
         other => panic!("expected rejection {code} {reason:?}, got {other:?}"),
     }

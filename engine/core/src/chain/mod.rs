@@ -12,6 +12,8 @@ use lightning::util::logger::Level;
 use crate::error::{Error, Result};
 use crate::logger::EngineLogger;
 
+mod sync;
+
 /// LDK's floor: 253 sat per 1000 weight units is 1.012 sat/vB, just above Core's relay minimum.
 const FEERATE_FLOOR_SAT_PER_KW: u32 = 253;
 
@@ -62,7 +64,7 @@ impl ChainSource {
         let est = self.client.get_fee_estimates().await.map_err(|e| self.unreachable(e))?;
         let mut fees = self.fees.write().unwrap_or_else(|p| p.into_inner());
         fees.clear();
-        fees.extend(est.into_iter());
+        fees.extend(est);
         Ok(())
     }
 
@@ -71,14 +73,12 @@ impl ChainSource {
         let fees = self.fees.read().unwrap_or_else(|p| p.into_inner());
         let mut best: Option<(u16, f64)> = None;
         for (&k, &v) in fees.iter() {
-            if k <= target_blocks && best.map_or(true, |(bk, _)| k > bk) {
+            if k <= target_blocks && best.is_none_or(|(bk, _)| k > bk) {
                 best = Some((k, v));
             }
         }
         // Nothing at or below the target: take the fastest estimate we have, else 1 sat/vB.
-        best.map(|(_, v)| v)
-            .or_else(|| fees.iter().min_by_key(|(k, _)| **k).map(|(_, v)| *v))
-            .unwrap_or(1.0)
+        best.map(|(_, v)| v).or_else(|| fees.iter().min_by_key(|(k, _)| **k).map(|(_, v)| *v)).unwrap_or(1.0)
     }
 
     pub fn feerate_sat_per_kw(&self, target_blocks: u16) -> u32 {
@@ -87,9 +87,10 @@ impl ChainSource {
     }
 
     pub async fn broadcast(&self, tx: &Transaction) -> Result<()> {
-        self.client.broadcast(tx).await.map_err(|e| {
-            Error::ChainSource(format!("broadcast of {} rejected: {e}", tx.compute_txid()))
-        })
+        self.client
+            .broadcast(tx)
+            .await
+            .map_err(|e| Error::ChainSource(format!("broadcast of {} rejected: {e}", tx.compute_txid())))
     }
 }
 

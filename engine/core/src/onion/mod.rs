@@ -1,22 +1,24 @@
 //! Application onion messages: raw payloads of the odd TLV types the LightningRod protocol uses,
-//! handed to Python as events, and a message router that sends through the node's LSP.
+//! handed to Python as events (`handler` here), a message router that sends through the node's
+//! LSP (`router`), and the node's calls to send, answer and forward messages (`send`).
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-use bitcoin::secp256k1::{PublicKey, Secp256k1};
-use lightning::blinded_path::message::{BlindedMessagePath, MessageContext, MessageForwardNode};
 use lightning::ln::msgs::DecodeError;
 use lightning::onion_message::messenger::{
-    CustomOnionMessageHandler, Destination, MessageRouter, MessageSendInstructions, OnionMessagePath,
-    Responder, ResponseInstruction,
+    CustomOnionMessageHandler, MessageSendInstructions, Responder, ResponseInstruction,
 };
 use lightning::onion_message::packet::OnionMessageContents;
-use lightning::sign::ReceiveAuthKey;
 use lightning::util::logger::Level;
 use lightning::util::ser::{Writeable, Writer};
 
-use crate::events::{EventSink, NodeEvent};
-use crate::types::MessageRouter as DefaultRouter;
+use crate::event::{EventSink, NodeEvent};
+
+mod router;
+mod send;
+
+pub use router::RelayMessageRouter;
+pub use send::verify_message;
 
 /// Application messages use odd TLV types in this range (just above 2^16, outside the types the
 /// BOLTs assign), so nodes that do not know them ignore them.
@@ -28,6 +30,7 @@ pub fn is_app_tlv_type(t: u64) -> bool {
     APP_TLV_TYPES.contains(&t) && t % 2 == 1
 }
 
+/// An application message: its TLV type and the payload bytes, uninterpreted.
 #[derive(Clone, Debug)]
 pub struct RawOnionMessage {
     pub tlv_type: u64,
@@ -49,6 +52,7 @@ impl OnionMessageContents for RawOnionMessage {
     }
 }
 
+/// Queues every application message addressed to us as an `OnionMessageReceived` event.
 pub struct AppMessageHandler {
     pub sink: Arc<EventSink>,
 }
@@ -90,63 +94,5 @@ impl CustomOnionMessageHandler for AppMessageHandler {
 
     fn release_pending_custom_messages(&self) -> Vec<(RawOnionMessage, MessageSendInstructions)> {
         Vec::new()
-    }
-}
-
-/// Routes onion messages like LDK's default router, except that a node with a relay set (a
-/// client of an LSP) sends everything it cannot deliver directly through that relay, since a
-/// phone's only peer is its LSP and it knows no graph.
-pub struct RelayMessageRouter {
-    pub inner: DefaultRouter,
-    pub relay: RwLock<Option<PublicKey>>,
-}
-
-impl RelayMessageRouter {
-    pub fn set_relay(&self, relay: Option<PublicKey>) {
-        *self.relay.write().unwrap_or_else(|p| p.into_inner()) = relay;
-    }
-}
-
-fn first_node(destination: &Destination) -> Option<PublicKey> {
-    match destination {
-        Destination::Node(pk) => Some(*pk),
-        Destination::BlindedPath(path) => match path.introduction_node() {
-            lightning::blinded_path::IntroductionNode::NodeId(pk) => Some(*pk),
-            lightning::blinded_path::IntroductionNode::DirectedShortChannelId(..) => None,
-        },
-    }
-}
-
-impl MessageRouter for RelayMessageRouter {
-    fn find_path(
-        &self, sender: PublicKey, peers: Vec<PublicKey>, destination: Destination,
-    ) -> Result<OnionMessagePath, ()> {
-        let relay = *self.relay.read().unwrap_or_else(|p| p.into_inner());
-        let first = first_node(&destination);
-        if let (Some(relay), Some(first)) = (relay, first) {
-            if first != relay && !peers.contains(&first) && peers.contains(&relay) {
-                return Ok(OnionMessagePath {
-                    intermediate_nodes: vec![relay],
-                    destination,
-                    first_node_addresses: vec![],
-                });
-            }
-        }
-        self.inner.find_path(sender, peers, destination)
-    }
-
-    fn create_blinded_paths<T: bitcoin::secp256k1::Signing + bitcoin::secp256k1::Verification>(
-        &self, recipient: PublicKey, local_node_receive_key: ReceiveAuthKey, context: MessageContext,
-        peers: Vec<MessageForwardNode>, secp_ctx: &Secp256k1<T>,
-    ) -> Result<Vec<BlindedMessagePath>, ()> {
-        // A client's reply paths go through its relay, the only node that can reach it.
-        let relay = *self.relay.read().unwrap_or_else(|p| p.into_inner());
-        let peers = match relay {
-            Some(r) if peers.iter().any(|p| p.node_id == r) => {
-                peers.into_iter().filter(|p| p.node_id == r).collect()
-            }
-            _ => peers,
-        };
-        self.inner.create_blinded_paths(recipient, local_node_receive_key, context, peers, secp_ctx)
     }
 }

@@ -1,4 +1,5 @@
 //! SQLite storage: LDK's key-value namespaces, the engine's event queue and payment records.
+//! The schema is in `migrations`.
 //!
 //! One file, WAL journal, synchronous=FULL: a write returns only once it is on disk, which is
 //! what LDK requires of a monitor persister before it sends the next commitment update.
@@ -10,6 +11,8 @@ use std::sync::Mutex;
 use lightning::util::persist::KVStoreSync;
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::migrations::migrate;
+use super::now_secs;
 use crate::error::{Error, Result};
 
 pub struct SqliteStore {
@@ -36,39 +39,18 @@ pub const STATUS_PENDING: &str = "pending";
 pub const STATUS_SUCCEEDED: &str = "succeeded";
 pub const STATUS_FAILED: &str = "failed";
 
-pub(crate) fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 fn io_err(e: rusqlite::Error) -> io::Error {
     io::Error::new(io::ErrorKind::Other, e.to_string())
 }
 
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self> {
-        let conn = Connection::open(path)
-            .map_err(|e| Error::Storage(format!("cannot open {}: {e}", path.display())))?;
+        let mut conn =
+            Connection::open(path).map_err(|e| Error::Storage(format!("cannot open {}: {e}", path.display())))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS ldk_kv (
-                primary_ns TEXT NOT NULL, secondary_ns TEXT NOT NULL, key TEXT NOT NULL,
-                value BLOB NOT NULL, PRIMARY KEY (primary_ns, secondary_ns, key));
-             CREATE TABLE IF NOT EXISTS events (
-                id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, body TEXT NOT NULL,
-                created_at INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS payments (
-                payment_id TEXT PRIMARY KEY, payment_hash TEXT NOT NULL, direction TEXT NOT NULL,
-                status TEXT NOT NULL, amount_msat INTEGER, fee_msat INTEGER, preimage TEXT,
-                bolt11 TEXT, failure TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
-             CREATE INDEX IF NOT EXISTS payments_hash ON payments(payment_hash);
-             CREATE TABLE IF NOT EXISTS peers (
-                node_id TEXT PRIMARY KEY, address TEXT NOT NULL, updated_at INTEGER NOT NULL);",
-        )?;
+        migrate(&mut conn, path)?;
         Ok(Self { conn: Mutex::new(conn) })
     }
 
@@ -126,11 +108,7 @@ impl SqliteStore {
     pub fn payment(&self, payment_id: &str) -> Result<Option<PaymentRecord>> {
         let conn = self.lock();
         Ok(conn
-            .query_row(
-                &format!("{PAYMENT_SELECT} WHERE payment_id = ?1"),
-                params![payment_id],
-                payment_from_row,
-            )
+            .query_row(&format!("{PAYMENT_SELECT} WHERE payment_id = ?1"), params![payment_id], payment_from_row)
             .optional()?)
     }
 
@@ -221,9 +199,7 @@ impl KVStoreSync for SqliteStore {
             )
             .optional()
             .map_err(io_err)?
-            .ok_or_else(|| {
-                io::Error::new(io::ErrorKind::NotFound, format!("{primary}/{secondary}/{key} not found"))
-            })
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{primary}/{secondary}/{key} not found")))
     }
 
     fn write(&self, primary: &str, secondary: &str, key: &str, buf: Vec<u8>) -> io::Result<()> {
@@ -249,9 +225,8 @@ impl KVStoreSync for SqliteStore {
 
     fn list(&self, primary: &str, secondary: &str) -> io::Result<Vec<String>> {
         let conn = self.lock();
-        let mut stmt = conn
-            .prepare("SELECT key FROM ldk_kv WHERE primary_ns = ?1 AND secondary_ns = ?2")
-            .map_err(io_err)?;
+        let mut stmt =
+            conn.prepare("SELECT key FROM ldk_kv WHERE primary_ns = ?1 AND secondary_ns = ?2").map_err(io_err)?;
         let rows = stmt.query_map(params![primary, secondary], |r| r.get::<_, String>(0)).map_err(io_err)?;
         rows.collect::<std::result::Result<Vec<_>, _>>().map_err(io_err)
     }

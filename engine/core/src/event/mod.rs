@@ -1,5 +1,6 @@
 //! Events the engine hands to Python. Each is written to SQLite before LDK is told it was
 //! handled, and stays there until Python acknowledges it, so a crash replays, never loses.
+//! `handler` turns LDK's events into these; `queue` is the consumer's side.
 
 use std::sync::Arc;
 
@@ -7,8 +8,11 @@ use lightning::util::logger::Level;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use crate::io::{PaymentRecord, SqliteStore};
 use crate::logger::EngineLogger;
-use crate::store::{PaymentRecord, SqliteStore};
+
+mod handler;
+mod queue;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -68,12 +72,19 @@ pub enum NodeEvent {
         reason: Option<String>,
     },
     /// An HTLC addressed to one of our intercept SCIDs is waiting for forward or fail.
+    /// `prev_node_id` and `inbound_cltv_expiry` describe the inbound HTLC (looked up when the
+    /// event is queued); None if it was no longer pending then, or for events queued by an
+    /// older version.
     HtlcIntercepted {
         intercept_id: String,
         requested_next_hop_scid: u64,
         payment_hash: String,
         inbound_amount_msat: u64,
         expected_outbound_amount_msat: u64,
+        #[serde(default)]
+        prev_node_id: Option<String>,
+        #[serde(default)]
+        inbound_cltv_expiry: Option<u32>,
     },
     /// An onion message for a peer that is not connected; the application may keep it.
     OnionMessageIntercepted {
@@ -124,27 +135,28 @@ pub struct EventSink {
 impl EventSink {
     /// Queue durably (with the payment row it changes, in the same transaction). Err means
     /// nothing was written and the caller should have the event replayed.
-    pub fn emit(&self, event: NodeEvent, payment: Option<&PaymentRecord>) -> Result<(), ()> {
-        let json = serde_json::to_string(&event).map_err(|_| ())?;
-        match self.store.push_event(event.kind(), &json, payment) {
+    pub fn emit(&self, event: NodeEvent, payment: Option<&PaymentRecord>) -> crate::Result<()> {
+        let queued = serde_json::to_string(&event)
+            .map_err(|e| crate::Error::Storage(format!("cannot encode the event: {e}")))
+            .and_then(|json| self.store.push_event(event.kind(), &json, payment));
+        match queued {
             Ok(_) => {
                 self.seq.send_modify(|v| *v += 1);
                 Ok(())
             }
             Err(e) => {
                 self.logger.engine(Level::Error, format!("cannot queue {} event: {e}", event.kind()));
-                Err(())
+                Err(e)
             }
         }
     }
 }
 
 /// An event as delivered: its queue id (pass it back to acknowledge) and the event.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct QueuedEvent {
     pub id: i64,
-    pub kind: String,
-    pub json: String,
+    pub event: NodeEvent,
 }
 
 #[cfg(test)]
@@ -158,5 +170,18 @@ mod tests {
         assert_eq!(j, r#"{"kind":"onion_message_peer_connected","peer_node_id":"02ab"}"#);
         assert_eq!(serde_json::from_str::<NodeEvent>(&j).unwrap(), e);
         assert_eq!(e.kind(), "onion_message_peer_connected");
+    }
+
+    #[test]
+    fn intercepted_event_queued_before_the_new_fields_still_decodes() {
+        let old = r#"{"kind":"htlc_intercepted","intercept_id":"aa","requested_next_hop_scid":7,
+            "payment_hash":"bb","inbound_amount_msat":1000,"expected_outbound_amount_msat":900}"#;
+        match serde_json::from_str::<NodeEvent>(old).unwrap() {
+            NodeEvent::HtlcIntercepted { requested_next_hop_scid, prev_node_id, inbound_cltv_expiry, .. } => {
+                assert_eq!(requested_next_hop_scid, 7);
+                assert_eq!((prev_node_id, inbound_cltv_expiry), (None, None));
+            }
+            other => panic!("decoded as {other:?}"),
+        }
     }
 }

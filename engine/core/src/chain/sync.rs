@@ -1,0 +1,37 @@
+//! Bringing the channel manager, chain monitor, sweeper and wallet up to the chain tip.
+
+use lightning::chain::Confirm;
+use lightning::util::logger::Level;
+
+use crate::error::{Error, Result};
+use crate::node::{Core, Node};
+
+impl Node {
+    pub async fn sync(&self) -> Result<()> {
+        self.check_running()?;
+        self.core.sync().await
+    }
+}
+
+impl Core {
+    pub(crate) async fn sync(&self) -> Result<()> {
+        let _guard = self.sync_lock.lock().await;
+        let confirmables: Vec<&(dyn Confirm + Sync + Send)> = vec![
+            &*self.channel_manager as &(dyn Confirm + Sync + Send),
+            &*self.chain_monitor as &(dyn Confirm + Sync + Send),
+            &*self.sweeper as &(dyn Confirm + Sync + Send),
+        ];
+        self.tx_sync
+            .sync(confirmables)
+            .await
+            .map_err(|e| Error::ChainSource(format!("lightning chain sync via {} failed: {e:?}", self.chain.url)))?;
+        self.wallet.sync().await?;
+        self.chain.refresh_fees().await?;
+        // The background processor only sweeps on a 30 s timer; sweeping right after a sync
+        // claims matured outputs as soon as the chain allows.
+        if self.sweeper.regenerate_and_broadcast_spend_if_necessary().is_err() {
+            self.logger.engine(Level::Warn, "sweeping matured outputs failed; will retry".into());
+        }
+        Ok(())
+    }
+}

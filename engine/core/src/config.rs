@@ -1,0 +1,83 @@
+//! How a node is configured: the operator's options with their one set of defaults, and the
+//! LDK `UserConfig` derived from them.
+
+use std::path::PathBuf;
+
+use bitcoin::Network;
+use lightning::util::config::UserConfig;
+
+/// Where the node lives and which chain it follows: required, no defaults.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub data_dir: PathBuf,
+    pub network: Network,
+    pub esplora_url: String,
+    pub options: NodeOptions,
+}
+
+impl NodeConfig {
+    pub fn new(data_dir: impl Into<PathBuf>, network: Network, esplora_url: &str) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            network,
+            esplora_url: esplora_url.to_string(),
+            options: NodeOptions::default(),
+        }
+    }
+}
+
+/// The tunable options. `Default` here is the single source of their defaults: the Python
+/// glue, `LightningNode.start` and the operator settings all read them from this impl.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeOptions {
+    /// "host:port" to accept Lightning connections on; port 0 picks a free port.
+    pub listen_addr: String,
+    /// Seconds between background chain syncs (LDK and wallet).
+    pub sync_interval_secs: u64,
+    /// trace, debug, info, warn or error.
+    pub log_level: String,
+    /// Let HTLCs naming an intercept SCID reach the application (the LSP role).
+    pub accept_intercept_htlcs: bool,
+    /// Blocks our counterparty must wait to claim its funds after it force-closes.
+    pub to_self_delay: u16,
+    /// Confirmations we require before an inbound channel is usable.
+    pub min_funding_confirmations: u32,
+    /// Forward HTLCs as soon as they are committed instead of after LDK's random batching
+    /// delay (median ~50 ms per hop). Faster, at the cost of the timing privacy the delay buys.
+    pub forward_immediately: bool,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        Self {
+            // Port 0: a library user or a test gets a free port; the daemon's config sets 9735.
+            listen_addr: "127.0.0.1:0".into(),
+            sync_interval_secs: 30,
+            log_level: "info".into(),
+            accept_intercept_htlcs: false,
+            // BOLT 2's customary minimum; less lets a cheating peer run before we can react.
+            to_self_delay: 144,
+            min_funding_confirmations: 6,
+            forward_immediately: false,
+        }
+    }
+}
+
+/// LDK refuses to forward HTLCs expiring more than 2016 blocks ahead (CLTV_FAR_FAR_AWAY).
+pub(crate) const MAX_TOTAL_CLTV: u32 = 2000;
+
+pub(crate) fn user_config(opts: &NodeOptions) -> UserConfig {
+    let mut c = UserConfig::default();
+    c.channel_handshake_config.announce_for_forwarding = false;
+    // Anchor channels need a fee-bumping wallet reserve; plain static-remote-key channels do not.
+    c.channel_handshake_config.negotiate_anchors_zero_fee_htlc_tx = false;
+    c.channel_handshake_config.our_to_self_delay = opts.to_self_delay;
+    c.channel_handshake_config.minimum_depth = opts.min_funding_confirmations.max(1);
+    c.channel_handshake_config.max_inbound_htlc_value_in_flight_percent_of_channel = 100;
+    c.channel_handshake_limits.force_announced_channel_preference = false;
+    c.channel_handshake_limits.max_minimum_depth = 144;
+    // An LSP forwards to its clients' unannounced channels.
+    c.accept_forwards_to_priv_channels = true;
+    c.accept_intercept_htlcs = opts.accept_intercept_htlcs;
+    c
+}

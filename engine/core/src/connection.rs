@@ -1,0 +1,106 @@
+//! Peer connections: dialling a node and waiting for the handshake, keeping channel peers
+//! connected, and the peer list. Addresses of peers we dialled are remembered in the store.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bitcoin::secp256k1::PublicKey;
+use lightning::util::logger::Level;
+
+use crate::error::{Error, Result};
+use crate::model::PeerInfo;
+use crate::node::{Core, Node};
+use crate::parse::parse_pubkey;
+
+/// How long a dialled peer has to complete the noise handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Node {
+    pub async fn connect(&self, node_id: &str, address: &str) -> Result<()> {
+        self.check_running()?;
+        let pk = parse_pubkey(node_id)?;
+        if pk == self.core.channel_manager.get_our_node_id() {
+            return Err(Error::Peer("cannot connect to ourselves".into()));
+        }
+        self.core.connect(pk, address).await?;
+        self.core.store.save_peer(&pk.to_string(), address)?;
+        Ok(())
+    }
+
+    pub fn disconnect(&self, node_id: &str) -> Result<()> {
+        let pk = parse_pubkey(node_id)?;
+        if self.core.peer_manager.peer_by_node_id(&pk).is_none() {
+            return Err(Error::Peer(format!("not connected to {pk}")));
+        }
+        // Forget the address too, or the reconnect task would dial it again.
+        self.core.store.forget_peer(&pk.to_string())?;
+        self.core.peer_manager.disconnect_by_node_id(pk);
+        Ok(())
+    }
+
+    pub fn list_peers(&self) -> Vec<PeerInfo> {
+        self.core
+            .peer_manager
+            .list_peers()
+            .into_iter()
+            .map(|p| PeerInfo {
+                node_id: p.counterparty_node_id.to_string(),
+                address: p.socket_address.map(|a| a.to_string()),
+                inbound: p.is_inbound_connection,
+            })
+            .collect()
+    }
+}
+
+impl Core {
+    /// Dial `pk` at `address` and return once the handshake completed (or failed).
+    pub(crate) async fn connect(&self, pk: PublicKey, address: &str) -> Result<()> {
+        if self.peer_manager.peer_by_node_id(&pk).is_some() {
+            return Ok(());
+        }
+        let addr: SocketAddr = tokio::net::lookup_host(address)
+            .await
+            .map_err(|e| Error::Peer(format!("cannot resolve '{address}': {e}")))?
+            .next()
+            .ok_or_else(|| Error::Peer(format!("'{address}' resolves to no address")))?;
+        let fut = lightning_net_tokio::connect_outbound(Arc::clone(&self.peer_manager), pk, addr)
+            .await
+            .ok_or_else(|| Error::Peer(format!("cannot connect to {pk} at {addr}: connection refused or timed out")))?;
+        let mut connection = tokio::spawn(fut);
+        let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+        loop {
+            if self.peer_manager.peer_by_node_id(&pk).is_some() {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = &mut connection => {
+                    return Err(Error::Peer(format!(
+                        "{addr} closed the connection during the handshake: is {pk} the node listening there?"
+                    )));
+                }
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(Error::Peer(format!("handshake with {pk} at {addr} timed out")));
+            }
+        }
+    }
+
+    /// One round of redialling the disconnected peers we share a channel with.
+    pub(crate) async fn reconnect_channel_peers(&self) {
+        let Ok(known) = self.store.peers() else { return };
+        let with_channels: HashSet<PublicKey> =
+            self.channel_manager.list_channels().iter().map(|c| c.counterparty.node_id).collect();
+        for (node_id, address) in known {
+            let Ok(pk) = PublicKey::from_str(&node_id) else { continue };
+            if with_channels.contains(&pk) && self.peer_manager.peer_by_node_id(&pk).is_none() {
+                if let Err(e) = self.connect(pk, &address).await {
+                    self.logger.engine(Level::Debug, format!("reconnect to {pk} failed: {e}"));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! Translating LDK's events: the ones the node settles itself (funding, claims with a known
+//! preimage, spendable outputs, connection requests) are handled here; the rest become
+//! `NodeEvent`s, queued durably (with the payment row they change) before LDK forgets them.
+
+use lightning::events::{ClosureReason, Event, FundingInfo, PaymentFailureReason, ReplayEvent};
+use lightning::util::logger::Level;
+use lightning::util::ser::Writeable;
+
+use crate::event::NodeEvent;
+use crate::io::{now_secs, PaymentRecord, STATUS_FAILED, STATUS_SUCCEEDED};
+use crate::node::Core;
+use crate::parse::hexs;
+
+fn closure_reason(r: &ClosureReason) -> String {
+    format!("{r}")
+}
+
+fn payment_failure(reason: Option<PaymentFailureReason>) -> String {
+    match reason {
+        Some(r) => format!("{r:?}"),
+        None => "RetriesExhausted".into(),
+    }
+}
+
+impl Core {
+    fn emit(&self, event: NodeEvent, payment: Option<&PaymentRecord>) -> std::result::Result<(), ReplayEvent> {
+        // Not durable: ask LDK to hand us the event again rather than lose it.
+        self.events.emit(event, payment).map_err(|_| ReplayEvent())
+    }
+
+    fn payment_has_status(&self, id: &str, status: &str) -> bool {
+        matches!(self.store.payment(id), Ok(Some(p)) if p.status == status)
+    }
+
+    fn updated_payment(&self, id: &str, f: impl FnOnce(&mut PaymentRecord)) -> Option<PaymentRecord> {
+        let mut p = self.store.payment(id).ok().flatten()?;
+        f(&mut p);
+        p.updated_at = now_secs();
+        Some(p)
+    }
+
+    pub(crate) async fn handle_ldk_event(&self, event: Event) -> std::result::Result<(), ReplayEvent> {
+        match event {
+            Event::FundingGenerationReady {
+                temporary_channel_id,
+                counterparty_node_id,
+                channel_value_satoshis,
+                output_script,
+                ..
+            } => {
+                let feerate = self.chain.feerate_sat_per_kw(12);
+                let built = self.wallet.build_payment(
+                    output_script,
+                    Some(bitcoin::Amount::from_sat(channel_value_satoshis)),
+                    feerate,
+                );
+                match built {
+                    Ok(tx) => {
+                        if let Err(e) = self.channel_manager.funding_transaction_generated(
+                            temporary_channel_id,
+                            counterparty_node_id,
+                            tx.clone(),
+                        ) {
+                            self.wallet.cancel(&tx);
+                            self.logger
+                                .engine(Level::Error, format!("funding of {temporary_channel_id} refused: {e:?}"));
+                        }
+                    }
+                    Err(e) => {
+                        self.logger.engine(Level::Error, format!("cannot fund channel {temporary_channel_id}: {e}"));
+                        let _ = self.channel_manager.force_close_broadcasting_latest_txn(
+                            &temporary_channel_id,
+                            &counterparty_node_id,
+                            format!("funding failed: {e}"),
+                        );
+                    }
+                }
+                Ok(())
+            }
+            Event::PaymentClaimable { payment_hash, amount_msat, purpose, claim_deadline, .. } => {
+                match purpose.preimage() {
+                    Some(preimage) => {
+                        self.channel_manager.claim_funds(preimage);
+                        Ok(())
+                    }
+                    None => self.emit(
+                        NodeEvent::PaymentClaimable {
+                            payment_hash: hexs(&payment_hash.0),
+                            amount_msat,
+                            claim_deadline,
+                        },
+                        None,
+                    ),
+                }
+            }
+            Event::PaymentClaimed { payment_hash, amount_msat, purpose, .. } => {
+                let id = hexs(&payment_hash.0);
+                // LDK may hand us a claim again after a restart; the store says if it is news.
+                if self.payment_has_status(&id, STATUS_SUCCEEDED) {
+                    return Ok(());
+                }
+                let now = now_secs();
+                let preimage = purpose.preimage().map(|p| hexs(&p.0));
+                let record = self
+                    .updated_payment(&id, |p| {
+                        p.status = STATUS_SUCCEEDED.into();
+                        p.amount_msat = Some(amount_msat);
+                        p.preimage = preimage.clone();
+                    })
+                    .unwrap_or(PaymentRecord {
+                        payment_id: id.clone(),
+                        payment_hash: id.clone(),
+                        direction: "inbound".into(),
+                        status: STATUS_SUCCEEDED.into(),
+                        amount_msat: Some(amount_msat),
+                        fee_msat: None,
+                        preimage: preimage.clone(),
+                        bolt11: None,
+                        failure: None,
+                        created_at: now,
+                        updated_at: now,
+                    });
+                self.emit(
+                    NodeEvent::PaymentReceived { payment_id: id.clone(), payment_hash: id, amount_msat },
+                    Some(&record),
+                )
+            }
+            Event::PaymentSent { payment_id, payment_preimage, payment_hash, amount_msat, fee_paid_msat, .. } => {
+                let id = payment_id.map(|p| hexs(&p.0)).unwrap_or_else(|| hexs(&payment_hash.0));
+                if self.payment_has_status(&id, STATUS_SUCCEEDED) {
+                    return Ok(());
+                }
+                let record = self.updated_payment(&id, |p| {
+                    p.status = STATUS_SUCCEEDED.into();
+                    p.preimage = Some(hexs(&payment_preimage.0));
+                    p.fee_msat = fee_paid_msat;
+                    if amount_msat.is_some() {
+                        p.amount_msat = amount_msat;
+                    }
+                    p.failure = None;
+                });
+                self.emit(
+                    NodeEvent::PaymentSent {
+                        payment_id: id,
+                        payment_hash: hexs(&payment_hash.0),
+                        preimage: hexs(&payment_preimage.0),
+                        amount_msat,
+                        fee_paid_msat,
+                    },
+                    record.as_ref(),
+                )
+            }
+            Event::PaymentFailed { payment_id, payment_hash, reason } => {
+                let id = hexs(&payment_id.0);
+                if self.payment_has_status(&id, STATUS_FAILED) {
+                    return Ok(());
+                }
+                let why = payment_failure(reason);
+                let record = self.updated_payment(&id, |p| {
+                    p.status = STATUS_FAILED.into();
+                    p.failure = Some(why.clone());
+                });
+                self.emit(
+                    NodeEvent::PaymentFailed {
+                        payment_id: id,
+                        payment_hash: payment_hash.map(|h| hexs(&h.0)),
+                        reason: why,
+                    },
+                    record.as_ref(),
+                )
+            }
+            Event::PaymentForwarded {
+                prev_channel_id,
+                next_channel_id,
+                prev_node_id,
+                next_node_id,
+                total_fee_earned_msat,
+                claim_from_onchain_tx,
+                outbound_amount_forwarded_msat,
+                ..
+            } => self.emit(
+                NodeEvent::PaymentForwarded {
+                    prev_channel_id: prev_channel_id.map(|c| hexs(&c.0)),
+                    next_channel_id: next_channel_id.map(|c| hexs(&c.0)),
+                    prev_node_id: prev_node_id.map(|n| n.to_string()),
+                    next_node_id: next_node_id.map(|n| n.to_string()),
+                    fee_earned_msat: total_fee_earned_msat,
+                    outbound_amount_msat: outbound_amount_forwarded_msat,
+                    claim_from_onchain_tx,
+                },
+                None,
+            ),
+            Event::HTLCHandlingFailed { prev_channel_id, failure_type, failure_reason } => self.emit(
+                NodeEvent::HtlcHandlingFailed {
+                    prev_channel_id: hexs(&prev_channel_id.0),
+                    failure_type: format!("{failure_type:?}"),
+                    reason: failure_reason.map(|r| format!("{r:?}")),
+                },
+                None,
+            ),
+            Event::HTLCIntercepted {
+                intercept_id,
+                requested_next_hop_scid,
+                payment_hash,
+                inbound_amount_msat,
+                expected_outbound_amount_msat,
+            } => {
+                // Looked up now, while the HTLC is surely pending, so the handler gets the
+                // sender and expiry with the event instead of racing the channel state.
+                let inbound = self.inbound_side(&payment_hash, inbound_amount_msat);
+                self.emit(
+                    NodeEvent::HtlcIntercepted {
+                        intercept_id: hexs(&intercept_id.0),
+                        requested_next_hop_scid,
+                        payment_hash: hexs(&payment_hash.0),
+                        inbound_amount_msat,
+                        expected_outbound_amount_msat,
+                        prev_node_id: inbound.map(|i| i.prev_node_id.to_string()),
+                        inbound_cltv_expiry: inbound.map(|i| i.cltv_expiry),
+                    },
+                    None,
+                )
+            }
+            Event::SpendableOutputs { outputs, channel_id } => {
+                self.sweeper.track_spendable_outputs(outputs, channel_id, false, None).map_err(|_| {
+                    self.logger.engine(Level::Error, "cannot track spendable outputs; will retry".into());
+                    ReplayEvent()
+                })
+            }
+            Event::ChannelPending { channel_id, user_channel_id, counterparty_node_id, funding_txo, .. } => self.emit(
+                NodeEvent::ChannelPending {
+                    channel_id: hexs(&channel_id.0),
+                    user_channel_id: user_channel_id.to_string(),
+                    counterparty_node_id: counterparty_node_id.to_string(),
+                    funding_txo: format!("{}:{}", funding_txo.txid, funding_txo.vout),
+                },
+                None,
+            ),
+            Event::ChannelReady { channel_id, user_channel_id, counterparty_node_id, .. } => self.emit(
+                NodeEvent::ChannelReady {
+                    channel_id: hexs(&channel_id.0),
+                    user_channel_id: user_channel_id.to_string(),
+                    counterparty_node_id: counterparty_node_id.to_string(),
+                },
+                None,
+            ),
+            Event::ChannelClosed { channel_id, user_channel_id, reason, counterparty_node_id, .. } => self.emit(
+                NodeEvent::ChannelClosed {
+                    channel_id: hexs(&channel_id.0),
+                    user_channel_id: user_channel_id.to_string(),
+                    counterparty_node_id: counterparty_node_id.map(|n| n.to_string()),
+                    reason: closure_reason(&reason),
+                },
+                None,
+            ),
+            Event::DiscardFunding { funding_info, .. } => {
+                if let FundingInfo::Tx { transaction } = funding_info {
+                    self.wallet.cancel(&transaction);
+                }
+                Ok(())
+            }
+            Event::ConnectionNeeded { node_id, addresses } => {
+                for a in addresses {
+                    if self.connect(node_id, &a.to_string()).await.is_ok() {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            Event::OnionMessageIntercepted { peer_node_id, message } => self.emit(
+                NodeEvent::OnionMessageIntercepted {
+                    peer_node_id: peer_node_id.to_string(),
+                    message: hexs(&message.encode()),
+                },
+                None,
+            ),
+            Event::OnionMessagePeerConnected { peer_node_id } => {
+                self.emit(NodeEvent::OnionMessagePeerConnected { peer_node_id: peer_node_id.to_string() }, None)
+            }
+            Event::BumpTransaction(_) => {
+                // Only anchor channels ask for fee bumps, and this node negotiates none.
+                self.logger.engine(Level::Warn, "unexpected BumpTransaction event ignored".into());
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}

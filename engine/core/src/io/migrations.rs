@@ -1,0 +1,161 @@
+//! The schema of node.sqlite, as numbered steps recorded in `PRAGMA user_version`. A file
+//! written before versioning (user_version 0, tables present) is adopted as version 1, which
+//! is exactly that schema; later steps run once each, in a transaction with their version
+//! bump, so a crash leaves the file at one version or the next, never between.
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+
+/// Step `i` (0-based) takes the schema from version `i` to `i + 1`.
+const STEPS: &[&str] = &[
+    // 1: the schema before versioning. IF NOT EXISTS, so an unversioned file is adopted as-is.
+    "CREATE TABLE IF NOT EXISTS ldk_kv (
+        primary_ns TEXT NOT NULL, secondary_ns TEXT NOT NULL, key TEXT NOT NULL,
+        value BLOB NOT NULL, PRIMARY KEY (primary_ns, secondary_ns, key));
+     CREATE TABLE IF NOT EXISTS events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, body TEXT NOT NULL,
+        created_at INTEGER NOT NULL);
+     CREATE TABLE IF NOT EXISTS payments (
+        payment_id TEXT PRIMARY KEY, payment_hash TEXT NOT NULL, direction TEXT NOT NULL,
+        status TEXT NOT NULL, amount_msat INTEGER, fee_msat INTEGER, preimage TEXT,
+        bolt11 TEXT, failure TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+     CREATE INDEX IF NOT EXISTS payments_hash ON payments(payment_hash);
+     CREATE TABLE IF NOT EXISTS peers (
+        node_id TEXT PRIMARY KEY, address TEXT NOT NULL, updated_at INTEGER NOT NULL);",
+    // 2: list_payments orders by (created_at, payment_id); without this index every listing
+    // sorts the whole table, which grows by one row per payment forever. Nothing looks
+    // payments up by hash (payment_id is the key), so that index only cost writes.
+    "CREATE INDEX IF NOT EXISTS payments_created ON payments(created_at, payment_id);
+     DROP INDEX IF EXISTS payments_hash;",
+];
+
+/// The version this build writes.
+pub const SCHEMA_VERSION: u32 = STEPS.len() as u32;
+
+fn user_version(conn: &Connection) -> Result<u32> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get::<_, u32>(0))?)
+}
+
+/// Bring the schema to `SCHEMA_VERSION`, or refuse a file from a newer build: it may hold
+/// data this build would misread or drop.
+pub(crate) fn migrate(conn: &mut Connection, path: &std::path::Path) -> Result<()> {
+    let found = user_version(conn)?;
+    if found > SCHEMA_VERSION {
+        return Err(Error::Storage(format!(
+            "{} has schema version {found}, newer than this build understands ({SCHEMA_VERSION}); \
+             run the newer lsp_node release that wrote it",
+            path.display()
+        )));
+    }
+    for (i, step) in STEPS.iter().enumerate().skip(found as usize) {
+        let to = i + 1;
+        let tx = conn.transaction()?;
+        tx.execute_batch(step)
+            .map_err(|e| Error::Storage(format!("migrating {} to schema version {to}: {e}", path.display())))?;
+        tx.pragma_update(None, "user_version", to as u32)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use lightning::util::persist::KVStoreSync;
+    use rusqlite::params;
+
+    use super::*;
+    use crate::io::SqliteStore;
+
+    /// node.sqlite exactly as the code before schema versioning created it.
+    const UNVERSIONED_DDL: &str = "CREATE TABLE IF NOT EXISTS ldk_kv (
+            primary_ns TEXT NOT NULL, secondary_ns TEXT NOT NULL, key TEXT NOT NULL,
+            value BLOB NOT NULL, PRIMARY KEY (primary_ns, secondary_ns, key));
+         CREATE TABLE IF NOT EXISTS events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, body TEXT NOT NULL,
+            created_at INTEGER NOT NULL);
+         CREATE TABLE IF NOT EXISTS payments (
+            payment_id TEXT PRIMARY KEY, payment_hash TEXT NOT NULL, direction TEXT NOT NULL,
+            status TEXT NOT NULL, amount_msat INTEGER, fee_msat INTEGER, preimage TEXT,
+            bolt11 TEXT, failure TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+         CREATE INDEX IF NOT EXISTS payments_hash ON payments(payment_hash);
+         CREATE TABLE IF NOT EXISTS peers (
+            node_id TEXT PRIMARY KEY, address TEXT NOT NULL, updated_at INTEGER NOT NULL);";
+
+    fn indexes(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'payments' AND sql IS NOT NULL ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    #[test]
+    fn unversioned_file_is_adopted_and_migrated_with_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+            conn.execute_batch(UNVERSIONED_DDL).unwrap();
+            conn.execute(
+                "INSERT INTO ldk_kv VALUES ('monitors', '', 'chan1', ?1)",
+                params![vec![0xde_u8, 0xad, 0xbe, 0xef]],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO events (kind, body, created_at) VALUES ('channel_ready', ?1, 5)",
+                params![
+                    r#"{"kind":"channel_ready","channel_id":"aa","user_channel_id":"1","counterparty_node_id":"02"}"#
+                ],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO payments VALUES ('h1', 'h1', 'outbound', 'succeeded', 1000, 3, 'p1', 'lnbcrt1', NULL, 10, 11)",
+                [],
+            )
+            .unwrap();
+            conn.execute("INSERT INTO peers VALUES ('02ab', '127.0.0.1:9735', 12)", []).unwrap();
+            assert_eq!(user_version(&conn).unwrap(), 0);
+        }
+
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.read("monitors", "", "chan1").unwrap(), vec![0xde, 0xad, 0xbe, 0xef]);
+        let (id, kind, body) = store.first_event().unwrap().unwrap();
+        assert_eq!((id, kind.as_str()), (1, "channel_ready"));
+        assert!(body.contains(r#""channel_id":"aa""#));
+        let p = store.payment("h1").unwrap().unwrap();
+        assert_eq!((p.status.as_str(), p.amount_msat, p.fee_msat), ("succeeded", Some(1000), Some(3)));
+        assert_eq!((p.preimage.as_deref(), p.bolt11.as_deref()), (Some("p1"), Some("lnbcrt1")));
+        assert_eq!((p.created_at, p.updated_at), (10, 11));
+        assert_eq!(store.peers().unwrap(), vec![("02ab".to_string(), "127.0.0.1:9735".to_string())]);
+        // New events continue the old ids rather than reusing them.
+        assert_eq!(store.push_event("payment_sent", "{}", None).unwrap(), 2);
+        drop(store);
+
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+        assert_eq!(indexes(&conn), vec!["payments_created".to_string()]);
+    }
+
+    #[test]
+    fn fresh_file_gets_the_current_version_and_reopens_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.sqlite");
+        drop(SqliteStore::open(&path).unwrap());
+        drop(SqliteStore::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+        assert_eq!(indexes(&conn), vec!["payments_created".to_string()]);
+    }
+
+    #[test]
+    fn file_from_a_newer_build_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.sqlite");
+        drop(SqliteStore::open(&path).unwrap());
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        let err = SqliteStore::open(&path).err().expect("a newer schema must be refused").to_string();
+        assert!(err.contains(&format!("schema version {}", SCHEMA_VERSION + 1)), "{err}");
+        assert!(err.contains("newer than this build"), "{err}");
+    }
+}

@@ -1,0 +1,12 @@
+//! Persistence: one SQLite file (`node.sqlite`) holding LDK's key-value namespaces, the event
+//! queue, payment records and known peer addresses, with a versioned schema.
+
+mod migrations;
+mod sqlite_store;
+
+pub use migrations::SCHEMA_VERSION;
+pub use sqlite_store::{PaymentRecord, SqliteStore, STATUS_FAILED, STATUS_PENDING, STATUS_SUCCEEDED};
+
+pub(crate) fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}

@@ -1,0 +1,124 @@
+//! The node's long-running tasks: accepting peers, periodic chain sync, reconnecting channel
+//! peers, the optional immediate-forward pump, and LDK's background processor. Each ends when
+//! the stop signal changes.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use lightning::events::Event;
+use lightning::util::logger::Level;
+use lightning_background_processor::{process_events_async_with_kv_store_sync, GossipSync, NO_LIQUIDITY_MANAGER};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::node::Core;
+use crate::types::{GossipSync as P2PGossip, SharedScorer};
+
+type Stop = watch::Receiver<bool>;
+
+/// Inbound Lightning connections.
+pub(crate) fn accept_peers(core: &Arc<Core>, listener: tokio::net::TcpListener, mut stop: Stop) -> JoinHandle<()> {
+    let pm = Arc::clone(&core.peer_manager);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                accepted = listener.accept() => {
+                    if let Ok((stream, _)) = accepted {
+                        if let Ok(std_stream) = stream.into_std() {
+                            tokio::spawn(lightning_net_tokio::setup_inbound(Arc::clone(&pm), std_stream));
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Chain sync every `sync_interval_secs`; a failure is logged and retried on the next round.
+pub(crate) fn sync_periodically(core: &Arc<Core>, mut stop: Stop) -> JoinHandle<()> {
+    let core = Arc::clone(core);
+    let every = Duration::from_secs(core.config.options.sync_interval_secs.max(1));
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tokio::time::sleep(every) => {
+                    if let Err(e) = core.sync().await {
+                        core.logger.engine(Level::Warn, format!("background sync failed: {e}"));
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Redial channel peers whose address we know; a channel is useless while its peer is away.
+pub(crate) fn reconnect_channel_peers(core: &Arc<Core>, mut stop: Stop) -> JoinHandle<()> {
+    let core = Arc::clone(core);
+    tokio::spawn(async move {
+        loop {
+            core.reconnect_channel_peers().await;
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+        }
+    })
+}
+
+/// Process pending forwards every 2 ms instead of waiting for LDK's randomised batch delay.
+pub(crate) fn forward_immediately(core: &Arc<Core>, mut stop: Stop) -> JoinHandle<()> {
+    let cm = Arc::clone(&core.channel_manager);
+    let pm = Arc::clone(&core.peer_manager);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(2));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tick.tick() => {
+                    if cm.needs_pending_htlc_processing() {
+                        cm.process_pending_htlc_forwards();
+                        pm.process_events();
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// LDK's background processor: events, persistence of manager/graph/scorer, timers.
+pub(crate) fn background_processor(
+    core: &Arc<Core>, gossip_sync: Arc<P2PGossip>, scorer: SharedScorer, stop: Stop,
+) -> JoinHandle<Result<(), lightning::io::Error>> {
+    let core_ev = Arc::clone(core);
+    let handler = move |event: Event| {
+        let core = Arc::clone(&core_ev);
+        async move { core.handle_ldk_event(event).await }
+    };
+    tokio::spawn(process_events_async_with_kv_store_sync(
+        Arc::clone(&core.store),
+        handler,
+        Arc::clone(&core.chain_monitor),
+        Arc::clone(&core.channel_manager),
+        Some(Arc::clone(&core.onion_messenger)),
+        GossipSync::p2p(gossip_sync),
+        Arc::clone(&core.peer_manager),
+        NO_LIQUIDITY_MANAGER,
+        Some(Arc::clone(&core.sweeper)),
+        Arc::clone(&core.logger),
+        Some(scorer),
+        move |d| {
+            let mut rx = stop.clone();
+            Box::pin(async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(d) => false,
+                    _ = rx.changed() => true,
+                }
+            })
+        },
+        false,
+        || SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).ok(),
+    ))
+}

@@ -1,0 +1,340 @@
+//! The data classes Python sees (`Balance`, `Channel`, ... and the node options): frozen,
+//! typed, converted once from the engine's structs. Ids and hashes stay lowercase hex strings.
+
+use lsp_engine::{ChannelInfo, PaymentRecord, PeerInfo, WalletBalance};
+use pyo3::prelude::*;
+
+/// Declare a frozen pyclass with public fields, a constructor, `__match_args__` (so `match`
+/// statements work), a dataclass-like `__repr__` and, for events, a `kind` class attribute.
+macro_rules! record {
+    ($(#[$meta:meta])* $name:ident $(kind = $kind:literal)? { $($(#[$fmeta:meta])* $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$meta])*
+        #[pyclass(frozen, get_all, eq, module = "lsp_node._ldk")]
+        #[derive(Clone, Debug, PartialEq)]
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty),*
+        }
+
+        #[pymethods]
+        impl $name {
+            #[new]
+            #[allow(clippy::too_many_arguments)]
+            fn new($($field: $ty),*) -> Self {
+                Self { $($field),* }
+            }
+
+            $(
+                /// The event's name, as the engine queues it (for logs and dispatch tables).
+                #[classattr]
+                fn kind() -> &'static str {
+                    $kind
+                }
+            )?
+
+            #[classattr]
+            fn __match_args__(py: Python<'_>) -> PyResult<Py<pyo3::types::PyTuple>> {
+                Ok(pyo3::types::PyTuple::new(py, [$(stringify!($field)),*])?.unbind())
+            }
+
+            fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+                #[allow(unused_imports)]
+                use pyo3::IntoPyObjectExt;
+                #[allow(unused_variables)]
+                let (py, this) = (slf.py(), slf.get());
+                let fields: Vec<String> = vec![$(
+                    format!("{}={}", stringify!($field), this.$field.clone().into_bound_py_any(py)?.repr()?)
+                ),*];
+                Ok(format!("{}({})", stringify!($name), fields.join(", ")))
+            }
+        }
+    };
+}
+pub(crate) use record;
+
+record!(
+    /// The on-chain wallet's balance in satoshis.
+    Balance {
+        confirmed_sat: u64,
+        trusted_pending_sat: u64,
+        untrusted_pending_sat: u64,
+        immature_sat: u64,
+        total_sat: u64,
+        spendable_sat: u64,
+    }
+);
+
+impl From<WalletBalance> for Balance {
+    fn from(b: WalletBalance) -> Self {
+        Self {
+            confirmed_sat: b.confirmed_sat,
+            trusted_pending_sat: b.trusted_pending_sat,
+            untrusted_pending_sat: b.untrusted_pending_sat,
+            immature_sat: b.immature_sat,
+            total_sat: b.total_sat,
+            spendable_sat: b.spendable_sat,
+        }
+    }
+}
+
+record!(
+    /// A connected peer.
+    Peer { node_id: String, address: Option<String>, inbound: bool }
+);
+
+impl From<PeerInfo> for Peer {
+    fn from(p: PeerInfo) -> Self {
+        Self { node_id: p.node_id, address: p.address, inbound: p.inbound }
+    }
+}
+
+record!(
+    /// A channel as the channel manager lists it; `state` is pending, ready, usable or closing.
+    Channel {
+        channel_id: String,
+        user_channel_id: String,
+        counterparty_node_id: String,
+        short_channel_id: Option<u64>,
+        funding_txo: Option<String>,
+        capacity_sat: u64,
+        outbound_capacity_msat: u64,
+        inbound_capacity_msat: u64,
+        next_outbound_htlc_limit_msat: u64,
+        confirmations: Option<u32>,
+        is_outbound: bool,
+        is_ready: bool,
+        is_usable: bool,
+        is_announced: bool,
+        pending_htlcs: usize,
+        state: String,
+    }
+);
+
+impl From<ChannelInfo> for Channel {
+    fn from(c: ChannelInfo) -> Self {
+        Self {
+            channel_id: c.channel_id,
+            user_channel_id: c.user_channel_id,
+            counterparty_node_id: c.counterparty_node_id,
+            short_channel_id: c.short_channel_id,
+            funding_txo: c.funding_txo,
+            capacity_sat: c.capacity_sat,
+            outbound_capacity_msat: c.outbound_capacity_msat,
+            inbound_capacity_msat: c.inbound_capacity_msat,
+            next_outbound_htlc_limit_msat: c.next_outbound_htlc_limit_msat,
+            confirmations: c.confirmations,
+            is_outbound: c.is_outbound,
+            is_ready: c.is_ready,
+            is_usable: c.is_usable,
+            is_announced: c.is_announced,
+            pending_htlcs: c.pending_htlcs,
+            state: c.state,
+        }
+    }
+}
+
+record!(
+    /// A decoded BOLT11 invoice.
+    InvoiceInfo {
+        payment_hash: String,
+        amount_msat: Option<u64>,
+        description: Option<String>,
+        payee_node_id: String,
+        network: String,
+        timestamp: u64,
+        expiry_secs: u64,
+        is_expired: bool,
+        min_final_cltv_expiry_delta: u64,
+        route_hints: usize,
+        route_hint_sources: Vec<String>,
+    }
+);
+
+impl From<lsp_engine::InvoiceInfo> for InvoiceInfo {
+    fn from(i: lsp_engine::InvoiceInfo) -> Self {
+        Self {
+            payment_hash: i.payment_hash,
+            amount_msat: i.amount_msat,
+            description: i.description,
+            payee_node_id: i.payee_node_id,
+            network: i.network,
+            timestamp: i.timestamp,
+            expiry_secs: i.expiry_secs,
+            is_expired: i.is_expired,
+            min_final_cltv_expiry_delta: i.min_final_cltv_expiry_delta,
+            route_hints: i.route_hints,
+            route_hint_sources: i.route_hint_sources,
+        }
+    }
+}
+
+record!(
+    /// An HTLC offered to this node and not settled yet.
+    InboundHtlc {
+        channel_id: String,
+        counterparty_node_id: String,
+        payment_hash: String,
+        amount_msat: u64,
+        cltv_expiry: u32,
+    }
+);
+
+impl From<lsp_engine::InboundHtlc> for InboundHtlc {
+    fn from(h: lsp_engine::InboundHtlc) -> Self {
+        Self {
+            channel_id: h.channel_id,
+            counterparty_node_id: h.counterparty_node_id,
+            payment_hash: h.payment_hash,
+            amount_msat: h.amount_msat,
+            cltv_expiry: h.cltv_expiry,
+        }
+    }
+}
+
+record!(
+    /// A payment as the engine records it; `direction` is inbound or outbound, `status`
+    /// pending, succeeded or failed.
+    Payment {
+        payment_id: String,
+        payment_hash: String,
+        direction: String,
+        status: String,
+        amount_msat: Option<u64>,
+        fee_msat: Option<u64>,
+        preimage: Option<String>,
+        bolt11: Option<String>,
+        failure: Option<String>,
+        created_at: u64,
+        updated_at: u64,
+    }
+);
+
+impl From<PaymentRecord> for Payment {
+    fn from(p: PaymentRecord) -> Self {
+        Self {
+            payment_id: p.payment_id,
+            payment_hash: p.payment_hash,
+            direction: p.direction,
+            status: p.status,
+            amount_msat: p.amount_msat,
+            fee_msat: p.fee_msat,
+            preimage: p.preimage,
+            bolt11: p.bolt11,
+            failure: p.failure,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+record!(
+    /// The hop through the payer's LSP that the LSP may hold (see SPEC.md).
+    InterceptHop {
+        lsp_node_id: String,
+        intercept_scid: u64,
+        fee_base_msat: u32,
+        fee_proportional_millionths: u32,
+        cltv_expiry_delta: u16,
+    }
+);
+
+impl From<&InterceptHop> for lsp_engine::InterceptHop {
+    fn from(h: &InterceptHop) -> Self {
+        Self {
+            lsp_node_id: h.lsp_node_id.clone(),
+            short_channel_id: h.intercept_scid,
+            fee_base_msat: h.fee_base_msat,
+            fee_proportional_millionths: h.fee_proportional_millionths,
+            cltv_expiry_delta: h.cltv_expiry_delta,
+        }
+    }
+}
+
+/// A node's tunable options. Every default comes from `lsp_engine::NodeOptions::default()`,
+/// the one place they are set; `NodeOptions()` in Python is that default.
+#[pyclass(frozen, get_all, eq, module = "lsp_node._ldk")]
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeOptions {
+    pub listen_addr: String,
+    pub sync_interval_secs: u64,
+    pub log_level: String,
+    pub accept_intercept_htlcs: bool,
+    pub to_self_delay: u16,
+    pub min_funding_confirmations: u32,
+    pub forward_immediately: bool,
+}
+
+fn default() -> lsp_engine::NodeOptions {
+    lsp_engine::NodeOptions::default()
+}
+
+#[pymethods]
+impl NodeOptions {
+    #[new]
+    #[pyo3(signature = (
+        *,
+        listen_addr = default().listen_addr,
+        sync_interval_secs = default().sync_interval_secs,
+        log_level = default().log_level,
+        accept_intercept_htlcs = default().accept_intercept_htlcs,
+        to_self_delay = default().to_self_delay,
+        min_funding_confirmations = default().min_funding_confirmations,
+        forward_immediately = default().forward_immediately,
+    ))]
+    fn new(
+        listen_addr: String, sync_interval_secs: u64, log_level: String, accept_intercept_htlcs: bool,
+        to_self_delay: u16, min_funding_confirmations: u32, forward_immediately: bool,
+    ) -> Self {
+        Self {
+            listen_addr,
+            sync_interval_secs,
+            log_level,
+            accept_intercept_htlcs,
+            to_self_delay,
+            min_funding_confirmations,
+            forward_immediately,
+        }
+    }
+
+    #[classattr]
+    fn __match_args__(py: Python<'_>) -> PyResult<Py<pyo3::types::PyTuple>> {
+        let names = [
+            "listen_addr",
+            "sync_interval_secs",
+            "log_level",
+            "accept_intercept_htlcs",
+            "to_self_delay",
+            "min_funding_confirmations",
+            "forward_immediately",
+        ];
+        Ok(pyo3::types::PyTuple::new(py, names)?.unbind())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+impl From<&NodeOptions> for lsp_engine::NodeOptions {
+    fn from(o: &NodeOptions) -> Self {
+        Self {
+            listen_addr: o.listen_addr.clone(),
+            sync_interval_secs: o.sync_interval_secs,
+            log_level: o.log_level.clone(),
+            accept_intercept_htlcs: o.accept_intercept_htlcs,
+            to_self_delay: o.to_self_delay,
+            min_funding_confirmations: o.min_funding_confirmations,
+            forward_immediately: o.forward_immediately,
+        }
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Balance>()?;
+    m.add_class::<Peer>()?;
+    m.add_class::<Channel>()?;
+    m.add_class::<InvoiceInfo>()?;
+    m.add_class::<InboundHtlc>()?;
+    m.add_class::<Payment>()?;
+    m.add_class::<InterceptHop>()?;
+    m.add_class::<NodeOptions>()
+}
