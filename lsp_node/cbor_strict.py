@@ -87,7 +87,7 @@ class _Reader:
         if major in (2, 3):
             stop = self.pos + arg
             if stop > self.end:
-                raise self.fail("malformed CBOR: string longer than the input", at)
+                raise self.fail("malformed CBOR: truncated: string longer than the input", at)
             raw = self.data[self.pos : stop]
             self.pos = stop
             if major == 2:
@@ -103,10 +103,10 @@ class _Reader:
             # Every item takes at least one byte: a count beyond that is a lie, refused before
             # any work is done for it.
             if arg > remaining:
-                raise self.fail("malformed CBOR: array longer than the input", at)
+                raise self.fail("malformed CBOR: truncated: array longer than the input", at)
             return [self.item(depth + 1) for _ in range(arg)]
         if arg * 2 > remaining:
-            raise self.fail("malformed CBOR: map longer than the input", at)
+            raise self.fail("malformed CBOR: truncated: map longer than the input", at)
         out: dict[int, Any] = {}
         previous = b""
         for _ in range(arg):

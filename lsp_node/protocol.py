@@ -98,7 +98,7 @@ class Message:
         m = _decode_map(data)
         version = m.get(0)
         if version != VERSION:
-            raise ProtocolError(f"unsupported version {version!r}")
+            raise ProtocolError(f"unsupported version {_shown(version)}")
         names = [f.name for f in fields(cls)]
         unknown = [k for k in m if k != 0 and not 1 <= k <= len(names)]
         # Unknown even keys are mandatory-to-understand; unknown odd keys are ignored.
@@ -284,7 +284,7 @@ class PaymentRequest:
             raise ProtocolError("a payment request is lnrod1 followed by lowercase hex")
         m = _decode_map(bytes.fromhex(body))
         if m.get(0) != VERSION:
-            raise ProtocolError(f"unsupported payment request version {m.get(0)!r}")
+            raise ProtocolError(f"unsupported payment request version {_shown(m.get(0))}")
         unknown = sorted(k for k in m if k not in (0, 1, 2) and k % 2 == 0)
         if unknown:
             raise ProtocolError(f"unknown required field(s) {unknown}")
@@ -294,6 +294,17 @@ class PaymentRequest:
 
 
 _LOWER_HEX = re.compile("[0-9a-f]*")
+
+
+def _shown(v: object) -> str:
+    """A decoded value for an error message: integers as such, anything else by its CBOR type
+    only (an error text must not echo what a stranger sent)."""
+    if isinstance(v, int):
+        return str(v)
+    return "(absent)" if v is None else f"(a {_CBOR_TYPE.get(type(v), 'value')}, not an integer)"
+
+
+_CBOR_TYPE = {bytes: "byte string", str: "text string", list: "array", dict: "map"}
 
 
 def _decode_map(data: bytes) -> dict[int, Any]:
