@@ -5,6 +5,7 @@ after a bounded number of attempts counted in lsp.sqlite, across restarts too.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -34,19 +35,21 @@ class FakeNode:
 
     queue: list[FakeEvent]
     acked: list[int] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def poll_event(self) -> FakeEvent | None:
         return self.queue[0] if self.queue else None
 
     async def events(self) -> AsyncIterator[FakeEvent]:
         while True:
-            while not self.queue:
-                await asyncio.sleep(0.005)
+            if not self.queue:
+                await asyncio.Event().wait()  # the tests never add events to a running queue
             yield self.queue[0]
 
     async def event_handled(self, event: FakeEvent) -> None:
         assert self.queue and self.queue[0].id == event.id
         self.acked.append(self.queue.pop(0).id)
+        self.changed.set()
 
 
 @pytest.fixture
@@ -62,10 +65,15 @@ def service(store: LspStore) -> LspService:
 
 async def run_until(node: FakeNode, role: app.LspRole, done: int, timeout: float = 5.0) -> None:
     task = asyncio.create_task(role._events())
+
+    async def acked() -> None:
+        while len(node.acked) < done:
+            node.changed.clear()
+            await node.changed.wait()
+
     try:
-        deadline = time.monotonic() + timeout
-        while len(node.acked) < done and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(acked(), timeout)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
