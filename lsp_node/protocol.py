@@ -304,7 +304,7 @@ def _shown(v: object) -> str:
     return "(absent)" if v is None else f"(a {_CBOR_TYPE.get(type(v), 'value')}, not an integer)"
 
 
-_CBOR_TYPE = {bytes: "byte string", str: "text string", list: "array", dict: "map"}
+_CBOR_TYPE: dict[type, str] = {bytes: "byte string", str: "text string", list: "array", dict: "map"}
 
 
 def _decode_map(data: bytes) -> dict[int, Any]:
