@@ -11,6 +11,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import contextlib
+
 from lsp_node import protocol as p
 from tests.bad_wire_corpus import CASES, MESSAGE_CLASSES, sample
 
@@ -19,10 +21,8 @@ def rate(tlv_type: int, data: bytes, seconds: float = 0.5) -> float:
     n, start = 0, time.perf_counter()
     while (elapsed := time.perf_counter() - start) < seconds:
         for _ in range(200):
-            try:
+            with contextlib.suppress(p.ProtocolError):
                 p.decode(tlv_type, data)
-            except p.ProtocolError:
-                pass
         n += 200
     return n / elapsed
 
