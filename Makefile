@@ -8,7 +8,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/lsp_node/target
 CONFIG ?= config/lsp.toml
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-rust test-python bench bench-holds lint stubtest clean
+.PHONY: help build run test test-rust test-python bench bench-holds lint stubtest fuzz clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,6 +37,15 @@ bench: build  ## payment latency and throughput, printed as tables
 
 bench-holds: build  ## LightningRod: release latency, held/plain ratio, held HTLCs, mailbox rate
 	$(BIN)/python -m bench.holds
+
+FUZZ_RUNS ?= 1000000
+fuzz: build  ## fuzz each decoder of untrusted input FUZZ_RUNS times (atheris; outside CI)
+	$(BIN)/pip install --quiet "atheris>=2.3"
+	@mkdir -p fuzz/crashes
+	for t in cbor message payment_request; do \
+	  PYTHONPATH=. $(BIN)/python fuzz/fuzz_decoders.py $$t -runs=$(FUZZ_RUNS) -max_len=4096 \
+	    -artifact_prefix=fuzz/crashes/$$t- -print_final_stats=1 fuzz/corpus/$$t || exit 1; \
+	done
 
 stubtest: build  ## check lsp_node/_ldk.pyi against the compiled module
 	$(BIN)/python -m mypy.stubtest lsp_node._ldk

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
@@ -13,10 +14,16 @@ from pathlib import Path
 from lsp_node import _ldk, admin
 from lsp_node.config import LspSettings, NotificationSettings, Settings
 from lsp_node.engine import Event, LightningNode
+from lsp_node.errors import LspNodeError
 from lsp_node.lsp import LdkEngine, LspService, LspStore
 from lsp_node.notify import NotificationStore, Notifier, NotifierSettings
 
 log = logging.getLogger("lsp_node")
+
+#: Attempts at an engine event whose handler raises before it is dropped (acknowledged unhandled).
+MAX_EVENT_ATTEMPTS = 3
+#: Pause before the second attempt (seconds), times 4 before each later one: 0.05 s then 0.2 s.
+EVENT_RETRY_DELAY = 0.05
 
 
 @dataclass(frozen=True)
@@ -82,25 +89,64 @@ class LspRole:
         return role
 
     async def _events(self) -> None:
-        node = self.node
-        failures: dict[int, int] = {}
+        node, store = self.node, self.service.store
+        # Attempts are counted in lsp.sqlite, not in memory: a poison event is dropped after
+        # MAX_EVENT_ATTEMPTS even if each attempt ends in a crash and a restart.
+        head = await asyncio.to_thread(node.poll_event)
+        attempts = await store.run(store.event_attempts, head.id if head is not None else None)
+        # The oldest pending event at start-up may be the one a crash (OOM, kill) interrupted,
+        # which left no failure record: its attempt is counted before it is tried.
+        count_first = True
         async for event in node.events():
-            try:
-                await self.service.handle(event)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # Not acknowledged, so it comes again; a poison event is dropped after 3 tries
-                # rather than blocking every later event.
-                n = failures[event.id] = failures.get(event.id, 0) + 1
-                log.exception("handling %s event %s failed (attempt %s)", event.kind, event.id, n)
-                if n < 3:
-                    await asyncio.sleep(1.0)
-                    continue
-                log.error("dropping %s event %s after %s failures", event.kind, event.id, n)
-            failures.pop(event.id, None)
+            n = attempts.get(event.id, 0)
+            counted = False
+            if n < MAX_EVENT_ATTEMPTS and count_first:
+                n = attempts[event.id] = await self._count_attempt(event, "interrupted by a stop or crash")
+                counted = True
+            count_first = False
+            if n >= MAX_EVENT_ATTEMPTS and not counted:
+                log.error("dropping %s event %s: %s attempts at it failed", event.kind, event.id, n)
+            else:
+                try:
+                    await self.service.handle(event)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:
+                    if not counted:
+                        n = attempts[event.id] = await self._count_attempt(event, type(e).__name__)
+                    # The reason only: the exception's text is ours, the traceback is for debugging.
+                    log.warning(
+                        "handling %s event %s failed (attempt %s of %s): %s: %.200s",
+                        event.kind,
+                        event.id,
+                        n,
+                        MAX_EVENT_ATTEMPTS,
+                        type(e).__name__,
+                        e,
+                    )
+                    log.debug("traceback of the failed %s event %s", event.kind, event.id, exc_info=True)
+                    if n < MAX_EVENT_ATTEMPTS:
+                        # Not acknowledged, so the engine delivers it again. The queue is served
+                        # in order, so the pause is short: it delays every later event too.
+                        await asyncio.sleep(EVENT_RETRY_DELAY * 4 ** (n - 1))
+                        continue
+                    log.error("dropping %s event %s after %s failed attempts", event.kind, event.id, n)
+            if event.id in attempts:
+                del attempts[event.id]
+                await store.run(store.forget_event, event.id)
             # Acknowledged only now: a crash before this line replays the event.
             await node.event_handled(event)
+
+    async def _count_attempt(self, event: Event, error: str) -> int:
+        store = self.service.store
+        while True:
+            try:
+                return await store.run(store.count_event_attempt, event.id, event.kind, error, time.time())
+            except LspNodeError as e:
+                # Without a durable count the event may be neither retried nor dropped safely:
+                # wait for the store rather than let the event task die.
+                log.error("cannot record an attempt at %s event %s: %s", event.kind, event.id, e)
+                await asyncio.sleep(1.0)
 
     async def _ticks(self) -> None:
         while True:

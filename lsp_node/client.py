@@ -66,8 +66,12 @@ class Client:
         async for event in self.node.events():
             try:
                 await self._apply(event)
-            except LspNodeError as e:
-                log.warning("event %s not fully applied: %s", event.kind, e)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                # Whatever one event does, the client's only event task must go on and the event
+                # is acknowledged: a wallet has no operator to restart it.
+                log.warning("event %s not fully applied: %s: %.200s", event.kind, type(e).__name__, e)
             await self.node.event_handled(event)
             async with self._changed:
                 self.events.append(event)
@@ -79,7 +83,7 @@ class Client:
         try:
             msg = p.decode(event.tlv_type, bytes.fromhex(event.payload))
         except p.ProtocolError as e:
-            log.info("ignoring malformed message: %s", e)
+            log.info("refused a message of type %s: %s", event.tlv_type, e)
             return
         context = bytes.fromhex(event.context) if event.context else None
         if isinstance(msg, p.PidNotice) and context == MAILBOX_CONTEXT:

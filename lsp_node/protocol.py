@@ -4,16 +4,21 @@ with small integer keys. SPEC.md is the normative description; this module is it
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, fields
 from enum import IntEnum
 from typing import Any, ClassVar, Self
 
 import cbor2
 
+from lsp_node import cbor_strict
 from lsp_node.errors import LspNodeError
 
 VERSION = 1
 MAX_MESSAGE_BYTES = 32_768
+#: Containers nested at most this deep (a message uses 2: the map and a list of byte strings);
+#: unknown odd fields may use the rest.
+MAX_DEPTH = 4
 SIGNED_PREFIX = b"lightningrod/v1/"
 
 
@@ -89,19 +94,11 @@ class Message:
 
     @classmethod
     def decode(cls, data: bytes) -> Self:
-        if len(data) > MAX_MESSAGE_BYTES:
-            raise ProtocolError("message too large")
-        try:
-            m = cbor2.loads(data, max_depth=4, allow_indefinite=False, allow_duplicate_keys=False)
-        except Exception as e:  # cbor2 raises several types for malformed input
-            raise ProtocolError(f"not canonical CBOR: {e}") from None
-        if not isinstance(m, dict) or not all(isinstance(k, int) for k in m):
-            raise ProtocolError("message must be a CBOR map with integer keys")
+        """Decode untrusted bytes (SPEC.md §1.3); raises ProtocolError and nothing else."""
+        m = _decode_map(data)
         version = m.get(0)
-        if type(version) is not int or version != VERSION:
-            raise ProtocolError(f"unsupported version {version!r}")
-        if cbor2.dumps(m, canonical=True) != data:
-            raise ProtocolError("message is not in canonical CBOR encoding")
+        if version != VERSION:
+            raise ProtocolError(f"unsupported version {_shown(version)}")
         names = [f.name for f in fields(cls)]
         unknown = [k for k in m if k != 0 and not 1 <= k <= len(names)]
         # Unknown even keys are mandatory-to-understand; unknown odd keys are ignored.
@@ -274,12 +271,52 @@ class PaymentRequest:
 
     @classmethod
     def decode(cls, text: str) -> PaymentRequest:
+        """Decode untrusted text (SPEC.md §3): the same rules as a message (§1.3)."""
+        if not isinstance(text, str) or len(text) > len(cls.PREFIX) + 2 * MAX_MESSAGE_BYTES:
+            raise ProtocolError(
+                f"a payment request is a string of at most {len(cls.PREFIX) + 2 * MAX_MESSAGE_BYTES} characters"
+            )
         if not text.startswith(cls.PREFIX):
             raise ProtocolError("a payment request starts with lnrod1")
-        try:
-            m = cbor2.loads(bytes.fromhex(text[len(cls.PREFIX) :]), max_depth=2, allow_indefinite=False)
-        except Exception as e:
-            raise ProtocolError(f"malformed payment request: {e}") from None
-        if not isinstance(m, dict) or m.get(0) != VERSION:
-            raise ProtocolError("unsupported payment request version")
-        return cls(_check_str("invoice", m.get(1), 4096), _check_bytes("mailbox_path", m.get(2), None))
+        body = text[len(cls.PREFIX) :]
+        # bytes.fromhex would also take upper case and spaces: one text form only.
+        if len(body) % 2 or not _LOWER_HEX.fullmatch(body):
+            raise ProtocolError("a payment request is lnrod1 followed by lowercase hex")
+        m = _decode_map(bytes.fromhex(body))
+        if m.get(0) != VERSION:
+            raise ProtocolError(f"unsupported payment request version {_shown(m.get(0))}")
+        unknown = sorted(k for k in m if k not in (0, 1, 2) and k % 2 == 0)
+        if unknown:
+            raise ProtocolError(f"unknown required field(s) {unknown}")
+        if 1 not in m or 2 not in m:
+            raise ProtocolError("missing field " + ("invoice" if 1 not in m else "mailbox_path"))
+        return cls(_check_str("invoice", m[1], 4096), _check_bytes("mailbox_path", m[2], None))
+
+
+_LOWER_HEX = re.compile("[0-9a-f]*")
+
+
+def _shown(v: object) -> str:
+    """A decoded value for an error message: integers as such, anything else by its CBOR type
+    only (an error text must not echo what a stranger sent)."""
+    if isinstance(v, int):
+        return str(v)
+    return "(absent)" if v is None else f"(a {_CBOR_TYPE.get(type(v), 'value')}, not an integer)"
+
+
+_CBOR_TYPE: dict[type, str] = {bytes: "byte string", str: "text string", list: "array", dict: "map"}
+
+
+def _decode_map(data: bytes) -> dict[int, Any]:
+    """§1.3 rules 1 to 3: bounded size, the strict CBOR subset, one map at the top."""
+    if not isinstance(data, bytes):
+        raise ProtocolError("a message is bytes")
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"message too large: {len(data)} bytes, at most {MAX_MESSAGE_BYTES}")
+    try:
+        m = cbor_strict.loads(data, max_depth=MAX_DEPTH, max_size=MAX_MESSAGE_BYTES)
+    except cbor_strict.CborError as e:
+        raise ProtocolError(str(e)) from None
+    if not isinstance(m, dict):
+        raise ProtocolError("message must be a CBOR map with integer keys")
+    return m

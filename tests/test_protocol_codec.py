@@ -80,3 +80,43 @@ def test_garbage_raises_only_protocol_error(cls: type[p.Message], data: bytes) -
 def test_payment_request_round_trips(invoice: str, path: bytes) -> None:
     req = p.PaymentRequest(invoice, path)
     assert p.PaymentRequest.decode(req.encode()) == req
+
+
+cbor_values = st.recursive(
+    st.integers(-(2**64), 2**64 - 1) | st.binary(max_size=40) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.integers(0, 2**64 - 1), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(cbor_values)
+def test_strict_decoder_reads_back_what_cbor2_writes_canonically(value: Any) -> None:
+    from lsp_node import cbor_strict
+
+    data = cbor2.dumps(value, canonical=True)
+    try:
+        decoded = cbor_strict.loads(data, max_depth=p.MAX_DEPTH, max_size=p.MAX_MESSAGE_BYTES)
+    except cbor_strict.CborError as e:
+        assert "nested deeper" in str(e)  # the only refusal of canonical, tag-free input
+        return
+    assert decoded == value
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.binary(max_size=300))
+def test_strict_decoder_accepts_only_canonical_bytes_and_raises_only_its_error(data: bytes) -> None:
+    from lsp_node import cbor_strict
+
+    try:
+        value = cbor_strict.loads(data, max_depth=p.MAX_DEPTH, max_size=p.MAX_MESSAGE_BYTES)
+    except cbor_strict.CborError:
+        return
+    assert cbor2.dumps(value, canonical=True) == data
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=300))
+def test_payment_request_text_raises_only_protocol_error(text: str) -> None:
+    with contextlib.suppress(p.ProtocolError):
+        p.PaymentRequest.decode("lnrod1" + text)

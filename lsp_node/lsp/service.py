@@ -73,7 +73,9 @@ class LspService:
         try:
             msg = p.decode(tlv_type, payload)
         except p.ProtocolError as e:
-            log.info("ignoring malformed message of type %s: %s", tlv_type, e)
+            # Refused, not retried: returning normally acknowledges the event. The reason only,
+            # never the payload (it is the sender's, and may be 32 KB).
+            log.info("refused a message of type %s (%s bytes): %s", tlv_type, len(payload), e)
             return
         if isinstance(msg, p.HoldRequest):
             try:

@@ -70,7 +70,17 @@ def hold_hashes_table(db: Database) -> None:
     db.execute("ALTER TABLE lsp_holds DROP COLUMN payment_hashes")
 
 
-SCHEMA = Schema("lsp", [initial, hold_hashes_table])
+def event_attempts_table(db: Database) -> None:
+    """Failed attempts at handling an engine event, so a poison event is dropped after a bounded
+    number of attempts even when the attempts span crashes and restarts (app.LspRole._events)."""
+    db.table("lsp_event_attempts").create(
+        {"event_id": int, "kind": str, "attempts": int, "last_error": str, "updated_at": float},
+        pk="event_id",
+        not_null={"event_id", "kind", "attempts", "updated_at"},
+    )
+
+
+SCHEMA = Schema("lsp", [initial, hold_hashes_table, event_attempts_table])
 
 
 # -- rows ----------------------------------------------------------------------------------------
@@ -348,3 +358,35 @@ class LspStore:
 
     def purge_mailbox(self, now: float) -> int:
         return self._exec("DELETE FROM lsp_mailbox WHERE expires_at <= ?", (now,))
+
+    # -- engine events that failed ---------------------------------------------------------------
+    def event_attempts(self, first_pending_id: int | None) -> dict[int, int]:
+        """Attempts recorded per event id; rows of events acknowledged since (ids below the
+        engine's oldest pending event) are deleted first."""
+
+        def load() -> dict[int, int]:
+            self.db.execute(
+                "DELETE FROM lsp_event_attempts WHERE event_id < ?",
+                [first_pending_id if first_pending_id is not None else 2**62],
+            )
+            return {r["event_id"]: r["attempts"] for r in self._store.rows("SELECT * FROM lsp_event_attempts")}
+
+        return self.call(load)
+
+    def count_event_attempt(self, event_id: int, kind: str, error: str, now: float) -> int:
+        """Record one more attempt at an event (before it is tried, or after it failed); the
+        attempts so far, this one included."""
+
+        def count() -> int:
+            [row] = self._store.rows(
+                "INSERT INTO lsp_event_attempts (event_id, kind, attempts, last_error, updated_at)"
+                " VALUES (?, ?, 1, ?, ?) ON CONFLICT (event_id) DO UPDATE SET attempts = attempts + 1,"
+                " last_error = excluded.last_error, updated_at = excluded.updated_at RETURNING attempts",
+                [event_id, kind, error, now],
+            )
+            return int(row["attempts"])
+
+        return self.call(count)
+
+    def forget_event(self, event_id: int) -> None:
+        self._exec("DELETE FROM lsp_event_attempts WHERE event_id = ?", (event_id,))
