@@ -95,6 +95,7 @@ class ChainSettings(_Section):
     @classmethod
     def _host_port(cls, v: str) -> str:
         return check_host_port(v)
+
     embedded_fund_sat: int = Field(
         default=10_000_000,
         ge=0,
@@ -234,7 +235,11 @@ def _unknown_env(environ: Mapping[str, str]) -> Iterator[str]:
                 break
             f = model.model_fields.get(part)
             if f is None:
-                hint = _suggest(part, list(model.model_fields), lambda k, pre=prefix: pre + k.upper())
+
+                def show(k: str, pre: str = prefix) -> str:
+                    return pre + k.upper()
+
+                hint = _suggest(part, list(model.model_fields), show)
                 yield f"unknown environment variable {name}{hint}"
                 break
             if _is_free_mapping(f.annotation):
@@ -278,7 +283,9 @@ def load_settings(
     try:
         s = _FromFile(**(overrides or {}))
     except ValidationError as e:
-        raise ConfigError("invalid configuration: " + "; ".join(_validation_problem(err) for err in e.errors())) from None
+        raise ConfigError(
+            "invalid configuration: " + "; ".join(_validation_problem(err) for err in e.errors())
+        ) from None
     except SettingsError as e:  # an environment value that is not valid JSON for a section
         raise ConfigError(f"invalid configuration from the environment: {e}") from None
     except ValueError as e:

@@ -75,5 +75,5 @@ async def test_no_secret_in_any_log_of_a_full_run(
     # Ids are shown as 8-character prefixes at most, never whole (SPEC.md §7.3).
     for name, text in texts.items():
         if "stderr.log" in name:
-            for node_id in lsp_ids + [net.alice.node_id, net.bob.node_id]:
+            for node_id in [*lsp_ids, net.alice.node_id, net.bob.node_id]:
                 assert node_id not in text, f"a whole node id in {name}"

@@ -188,7 +188,9 @@ def test_bare_admin_port_on_the_command_line_is_an_error(tmp_path: Path) -> None
         ("chain", "esplora_uri", "chain.esplora_url"),
     ],
 )
-def test_unknown_key_in_the_file_is_named_with_a_suggestion(tmp_path: Path, section: str, wrong: str, right: str) -> None:
+def test_unknown_key_in_the_file_is_named_with_a_suggestion(
+    tmp_path: Path, section: str, wrong: str, right: str
+) -> None:
     cfg = tmp_path / "lsp.toml"
     cfg.write_text(f"[{section}]\n{wrong} = 1\n")
     with pytest.raises(ConfigError) as e:
@@ -202,14 +204,19 @@ def test_unknown_section_env_and_command_line_keys(tmp_path: Path, monkeypatch: 
     with pytest.raises(ConfigError, match=r"unknown key 'notificatons' .*did you mean 'notifications'\?"):
         load_settings(cfg)
     monkeypatch.setenv("LSP_LSP__MAX_HOLD_BLOCK", "5")
-    with pytest.raises(ConfigError, match=r"unknown environment variable LSP_LSP__MAX_HOLD_BLOCK; did you mean LSP_LSP__MAX_HOLD_BLOCKS\?"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown environment variable LSP_LSP__MAX_HOLD_BLOCK; did you mean LSP_LSP__MAX_HOLD_BLOCKS\?",
+    ):
         load_settings(None)
     monkeypatch.delenv("LSP_LSP__MAX_HOLD_BLOCK")
     monkeypatch.setenv("LSP_NODE__NETWORK__X", "5")
     with pytest.raises(ConfigError, match="LSP_NODE__NETWORK has no sub-keys"):
         load_settings(None)
     monkeypatch.delenv("LSP_NODE__NETWORK__X")
-    with pytest.raises(ConfigError, match=r"unknown key 'admin.lisen' on the command line; did you mean 'admin.listen'\?"):
+    with pytest.raises(
+        ConfigError, match=r"unknown key 'admin.lisen' on the command line; did you mean 'admin.listen'\?"
+    ):
         load_settings(None, {"admin": {"lisen": "127.0.0.1:1"}})
     # A platform name under notifications.templates is the operator's own key.
     monkeypatch.setenv("LSP_NOTIFICATIONS__TEMPLATES__PHONE", "json://127.0.0.1:1/p/{device}")

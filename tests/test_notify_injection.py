@@ -196,7 +196,7 @@ async def test_rendering_alone_keeps_host_and_path_prefix(recorders: tuple[Recor
 def test_bad_templates_are_refused_when_the_config_is_loaded(tmp_path: Path, template: str, reason: str) -> None:
     cfg = tmp_path / "lsp.toml"
     cfg.write_text(f'[notifications.templates]\nwebhook = "{template}"\n')
-    with pytest.raises(ConfigError, match="notifications.templates") as e:
+    with pytest.raises(ConfigError, match=r"notifications\.templates") as e:
         load_settings(cfg)
     assert reason in str(e.value)
     with pytest.raises(ConfigError):

@@ -40,7 +40,7 @@ def _shape(url: str, what: str) -> _Shape:
         port = parts.port
     except ValueError:
         raise InvalidArgumentError(f"{what} is not a valid URL") from None
-    parsed: dict[str, Any] | None = parse_url(url, verify_host=False)
+    parsed: dict[str, Any] | None = parse_url(url, verify_host=False)  # type: ignore[no-untyped-call]
     if not parsed or not parts.scheme:
         raise InvalidArgumentError(f"{what} is not a valid URL")
     ap_port = parsed.get("port")
