@@ -34,10 +34,24 @@ async def test_no_secret_in_any_log_of_a_full_run(
         request = p.PaymentRequest.decode((await net.b.create_payment_request(20_000_000, "tea")).encode())
         await net.phone_offline("bob")
         held = await net.a.pay_with_hold(request, hold_blocks=144)
+
+        async def held_at_lsp_a() -> bool:
+            return [h["state"] for h in await net.holds()] == ["held"]
+
+        async def in_mailbox() -> bool:
+            return len(await net.lsp_b.api("GET", "/api/mailbox")) == 1
+
+        await until(held_at_lsp_a, "HTLC held at LSP_a")
+        await until(in_mailbox, "pid waiting in LSP_b's mailbox")
         await until(lambda: "message_waiting" in net.pushes.kinds_for("bob-phone"), "push to B")
         await net.phone_offline("alice")
         b = await net.restart_phone("bob")
         await b.wait_for("payment_received", payment_hash=held.payment_hash)
+
+        async def settled() -> bool:
+            return [h["state"] for h in await net.holds()] == ["settled"]
+
+        await until(settled, "hold settled at LSP_a")
         await until(lambda: "preimage_waiting" in net.pushes.kinds_for("alice-phone"), "push to A")
         a = await net.restart_phone("alice")
         sent = await a.wait_for("payment_sent", payment_hash=held.payment_hash)
