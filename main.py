@@ -4,19 +4,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from lsp_node.app import StartupInfo, run
 from lsp_node.config import load_settings
-from lsp_node.errors import LspNodeError
+from lsp_node.errors import ConfigError, LspNodeError
+
+
+class _Parser(argparse.ArgumentParser):
+    """An unknown option is a ConfigError that suggests the closest valid one (like a config key)."""
+
+    def error(self, message: str) -> NoReturn:
+        known = [o for a in self._actions for o in a.option_strings if o.startswith("--")]
+        hints = []
+        for word in message.split():
+            if word.startswith("-") and word.split("=")[0] not in known:
+                close = difflib.get_close_matches(word.split("=")[0], known, n=1)
+                if close:
+                    hints.append(f"did you mean {close[0]}?")
+        raise ConfigError(f"command line: {message}" + ("; " + " ".join(hints) if hints else ""))
 
 
 def parse_args(argv: list[str]) -> tuple[Path | None, dict[str, Any]]:
-    p = argparse.ArgumentParser(description="LightningRod LSP node")
+    p = _Parser(description="LightningRod LSP node", allow_abbrev=False)
     p.add_argument("--config", type=Path, help="TOML config file (default: config/lsp.toml if present)")
     p.add_argument("--data-dir", help="overrides node.data_dir")
     p.add_argument("--network", help="overrides node.network")

@@ -47,7 +47,8 @@ async def start_embedded_chain(settings: Settings) -> tuple[_ldk.RegtestChain, s
 
 async def handle_event(node: LightningNode, event: Event) -> None:
     """The engine-level policy of a bare LSP: record what happened, then acknowledge."""
-    log.info("event %r", event)
+    # Kind and id only: an event's fields may hold a preimage, a payload or a peer's secrets.
+    log.info("event %s %s", event.kind, event.id)
     await node.event_handled(event)
 
 
@@ -71,7 +72,7 @@ class LspRole:
             nstore = await asyncio.to_thread(
                 NotificationStore,
                 data_dir / "notify.sqlite",
-                notifications.templates.keys(),
+                notifications.templates,  # device id formats follow the templates (SPEC.md §7.1)
                 cooldown_secs=notifications.cooldown_secs,
                 device_lifetime_secs=notifications.device_lifetime_days * 86400,
             )
@@ -196,7 +197,12 @@ async def run(settings: Settings, on_ready: Callable[[StartupInfo], Awaitable[No
             role = await LspRole.start(node, settings.network_dir, settings.lsp, settings.notifications)
             stack.push_async_callback(role.stop)
         token_file = settings.network_dir / "admin.token"
-        admin_app = admin.create_app(node, role.service if role else None, admin.load_or_create_token(token_file))
+        admin_app = admin.create_app(
+            node,
+            role.service if role else None,
+            admin.load_or_create_token(token_file),
+            settings.admin.max_body_bytes,
+        )
         runner, admin_url = await admin.serve(admin_app, settings.admin.listen)
         stack.push_async_callback(runner.cleanup)
 

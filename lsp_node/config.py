@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import difflib
+import os
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_args, get_origin
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
 from lsp_node._ldk import NodeOptions
 from lsp_node.errors import ConfigError
+from lsp_node.notify.urls import check_template
+
+ENV_PREFIX = "LSP_"
 
 Network = Literal["bitcoin", "testnet", "testnet4", "signet", "regtest"]
 
@@ -25,7 +33,20 @@ _ENGINE = NodeOptions()
 LogLevel = Literal["trace", "debug", "info", "warn", "error"]
 
 
-class NodeSettings(BaseModel):
+def check_host_port(v: str) -> str:
+    """`host:port` with both parts; a bare port would bind every interface."""
+    host, sep, port = v.rpartition(":")
+    if not sep or not host.strip("[]") or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"'{v}' is not host:port (give the host too, e.g. 127.0.0.1:{port or 9736})")
+    return v
+
+
+class _Section(BaseModel):
+    # A misspelled key must stop the node, not leave a limit at its default unnoticed.
+    model_config = ConfigDict(extra="forbid")
+
+
+class NodeSettings(_Section):
     data_dir: Path = Field(default=Path("data"), description="Root of all state; one sub-folder per network.")
     network: Network = "regtest"
     # The one deliberate departure from the engine's default (port 0, for libraries and
@@ -59,19 +80,22 @@ class NodeSettings(BaseModel):
     @field_validator("listen_addr")
     @classmethod
     def _host_port(cls, v: str) -> str:
-        host, sep, port = v.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError(f"'{v}' is not host:port")
-        return v
+        return check_host_port(v)
 
 
-class ChainSettings(BaseModel):
+class ChainSettings(_Section):
     source: Literal["embedded", "esplora"] = Field(
         default="embedded",
         description="embedded: the project's own regtest chain in-process; esplora: an external server.",
     )
     esplora_url: str | None = Field(default=None, description="Base URL of the Esplora API when source = esplora.")
     embedded_listen: str = Field(default="127.0.0.1:0", description="Where the embedded chain serves its Esplora API.")
+
+    @field_validator("embedded_listen")
+    @classmethod
+    def _host_port(cls, v: str) -> str:
+        return check_host_port(v)
+
     embedded_fund_sat: int = Field(
         default=10_000_000,
         ge=0,
@@ -79,7 +103,7 @@ class ChainSettings(BaseModel):
     )
 
 
-class LspSettings(BaseModel):
+class LspSettings(_Section):
     """The LightningRod LSP role (SPEC.md). Disabled, the process is a plain Lightning node."""
 
     enabled: bool = True
@@ -104,7 +128,7 @@ class LspSettings(BaseModel):
     mailbox_ttl_secs: int = Field(default=604_800, ge=60)
 
 
-class NotificationSettings(BaseModel):
+class NotificationSettings(_Section):
     """Push notifications through apprise: one URL template per platform, `{device}` in it."""
 
     templates: dict[str, str] = Field(default_factory=dict)
@@ -112,13 +136,31 @@ class NotificationSettings(BaseModel):
     max_attempts: int = Field(default=8, ge=1, le=50)
     device_lifetime_days: float = Field(default=28.0, gt=0)
 
+    @field_validator("templates")
+    @classmethod
+    def _templates(cls, v: dict[str, str]) -> dict[str, str]:
+        for platform, template in v.items():
+            try:
+                check_template(platform, template)
+            except ConfigError as e:
+                raise ValueError(str(e)) from None
+        return v
 
-class AdminSettings(BaseModel):
+
+class AdminSettings(_Section):
     listen: str = Field(default="127.0.0.1:9736", description="host:port of the admin API (keep it on loopback).")
+    max_body_bytes: int = Field(
+        default=65_536, ge=1024, le=16 * 1024 * 1024, description="Larger request bodies get 413."
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, v: str) -> str:
+        return check_host_port(v)
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LSP_", env_nested_delimiter="__", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
 
     node: NodeSettings = NodeSettings()
     chain: ChainSettings = ChainSettings()
@@ -142,10 +184,98 @@ class Settings(BaseSettings):
         return self.node.data_dir / self.node.network
 
 
-def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
-    """Build settings; `overrides` are the command line's, as nested dicts."""
+def _section_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        if (m := _section_model(arg)) is not None:
+            return m
+    return None
+
+
+def _is_free_mapping(annotation: Any) -> bool:
+    """A field whose keys are the operator's (notifications.templates: platform names)."""
+    return get_origin(annotation) is dict or annotation is dict
+
+
+def _suggest(wrong: str, valid: list[str], show: Callable[[str], str]) -> str:
+    close = difflib.get_close_matches(wrong, valid, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {show(close[0])}?"
+    return "; valid here: " + ", ".join(show(v) for v in sorted(valid))
+
+
+def _unknown_keys(
+    data: Mapping[str, Any], model: type[BaseModel], where: str, path: tuple[str, ...] = ()
+) -> Iterator[str]:
+    """A message for each key of `data` (nested) that `model` does not have."""
+    prefix = "".join(p + "." for p in path)
+    for key, value in data.items():
+        f = model.model_fields.get(key)
+        if f is None:
+            hint = _suggest(key, list(model.model_fields), lambda k: f"'{prefix}{k}'")
+            yield f"unknown key '{prefix}{key}' {where}{hint}"
+            continue
+        sub = _section_model(f.annotation)
+        if sub is not None and isinstance(value, Mapping):
+            yield from _unknown_keys(value, sub, where, (*path, key))
+
+
+def _unknown_env(environ: Mapping[str, str]) -> Iterator[str]:
+    """A message for each LSP_* environment variable that names no setting."""
+    for name in environ:
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        model: type[BaseModel] | None = Settings
+        for i, part in enumerate(parts):
+            prefix = ENV_PREFIX + "".join(p.upper() + "__" for p in parts[:i])
+            if model is None:
+                yield f"unknown environment variable {name}: {prefix.rstrip('_')} has no sub-keys"
+                break
+            f = model.model_fields.get(part)
+            if f is None:
+
+                def show(k: str, pre: str = prefix) -> str:
+                    return pre + k.upper()
+
+                hint = _suggest(part, list(model.model_fields), show)
+                yield f"unknown environment variable {name}{hint}"
+                break
+            if _is_free_mapping(f.annotation):
+                break  # LSP_NOTIFICATIONS__TEMPLATES__FCM: the platform name is the operator's
+            model = _section_model(f.annotation)
+
+
+def _validation_problem(err: Any) -> str:
+    loc = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"unknown key '{loc}'"
+    return f"{loc}: {err['msg']}"
+
+
+def load_settings(
+    config_file: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Build settings; `overrides` are the command line's, as nested dicts.
+
+    Every key from every source must name a setting: an unknown one (a typo) is a ConfigError that
+    names it and suggests the closest valid key, so no limit silently stays at its default.
+    """
     if config_file is not None and not config_file.is_file():
         raise ConfigError(f"config file {config_file} does not exist")
+    problems: list[str] = []
+    if config_file is not None:
+        try:
+            data = tomllib.loads(config_file.read_text())
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError(f"cannot read {config_file}: {e}") from None
+        problems += list(_unknown_keys(data, Settings, f"in {config_file}"))
+    problems += list(_unknown_env(os.environ))
+    problems += list(_unknown_keys(overrides or {}, Settings, "on the command line"))
+    if problems:
+        raise ConfigError("invalid configuration: " + "; ".join(problems))
 
     class _FromFile(Settings):
         model_config = SettingsConfigDict(**{**Settings.model_config, "toml_file": config_file})
@@ -153,10 +283,13 @@ def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | N
     try:
         s = _FromFile(**(overrides or {}))
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
-        raise ConfigError(f"invalid configuration: {problems}") from None
-    except ValueError as e:  # a TOML syntax error
-        raise ConfigError(f"cannot read {config_file}: {e}") from None
+        raise ConfigError(
+            "invalid configuration: " + "; ".join(_validation_problem(err) for err in e.errors())
+        ) from None
+    except SettingsError as e:  # an environment value that is not valid JSON for a section
+        raise ConfigError(f"invalid configuration from the environment: {e}") from None
+    except ValueError as e:
+        raise ConfigError(f"invalid configuration: {e}") from None
     if s.chain.source == "embedded" and s.node.network != "regtest":
         raise ConfigError("the embedded chain is regtest only: set chain.source = 'esplora' for other networks")
     if s.chain.source == "esplora" and not s.chain.esplora_url:

@@ -285,25 +285,16 @@ def test_device_limit_per_client(db_path: Path) -> None:
 def test_unknown_platform_and_bad_device_ids_are_rejected(store: NotificationStore) -> None:
     with pytest.raises(InvalidArgumentError, match="unknown notification platform"):
         store.register_device(CLIENT, "apns", DEV_A, now=T0)
-    bad_ids = ["", "a" * 4097, "has space", "tab\there", "new\nline", "caf\u00e9", "nul\x00", "\x7f"]
+    bad_ids = ["", "a" * 513, "has space", "tab\there", "new\nline", "caf\u00e9", "nul\x00", "\x7f"]
     for bad in bad_ids:
-        with pytest.raises(InvalidArgumentError):
+        with pytest.raises(InvalidArgumentError, match="token device id"):
             store.register_device(CLIENT, "webhook", bad, now=T0)
-    store.register_device(CLIENT, "webhook", "a" * 4096, now=T0)
+    store.register_device(CLIENT, "webhook", "a" * 512, now=T0)
     with pytest.raises(InvalidArgumentError):
         store.register_device("not-a-node-id", "webhook", DEV_A, now=T0)
     with pytest.raises(InvalidArgumentError):
         store.enqueue(CLIENT, "device_registered", now=T0)
     assert len(store.devices(CLIENT, now=T0)) == 1
-
-
-async def test_device_id_cannot_change_the_url(store: NotificationStore, receiver: Receiver) -> None:
-    tricky = "x?y=1#z/../@evil"
-    store.register_device(CLIENT, "webhook", tricky, now=T0)
-    notifier = make_notifier(store, receiver)
-    notifier.notify(CLIENT, "message_waiting", now=T0)
-    assert await notifier.deliver_due(now=T0) == 1
-    assert [d for d, _, _ in receiver.posts] == [tricky]
 
 
 async def test_removing_a_device_stops_delivery(store: NotificationStore, receiver: Receiver) -> None:

@@ -10,18 +10,18 @@ import asyncio
 import contextlib
 import logging
 import time
-import urllib.parse
 import warnings
 from collections.abc import Mapping
 
 import apprise
 
-from lsp_node.errors import ConfigError, StorageError
-from lsp_node.notify.ids import DEVICE_PLACEHOLDER, PLATFORM_RE, client_tag
+from lsp_node.errors import ConfigError, InvalidArgumentError, StorageError
+from lsp_node.notify.ids import check_device_id, client_tag, device_format
 from lsp_node.notify.kinds import PUSH_TITLE, push_body
 from lsp_node.notify.redact import IN_FLIGHT, install_redaction, secrets_for
 from lsp_node.notify.settings import NotifierSettings
 from lsp_node.notify.store import Device, NotificationStore, OutboxEntry
+from lsp_node.notify.urls import check_template, render_url
 
 log = logging.getLogger("lsp_node.notify")
 
@@ -41,6 +41,23 @@ def _load_apprise_plugins() -> None:
 _load_apprise_plugins()
 
 
+def _check_plugin(platform: str, template: str) -> None:
+    """Refuse to start with a platform whose apprise plugin is disabled or does not take the URL:
+    apprise would otherwise drop every push to it silently (fcm:// needs `cryptography`)."""
+    sample = {"fcm": "a" * 22 + ":" + "b" * 140, "apns": "ab" * 32, "token": "sample-device"}
+    url = render_url(template, sample[device_format(platform, template).name])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    if plugin is None:
+        scheme = template.split("://", 1)[0]
+        hint = " (apprise needs the 'cryptography' package for fcm://)" if scheme.lower() == "fcm" else ""
+        raise ConfigError(
+            f"notifications.templates.{platform}: apprise cannot send to {scheme}:// URLs on this system"
+            f" or does not accept this one{hint}"
+        )
+
+
 def _now(now: float | None) -> float:
     return time.time() if now is None else float(now)
 
@@ -57,11 +74,8 @@ class Notifier:
         self.store = store
         self.settings = settings or NotifierSettings()
         for platform, template in templates.items():
-            if not PLATFORM_RE.match(platform):
-                raise ConfigError(f"invalid notification platform name {platform!r}")
-            if not isinstance(template, str) or template.count(DEVICE_PLACEHOLDER) != 1:
-                # Never quote the template: it may hold an API key.
-                raise ConfigError(f"the URL template of platform {platform!r} must contain {{device}} exactly once")
+            check_template(platform, template)
+            _check_plugin(platform, template)
         missing = store.platforms - set(templates)
         if missing:
             raise ConfigError(f"no URL template for notification platforms {sorted(missing)}")
@@ -214,20 +228,12 @@ class Notifier:
             self.store.record_delivery(outbox_id, device, ok, now)
 
     def _url_for(self, device: Device) -> str:
-        template = self._templates[device.platform]
-        # Quote everything: a device id must not be able to change the URL's host, path or query.
-        url = template.replace(DEVICE_PLACEHOLDER, urllib.parse.quote(device.device_id, safe=""))
+        """The checked URL for a device; InvalidArgumentError if it must not be sent to."""
+        # Checked again here, not only at registration: a row may predate a stricter format, or
+        # the operator may have moved the platform to another template.
+        check_device_id(device.device_id, self.store.formats.get(device.platform))
         timeout = f"{self.settings.request_timeout_secs:g}"
-        extra = []
-        query = urllib.parse.urlsplit(url).query
-        keys = {k for k, _ in urllib.parse.parse_qsl(query, keep_blank_values=True)}
-        if "cto" not in keys:
-            extra.append(f"cto={timeout}")
-        if "rto" not in keys:
-            extra.append(f"rto={timeout}")
-        if extra:
-            url += ("&" if "?" in url else "?") + "&".join(extra)
-        return url
+        return render_url(self._templates[device.platform], device.device_id, {"cto": timeout, "rto": timeout})
 
     @staticmethod
     def _send_blocking(url: str, secrets: list[str], body: str) -> bool:
@@ -247,7 +253,13 @@ class Notifier:
 
     async def _send_one(self, device: Device, kind: str, body: str) -> bool:
         assert self._sem is not None
-        url = self._url_for(device)
+        try:
+            url = self._url_for(device)
+        except InvalidArgumentError as e:
+            log.warning(
+                "notify: %s to client %s on %s refused: %s", kind, client_tag(device.client_id), device.platform, e
+            )
+            return False
         secrets = secrets_for(device.device_id, url, self._templates[device.platform])
         tag = client_tag(device.client_id)
         try:

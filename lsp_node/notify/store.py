@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, ParamSpec, TypeVar
 
 from lsp_node.db import Database, Schema, Store
 from lsp_node.errors import ConfigError, InvalidArgumentError
-from lsp_node.notify.ids import PLATFORM_RE, check_client_id, check_device_id, client_tag
+from lsp_node.notify.ids import PLATFORM_RE, DeviceFormat, check_client_id, check_device_id, client_tag, device_format
 from lsp_node.notify.kinds import check_kind
 
 log = logging.getLogger("lsp_node.notify")
@@ -143,17 +143,21 @@ class NotificationStore:
     def __init__(
         self,
         path: str | Path,
-        platforms: Iterable[str],
+        platforms: Iterable[str] | Mapping[str, str],
         *,
         max_devices_per_client: int = DEFAULT_MAX_DEVICES_PER_CLIENT,
         device_lifetime_secs: float = DEFAULT_DEVICE_LIFETIME_SECS,
         cooldown_secs: float = DEFAULT_COOLDOWN_SECS,
         outbox_retention_secs: float = DEFAULT_OUTBOX_RETENTION_SECS,
     ) -> None:
+        # Given the templates (platform -> URL), a platform's device id format also follows the
+        # template's scheme; given only names, it follows the name (SPEC.md §7.1).
+        templates: Mapping[str, str] = platforms if isinstance(platforms, Mapping) else {}
         self.platforms: frozenset[str] = frozenset(platforms)
         for p in self.platforms:
-            if not PLATFORM_RE.match(p):
+            if not PLATFORM_RE.fullmatch(p):
                 raise ConfigError(f"invalid notification platform name {p!r}")
+        self.formats: dict[str, DeviceFormat] = {p: device_format(p, templates.get(p)) for p in self.platforms}
         if max_devices_per_client < 1:
             raise ConfigError("max_devices_per_client must be at least 1")
         if device_lifetime_secs <= 0:
@@ -198,7 +202,7 @@ class NotificationStore:
             raise InvalidArgumentError(
                 f"unknown notification platform {platform!r}; this LSP supports {sorted(self.platforms)}"
             )
-        did = check_device_id(device_id)
+        did = check_device_id(device_id, self.formats[platform])
         t = _now(now)
         expires = t + self.device_lifetime_secs
         key = {"client_id": cid, "platform": platform, "device_id": did}
