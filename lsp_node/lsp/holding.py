@@ -14,10 +14,10 @@ import time
 from dataclasses import dataclass, field
 
 from lsp_node import protocol as p
-from lsp_node.engine import HtlcIntercepted, PaymentForwarded
+from lsp_node.engine import HtlcHandlingFailed, HtlcIntercepted, PaymentForwarded
 from lsp_node.errors import LspNodeError
 from lsp_node.lsp import hooks
-from lsp_node.lsp.context import Role
+from lsp_node.lsp.context import NOT_AUTHENTICATED, Role, short
 from lsp_node.lsp.holds import ARMED, HELD, RELEASED, SETTLED, HoldEvent, HoldFacts, allowed
 from lsp_node.lsp.store import HeldHtlc, Hold, LspStore
 
@@ -59,6 +59,17 @@ def facts(hold: Hold, height: int, counts: dict[str, int] | None = None) -> Hold
     )
 
 
+def match_downstream_failure(
+    candidates: list[tuple[Hold, list[HeldHtlc]]], failure_type: str
+) -> tuple[Hold, HeldHtlc] | None:
+    """Which forwarded HTLC an HtlcHandlingFailed is about. LDK's event names only the inbound
+    channel (whose peer is the client) and the next node (`node_id: Some(..)` in the failure
+    type), not the intercept id or hash: take the client's oldest forwarded HTLC of a released
+    hold whose next node appears in the failure type, else its oldest forwarded HTLC at all."""
+    forwarded = [(hold, h) for hold, htlcs in candidates for h in htlcs]
+    return next((m for m in forwarded if m[0].next_node in failure_type), forwarded[0] if forwarded else None)
+
+
 class Holding:
     def __init__(self, role: Role) -> None:
         self.role = role
@@ -71,7 +82,7 @@ class Holding:
     async def on_hold_request(self, req: p.HoldRequest) -> p.HoldReply:
         status = self.role.authenticate(req)
         if status != p.Status.OK:
-            return self._refuse(req, status, "not authenticated as a client of this LSP")
+            return self._refuse(req, status, NOT_AUTHENTICATED)
         engine = self.role.engine
         height = engine.best_block_height()
         scids = [engine.get_intercept_scid() for _ in range(SCID_CANDIDATES)]
@@ -81,7 +92,7 @@ class Holding:
         return self.hold_reply(req.request_id, decided)
 
     def _refuse(self, req: p.HoldRequest, status: p.Status, why: str) -> p.HoldReply:
-        log.info("hold request from %s refused: %s (%s)", req.client_node_id.hex()[:16], status.name, why)
+        log.info("hold request from %s refused: %s (%s)", short(req.client_node_id.hex()), status.name, why)
         return p.HoldReply(req.request_id, int(status), error=why)
 
     def _decide_hold_request(self, req: p.HoldRequest, height: int, scids: list[int], now: float) -> Hold | p.HoldReply:
@@ -111,8 +122,10 @@ class Holding:
             )
         if held_msat + req.amount_msat > pol.max_held_msat_per_client:
             return self._refuse(req, p.Status.LIMIT_EXCEEDED, "the client's held amount would exceed its cap")
-        if store.active_hold_with_hash(hashes) is not None:
-            return self._refuse(req, p.Status.INVALID_REQUEST, "a payment hash is already held")
+        # Only this client's own holds are looked at: whether another client holds a hash is
+        # not ours to tell (SPEC.md §2.9); two clients' holds on one hash do not meet (by SCID).
+        if store.active_hold_with_hash(hashes, client) is not None:
+            return self._refuse(req, p.Status.INVALID_REQUEST, "a payment hash is already in one of your holds")
         scid = next((s for s in scids if not store.scid_in_use(s)), None)
         if scid is None:
             # The request id stays used, as it did when this was an exception after first use.
@@ -143,7 +156,7 @@ class Holding:
         )
         store.insert_hold(hold)  # committed before the reply makes the hold usable
         log.info(
-            "hold %s armed for %s: scid %s, until height %s", hold.hold_id[:12], client[:16], scid, hold.expires_height
+            "hold %s armed for %s: scid %s, until height %s", short(hold.hold_id), short(client), scid, hold.expires_height
         )
         return hold
 
@@ -166,7 +179,7 @@ class Holding:
     async def on_htlc_intercepted(self, htlc: HtlcIntercepted) -> None:
         decided = await self.store.run(self._decide_intercept, htlc, time.time())
         if isinstance(decided, str):
-            log.info("failing intercepted HTLC %s: %s", htlc.intercept_id[:12], decided)
+            log.info("failing intercepted HTLC %s: %s", short(htlc.intercept_id), decided)
             await self._fail(htlc.intercept_id)
         elif decided is not None:
             hold, to_forward = decided
@@ -199,9 +212,12 @@ class Holding:
             # LDK does not check fees on intercepted HTLCs; the holding fee is ours to enforce.
             return "the HTLC does not pay the holding fee"
         if known is None:
-            _, held, _ = store.client_totals(hold.client)
+            _, held, held_msat = store.client_totals(hold.client)
             if held >= self.role.policy.max_held_htlcs_per_client:
                 return "the client's held-HTLC cap is reached"
+            # The cap on what arrives, not only on what was declared in the request.
+            if held_msat + htlc.inbound_amount_msat > self.role.policy.max_held_msat_per_client:
+                return "the client's held-amount cap is reached"
             store.add_htlc(
                 HeldHtlc(
                     htlc.intercept_id,
@@ -229,7 +245,7 @@ class Holding:
         try:
             await self.role.engine.fail_intercepted_htlc(intercept_id)
         except LspNodeError as e:  # LDK already failed it (e.g. timed out)
-            log.info("intercepted HTLC %s already gone: %s", intercept_id[:12], e)
+            log.info("intercepted HTLC %s already gone: %s", short(intercept_id), e)
 
     # -- PAYMENT_UNBLOCK ---------------------------------------------------------------------------
     async def on_unblock(self, msg: p.PaymentUnblock, context: bytes | None) -> p.UnblockReply:
@@ -241,14 +257,14 @@ class Holding:
         if isinstance(decided, p.UnblockReply):
             return decided
         hold, htlcs = decided
-        log.info("hold %s released", hold.hold_id[:12])
+        log.info("hold %s released", short(hold.hold_id))
         hooks.fire(hooks.AFTER_RELEASE)
         await self.forward_held(hold, htlcs)
         return self._answer(msg, p.Status.OK)
 
     def _answer(self, msg: p.PaymentUnblock, status: p.Status, why: str | None = None) -> p.UnblockReply:
         if status != p.Status.OK:
-            log.info("unblock for %s refused: %s (%s)", msg.payment_hash.hex()[:12], status.name, why)
+            log.info("unblock for %s refused: %s (%s)", short(msg.payment_hash.hex()), status.name, why)
         return p.UnblockReply(msg.payment_hash, int(status), why)
 
     def _decide_unblock(
@@ -283,15 +299,15 @@ class Holding:
                 if not await self.role.engine.forward_htlc(h.intercept_id, hold.next_node, h.outbound_msat):
                     log.info(
                         "hold %s: no usable channel to %s for %s msat yet",
-                        hold.hold_id[:12],
-                        hold.next_node[:16],
+                        short(hold.hold_id),
+                        short(hold.next_node),
                         h.outbound_msat,
                     )
                     continue
                 outcome.append((h.intercept_id, "forwarded"))
             except LspNodeError as e:
                 # LDK no longer has it (already forwarded before a crash, or failed): never retry.
-                log.info("HTLC %s not forwarded: %s", h.intercept_id[:12], e)
+                log.info("HTLC %s not forwarded: %s", short(h.intercept_id), e)
                 outcome.append((h.intercept_id, "gone"))
         if outcome:
             await self.store.run(self._set_htlc_states, outcome, time.time())
@@ -321,7 +337,42 @@ class Holding:
             store.set_htlc_state(match.intercept_id, "settled", now)
             if allowed(RELEASED, HoldEvent.SETTLE, facts(hold, 0, store.htlc_counts(hold.hold_id))):
                 store.move_hold(hold, HoldEvent.SETTLE)
-                log.info("hold %s settled", hold.hold_id[:12])
+                log.info("hold %s settled", short(hold.hold_id))
+            return True
+        return False
+
+    # -- HtlcHandlingFailed -------------------------------------------------------------------------
+    async def on_htlc_handling_failed(self, event: HtlcHandlingFailed) -> None:
+        """A released HTLC failed downstream (the payee or a later hop refused it) and LDK failed
+        it back to the payer. Without this the hold would stay `released` for ever and keep
+        counting against the payer's caps (SPEC.md §5.1)."""
+        client = self.role.engine.channel_counterparty(event.prev_channel_id)
+        if client is None or not event.failure_type.startswith("Forward"):
+            return  # not a forward of one of ours (our own fail-backs are InvalidForward)
+        freed = await self.store.run(self._decide_downstream_failure, client, event.failure_type, time.time())
+        if freed and not self.role.engine.is_online(client):
+            await self.role.notify(client, "hold_expiring")
+
+    def _decide_downstream_failure(self, client: str, failure_type: str, now: float) -> bool:
+        """Mark the client's matching forwarded HTLC failed; True if that ended its hold."""
+        store = self.store
+        match = match_downstream_failure(
+            [(hold, store.htlcs(hold.hold_id, "forwarded")) for hold in store.holds((RELEASED,), client=client)],
+            failure_type,
+        )
+        if match is None:
+            return False
+        hold, htlc = match
+        store.set_htlc_state(htlc.intercept_id, "failed", now)
+        counts = store.htlc_counts(hold.hold_id)
+        f = facts(hold, 0, counts)
+        if counts.get("settled"):
+            if allowed(RELEASED, HoldEvent.SETTLE, f):
+                store.move_hold(hold, HoldEvent.SETTLE)
+            return False
+        if allowed(RELEASED, HoldEvent.DOWNSTREAM_FAILED, f):
+            store.move_hold(hold, HoldEvent.DOWNSTREAM_FAILED, reason="the released payment failed downstream")
+            log.info("hold %s failed downstream", short(hold.hold_id))
             return True
         return False
 
@@ -377,9 +428,9 @@ class Holding:
             for h in fb.htlcs:
                 self.store.set_htlc_state(h.intercept_id, "failed", now)
             if self.store.move_hold(fb.hold, HoldEvent.FAIL_BACK, reason=fb.reason):
-                log.info("hold %s failed back: %s", fb.hold.hold_id[:12], fb.reason)
+                log.info("hold %s failed back: %s", short(fb.hold.hold_id), fb.reason)
             else:
-                log.warning("hold %s changed state during its fail-back; left as is", fb.hold.hold_id[:12])
+                log.warning("hold %s changed state during its fail-back; left as is", short(fb.hold.hold_id))
 
     # -- start-up ------------------------------------------------------------------------------------
     async def reconcile(self) -> None:

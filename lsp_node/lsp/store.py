@@ -70,7 +70,14 @@ def hold_hashes_table(db: Database) -> None:
     db.execute("ALTER TABLE lsp_holds DROP COLUMN payment_hashes")
 
 
-SCHEMA = Schema("lsp", [initial, hold_hashes_table])
+def mailbox_sender(db: Database) -> None:
+    """Mailbox quotas per previous-hop peer (SPEC.md §5.3): each entry names the bucket of the peer
+    that handed it to us. Entries stored before this step count as the unknown sender."""
+    db.execute("ALTER TABLE lsp_mailbox ADD COLUMN sender TEXT NOT NULL DEFAULT '*'")
+    db.execute("CREATE INDEX IF NOT EXISTS lsp_mailbox_sender ON lsp_mailbox(sender, client)")
+
+
+SCHEMA = Schema("lsp", [initial, hold_hashes_table, mailbox_sender])
 
 
 # -- rows ----------------------------------------------------------------------------------------
@@ -117,6 +124,7 @@ class MailboxEntry:
     size: int
     received_at: float
     expires_at: float
+    sender: str = "*"
 
 
 _HOLD_COLS = (
@@ -124,7 +132,7 @@ _HOLD_COLS = (
     " state, created_at, created_height, expires_height, failback_height, warned, released_at, reason"
 )
 _HTLC_COLS = "intercept_id, hold_id, payment_hash, inbound_msat, outbound_msat, cltv_expiry, state"
-_MAIL_COLS = "id, client, message, size, received_at, expires_at"
+_MAIL_COLS = "id, client, message, size, received_at, expires_at, sender"
 
 
 def _marks(n: int) -> str:
@@ -222,13 +230,14 @@ class LspStore:
             args.append(client)
         return self._holds(where, args, "ORDER BY created_at")
 
-    def active_hold_with_hash(self, payment_hashes: Iterable[str]) -> str | None:
-        """The id of an active hold covering one of these payment hashes, if any."""
+    def active_hold_with_hash(self, payment_hashes: Iterable[str], client: str | None = None) -> str | None:
+        """The id of an active hold (of `client`, if given) covering one of these hashes, if any."""
         hashes = list(payment_hashes)
+        only = " AND h.client = ?" if client is not None else ""
         rows = self._rows(
             f"SELECT h.hold_id AS hold_id FROM lsp_hold_hashes x JOIN lsp_holds h USING (hold_id)"
-            f" WHERE x.payment_hash IN ({_marks(len(hashes))}) AND h.state IN ({_marks(len(ACTIVE))}) LIMIT 1",
-            (*hashes, *ACTIVE),
+            f" WHERE x.payment_hash IN ({_marks(len(hashes))}) AND h.state IN ({_marks(len(ACTIVE))}){only} LIMIT 1",
+            (*hashes, *ACTIVE, *([client] if client is not None else [])),
         )
         return rows[0]["hold_id"] if rows else None
 
@@ -320,7 +329,16 @@ class LspStore:
         )
         return r["n"], r["size"]
 
-    def put_message(self, client: str, message: str, now: float, ttl: float) -> int:
+    def mailbox_usage_by_sender(self, sender: str, client: str | None = None) -> tuple[int, int]:
+        """(messages, bytes) a sender bucket holds, for one client or in every mailbox."""
+        q, args = "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS size FROM lsp_mailbox WHERE sender = ?", [sender]
+        if client is not None:
+            q += " AND client = ?"
+            args.append(client)
+        [r] = self._rows(q, args)
+        return r["n"], r["size"]
+
+    def put_message(self, client: str, message: str, now: float, ttl: float, sender: str = "*") -> int:
         def put() -> int:
             table = self.db.table("lsp_mailbox")
             table.insert(
@@ -330,6 +348,7 @@ class LspStore:
                     "size": len(message) // 2,
                     "received_at": now,
                     "expires_at": now + ttl,
+                    "sender": sender,
                 }
             )
             return int(table.last_rowid or 0)
@@ -345,6 +364,13 @@ class LspStore:
 
     def delete_message(self, message_id: int) -> None:
         self._exec("DELETE FROM lsp_mailbox WHERE id = ?", (message_id,))
+
+    def delete_messages(self, client: str, ids: Iterable[int]) -> int:
+        """Delete acknowledged entries; only the client's own (an ack cannot touch other mail)."""
+        ids = list(ids)
+        if not ids:
+            return 0
+        return self._exec(f"DELETE FROM lsp_mailbox WHERE client = ? AND id IN ({_marks(len(ids))})", (client, *ids))
 
     def purge_mailbox(self, now: float) -> int:
         return self._exec("DELETE FROM lsp_mailbox WHERE expires_at <= ?", (now,))
