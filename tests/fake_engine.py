@@ -9,7 +9,6 @@ from typing import Any
 
 from lsp_node.errors import LspNodeError
 
-
 LSP_NODE_ID = "03" + "5a" * 32
 
 

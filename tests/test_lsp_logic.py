@@ -248,13 +248,32 @@ async def test_released_htlc_failed_downstream_frees_the_hold(lsp: Lsp) -> None:
     assert lsp.pushes.pushes == [(CLIENT, "hold_expiring")]  # the offline payer is told to come online
 
 
-async def test_replayed_intercept_of_a_forwarded_htlc_is_ignored(lsp: Lsp) -> None:
+async def test_replayed_intercept_of_a_persisted_forward_is_not_redone(lsp: Lsp) -> None:
     reply = await armed(lsp)
     assert reply.intercept_scid is not None
     await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
     await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
     await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
     assert lsp.engine.failed == [] and len(lsp.engine.forwarded) == 1
+    assert lsp.store.htlc("i1").state == "forwarded"  # type: ignore[union-attr]
+
+
+async def test_intercept_replayed_after_a_lost_forward_or_fail_is_redone(lsp: Lsp) -> None:
+    """kill -9 after our commit but before LDK persisted its ChannelManager: LDK has the
+    intercept again and replays it; the forward (or fail) must happen again, not be ignored."""
+    reply = await armed(lsp)
+    assert reply.intercept_scid is not None
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
+    lsp.engine.gone.discard("i1")  # LDK lost the forward in the crash
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    assert [f[0] for f in lsp.engine.forwarded] == ["i1", "i1"]
+    assert lsp.store.htlc("i1").state == "forwarded"  # type: ignore[union-attr]
+    # A fail-back lost the same way is failed again.
+    lsp.store.set_htlc_state("i1", "failed", time.time())
+    lsp.engine.gone.discard("i1")
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    assert lsp.engine.failed == ["i1"]
 
 
 async def test_tick_warns_then_fails_back(lsp: Lsp) -> None:
@@ -325,6 +344,27 @@ async def test_reconcile_marks_gone_and_finishes_releases(lsp: Lsp) -> None:
     await lsp.service.reconcile()
     states = {h.intercept_id: h.state for h in lsp.store.htlcs(lsp.store.holds()[0].hold_id)}
     assert states == {"kept": "forwarded", "lost": "gone"}
+
+
+async def test_reconcile_redoes_forwards_and_fail_backs_ldk_lost(lsp: Lsp) -> None:
+    """Committed `forwarded`/`failed`, then kill -9 before LDK persisted: LDK has the intercept
+    pending again and sends no new event, so start-up does it again."""
+    reply = await armed(lsp)
+    assert reply.intercept_scid is not None
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
+    other = await armed(lsp, request_id=b"o" * 16, hashes=(b"\x66" * 32,), pid=b"\x67" * 32)
+    assert other.intercept_scid is not None
+    await lsp.service.holding.on_htlc_intercepted(htlc(other.intercept_scid, "f1", payment_hash=b"\x66" * 32))
+    lsp.store.set_htlc_state("f1", "failed", time.time())
+    lsp.engine.gone.clear()  # LDK lost both the forward of i1 and the fail of f1
+    lsp.engine.pending_hashes = {HASH.hex(), (b"\x66" * 32).hex()}
+    await lsp.service.reconcile()
+    assert [f[0] for f in lsp.engine.forwarded] == ["i1", "i1"] and lsp.engine.failed == ["f1"]
+    assert (lsp.store.htlc("i1").state, lsp.store.htlc("f1").state) == ("forwarded", "failed")  # type: ignore[union-attr]
+    # Persisted after all (LDK refuses the redo): nothing changes, nothing is sent twice.
+    await lsp.service.reconcile()
+    assert len(lsp.engine.forwarded) == 2 and lsp.engine.failed == ["f1"]
 
 
 PEER = "02" + "dd" * 32  # a peer with a funded channel, forwarding mail (e.g. the payer's LSP)

@@ -156,7 +156,11 @@ class Holding:
         )
         store.insert_hold(hold)  # committed before the reply makes the hold usable
         log.info(
-            "hold %s armed for %s: scid %s, until height %s", short(hold.hold_id), short(client), scid, hold.expires_height
+            "hold %s armed for %s: scid %s, until height %s",
+            short(hold.hold_id),
+            short(client),
+            scid,
+            hold.expires_height,
         )
         return hold
 
@@ -197,7 +201,13 @@ class Holding:
         hold = store.hold_by_scid(htlc.requested_next_hop_scid)
         known = store.htlc(htlc.intercept_id)
         if known is not None and known.state != HELD:
-            return None  # replayed after a restart; already forwarded or failed
+            # LDK hands out an intercept again only if it still has it: our forward or fail was
+            # committed here but LDK crashed before persisting it. Do it again (SPEC.md §8).
+            if known.state == "failed":
+                return "failed back before a restart"
+            if known.state == "forwarded" and hold is not None:
+                return hold, [known]
+            return None  # settled or gone: nothing to redo
         if hold is None:
             return "no hold uses this intercept SCID"
         if htlc.payment_hash not in hold.payment_hashes:
@@ -307,10 +317,12 @@ class Holding:
                 outcome.append((h.intercept_id, "forwarded"))
             except LspNodeError as e:
                 # LDK no longer has it (already forwarded before a crash, or failed): never retry.
+                # A redone forward keeps `forwarded`: LDK took the first one after all.
                 log.info("HTLC %s not forwarded: %s", short(h.intercept_id), e)
-                outcome.append((h.intercept_id, "gone"))
+                outcome.append((h.intercept_id, "gone" if h.state == HELD else h.state))
         if outcome:
             await self.store.run(self._set_htlc_states, outcome, time.time())
+            hooks.fire(hooks.AFTER_FORWARD)
 
     def _set_htlc_states(self, outcome: list[tuple[str, str]], now: float) -> None:
         for intercept_id, state in outcome:
@@ -386,6 +398,7 @@ class Holding:
                 await self._fail(h.intercept_id)
         if plan.fail_back:
             await self.store.run(self._commit_fail_backs, plan.fail_back, time.time())
+            hooks.fire(hooks.AFTER_FAIL_BACK)
         for hold, htlcs in plan.retry:
             # The next node was unreachable (e.g. just after our restart): try again.
             await self.forward_held(hold, htlcs)
@@ -434,19 +447,38 @@ class Holding:
 
     # -- start-up ------------------------------------------------------------------------------------
     async def reconcile(self) -> None:
-        """After a restart: mark HTLCs LDK no longer holds, finish releases a crash interrupted.
-        LDK replays pending HTLCIntercepted events itself."""
+        """After a restart: mark HTLCs LDK no longer holds, finish releases a crash interrupted,
+        and redo forwards and fail-backs that were committed here but that LDK may not have
+        persisted before the crash (its intercept is then pending again, and LDK does not
+        hand it out as a new event)."""
         pending = self.role.engine.pending_inbound_payment_hashes()
-        released = await self.store.run(self._reconcile, pending, time.time())
-        for hold, htlcs in released:
+        plan = await self.store.run(self._reconcile, pending, time.time())
+        for hold, htlcs in plan.retry:
             await self.forward_held(hold, htlcs)
+        for fb in plan.fail_back:
+            for h in fb.htlcs:
+                await self._fail(h.intercept_id)
 
-    def _reconcile(self, pending: set[str], now: float) -> list[tuple[Hold, list[HeldHtlc]]]:
-        store, released = self.store, []
+    def _reconcile(self, pending: set[str], now: float) -> TickPlan:
+        store, plan = self.store, TickPlan()
         for hold in store.holds((HELD, RELEASED)):
             for h in store.htlcs(hold.hold_id, HELD):
                 if h.payment_hash not in pending:
                     store.set_htlc_state(h.intercept_id, "gone", now)
             if hold.state == RELEASED:
-                released.append((hold, store.htlcs(hold.hold_id, HELD)))
-        return released
+                plan.retry.append((hold, store.htlcs(hold.hold_id, HELD)))
+        # Only hashes LDK still has an inbound HTLC for can have a lost forward or fail: bounded
+        # by LDK's pending HTLCs, not by history. A redo LDK refuses changes nothing (§8).
+        for payment_hash in sorted(pending):
+            for hold_id in store.holds_covering(payment_hash):
+                hold = store.hold(hold_id)
+                if hold is None:
+                    continue
+                htlcs = [h for h in store.htlcs(hold_id) if h.payment_hash == payment_hash]
+                redo_forward = [h for h in htlcs if h.state == "forwarded"]
+                redo_fail = [h for h in htlcs if h.state == "failed"]
+                if redo_forward and hold.state in (RELEASED, SETTLED):
+                    plan.retry.append((hold, redo_forward))
+                if redo_fail:
+                    plan.fail_back.append(FailBack(hold, redo_fail, "redo after restart", push=False))
+        return plan

@@ -36,6 +36,7 @@ class HoldEvent(str, Enum):
     FAIL_BACK = "fail_back"  # block tick
     DOWNSTREAM_FAILED = "downstream_failed"  # HtlcHandlingFailed: the last released HTLC came back
 
+
 @dataclass(frozen=True)
 class HoldFacts:
     """What the guards look at: the chain height and the hold's HTLCs by state."""

@@ -8,6 +8,10 @@ from typing import Final
 
 #: Fired right after a release is committed and before any held HTLC is forwarded.
 AFTER_RELEASE: Final = "after_release"
+#: Fired right after forwarded HTLCs are committed as `forwarded`, before LDK persisted the forward.
+AFTER_FORWARD: Final = "after_forward"
+#: Fired right after failed-back HTLCs are committed as `failed`, before LDK persisted the failure.
+AFTER_FAIL_BACK: Final = "after_fail_back"
 
 _hooks: dict[str, list[Callable[[], None]]] = {}
 
