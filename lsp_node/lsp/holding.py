@@ -471,14 +471,14 @@ class Holding:
         # by LDK's pending HTLCs, not by history. A redo LDK refuses changes nothing (§8).
         for payment_hash in sorted(pending):
             for hold_id in store.holds_covering(payment_hash):
-                hold = store.hold(hold_id)
-                if hold is None:
+                covering = store.hold(hold_id)
+                if covering is None:
                     continue
                 htlcs = [h for h in store.htlcs(hold_id) if h.payment_hash == payment_hash]
                 redo_forward = [h for h in htlcs if h.state == "forwarded"]
                 redo_fail = [h for h in htlcs if h.state == "failed"]
-                if redo_forward and hold.state in (RELEASED, SETTLED):
-                    plan.retry.append((hold, redo_forward))
+                if redo_forward and covering.state in (RELEASED, SETTLED):
+                    plan.retry.append((covering, redo_forward))
                 if redo_fail:
-                    plan.fail_back.append(FailBack(hold, redo_fail, "redo after restart", push=False))
+                    plan.fail_back.append(FailBack(covering, redo_fail, "redo after restart", push=False))
         return plan
