@@ -19,8 +19,8 @@ def _crash() -> None:
 FAULTS = {
     # Between the durable release and the forwards, which restart reconciliation must complete once.
     "crash_after_release": (hooks.AFTER_RELEASE, _crash),
-    # `forwarded` committed, LDK's ChannelManager maybe not yet: the forward must still happen.
-    "crash_after_forward": (hooks.AFTER_FORWARD, _crash),
+    # LDK accepted the forward, we have not recorded it: the forward must happen exactly once.
+    "crash_after_ldk_forward": (hooks.AFTER_LDK_FORWARD, _crash),
     # `failed` committed, LDK's ChannelManager maybe not yet: the payer must still get its HTLC back.
     "crash_after_fail_back": (hooks.AFTER_FAIL_BACK, _crash),
 }

@@ -250,11 +250,11 @@ async def test_crash_between_unblock_and_forward_releases_once(
         assert net.bob.channels()[0].outbound_capacity_msat <= 15_000_000
 
 
-async def test_crash_after_forward_commit_still_pays_once(chain: Chain, make_node: NodeFactory, tmp_path: Path) -> None:
+async def test_crash_after_ldk_forward_still_pays_once(chain: Chain, make_node: NodeFactory, tmp_path: Path) -> None:
     async with build_net(chain, make_node, tmp_path) as net:
-        # LSP_a dies right after committing `forwarded`, maybe before LDK persisted the forward.
+        # LSP_a dies right after LDK accepted the forward, before it is recorded (or persisted).
         await net.lsp_a.stop()
-        await net.lsp_a.start(fault="crash_after_forward")
+        await net.lsp_a.start(fault="crash_after_ldk_forward")
         await net.links_up()
         request = await net.b.create_payment_request(14_000_000, "crash after forward")
         await net.phone_offline("bob")
@@ -269,7 +269,12 @@ async def test_crash_after_forward_commit_still_pays_once(chain: Chain, make_nod
         assert received.amount_msat == 14_000_000
         await net.a.wait_for("payment_sent", payment_hash=held.payment_hash)
         assert [e.kind for e in net.b.events].count("payment_received") == 1
-        assert (await only_hold(net))["state"] in ("released", "settled")
+        # The intent recorded before the crash lets start-up book the forward LDK made: settled.
+        await until(lambda: hold_states_are(net, ["settled"]), "hold settled at LSP_a")
+
+
+async def hold_states_are(net: Net, states: list[str]) -> bool:
+    return await hold_states(net) == states
 
 
 async def test_crash_after_fail_back_commit_still_fails_back(

@@ -19,7 +19,7 @@ from lsp_node.errors import LspNodeError
 from lsp_node.lsp import hooks
 from lsp_node.lsp.context import NOT_AUTHENTICATED, Role, short
 from lsp_node.lsp.holds import ARMED, HELD, RELEASED, SETTLED, HoldEvent, HoldFacts, allowed
-from lsp_node.lsp.store import HeldHtlc, Hold, LspStore
+from lsp_node.lsp.store import FORWARDING, WAITING, HeldHtlc, Hold, LspStore
 
 log = logging.getLogger("lsp_node.lsp")
 
@@ -54,7 +54,7 @@ def facts(hold: Hold, height: int, counts: dict[str, int] | None = None) -> Hold
         expires_height=hold.expires_height,
         failback_height=hold.failback_height,
         htlcs=sum(counts.values()),
-        held=counts.get(HELD, 0),
+        held=counts.get(HELD, 0) + counts.get(FORWARDING, 0),
         forwarded=counts.get("forwarded", 0),
     )
 
@@ -200,7 +200,7 @@ class Holding:
         store = self.store
         hold = store.hold_by_scid(htlc.requested_next_hop_scid)
         known = store.htlc(htlc.intercept_id)
-        if known is not None and known.state != HELD:
+        if known is not None and known.state not in WAITING:
             # LDK hands out an intercept again only if it still has it: our forward or fail was
             # committed here but LDK crashed before persisting it. Do it again (SPEC.md §8).
             if known.state == "failed":
@@ -248,7 +248,7 @@ class Holding:
         if hold.state == ARMED:
             store.move_hold(hold, HoldEvent.HTLC_ACCEPTED)
         if hold.state == RELEASED:
-            return hold, store.htlcs(hold.hold_id, HELD)
+            return hold, store.mark_forwarding(hold.hold_id, now)
         return hold, []
 
     async def _fail(self, intercept_id: str) -> None:
@@ -295,14 +295,16 @@ class Holding:
         # Single use: the release is a compare-and-set on the state just read.
         if not self.store.move_hold(hold, HoldEvent.UNBLOCK, released_at=now):
             return self._answer(msg, p.Status.ALREADY_RELEASED, "hold already released")
-        return hold, self.store.htlcs(hold_id, HELD)
+        # The intent to forward is part of the release: one commit, before any LDK call.
+        return hold, self.store.mark_forwarding(hold_id, now)
 
     # -- forwarding --------------------------------------------------------------------------------
-    async def forward_held(self, hold: Hold, htlcs: list[HeldHtlc] | None = None) -> None:
-        """Forward the held HTLCs of a released hold to its next node; each exactly once: an HTLC
-        LDK refuses is marked gone and never retried."""
+    async def forward_held(self, hold: Hold, htlcs: list[HeldHtlc] | None = None, refused: str = "gone") -> None:
+        """Forward the `forwarding` HTLCs of a released hold to its next node; each exactly once:
+        an HTLC LDK refuses is never retried and becomes `refused` (`gone`; at start-up, when its
+        inbound HTLC is still pending, `forwarded`: LDK took it before the crash)."""
         if htlcs is None:
-            htlcs = await self.store.run(self.store.htlcs, hold.hold_id, HELD)
+            htlcs = await self.store.run(self.store.mark_forwarding, hold.hold_id, time.time())
         outcome: list[tuple[str, str]] = []
         for h in htlcs:
             try:
@@ -315,14 +317,14 @@ class Holding:
                     )
                     continue
                 outcome.append((h.intercept_id, "forwarded"))
+                hooks.fire(hooks.AFTER_LDK_FORWARD)
             except LspNodeError as e:
                 # LDK no longer has it (already forwarded before a crash, or failed): never retry.
                 # A redone forward keeps `forwarded`: LDK took the first one after all.
                 log.info("HTLC %s not forwarded: %s", short(h.intercept_id), e)
-                outcome.append((h.intercept_id, "gone" if h.state == HELD else h.state))
+                outcome.append((h.intercept_id, refused if h.state in WAITING else h.state))
         if outcome:
             await self.store.run(self._set_htlc_states, outcome, time.time())
-            hooks.fire(hooks.AFTER_FORWARD)
 
     def _set_htlc_states(self, outcome: list[tuple[str, str]], now: float) -> None:
         for intercept_id, state in outcome:
@@ -414,10 +416,12 @@ class Holding:
             f = facts(hold, height, store.htlc_counts(hold.hold_id))
             if allowed(RELEASED, HoldEvent.FAIL_BACK, f):
                 plan.fail_back.append(
-                    FailBack(hold, store.htlcs(hold.hold_id, HELD), "released HTLC could not be forwarded", push=False)
+                    FailBack(
+                        hold, store.htlcs(hold.hold_id, WAITING), "released HTLC could not be forwarded", push=False
+                    )
                 )
             elif f.held:
-                plan.retry.append((hold, store.htlcs(hold.hold_id, HELD)))
+                plan.retry.append((hold, store.mark_forwarding(hold.hold_id, now)))
             elif allowed(RELEASED, HoldEvent.EXPIRE, f):
                 store.move_hold(hold, HoldEvent.EXPIRE, reason="released, but no HTLC arrived in time")
         for hold in store.holds((ARMED, HELD)):
@@ -454,7 +458,9 @@ class Holding:
         pending = self.role.engine.pending_inbound_payment_hashes()
         plan = await self.store.run(self._reconcile, pending, time.time())
         for hold, htlcs in plan.retry:
-            await self.forward_held(hold, htlcs)
+            # Each HTLC's inbound side is still pending: if LDK no longer has the intercept, it
+            # was forwarded before the crash.
+            await self.forward_held(hold, htlcs, refused="forwarded")
         for fb in plan.fail_back:
             for h in fb.htlcs:
                 await self._fail(h.intercept_id)
@@ -462,11 +468,11 @@ class Holding:
     def _reconcile(self, pending: set[str], now: float) -> TickPlan:
         store, plan = self.store, TickPlan()
         for hold in store.holds((HELD, RELEASED)):
-            for h in store.htlcs(hold.hold_id, HELD):
+            for h in store.htlcs(hold.hold_id, WAITING):
                 if h.payment_hash not in pending:
                     store.set_htlc_state(h.intercept_id, "gone", now)
             if hold.state == RELEASED:
-                plan.retry.append((hold, store.htlcs(hold.hold_id, HELD)))
+                plan.retry.append((hold, store.mark_forwarding(hold.hold_id, now)))
         # Only hashes LDK still has an inbound HTLC for can have a lost forward or fail: bounded
         # by LDK's pending HTLCs, not by history. A redo LDK refuses changes nothing (§8).
         for payment_hash in sorted(pending):

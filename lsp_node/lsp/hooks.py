@@ -8,8 +8,9 @@ from typing import Final
 
 #: Fired right after a release is committed and before any held HTLC is forwarded.
 AFTER_RELEASE: Final = "after_release"
-#: Fired right after forwarded HTLCs are committed as `forwarded`, before LDK persisted the forward.
-AFTER_FORWARD: Final = "after_forward"
+#: Fired right after LDK accepted a forward and before it is recorded as `forwarded` (and, most
+#: likely, before LDK persisted it): start-up must find the released hold and forward again.
+AFTER_LDK_FORWARD: Final = "after_ldk_forward"
 #: Fired right after failed-back HTLCs are committed as `failed`, before LDK persisted the failure.
 AFTER_FAIL_BACK: Final = "after_fail_back"
 

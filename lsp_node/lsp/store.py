@@ -17,6 +17,12 @@ from typing import Any, ParamSpec, TypeVar
 from lsp_node.db import Database, Schema, Store
 from lsp_node.lsp.holds import ACTIVE, HELD, HoldEvent, next_state
 
+#: An HTLC of a released hold that is to be handed to LDK: recorded before the forward (the
+#: intent), `forwarded` after it. Between the two, after a crash, LDK decides which it was.
+FORWARDING = "forwarding"
+#: HTLC states in which the HTLC is still ours to forward or fail back (SPEC.md §5.2).
+WAITING = (HELD, FORWARDING)
+
 T = TypeVar("T")
 P = ParamSpec("P")
 
@@ -290,12 +296,21 @@ class LspStore:
         rows = self._rows(f"SELECT {_HTLC_COLS} FROM lsp_hold_htlcs WHERE intercept_id = ?", (intercept_id,))
         return HeldHtlc(**rows[0]) if rows else None
 
-    def htlcs(self, hold_id: str, state: str | None = None) -> list[HeldHtlc]:
+    def htlcs(self, hold_id: str, state: str | tuple[str, ...] | None = None) -> list[HeldHtlc]:
         q, args = f"SELECT {_HTLC_COLS} FROM lsp_hold_htlcs WHERE hold_id = ?", [hold_id]
         if state:
-            q += " AND state = ?"
-            args.append(state)
+            states = (state,) if isinstance(state, str) else state
+            q += f" AND state IN ({_marks(len(states))})"
+            args += list(states)
         return [HeldHtlc(**r) for r in self._rows(q + " ORDER BY rowid", args)]
+
+    def mark_forwarding(self, hold_id: str, now: float) -> list[HeldHtlc]:
+        """Record the intent to forward every waiting HTLC of a released hold; those HTLCs."""
+        self._exec(
+            "UPDATE lsp_hold_htlcs SET state = ?, updated_at = ? WHERE hold_id = ? AND state = ?",
+            (FORWARDING, now, hold_id, HELD),
+        )
+        return self.htlcs(hold_id, FORWARDING)
 
     def htlc_counts(self, hold_id: str) -> dict[str, int]:
         """How many of the hold's HTLCs are in each state."""
@@ -317,8 +332,8 @@ class LspStore:
         )
         [held] = self._rows(
             "SELECT COUNT(*) AS n, COALESCE(SUM(x.inbound_msat), 0) AS msat"
-            " FROM lsp_hold_htlcs x JOIN lsp_holds h USING (hold_id) WHERE h.client = ? AND x.state = ?",
-            (client, HELD),
+            " FROM lsp_hold_htlcs x JOIN lsp_holds h USING (hold_id) WHERE h.client = ? AND x.state IN (?, ?)",
+            (client, *WAITING),
         )
         return holds["n"], held["n"], held["msat"]
 
