@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from lsp_node import protocol as p
-from lsp_node.client import HoldRefused
+from lsp_node.client import Client, HoldRefused
+from lsp_node.errors import PeerError
 
 from .conftest import Chain, NodeFactory
 from .lightningrod_net import Net, build_net, until
@@ -215,6 +216,40 @@ async def test_mail_is_redelivered_until_the_client_acknowledges(
         assert b.unblock_replies[held.payment_hash].status == p.Status.ALREADY_RELEASED
         await until(lambda: mail_is(mail, 0), "mail deleted after B's ack")
         assert [e.kind for e in b.events].count("payment_received") == 0  # paid once, before
+
+
+async def test_lsp_b_killed_before_the_mail_ack_redelivers(
+    chain: Chain, make_node: NodeFactory, tmp_path: Path
+) -> None:
+    async with build_net(chain, make_node, tmp_path) as net:
+        await net.lsp_b.stop()
+        await net.lsp_b.start(fault="crash_after_mail_delivery")
+        await net.links_up()
+        request = await net.b.create_payment_request(11_000_000, "crash before the ack")
+        await net.phone_offline("bob")
+        held = await net.a.pay_with_hold(request)
+
+        async def mail() -> int:
+            return len(await net.lsp_b.api("GET", "/api/mailbox"))
+
+        await until(lambda: mail_is(mail, 1), "pid notice in LSP_b's mailbox")
+        # B connects; LSP_b delivers, then dies before B's ack can arrive.
+        bob = await net.make_node("bob")
+        b = Client(bob, net.lsp_b.node_id)
+        b.start()
+        with contextlib.suppress(PeerError):  # the connection may die with LSP_b
+            await bob.connect(net.lsp_b.node_id, net.lsp_b.listen_addr)
+        await until(lambda: net.lsp_b.proc is not None and net.lsp_b.proc.poll() is not None, "LSP_b crashed")
+        assert net.lsp_b.reap() == 137
+        await b.stop()
+        await bob.stop()
+        await net.lsp_b.start()
+        await net.links_up()
+        assert await mail() == 1  # nothing was acknowledged: the notice is still stored
+        b = await net.restart_phone("bob")
+        await until(lambda: len(b.mail_batches) >= 1, "the notice delivered again")
+        await until(lambda: mail_is(mail, 0), "mail deleted after B's ack")
+        await net.a.wait_for("payment_sent", payment_hash=held.payment_hash)
 
 
 async def mail_is(mail: Any, n: int) -> bool:

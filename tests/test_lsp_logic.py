@@ -523,3 +523,17 @@ async def test_role_logs_name_ids_by_8_hex_characters_and_never_secrets(
         assert whole[:9] not in text, whole
     for secret in (PID.hex(), p.sha256(PID).hex()[:9], ("99" * 32)[:9], "ee" * 40):
         assert secret not in text
+
+
+async def test_tick_writes_are_conditional_on_the_state_it_read(lsp: Lsp) -> None:
+    from lsp_node.lsp.holding import FailBack
+
+    reply = await armed(lsp)
+    assert reply.intercept_scid is not None
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    [hold] = lsp.store.holds()
+    stale = FailBack(hold, lsp.store.htlcs(hold.hold_id), "fail-back", push=True)
+    # Between the tick's read and its commit the event task released and forwarded the HTLC.
+    await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
+    await lsp.store.run(lsp.service.holding._commit_fail_backs, [stale], time.time())
+    assert (lsp.store.holds()[0].state, lsp.store.htlc("i1").state) == ("released", "forwarded")  # type: ignore[union-attr]

@@ -443,7 +443,8 @@ class Holding:
     def _commit_fail_backs(self, fail_backs: list[FailBack], now: float) -> None:
         for fb in fail_backs:
             for h in fb.htlcs:
-                self.store.set_htlc_state(h.intercept_id, "failed", now)
+                # Conditional: the tick read these HTLCs before its engine calls.
+                self.store.set_htlc_state(h.intercept_id, "failed", now, only_from=WAITING)
             if self.store.move_hold(fb.hold, HoldEvent.FAIL_BACK, reason=fb.reason):
                 log.info("hold %s failed back: %s", short(fb.hold.hold_id), fb.reason)
             else:

@@ -13,6 +13,8 @@ AFTER_RELEASE: Final = "after_release"
 AFTER_LDK_FORWARD: Final = "after_ldk_forward"
 #: Fired right after failed-back HTLCs are committed as `failed`, before LDK persisted the failure.
 AFTER_FAIL_BACK: Final = "after_fail_back"
+#: Fired right after a mailbox delivery (messages and MAILBOX_DONE handed to LDK), before any ack.
+AFTER_MAIL_DELIVERY: Final = "after_mail_delivery"
 
 _hooks: dict[str, list[Callable[[], None]]] = {}
 

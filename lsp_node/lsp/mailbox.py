@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from lsp_node import protocol as p
 from lsp_node.errors import LspNodeError
+from lsp_node.lsp import hooks
 from lsp_node.lsp.context import Role, short
 from lsp_node.lsp.store import MailboxEntry
 
@@ -109,6 +110,7 @@ class Mailbox:
         self._pending[batch_id] = Batch(peer, tuple(delivered))
         while len(self._pending) > MAX_PENDING_BATCHES:
             self._pending.popitem(last=False)
+        hooks.fire(hooks.AFTER_MAIL_DELIVERY)
         return len(delivered)
 
     async def on_ack(self, msg: p.MailboxAck) -> None:

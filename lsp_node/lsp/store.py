@@ -319,10 +319,19 @@ class LspStore:
         )
         return {r["state"]: r["n"] for r in rows}
 
-    def set_htlc_state(self, intercept_id: str, state: str, now: float) -> None:
-        self._exec(
-            "UPDATE lsp_hold_htlcs SET state = ?, updated_at = ? WHERE intercept_id = ?", (state, now, intercept_id)
+    def set_htlc_state(
+        self, intercept_id: str, state: str, now: float, only_from: tuple[str, ...] | None = None
+    ) -> bool:
+        """Set an HTLC's state; with `only_from`, only if it is still in one of those states (a
+        write decided on an earlier read must not undo what another unit of work did since)."""
+        q, args = (
+            "UPDATE lsp_hold_htlcs SET state = ?, updated_at = ? WHERE intercept_id = ?",
+            [state, now, intercept_id],
         )
+        if only_from:
+            q += f" AND state IN ({_marks(len(only_from))})"
+            args += list(only_from)
+        return self._exec(q, args) == 1
 
     def client_totals(self, client: str) -> tuple[int, int, int]:
         """(active holds, held HTLCs, held msat) of one client, for its caps."""
