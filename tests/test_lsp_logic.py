@@ -537,3 +537,12 @@ async def test_tick_writes_are_conditional_on_the_state_it_read(lsp: Lsp) -> Non
     await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
     await lsp.store.run(lsp.service.holding._commit_fail_backs, [stale], time.time())
     assert (lsp.store.holds()[0].state, lsp.store.htlc("i1").state) == ("released", "forwarded")  # type: ignore[union-attr]
+
+
+async def test_intercepted_message_event_without_a_previous_hop_is_an_unknown_sender(lsp: Lsp) -> None:
+    from lsp_node.engine import OnionMessageIntercepted
+
+    lsp.service.policy = LspSettings(mailbox_unknown_sender_max_messages=1)
+    for i in range(2):
+        await lsp.service.handle(OnionMessageIntercepted(7 + i, CLIENT, f"0{i}"))
+    assert [(e.sender, e.message) for e in lsp.store.messages()] == [("*", "00")]
