@@ -160,7 +160,16 @@ async def main(payments: int, held_htlcs: int, mail: int, json_path: str | None 
     store_b = role_b.service.store
     before = len(await store_b.run(store_b.messages))
     # Caps raised before sending: messages that arrive over the default cap would be dropped.
-    role_b.service.policy = type(role_b.service.policy)(mailbox_max_messages=10**6, mailbox_max_bytes=10**9)
+    role_b.service.policy = type(role_b.service.policy)(
+        mailbox_max_messages=10**6,
+        mailbox_max_bytes=10**9,
+        # One sender sends them all: its per-sender shares are raised too (SPEC.md §5.3).
+        mailbox_max_messages_per_sender=10**6,
+        mailbox_max_bytes_per_sender=10**9,
+        mailbox_unknown_sender_max_messages=10**6,
+        mailbox_unknown_sender_max_bytes=10**9,
+        mailbox_sender_max_messages_total=10**6,
+    )
     t0 = time.perf_counter()
     for i in range(mail):
         await alice.send_onion_message(65_601, b"x" * 200 + i.to_bytes(4, "big"), to_path=path)

@@ -150,8 +150,16 @@ class LspRole:
                 await asyncio.sleep(1.0)
 
     async def _ticks(self) -> None:
+        # One failed tick (a busy or broken database, an engine error) must not end fail-backs and
+        # expiry for the life of the process: log it and try again at the next tick. The tick's
+        # writes are conditional on the state it read, so a retry never undoes the event task.
         while True:
-            await self.service.tick()
+            try:
+                await self.service.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("block tick failed; retrying at the next tick")
             await asyncio.sleep(1.0)
 
     async def stop(self) -> None:

@@ -46,6 +46,10 @@ class Client:
     lsp_node_id: str
     events: list[Event] = field(default_factory=list)
     unblock_replies: dict[str, p.UnblockReply] = field(default_factory=dict)
+    #: Acknowledge mailbox deliveries (MAILBOX_ACK); off only to test redelivery.
+    ack_mail: bool = True
+    #: MAILBOX_DONE messages received (their batch ids), in order.
+    mail_batches: list[bytes] = field(default_factory=list)
     _replies: dict[bytes, asyncio.Future[p.Message]] = field(default_factory=dict)
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _task: asyncio.Task[None] | None = None
@@ -88,6 +92,8 @@ class Client:
         context = bytes.fromhex(event.context) if event.context else None
         if isinstance(msg, p.PidNotice) and context == MAILBOX_CONTEXT:
             await self._unblock(msg)
+        elif isinstance(msg, p.MailboxDone):
+            await self._ack_mail(msg)
         elif isinstance(msg, p.UnblockReply):
             self.unblock_replies[msg.payment_hash.hex()] = msg
         elif context is not None and context in self._replies:
@@ -128,8 +134,18 @@ class Client:
         finally:
             self._replies.pop(context, None)
 
-    def _sign(self, unsigned: p.HoldRequest | p.DeviceRegister) -> str:
-        return self.node.sign_message(unsigned.signed_bytes())
+    def _sign(self, unsigned: p.HoldRequest | p.DeviceRegister, lsp: str | None = None) -> str:
+        """Sign for the LSP the request goes to (its node id is in the signed bytes)."""
+        return self.node.sign_message(unsigned.signed_bytes(bytes.fromhex(lsp or self.lsp_node_id)))
+
+    async def _ack_mail(self, done: p.MailboxDone) -> None:
+        """Every stored message of the delivery came before this (one connection keeps the
+        order) and has been applied: let the LSP delete them (SPEC.md §5.3)."""
+        self.mail_batches.append(done.batch_id)
+        if not self.ack_mail:
+            return
+        ack = p.MailboxAck(done.batch_id)
+        await self.node.send_onion_message(ack.TYPE, ack.encode(), to_node=self.lsp_node_id)
 
     # -- notifications ---------------------------------------------------------------------
     async def register_device(self, platform: str, device_id: str, *, remove: bool = False) -> p.DeviceReply:
@@ -182,7 +198,7 @@ class Client:
             timestamp=int(time.time()),
             signature="",
         )
-        msg = p.HoldRequest(**{**msg.__dict__, "signature": self._sign(msg)})
+        msg = p.HoldRequest(**{**msg.__dict__, "signature": self._sign(msg, lsp)})
         reply = await self._request(msg, lsp)
         assert isinstance(reply, p.HoldReply)
         if reply.status != p.Status.OK:

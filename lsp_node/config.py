@@ -126,6 +126,16 @@ class LspSettings(_Section):
     mailbox_max_messages: int = Field(default=50, ge=1)
     mailbox_max_bytes: int = Field(default=262_144, ge=1024)
     mailbox_ttl_secs: int = Field(default=604_800, ge=60)
+    # Quotas per previous-hop peer (SPEC.md §5.3), so that no one sender can fill a client's mailbox.
+    mailbox_max_messages_per_sender: int = Field(default=10, ge=1, description="Per client, per channel peer.")
+    mailbox_max_bytes_per_sender: int = Field(default=65_536, ge=1024, description="Per client, per channel peer.")
+    mailbox_unknown_sender_max_messages: int = Field(
+        default=5, ge=0, description="Per client, for all senders without a funded channel together."
+    )
+    mailbox_unknown_sender_max_bytes: int = Field(default=32_768, ge=0)
+    mailbox_sender_max_messages_total: int = Field(
+        default=1000, ge=1, description="Per sender, in all mailboxes together (disk per peer)."
+    )
 
 
 class NotificationSettings(_Section):

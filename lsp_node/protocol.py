@@ -19,7 +19,9 @@ MAX_MESSAGE_BYTES = 32_768
 #: Containers nested at most this deep (a message uses 2: the map and a list of byte strings);
 #: unknown odd fields may use the rest.
 MAX_DEPTH = 4
-SIGNED_PREFIX = b"lightningrod/v1/"
+#: Revision 2 of the signed bytes (SPEC.md §2.9): the LSP a request is for is inside them.
+SIGNED_PREFIX = b"lightningrod/v2/"
+NODE_ID_BYTES = 33
 
 
 class ProtocolError(LspNodeError):
@@ -49,6 +51,8 @@ class MessageType(IntEnum):
     UNBLOCK_REPLY = 65_545
     DEVICE_REGISTER = 65_547
     DEVICE_REPLY = 65_549
+    MAILBOX_DONE = 65_551
+    MAILBOX_ACK = 65_553
 
 
 def sha256(b: bytes) -> bytes:
@@ -128,13 +132,17 @@ class Message:
                 raise AssertionError(kind)
         return cls(**values)
 
-    def signed_bytes(self) -> bytes:
-        """What a signature covers: prefix, type, and the map without the signature field."""
+    def signed_bytes(self, audience: bytes) -> bytes:
+        """What a signature covers: prefix, the node id of the LSP the request is for (so a
+        signed request cannot be replayed to another LSP), type, and the map without the
+        signature field."""
+        if len(audience) != NODE_ID_BYTES:
+            raise ProtocolError("the audience of a signature is a 33-byte node id")
         m = self.to_map()
         names = [f.name for f in fields(self)]
         if "signature" in names:
             m.pop(names.index("signature") + 1, None)
-        return SIGNED_PREFIX + self.TYPE.to_bytes(4, "big") + cbor2.dumps(m, canonical=True)
+        return SIGNED_PREFIX + audience + self.TYPE.to_bytes(4, "big") + cbor2.dumps(m, canonical=True)
 
 
 @dataclass(frozen=True)
@@ -244,8 +252,39 @@ class DeviceReply(Message):
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class MailboxDone(Message):
+    """LSP -> client, after the stored messages of one delivery (SPEC.md §5.3). Sent with a reply
+    path whose context names the batch, so only the client that received it can acknowledge."""
+
+    TYPE = MessageType.MAILBOX_DONE
+    SCHEMA = {"batch_id": ("b", 16), "count": ("i", None)}
+    batch_id: bytes
+    count: int
+
+
+@dataclass(frozen=True)
+class MailboxAck(Message):
+    """Client -> LSP along the MAILBOX_DONE's reply path: every message of the batch was handled."""
+
+    TYPE = MessageType.MAILBOX_ACK
+    SCHEMA = {"batch_id": ("b", 16)}
+    batch_id: bytes
+
+
 MESSAGES: dict[int, type[Message]] = {
-    m.TYPE: m for m in (HoldRequest, HoldReply, PidNotice, PaymentUnblock, UnblockReply, DeviceRegister, DeviceReply)
+    m.TYPE: m
+    for m in (
+        HoldRequest,
+        HoldReply,
+        PidNotice,
+        PaymentUnblock,
+        UnblockReply,
+        DeviceRegister,
+        DeviceReply,
+        MailboxDone,
+        MailboxAck,
+    )
 }
 
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
 from lsp_node.errors import LspNodeError
 
+LSP_NODE_ID = "03" + "5a" * 32
+
 
 @dataclass
 class FakeEngine:
     height: int = 1000
+    own_id: str = LSP_NODE_ID
     clients: set[str] = field(default_factory=set)
     online: set[str] = field(default_factory=set)
     signatures_ok: bool = True
@@ -22,17 +26,27 @@ class FakeEngine:
     #: peers whose onion messages LDK refuses.
     refuse_messages_to: set[str] = field(default_factory=set)
     pending_hashes: set[str] = field(default_factory=set)
+    #: channel id -> counterparty, for HtlcHandlingFailed
+    channel_peers: dict[str, str] = field(default_factory=dict)
     replies: list[tuple[str, int, bytes]] = field(default_factory=list)
     forwarded: list[tuple[str, str, int]] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     delivered: list[tuple[str, str]] = field(default_factory=list)
+    #: our own messages sent straight to a peer: (peer, tlv type, payload)
+    sent: list[tuple[str, int, bytes]] = field(default_factory=list)
     _scids: Any = field(default_factory=lambda: itertools.count(0x10000000001))
+
+    def node_id(self) -> str:
+        return self.own_id
 
     def best_block_height(self) -> int:
         return self.height
 
     def is_client(self, node_id: str) -> bool:
         return node_id in self.clients
+
+    def channel_counterparty(self, channel_id: str) -> str | None:
+        return self.channel_peers.get(channel_id)
 
     def is_online(self, node_id: str) -> bool:
         return node_id in self.online
@@ -46,8 +60,15 @@ class FakeEngine:
     def create_blinded_path(self, context: bytes) -> bytes:
         return b"path:" + context
 
+    @staticmethod
+    def sign(message: bytes) -> str:
+        """A fake signature that binds the exact signed bytes (audience included)."""
+        return "fake:" + hashlib.sha256(message).hexdigest()
+
     def verify_message(self, message: bytes, signature: str, node_id: str) -> bool:
-        return self.signatures_ok
+        if signature.startswith("fake:"):
+            return self.signatures_ok and signature == self.sign(message)
+        return self.signatures_ok  # any other placeholder stands for a valid signature
 
     async def reply_onion_message(self, responder: str, tlv_type: int, payload: bytes) -> None:
         self.replies.append((responder, tlv_type, payload))
@@ -56,6 +77,11 @@ class FakeEngine:
         if peer_node_id in self.refuse_messages_to:
             raise LspNodeError("peer not connected")
         self.delivered.append((peer_node_id, message))
+
+    async def send_onion_message(self, peer_node_id: str, tlv_type: int, payload: bytes) -> None:
+        if peer_node_id in self.refuse_messages_to:
+            raise LspNodeError("peer not connected")
+        self.sent.append((peer_node_id, tlv_type, payload))
 
     async def fail_intercepted_htlc(self, intercept_id: str) -> None:
         if intercept_id in self.gone:

@@ -19,6 +19,12 @@ def _crash() -> None:
 FAULTS = {
     # Between the durable release and the forwards, which restart reconciliation must complete once.
     "crash_after_release": (hooks.AFTER_RELEASE, _crash),
+    # LDK accepted the forward, we have not recorded it: the forward must happen exactly once.
+    "crash_after_ldk_forward": (hooks.AFTER_LDK_FORWARD, _crash),
+    # `failed` committed, LDK's ChannelManager maybe not yet: the payer must still get its HTLC back.
+    "crash_after_fail_back": (hooks.AFTER_FAIL_BACK, _crash),
+    # Mail handed to LDK, not acknowledged: after the restart it must be delivered again.
+    "crash_after_mail_delivery": (hooks.AFTER_MAIL_DELIVERY, _crash),
 }
 
 if __name__ == "__main__":

@@ -77,10 +77,10 @@ class Net:
     a: Client
     b: Client
 
-    async def restart_phone(self, name: str) -> Client:
+    async def restart_phone(self, name: str, *, ack_mail: bool = True) -> Client:
         node = await self.make_node(name)
         lsp = self.lsp_a if name == "alice" else self.lsp_b
-        client = Client(node, lsp.node_id)
+        client = Client(node, lsp.node_id, ack_mail=ack_mail)
         client.start()
 
         # The phone dials its LSP (the LSP cannot reach a phone).

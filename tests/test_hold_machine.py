@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
@@ -33,6 +34,7 @@ LEGAL = {
     (ARMED, HoldEvent.FAIL_BACK): FAILED,
     (HELD, HoldEvent.FAIL_BACK): FAILED,
     (RELEASED, HoldEvent.FAIL_BACK): FAILED,
+    (RELEASED, HoldEvent.DOWNSTREAM_FAILED): FAILED,
 }
 
 
@@ -87,3 +89,10 @@ def test_failback_guards() -> None:
 def test_settle_guard_waits_for_the_last_forwarded_htlc() -> None:
     assert not allowed(RELEASED, HoldEvent.SETTLE, f(0, htlcs=2, forwarded=1))
     assert allowed(RELEASED, HoldEvent.SETTLE, f(0, htlcs=2))
+
+
+def test_downstream_failure_guard_waits_for_every_released_htlc() -> None:
+    f = HoldFacts(height=0, expires_height=0, failback_height=None, htlcs=2, held=0, forwarded=1)
+    assert not allowed(RELEASED, HoldEvent.DOWNSTREAM_FAILED, f)
+    assert not allowed(RELEASED, HoldEvent.DOWNSTREAM_FAILED, dataclasses.replace(f, forwarded=0, held=1))
+    assert allowed(RELEASED, HoldEvent.DOWNSTREAM_FAILED, dataclasses.replace(f, forwarded=0))

@@ -3,6 +3,7 @@ Each LSP is its own main.py process; phones use the reference client."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -12,7 +13,8 @@ from typing import Any
 import pytest
 
 from lsp_node import protocol as p
-from lsp_node.client import HoldRefused
+from lsp_node.client import Client, HoldRefused
+from lsp_node.errors import PeerError
 
 from .conftest import Chain, NodeFactory
 from .lightningrod_net import Net, build_net, until
@@ -183,7 +185,75 @@ async def test_lsp_b_killed_with_full_mailbox(chain: Chain, make_node: NodeFacto
         b = await net.restart_phone("bob")
         for h in held:
             await b.wait_for("payment_received", payment_hash=h.payment_hash)
-        assert await net.lsp_b.api("GET", "/api/mailbox") == []
+
+        async def acknowledged() -> bool:
+            return await net.lsp_b.api("GET", "/api/mailbox") == []
+
+        await until(acknowledged, "B's MAILBOX_ACK empties the mailbox")
+
+
+async def test_mail_is_redelivered_until_the_client_acknowledges(
+    chain: Chain, make_node: NodeFactory, tmp_path: Path
+) -> None:
+    async with build_net(chain, make_node, tmp_path) as net:
+        request = await net.b.create_payment_request(12_000_000, "mail until acked")
+        await net.phone_offline("bob")
+        held = await net.a.pay_with_hold(request)
+
+        async def mail() -> int:
+            return len(await net.lsp_b.api("GET", "/api/mailbox"))
+
+        await until(lambda: mail_is(mail, 1), "pid notice in LSP_b's mailbox")
+        # B comes online, gets its mail (and is paid) but drops off before acknowledging it.
+        b = await net.restart_phone("bob", ack_mail=False)
+        await b.wait_for("payment_received", payment_hash=held.payment_hash)
+        await until(lambda: len(b.mail_batches) == 1, "MAILBOX_DONE at B")
+        assert await mail() == 1  # handed to LDK is not received: kept
+        await net.phone_offline("bob")
+        # Next connection: the same notice again, then the ack deletes it.
+        b = await net.restart_phone("bob")
+        await until(lambda: held.payment_hash in b.unblock_replies, "B handled the redelivered notice")
+        assert b.unblock_replies[held.payment_hash].status == p.Status.ALREADY_RELEASED
+        await until(lambda: mail_is(mail, 0), "mail deleted after B's ack")
+        assert [e.kind for e in b.events].count("payment_received") == 0  # paid once, before
+
+
+async def test_lsp_b_killed_before_the_mail_ack_redelivers(
+    chain: Chain, make_node: NodeFactory, tmp_path: Path
+) -> None:
+    async with build_net(chain, make_node, tmp_path) as net:
+        await net.lsp_b.stop()
+        await net.lsp_b.start(fault="crash_after_mail_delivery")
+        await net.links_up()
+        request = await net.b.create_payment_request(11_000_000, "crash before the ack")
+        await net.phone_offline("bob")
+        held = await net.a.pay_with_hold(request)
+
+        async def mail() -> int:
+            return len(await net.lsp_b.api("GET", "/api/mailbox"))
+
+        await until(lambda: mail_is(mail, 1), "pid notice in LSP_b's mailbox")
+        # B connects; LSP_b delivers, then dies before B's ack can arrive.
+        bob = await net.make_node("bob")
+        b = Client(bob, net.lsp_b.node_id)
+        b.start()
+        with contextlib.suppress(PeerError):  # the connection may die with LSP_b
+            await bob.connect(net.lsp_b.node_id, net.lsp_b.listen_addr)
+        await until(lambda: net.lsp_b.proc is not None and net.lsp_b.proc.poll() is not None, "LSP_b crashed")
+        assert net.lsp_b.reap() == 137
+        await b.stop()
+        await bob.stop()
+        await net.lsp_b.start()
+        await net.links_up()
+        assert await mail() == 1  # nothing was acknowledged: the notice is still stored
+        b = await net.restart_phone("bob")
+        await until(lambda: len(b.mail_batches) >= 1, "the notice delivered again")
+        await until(lambda: mail_is(mail, 0), "mail deleted after B's ack")
+        await net.a.wait_for("payment_sent", payment_hash=held.payment_hash)
+
+
+async def mail_is(mail: Any, n: int) -> bool:
+    return bool(await mail() == n)
 
 
 async def test_crash_between_unblock_and_forward_releases_once(
@@ -213,6 +283,58 @@ async def test_crash_between_unblock_and_forward_releases_once(
         assert hold["state"] in ("released", "settled")
         assert [e.kind for e in net.b.events].count("payment_received") == 1
         assert net.bob.channels()[0].outbound_capacity_msat <= 15_000_000
+
+
+async def test_crash_after_ldk_forward_still_pays_once(chain: Chain, make_node: NodeFactory, tmp_path: Path) -> None:
+    async with build_net(chain, make_node, tmp_path) as net:
+        # LSP_a dies right after LDK accepted the forward, before it is recorded (or persisted).
+        await net.lsp_a.stop()
+        await net.lsp_a.start(fault="crash_after_ldk_forward")
+        await net.links_up()
+        request = await net.b.create_payment_request(14_000_000, "crash after forward")
+        await net.phone_offline("bob")
+        held = await net.a.pay_with_hold(request)
+        await until(lambda: is_held(net), "HTLC held")
+        b = await net.restart_phone("bob")
+        await until(lambda: net.lsp_a.proc is not None and net.lsp_a.proc.poll() is not None, "LSP_a crashed")
+        assert net.lsp_a.reap() == 137
+        await net.lsp_a.start()
+        await net.links_up()
+        received = await b.wait_for("payment_received", payment_hash=held.payment_hash)
+        assert received.amount_msat == 14_000_000
+        await net.a.wait_for("payment_sent", payment_hash=held.payment_hash)
+        assert [e.kind for e in net.b.events].count("payment_received") == 1
+        # The intent recorded before the crash lets start-up book the forward LDK made: settled.
+        await until(lambda: hold_states_are(net, ["settled"]), "hold settled at LSP_a")
+
+
+async def hold_states_are(net: Net, states: list[str]) -> bool:
+    return await hold_states(net) == states
+
+
+async def test_crash_after_fail_back_commit_still_fails_back(
+    chain: Chain, make_node: NodeFactory, tmp_path: Path
+) -> None:
+    async with build_net(chain, make_node, tmp_path) as net:
+        await net.lsp_a.stop()
+        await net.lsp_a.start(fault="crash_after_fail_back")
+        await net.links_up()
+        request = await net.b.create_payment_request(16_000_000, "crash after fail-back")
+        held = await net.a.pay_held(request.invoice, hold_blocks=144)
+        await until(lambda: is_held(net), "HTLC held")
+        failback = int((await only_hold(net))["failback_height"])
+        while chain.raw.height < failback:
+            chain.mine(min(50, failback - chain.raw.height))
+            with contextlib.suppress(Exception):  # the LSP dies during one of these syncs
+                await net.lsp_a.api("POST", "/api/sync")
+        await until(lambda: net.lsp_a.proc is not None and net.lsp_a.proc.poll() is not None, "LSP_a crashed")
+        assert net.lsp_a.reap() == 137
+        await net.lsp_a.start()
+        await net.links_up()
+        failed = await net.a.wait_for("payment_failed", payment_hash=held.payment_hash)
+        assert failed.payment_hash == held.payment_hash
+        assert await hold_states(net) == ["failed"]
+        assert chain.raw.mempool_txids() == []  # no force-close
 
 
 async def test_holding_fee_is_stated_and_charged(chain: Chain, make_node: NodeFactory, tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -10,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from lsp_node import protocol as p
+from lsp_node.app import LspRole
 from lsp_node.config import LspSettings
-from lsp_node.engine import HtlcIntercepted, PaymentForwarded
+from lsp_node.engine import HtlcHandlingFailed, HtlcIntercepted, PaymentForwarded
 from lsp_node.lsp import LspService, LspStore
 from lsp_node.lsp.holding import LDK_FAIL_BACK_BUFFER
-from tests.fake_engine import FakeEngine
+from tests.fake_engine import LSP_NODE_ID, FakeEngine
 
 CLIENT = "02" + "aa" * 32
 STRANGER = "03" + "bb" * 32
@@ -96,11 +99,15 @@ async def test_hold_request_arms_a_hold_durably(lsp: Lsp) -> None:
 
 async def test_hold_request_refusals(lsp: Lsp) -> None:
     svc, engine = lsp.service, lsp.engine
-    assert (await svc.on_hold_request(request(client_node_id=bytes.fromhex(STRANGER)))).status == p.Status.NOT_A_CLIENT
+    # No channel, a bad signature, a stale timestamp: one answer, so a stranger learns nothing.
+    stranger = await svc.on_hold_request(request(client_node_id=bytes.fromhex(STRANGER)))
     engine.signatures_ok = False
-    assert (await svc.on_hold_request(request())).status == p.Status.BAD_SIGNATURE
+    forged = await svc.on_hold_request(request())
     engine.signatures_ok = True
-    assert (await svc.on_hold_request(request(timestamp=1))).status == p.Status.STALE_OR_REPLAYED
+    stale = await svc.on_hold_request(request(timestamp=1))
+    assert {(r.status, r.error) for r in (stranger, forged, stale)} == {
+        (p.Status.NOT_A_CLIENT, "not authenticated as a client of this LSP")
+    }
     # Failed authentication does not use up the request id.
     await armed(lsp)
     # Same id, other pid: a replay. A new id for a hash already held: invalid.
@@ -209,13 +216,64 @@ async def test_htlc_after_release_is_forwarded_on_arrival_and_settles(lsp: Lsp) 
     assert lsp.pushes.pushes == [(CLIENT, "preimage_waiting")]
 
 
-async def test_replayed_intercept_of_a_forwarded_htlc_is_ignored(lsp: Lsp) -> None:
+async def test_held_amount_cap_counts_the_htlcs_that_arrive(lsp: Lsp) -> None:
+    # Declared 1M msat (well under the 1e8 cap), but the HTLC that comes carries more than the cap.
+    reply = await armed(lsp)
+    assert reply.intercept_scid is not None
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid, inbound=10**8 + 1))
+    assert lsp.engine.failed == ["i1"]
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid, intercept_id="i2", inbound=10**8))
+    assert lsp.store.htlc("i2") is not None and lsp.store.holds()[0].state == "held"
+
+
+def downstream_failure(next_node: str = NEXT) -> HtlcHandlingFailed:
+    return HtlcHandlingFailed(3, "chan-a", f"Forward {{ node_id: Some({next_node}), channel_id: ChannelId(..) }}", None)
+
+
+async def test_released_htlc_failed_downstream_frees_the_hold(lsp: Lsp) -> None:
+    lsp.engine.channel_peers["chan-a"] = CLIENT
+    reply = await armed(lsp)
+    assert reply.intercept_scid is not None
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
+    assert [h.state for h in lsp.store.holds()] == ["released"]
+    # Our own fail-backs (InvalidForward) and other channels' failures do not touch it.
+    await lsp.service.handle(HtlcHandlingFailed(4, "chan-a", "InvalidForward { requested_forward_scid: 1 }", None))
+    await lsp.service.handle(HtlcHandlingFailed(5, "chan-x", downstream_failure().failure_type, None))
+    assert [h.state for h in lsp.store.holds()] == ["released"]
+    await lsp.service.handle(downstream_failure())
+    [hold] = lsp.store.holds()
+    assert (hold.state, lsp.store.htlc("i1").state) == ("failed", "failed")  # type: ignore[union-attr]
+    assert lsp.store.client_totals(CLIENT) == (0, 0, 0)  # the quota is free again
+    assert lsp.pushes.pushes == [(CLIENT, "hold_expiring")]  # the offline payer is told to come online
+
+
+async def test_replayed_intercept_of_a_persisted_forward_is_not_redone(lsp: Lsp) -> None:
     reply = await armed(lsp)
     assert reply.intercept_scid is not None
     await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
     await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
     await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
     assert lsp.engine.failed == [] and len(lsp.engine.forwarded) == 1
+    assert lsp.store.htlc("i1").state == "forwarded"  # type: ignore[union-attr]
+
+
+async def test_intercept_replayed_after_a_lost_forward_or_fail_is_redone(lsp: Lsp) -> None:
+    """kill -9 after our commit but before LDK persisted its ChannelManager: LDK has the
+    intercept again and replays it; the forward (or fail) must happen again, not be ignored."""
+    reply = await armed(lsp)
+    assert reply.intercept_scid is not None
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
+    lsp.engine.gone.discard("i1")  # LDK lost the forward in the crash
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    assert [f[0] for f in lsp.engine.forwarded] == ["i1", "i1"]
+    assert lsp.store.htlc("i1").state == "forwarded"  # type: ignore[union-attr]
+    # A fail-back lost the same way is failed again.
+    lsp.store.set_htlc_state("i1", "failed", time.time())
+    lsp.engine.gone.discard("i1")
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    assert lsp.engine.failed == ["i1"]
 
 
 async def test_tick_warns_then_fails_back(lsp: Lsp) -> None:
@@ -253,7 +311,8 @@ async def test_tick_retries_then_fails_a_stranded_released_hold(lsp: Lsp) -> Non
     lsp.engine.channels = {}
     await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
     [hold] = lsp.store.holds()
-    assert hold.state == "released" and lsp.store.htlcs(hold.hold_id)[0].state == "held"
+    # Released with no channel to the next node: the intent to forward is recorded, the HTLC kept.
+    assert hold.state == "released" and lsp.store.htlcs(hold.hold_id)[0].state == "forwarding"
     lsp.engine.channels = {NEXT: 10**9}
     await lsp.service.tick()
     assert lsp.store.htlcs(hold.hold_id)[0].state == "forwarded"
@@ -270,6 +329,7 @@ async def test_tick_fails_a_released_hold_still_holding_at_failback(lsp: Lsp) ->
     lsp.engine.height = fb
     await lsp.service.tick()
     assert lsp.store.holds()[0].state == "failed" and lsp.engine.failed == ["i1"]
+    assert lsp.store.htlc("i1").state == "failed"  # type: ignore[union-attr]
     assert lsp.pushes.pushes == []  # no push for a released hold (SPEC.md §5.1)
 
 
@@ -285,7 +345,39 @@ async def test_reconcile_marks_gone_and_finishes_releases(lsp: Lsp) -> None:
     lsp.engine.gone.add("lost")  # forwarded by LDK just before a crash, not recorded
     await lsp.service.reconcile()
     states = {h.intercept_id: h.state for h in lsp.store.htlcs(lsp.store.holds()[0].hold_id)}
-    assert states == {"kept": "forwarded", "lost": "gone"}
+    # "lost": its inbound HTLC is still pending but LDK has no intercept: forwarded before the crash.
+    assert states == {"kept": "forwarded", "lost": "forwarded"}
+
+
+async def test_reconcile_redoes_forwards_and_fail_backs_ldk_lost(lsp: Lsp) -> None:
+    """Committed `forwarded`/`failed`, then kill -9 before LDK persisted: LDK has the intercept
+    pending again and sends no new event, so start-up does it again."""
+    reply = await armed(lsp)
+    assert reply.intercept_scid is not None
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
+    other = await armed(lsp, request_id=b"o" * 16, hashes=(b"\x66" * 32,), pid=b"\x67" * 32)
+    assert other.intercept_scid is not None
+    await lsp.service.holding.on_htlc_intercepted(htlc(other.intercept_scid, "f1", payment_hash=b"\x66" * 32))
+    lsp.store.set_htlc_state("f1", "failed", time.time())
+    lsp.engine.gone.clear()  # LDK lost both the forward of i1 and the fail of f1
+    lsp.engine.pending_hashes = {HASH.hex(), (b"\x66" * 32).hex()}
+    await lsp.service.reconcile()
+    assert [f[0] for f in lsp.engine.forwarded] == ["i1", "i1"] and lsp.engine.failed == ["f1"]
+    assert (lsp.store.htlc("i1").state, lsp.store.htlc("f1").state) == ("forwarded", "failed")  # type: ignore[union-attr]
+    # Persisted after all (LDK refuses the redo): nothing changes, nothing is sent twice.
+    await lsp.service.reconcile()
+    assert len(lsp.engine.forwarded) == 2 and lsp.engine.failed == ["f1"]
+
+
+PEER = "02" + "dd" * 32  # a peer with a funded channel, forwarding mail (e.g. the payer's LSP)
+
+
+async def ack_last(lsp: Lsp, peer: str = CLIENT) -> None:
+    """What the reference client does on MAILBOX_DONE: answer MAILBOX_ACK with its batch id."""
+    done = p.MailboxDone.decode(lsp.engine.sent[-1][2])
+    ack = p.MailboxAck(done.batch_id)
+    await lsp.service.on_message(ack.TYPE, ack.encode(), None, None)
 
 
 async def test_mailbox_keeps_caps_and_delivers_in_order(lsp: Lsp) -> None:
@@ -302,7 +394,77 @@ async def test_mailbox_keeps_caps_and_delivers_in_order(lsp: Lsp) -> None:
     lsp.engine.refuse_messages_to.clear()
     assert await lsp.service.deliver_mailbox(CLIENT) == 2
     assert lsp.engine.delivered == [(CLIENT, "01"), (CLIENT, "02")]
+    [(peer, tlv_type, payload)] = lsp.engine.sent
+    assert (peer, tlv_type, p.MailboxDone.decode(payload).count) == (CLIENT, p.MailboxDone.TYPE, 2)
+    # Handed to LDK is not received: nothing is deleted before the client's ack.
+    assert len(lsp.store.messages()) == 2
+    await ack_last(lsp)
     assert lsp.store.messages() == []
+
+
+async def test_mailbox_redelivers_until_acknowledged(lsp: Lsp) -> None:
+    mb = lsp.service.mailbox
+    await mb.on_message_for_offline_peer(CLIENT, "01", PEER)
+    await lsp.service.deliver_mailbox(CLIENT)  # the phone drops off before it acks
+    first = p.MailboxDone.decode(lsp.engine.sent[-1][2]).batch_id
+    await mb.on_message_for_offline_peer(CLIENT, "02", PEER)
+    assert await lsp.service.deliver_mailbox(CLIENT) == 2  # reconnect: both again, in order
+    assert lsp.engine.delivered == [(CLIENT, "01"), (CLIENT, "01"), (CLIENT, "02")]
+    # The ack of the superseded delivery, a forged batch id: neither deletes anything.
+    for batch in (first, b"\x00" * 16):
+        await lsp.service.on_message(p.MailboxAck.TYPE, p.MailboxAck(batch).encode(), None, None)
+    assert len(lsp.store.messages()) == 2
+    await ack_last(lsp)
+    assert lsp.store.messages() == []
+
+
+async def test_mailbox_quota_per_sender_keeps_room_for_others(lsp: Lsp) -> None:
+    lsp.engine.clients.add(PEER)
+    lsp.service.policy = LspSettings(
+        mailbox_max_messages=10, mailbox_max_messages_per_sender=3, mailbox_unknown_sender_max_messages=2
+    )
+    mb = lsp.service.mailbox
+    # Strangers (no previous hop known, or one without a funded channel) share one small bucket.
+    for i, sender in enumerate([None, STRANGER, "03" + "ee" * 32, None]):
+        await mb.on_message_for_offline_peer(CLIENT, f"a{i}", sender)
+    # A channel peer gets its own share, and is cut off at it.
+    for i in range(5):
+        await mb.on_message_for_offline_peer(CLIENT, f"b{i}", PEER)
+    kept = [(e.sender, e.message) for e in lsp.store.messages(CLIENT)]
+    assert kept == [("*", "a0"), ("*", "a1"), (PEER, "b0"), (PEER, "b1"), (PEER, "b2")]
+    assert lsp.pushes.pushes == [(CLIENT, "message_waiting")] * 5  # no push for a dropped message
+    # The client's own cap still binds everyone together; stored mail is never evicted.
+    lsp.service.policy = LspSettings(mailbox_max_messages=5)
+    await mb.on_message_for_offline_peer(CLIENT, "c0", "02" + "ff" * 32)
+    assert len(lsp.store.messages(CLIENT)) == 5
+
+
+async def test_mailbox_quota_per_sender_in_all_mailboxes(lsp: Lsp) -> None:
+    other = "02" + "ab" * 32
+    lsp.engine.clients |= {PEER, other}
+    lsp.service.policy = LspSettings(mailbox_sender_max_messages_total=2)
+    for client in (CLIENT, other, other):
+        await lsp.service.mailbox.on_message_for_offline_peer(client, "01", PEER)
+    assert [e.client for e in lsp.store.messages()] == [CLIENT, other]
+
+
+async def test_hold_request_signed_for_another_lsp_is_refused(lsp: Lsp) -> None:
+    req = request()
+    other_lsp = bytes.fromhex("02" + "77" * 32)
+    for_other = dataclasses.replace(req, signature=FakeEngine.sign(req.signed_bytes(other_lsp)))
+    reply = await lsp.service.on_hold_request(for_other)
+    assert (reply.status, lsp.store.holds()) == (p.Status.NOT_A_CLIENT, [])
+    for_us = dataclasses.replace(req, signature=FakeEngine.sign(req.signed_bytes(bytes.fromhex(LSP_NODE_ID))))
+    assert (await lsp.service.on_hold_request(for_us)).status == p.Status.OK
+
+
+async def test_other_clients_holds_are_not_revealed(lsp: Lsp) -> None:
+    await armed(lsp)
+    lsp.engine.clients.add(STRANGER)
+    # Another client asking to hold the same hash gets its own hold: no "already held" oracle.
+    reply = await lsp.service.on_hold_request(request(client_node_id=bytes.fromhex(STRANGER)))
+    assert reply.status == p.Status.OK
+    assert sorted(h.client for h in lsp.store.holds()) == sorted([CLIENT, STRANGER])
 
 
 async def test_mailbox_purged_by_tick(lsp: Lsp) -> None:
@@ -319,3 +481,68 @@ async def test_messages_are_dispatched_and_answered(lsp: Lsp) -> None:
     assert p.HoldReply.decode(payload).status == p.Status.OK
     await lsp.service.on_message(req.TYPE, b"\xff", None, "responder")  # malformed: ignored
     assert len(lsp.engine.replies) == 1
+
+
+async def test_tick_task_survives_a_failing_tick(lsp: Lsp, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = 0
+
+    async def flaky_tick() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(lsp.service, "tick", flaky_tick)
+    role = LspRole(None, lsp.service, None)  # type: ignore[arg-type]
+    task = asyncio.create_task(role._ticks())
+    await asyncio.sleep(1.5)  # the task ticks once a second
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert calls == 2  # the failed first tick did not end the task
+
+
+async def test_role_logs_name_ids_by_8_hex_characters_and_never_secrets(
+    lsp: Lsp, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG", logger="lsp_node")
+    await lsp.service.on_hold_request(request(client_node_id=bytes.fromhex(STRANGER)))  # refused
+    reply = await armed(lsp)
+    assert reply.intercept_scid is not None
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid + 1, intercept_id="ab" * 32))  # failed
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid, intercept_id="cd" * 32))
+    await lsp.service.on_unblock(p.PaymentUnblock(b"\x99" * 32, HASH), unblock_context(lsp))  # wrong pid
+    await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
+    await lsp.service.mailbox.on_message_for_offline_peer(STRANGER, "ee" * 40)
+    [hold] = lsp.store.holds()
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "hold" in text and "refused" in text  # the flow was logged at all
+    for named in (CLIENT, STRANGER, HASH.hex(), hold.hold_id, "ab" * 32):
+        assert named[:8] in text, named  # named, by its first 8 hex characters only
+    for whole in (CLIENT, STRANGER, HASH.hex(), hold.hold_id, "ab" * 32, "cd" * 32, NEXT):
+        assert whole[:9] not in text, whole
+    for secret in (PID.hex(), p.sha256(PID).hex()[:9], ("99" * 32)[:9], "ee" * 40):
+        assert secret not in text
+
+
+async def test_tick_writes_are_conditional_on_the_state_it_read(lsp: Lsp) -> None:
+    from lsp_node.lsp.holding import FailBack
+
+    reply = await armed(lsp)
+    assert reply.intercept_scid is not None
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    [hold] = lsp.store.holds()
+    stale = FailBack(hold, lsp.store.htlcs(hold.hold_id), "fail-back", push=True)
+    # Between the tick's read and its commit the event task released and forwarded the HTLC.
+    await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
+    await lsp.store.run(lsp.service.holding._commit_fail_backs, [stale], time.time())
+    assert (lsp.store.holds()[0].state, lsp.store.htlc("i1").state) == ("released", "forwarded")  # type: ignore[union-attr]
+
+
+async def test_intercepted_message_event_without_a_previous_hop_is_an_unknown_sender(lsp: Lsp) -> None:
+    from lsp_node.engine import OnionMessageIntercepted
+
+    lsp.service.policy = LspSettings(mailbox_unknown_sender_max_messages=1)
+    for i in range(2):
+        await lsp.service.handle(OnionMessageIntercepted(7 + i, CLIENT, f"0{i}"))
+    assert [(e.sender, e.message) for e in lsp.store.messages()] == [("*", "00")]

@@ -90,7 +90,7 @@ def test_valid_vector(v: dict[str, Any]) -> None:
     msg = _to_message(cls, v["fields"])
     assert decoded == msg, "decoding the hex must give exactly the stated fields"
     if "signed_bytes" in v:
-        assert msg.signed_bytes() == _hex(v["signed_bytes"])
+        assert msg.signed_bytes(_hex(v["audience"])) == _hex(v["signed_bytes"])
     if v["name"] == "unknown_odd_key_ignored":
         # Tolerated input: not canonical output of the encoder, but decodes to the stated fields.
         assert msg.encode() != expected and p.decode(v["type"], msg.encode()) == msg
@@ -223,6 +223,7 @@ def test_fixed_node_ids_are_what_spec_says() -> None:
     assert _hex(hold["client_node_id"]) == _compressed(_mul(1))
     assert _hex(hold["next_node_id"]) == _compressed(_mul(2))
     assert _hex(hold["pid_hash"]) == p.sha256(b"\x22" * 32)
+    assert _hex(next(v for v in MESSAGES if v["name"] == "hold_request")["audience"]) == _compressed(_mul(3))
 
 
 @pytest.mark.parametrize("v", SIGNED, ids=_id)
@@ -230,13 +231,17 @@ def test_signature_vector(v: dict[str, Any]) -> None:
     msg = _to_message(p.MESSAGES[v["type"]], v["fields"])
     secret = int(v["secret_key"], 16)
     assert msg.client_node_id == _compressed(_mul(secret))  # type: ignore[attr-defined]
-    assert sign_message(msg.signed_bytes(), secret) == msg.signature  # type: ignore[attr-defined]
+    audience = _hex(v["audience"])
+    assert sign_message(msg.signed_bytes(audience), secret) == msg.signature  # type: ignore[attr-defined]
     from lsp_node.engine import LightningNode
 
     node_id = msg.client_node_id.hex()  # type: ignore[attr-defined]
-    assert LightningNode.verify_message(msg.signed_bytes(), msg.signature, node_id)  # type: ignore[attr-defined]
+    assert LightningNode.verify_message(msg.signed_bytes(audience), msg.signature, node_id)  # type: ignore[attr-defined]
+    # The same request does not verify for any other LSP (audience, SPEC.md §2.9).
+    other = _compressed(_mul(9))
+    assert not LightningNode.verify_message(msg.signed_bytes(other), msg.signature, node_id)  # type: ignore[attr-defined]
     # The placeholder signature of the unsigned vector covers the same bytes and does not verify.
     placeholder = next(x for x in MESSAGES if x["name"] == v["name"].removesuffix("_signed"))
     unsigned = _to_message(p.MESSAGES[placeholder["type"]], placeholder["fields"])
-    assert unsigned.signed_bytes() == msg.signed_bytes()
-    assert not LightningNode.verify_message(unsigned.signed_bytes(), unsigned.signature, node_id)  # type: ignore[attr-defined]
+    assert unsigned.signed_bytes(audience) == msg.signed_bytes(audience)
+    assert not LightningNode.verify_message(unsigned.signed_bytes(audience), unsigned.signature, node_id)  # type: ignore[attr-defined]

@@ -16,6 +16,15 @@ from lsp_node.notify import Notifier
 
 log = logging.getLogger("lsp_node.lsp")
 
+#: What a sender that fails authentication is told, whatever the reason: a stranger must not learn
+#: which node ids have channels here (SPEC.md §2.9).
+NOT_AUTHENTICATED = "not authenticated as a client of this LSP"
+
+
+def short(hex_id: str) -> str:
+    """Node ids, hashes and hold ids in logs: the first 8 hex characters (SPEC.md §7.3)."""
+    return hex_id[:8]
+
 
 @dataclass
 class Role:
@@ -35,12 +44,17 @@ class Role:
             log.warning("could not queue a %s push: %s", kind, e)
 
     def authenticate(self, msg: p.HoldRequest | p.DeviceRegister) -> p.Status:
-        """Client, signature and freshness; the request id's single use is checked apart."""
+        """Signature (for this LSP), freshness and client; the request id's single use is checked
+        apart. Every failure is the same NOT_A_CLIENT to the sender; the log says which."""
         client = msg.client_node_id.hex()
-        if not self.engine.is_client(client):
-            return p.Status.NOT_A_CLIENT
-        if not self.engine.verify_message(msg.signed_bytes(), msg.signature, client):
-            return p.Status.BAD_SIGNATURE
-        if abs(time.time() - msg.timestamp) > self.policy.request_max_age_secs:
-            return p.Status.STALE_OR_REPLAYED
-        return p.Status.OK
+        audience = bytes.fromhex(self.engine.node_id())
+        if not self.engine.verify_message(msg.signed_bytes(audience), msg.signature, client):
+            why = "bad signature, or signed for another LSP"
+        elif abs(time.time() - msg.timestamp) > self.policy.request_max_age_secs:
+            why = "stale timestamp"
+        elif not self.engine.is_client(client):
+            why = "no funded channel"
+        else:
+            return p.Status.OK
+        log.info("%s from %s not authenticated: %s", type(msg).__name__, short(client), why)
+        return p.Status.NOT_A_CLIENT

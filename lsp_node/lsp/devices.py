@@ -7,7 +7,7 @@ import time
 
 from lsp_node import protocol as p
 from lsp_node.errors import LspNodeError
-from lsp_node.lsp.context import Role
+from lsp_node.lsp.context import NOT_AUTHENTICATED, Role
 
 
 class Devices:
@@ -17,7 +17,7 @@ class Devices:
     async def on_device_register(self, msg: p.DeviceRegister) -> p.DeviceReply:
         status = self.role.authenticate(msg)
         if status != p.Status.OK:
-            return p.DeviceReply(msg.request_id, int(status), error="not authenticated as a client of this LSP")
+            return p.DeviceReply(msg.request_id, int(status), error=NOT_AUTHENTICATED)
         store = self.role.store
         client = msg.client_node_id.hex()
         if not await store.run(store.mark_request_seen, client, msg.request_id.hex(), time.time()):

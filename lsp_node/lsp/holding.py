@@ -14,12 +14,12 @@ import time
 from dataclasses import dataclass, field
 
 from lsp_node import protocol as p
-from lsp_node.engine import HtlcIntercepted, PaymentForwarded
+from lsp_node.engine import HtlcHandlingFailed, HtlcIntercepted, PaymentForwarded
 from lsp_node.errors import LspNodeError
 from lsp_node.lsp import hooks
-from lsp_node.lsp.context import Role
+from lsp_node.lsp.context import NOT_AUTHENTICATED, Role, short
 from lsp_node.lsp.holds import ARMED, HELD, RELEASED, SETTLED, HoldEvent, HoldFacts, allowed
-from lsp_node.lsp.store import HeldHtlc, Hold, LspStore
+from lsp_node.lsp.store import FORWARDING, WAITING, HeldHtlc, Hold, LspStore
 
 log = logging.getLogger("lsp_node.lsp")
 
@@ -54,9 +54,20 @@ def facts(hold: Hold, height: int, counts: dict[str, int] | None = None) -> Hold
         expires_height=hold.expires_height,
         failback_height=hold.failback_height,
         htlcs=sum(counts.values()),
-        held=counts.get(HELD, 0),
+        held=counts.get(HELD, 0) + counts.get(FORWARDING, 0),
         forwarded=counts.get("forwarded", 0),
     )
+
+
+def match_downstream_failure(
+    candidates: list[tuple[Hold, list[HeldHtlc]]], failure_type: str
+) -> tuple[Hold, HeldHtlc] | None:
+    """Which forwarded HTLC an HtlcHandlingFailed is about. LDK's event names only the inbound
+    channel (whose peer is the client) and the next node (`node_id: Some(..)` in the failure
+    type), not the intercept id or hash: take the client's oldest forwarded HTLC of a released
+    hold whose next node appears in the failure type, else its oldest forwarded HTLC at all."""
+    forwarded = [(hold, h) for hold, htlcs in candidates for h in htlcs]
+    return next((m for m in forwarded if m[0].next_node in failure_type), forwarded[0] if forwarded else None)
 
 
 class Holding:
@@ -71,7 +82,7 @@ class Holding:
     async def on_hold_request(self, req: p.HoldRequest) -> p.HoldReply:
         status = self.role.authenticate(req)
         if status != p.Status.OK:
-            return self._refuse(req, status, "not authenticated as a client of this LSP")
+            return self._refuse(req, status, NOT_AUTHENTICATED)
         engine = self.role.engine
         height = engine.best_block_height()
         scids = [engine.get_intercept_scid() for _ in range(SCID_CANDIDATES)]
@@ -81,7 +92,7 @@ class Holding:
         return self.hold_reply(req.request_id, decided)
 
     def _refuse(self, req: p.HoldRequest, status: p.Status, why: str) -> p.HoldReply:
-        log.info("hold request from %s refused: %s (%s)", req.client_node_id.hex()[:16], status.name, why)
+        log.info("hold request from %s refused: %s (%s)", short(req.client_node_id.hex()), status.name, why)
         return p.HoldReply(req.request_id, int(status), error=why)
 
     def _decide_hold_request(self, req: p.HoldRequest, height: int, scids: list[int], now: float) -> Hold | p.HoldReply:
@@ -111,8 +122,10 @@ class Holding:
             )
         if held_msat + req.amount_msat > pol.max_held_msat_per_client:
             return self._refuse(req, p.Status.LIMIT_EXCEEDED, "the client's held amount would exceed its cap")
-        if store.active_hold_with_hash(hashes) is not None:
-            return self._refuse(req, p.Status.INVALID_REQUEST, "a payment hash is already held")
+        # Only this client's own holds are looked at: whether another client holds a hash is
+        # not ours to tell (SPEC.md §2.9); two clients' holds on one hash do not meet (by SCID).
+        if store.active_hold_with_hash(hashes, client) is not None:
+            return self._refuse(req, p.Status.INVALID_REQUEST, "a payment hash is already in one of your holds")
         scid = next((s for s in scids if not store.scid_in_use(s)), None)
         if scid is None:
             # The request id stays used, as it did when this was an exception after first use.
@@ -143,7 +156,11 @@ class Holding:
         )
         store.insert_hold(hold)  # committed before the reply makes the hold usable
         log.info(
-            "hold %s armed for %s: scid %s, until height %s", hold.hold_id[:12], client[:16], scid, hold.expires_height
+            "hold %s armed for %s: scid %s, until height %s",
+            short(hold.hold_id),
+            short(client),
+            scid,
+            hold.expires_height,
         )
         return hold
 
@@ -166,7 +183,7 @@ class Holding:
     async def on_htlc_intercepted(self, htlc: HtlcIntercepted) -> None:
         decided = await self.store.run(self._decide_intercept, htlc, time.time())
         if isinstance(decided, str):
-            log.info("failing intercepted HTLC %s: %s", htlc.intercept_id[:12], decided)
+            log.info("failing intercepted HTLC %s: %s", short(htlc.intercept_id), decided)
             await self._fail(htlc.intercept_id)
         elif decided is not None:
             hold, to_forward = decided
@@ -183,8 +200,14 @@ class Holding:
         store = self.store
         hold = store.hold_by_scid(htlc.requested_next_hop_scid)
         known = store.htlc(htlc.intercept_id)
-        if known is not None and known.state != HELD:
-            return None  # replayed after a restart; already forwarded or failed
+        if known is not None and known.state not in WAITING:
+            # LDK hands out an intercept again only if it still has it: our forward or fail was
+            # committed here but LDK crashed before persisting it. Do it again (SPEC.md §8).
+            if known.state == "failed":
+                return "failed back before a restart"
+            if known.state == "forwarded" and hold is not None:
+                return hold, [known]
+            return None  # settled or gone: nothing to redo
         if hold is None:
             return "no hold uses this intercept SCID"
         if htlc.payment_hash not in hold.payment_hashes:
@@ -199,9 +222,12 @@ class Holding:
             # LDK does not check fees on intercepted HTLCs; the holding fee is ours to enforce.
             return "the HTLC does not pay the holding fee"
         if known is None:
-            _, held, _ = store.client_totals(hold.client)
+            _, held, held_msat = store.client_totals(hold.client)
             if held >= self.role.policy.max_held_htlcs_per_client:
                 return "the client's held-HTLC cap is reached"
+            # The cap on what arrives, not only on what was declared in the request.
+            if held_msat + htlc.inbound_amount_msat > self.role.policy.max_held_msat_per_client:
+                return "the client's held-amount cap is reached"
             store.add_htlc(
                 HeldHtlc(
                     htlc.intercept_id,
@@ -222,14 +248,14 @@ class Holding:
         if hold.state == ARMED:
             store.move_hold(hold, HoldEvent.HTLC_ACCEPTED)
         if hold.state == RELEASED:
-            return hold, store.htlcs(hold.hold_id, HELD)
+            return hold, store.mark_forwarding(hold.hold_id, now)
         return hold, []
 
     async def _fail(self, intercept_id: str) -> None:
         try:
             await self.role.engine.fail_intercepted_htlc(intercept_id)
         except LspNodeError as e:  # LDK already failed it (e.g. timed out)
-            log.info("intercepted HTLC %s already gone: %s", intercept_id[:12], e)
+            log.info("intercepted HTLC %s already gone: %s", short(intercept_id), e)
 
     # -- PAYMENT_UNBLOCK ---------------------------------------------------------------------------
     async def on_unblock(self, msg: p.PaymentUnblock, context: bytes | None) -> p.UnblockReply:
@@ -241,14 +267,14 @@ class Holding:
         if isinstance(decided, p.UnblockReply):
             return decided
         hold, htlcs = decided
-        log.info("hold %s released", hold.hold_id[:12])
+        log.info("hold %s released", short(hold.hold_id))
         hooks.fire(hooks.AFTER_RELEASE)
         await self.forward_held(hold, htlcs)
         return self._answer(msg, p.Status.OK)
 
     def _answer(self, msg: p.PaymentUnblock, status: p.Status, why: str | None = None) -> p.UnblockReply:
         if status != p.Status.OK:
-            log.info("unblock for %s refused: %s (%s)", msg.payment_hash.hex()[:12], status.name, why)
+            log.info("unblock for %s refused: %s (%s)", short(msg.payment_hash.hex()), status.name, why)
         return p.UnblockReply(msg.payment_hash, int(status), why)
 
     def _decide_unblock(
@@ -269,30 +295,34 @@ class Holding:
         # Single use: the release is a compare-and-set on the state just read.
         if not self.store.move_hold(hold, HoldEvent.UNBLOCK, released_at=now):
             return self._answer(msg, p.Status.ALREADY_RELEASED, "hold already released")
-        return hold, self.store.htlcs(hold_id, HELD)
+        # The intent to forward is part of the release: one commit, before any LDK call.
+        return hold, self.store.mark_forwarding(hold_id, now)
 
     # -- forwarding --------------------------------------------------------------------------------
-    async def forward_held(self, hold: Hold, htlcs: list[HeldHtlc] | None = None) -> None:
-        """Forward the held HTLCs of a released hold to its next node; each exactly once: an HTLC
-        LDK refuses is marked gone and never retried."""
+    async def forward_held(self, hold: Hold, htlcs: list[HeldHtlc] | None = None, refused: str = "gone") -> None:
+        """Forward the `forwarding` HTLCs of a released hold to its next node; each exactly once:
+        an HTLC LDK refuses is never retried and becomes `refused` (`gone`; at start-up, when its
+        inbound HTLC is still pending, `forwarded`: LDK took it before the crash)."""
         if htlcs is None:
-            htlcs = await self.store.run(self.store.htlcs, hold.hold_id, HELD)
+            htlcs = await self.store.run(self.store.mark_forwarding, hold.hold_id, time.time())
         outcome: list[tuple[str, str]] = []
         for h in htlcs:
             try:
                 if not await self.role.engine.forward_htlc(h.intercept_id, hold.next_node, h.outbound_msat):
                     log.info(
                         "hold %s: no usable channel to %s for %s msat yet",
-                        hold.hold_id[:12],
-                        hold.next_node[:16],
+                        short(hold.hold_id),
+                        short(hold.next_node),
                         h.outbound_msat,
                     )
                     continue
                 outcome.append((h.intercept_id, "forwarded"))
+                hooks.fire(hooks.AFTER_LDK_FORWARD)
             except LspNodeError as e:
                 # LDK no longer has it (already forwarded before a crash, or failed): never retry.
-                log.info("HTLC %s not forwarded: %s", h.intercept_id[:12], e)
-                outcome.append((h.intercept_id, "gone"))
+                # A redone forward keeps `forwarded`: LDK took the first one after all.
+                log.info("HTLC %s not forwarded: %s", short(h.intercept_id), e)
+                outcome.append((h.intercept_id, refused if h.state in WAITING else h.state))
         if outcome:
             await self.store.run(self._set_htlc_states, outcome, time.time())
 
@@ -321,7 +351,42 @@ class Holding:
             store.set_htlc_state(match.intercept_id, "settled", now)
             if allowed(RELEASED, HoldEvent.SETTLE, facts(hold, 0, store.htlc_counts(hold.hold_id))):
                 store.move_hold(hold, HoldEvent.SETTLE)
-                log.info("hold %s settled", hold.hold_id[:12])
+                log.info("hold %s settled", short(hold.hold_id))
+            return True
+        return False
+
+    # -- HtlcHandlingFailed -------------------------------------------------------------------------
+    async def on_htlc_handling_failed(self, event: HtlcHandlingFailed) -> None:
+        """A released HTLC failed downstream (the payee or a later hop refused it) and LDK failed
+        it back to the payer. Without this the hold would stay `released` for ever and keep
+        counting against the payer's caps (SPEC.md §5.1)."""
+        client = self.role.engine.channel_counterparty(event.prev_channel_id)
+        if client is None or not event.failure_type.startswith("Forward"):
+            return  # not a forward of one of ours (our own fail-backs are InvalidForward)
+        freed = await self.store.run(self._decide_downstream_failure, client, event.failure_type, time.time())
+        if freed and not self.role.engine.is_online(client):
+            await self.role.notify(client, "hold_expiring")
+
+    def _decide_downstream_failure(self, client: str, failure_type: str, now: float) -> bool:
+        """Mark the client's matching forwarded HTLC failed; True if that ended its hold."""
+        store = self.store
+        match = match_downstream_failure(
+            [(hold, store.htlcs(hold.hold_id, "forwarded")) for hold in store.holds((RELEASED,), client=client)],
+            failure_type,
+        )
+        if match is None:
+            return False
+        hold, htlc = match
+        store.set_htlc_state(htlc.intercept_id, "failed", now)
+        counts = store.htlc_counts(hold.hold_id)
+        f = facts(hold, 0, counts)
+        if counts.get("settled"):
+            if allowed(RELEASED, HoldEvent.SETTLE, f):
+                store.move_hold(hold, HoldEvent.SETTLE)
+            return False
+        if allowed(RELEASED, HoldEvent.DOWNSTREAM_FAILED, f):
+            store.move_hold(hold, HoldEvent.DOWNSTREAM_FAILED, reason="the released payment failed downstream")
+            log.info("hold %s failed downstream", short(hold.hold_id))
             return True
         return False
 
@@ -335,6 +400,7 @@ class Holding:
                 await self._fail(h.intercept_id)
         if plan.fail_back:
             await self.store.run(self._commit_fail_backs, plan.fail_back, time.time())
+            hooks.fire(hooks.AFTER_FAIL_BACK)
         for hold, htlcs in plan.retry:
             # The next node was unreachable (e.g. just after our restart): try again.
             await self.forward_held(hold, htlcs)
@@ -350,10 +416,12 @@ class Holding:
             f = facts(hold, height, store.htlc_counts(hold.hold_id))
             if allowed(RELEASED, HoldEvent.FAIL_BACK, f):
                 plan.fail_back.append(
-                    FailBack(hold, store.htlcs(hold.hold_id, HELD), "released HTLC could not be forwarded", push=False)
+                    FailBack(
+                        hold, store.htlcs(hold.hold_id, WAITING), "released HTLC could not be forwarded", push=False
+                    )
                 )
             elif f.held:
-                plan.retry.append((hold, store.htlcs(hold.hold_id, HELD)))
+                plan.retry.append((hold, store.mark_forwarding(hold.hold_id, now)))
             elif allowed(RELEASED, HoldEvent.EXPIRE, f):
                 store.move_hold(hold, HoldEvent.EXPIRE, reason="released, but no HTLC arrived in time")
         for hold in store.holds((ARMED, HELD)):
@@ -375,27 +443,49 @@ class Holding:
     def _commit_fail_backs(self, fail_backs: list[FailBack], now: float) -> None:
         for fb in fail_backs:
             for h in fb.htlcs:
-                self.store.set_htlc_state(h.intercept_id, "failed", now)
+                # Conditional: the tick read these HTLCs before its engine calls.
+                self.store.set_htlc_state(h.intercept_id, "failed", now, only_from=WAITING)
             if self.store.move_hold(fb.hold, HoldEvent.FAIL_BACK, reason=fb.reason):
-                log.info("hold %s failed back: %s", fb.hold.hold_id[:12], fb.reason)
+                log.info("hold %s failed back: %s", short(fb.hold.hold_id), fb.reason)
             else:
-                log.warning("hold %s changed state during its fail-back; left as is", fb.hold.hold_id[:12])
+                log.warning("hold %s changed state during its fail-back; left as is", short(fb.hold.hold_id))
 
     # -- start-up ------------------------------------------------------------------------------------
     async def reconcile(self) -> None:
-        """After a restart: mark HTLCs LDK no longer holds, finish releases a crash interrupted.
-        LDK replays pending HTLCIntercepted events itself."""
+        """After a restart: mark HTLCs LDK no longer holds, finish releases a crash interrupted,
+        and redo forwards and fail-backs that were committed here but that LDK may not have
+        persisted before the crash (its intercept is then pending again, and LDK does not
+        hand it out as a new event)."""
         pending = self.role.engine.pending_inbound_payment_hashes()
-        released = await self.store.run(self._reconcile, pending, time.time())
-        for hold, htlcs in released:
-            await self.forward_held(hold, htlcs)
+        plan = await self.store.run(self._reconcile, pending, time.time())
+        for hold, htlcs in plan.retry:
+            # Each HTLC's inbound side is still pending: if LDK no longer has the intercept, it
+            # was forwarded before the crash.
+            await self.forward_held(hold, htlcs, refused="forwarded")
+        for fb in plan.fail_back:
+            for h in fb.htlcs:
+                await self._fail(h.intercept_id)
 
-    def _reconcile(self, pending: set[str], now: float) -> list[tuple[Hold, list[HeldHtlc]]]:
-        store, released = self.store, []
+    def _reconcile(self, pending: set[str], now: float) -> TickPlan:
+        store, plan = self.store, TickPlan()
         for hold in store.holds((HELD, RELEASED)):
-            for h in store.htlcs(hold.hold_id, HELD):
+            for h in store.htlcs(hold.hold_id, WAITING):
                 if h.payment_hash not in pending:
                     store.set_htlc_state(h.intercept_id, "gone", now)
             if hold.state == RELEASED:
-                released.append((hold, store.htlcs(hold.hold_id, HELD)))
-        return released
+                plan.retry.append((hold, store.mark_forwarding(hold.hold_id, now)))
+        # Only hashes LDK still has an inbound HTLC for can have a lost forward or fail: bounded
+        # by LDK's pending HTLCs, not by history. A redo LDK refuses changes nothing (§8).
+        for payment_hash in sorted(pending):
+            for hold_id in store.holds_covering(payment_hash):
+                covering = store.hold(hold_id)
+                if covering is None:
+                    continue
+                htlcs = [h for h in store.htlcs(hold_id) if h.payment_hash == payment_hash]
+                redo_forward = [h for h in htlcs if h.state == "forwarded"]
+                redo_fail = [h for h in htlcs if h.state == "failed"]
+                if redo_forward and covering.state in (RELEASED, SETTLED):
+                    plan.retry.append((covering, redo_forward))
+                if redo_fail:
+                    plan.fail_back.append(FailBack(covering, redo_fail, "redo after restart", push=False))
+        return plan

@@ -34,6 +34,7 @@ class HoldEvent(str, Enum):
     SETTLE = "settle"  # PaymentForwarded matched the hold's last forwarded HTLC
     EXPIRE = "expire"  # block tick
     FAIL_BACK = "fail_back"  # block tick
+    DOWNSTREAM_FAILED = "downstream_failed"  # HtlcHandlingFailed: the last released HTLC came back
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,10 @@ def _nothing_forwarded_left(f: HoldFacts) -> bool:
     return f.forwarded == 0
 
 
+def _nothing_in_flight(f: HoldFacts) -> bool:
+    return f.forwarded == 0 and f.held == 0
+
+
 @dataclass(frozen=True)
 class Transition:
     source: str
@@ -96,6 +101,9 @@ TRANSITIONS: Final[tuple[Transition, ...]] = (
     Transition(ARMED, HoldEvent.FAIL_BACK, FAILED, _failback_due, "fail-back height reached"),
     Transition(HELD, HoldEvent.FAIL_BACK, FAILED, _failback_due, "fail-back height reached"),
     Transition(RELEASED, HoldEvent.FAIL_BACK, FAILED, _stranded_failback_due, "released HTLC could not be forwarded"),
+    Transition(
+        RELEASED, HoldEvent.DOWNSTREAM_FAILED, FAILED, _nothing_in_flight, "every released HTLC failed downstream"
+    ),
 )
 TABLE: Final[dict[tuple[str, HoldEvent], Transition]] = {(t.source, t.event): t for t in TRANSITIONS}
 

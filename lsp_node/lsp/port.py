@@ -13,13 +13,23 @@ from lsp_node.errors import NoUsableChannelError
 class EnginePort(Protocol):
     """What the LSP role needs from the engine."""
 
+    def node_id(self) -> str:
+        """Our own node id (the audience of signed requests, SPEC.md §2.9)."""
+        ...
+
     def best_block_height(self) -> int: ...
 
     def is_client(self, node_id: str) -> bool:
-        """True if the node has a channel (in any state) with us."""
+        """True if the node has a funded channel with us that is ready (both sides sent
+        channel_ready) and not closing: an unfunded or pending channel costs a stranger nothing,
+        so it earns no holds, devices or mailbox (SPEC.md §2.9, §11)."""
         ...
 
     def is_online(self, node_id: str) -> bool: ...
+
+    def channel_counterparty(self, channel_id: str) -> str | None:
+        """The peer of one of our channels, or None if we have no such channel (any more)."""
+        ...
 
     def connected_peers(self) -> list[str]: ...
 
@@ -34,6 +44,10 @@ class EnginePort(Protocol):
     async def reply_onion_message(self, responder: str, tlv_type: int, payload: bytes) -> None: ...
 
     async def forward_onion_message(self, message: str, peer_node_id: str) -> None: ...
+
+    async def send_onion_message(self, peer_node_id: str, tlv_type: int, payload: bytes) -> None:
+        """Send one of our messages straight to a connected peer, without a reply path."""
+        ...
 
     async def fail_intercepted_htlc(self, intercept_id: str) -> None: ...
 
@@ -53,11 +67,21 @@ class LdkEngine:
     def __init__(self, node: LightningNode) -> None:
         self.node = node
 
+    def node_id(self) -> str:
+        return self.node.node_id
+
     def best_block_height(self) -> int:
         return self.node.best_block_height
 
     def is_client(self, node_id: str) -> bool:
-        return any(c.counterparty_node_id == node_id for c in self.node.channels())
+        # `is_ready`, not `is_usable`: a ready channel stays ready while the phone is offline,
+        # which is exactly when the mailbox has to recognise it as a client.
+        return any(
+            c.counterparty_node_id == node_id and c.is_ready and c.state != "closing" for c in self.node.channels()
+        )
+
+    def channel_counterparty(self, channel_id: str) -> str | None:
+        return next((c.counterparty_node_id for c in self.node.channels() if c.channel_id == channel_id), None)
 
     def is_online(self, node_id: str) -> bool:
         return any(p.node_id == node_id for p in self.node.peers())
@@ -79,6 +103,9 @@ class LdkEngine:
 
     async def forward_onion_message(self, message: str, peer_node_id: str) -> None:
         await self.node.forward_onion_message(message, peer_node_id)
+
+    async def send_onion_message(self, peer_node_id: str, tlv_type: int, payload: bytes) -> None:
+        await self.node.send_onion_message(tlv_type, payload, to_node=peer_node_id)
 
     async def fail_intercepted_htlc(self, intercept_id: str) -> None:
         await self.node.fail_intercepted_htlc(intercept_id)

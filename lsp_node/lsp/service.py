@@ -9,6 +9,7 @@ from lsp_node import protocol as p
 from lsp_node.config import LspSettings
 from lsp_node.engine import (
     Event,
+    HtlcHandlingFailed,
     HtlcIntercepted,
     OnionMessageIntercepted,
     OnionMessagePeerConnected,
@@ -63,11 +64,15 @@ class LspService:
         elif isinstance(event, HtlcIntercepted):
             await self.holding.on_htlc_intercepted(event)
         elif isinstance(event, OnionMessageIntercepted):
-            await self.mailbox.on_message_for_offline_peer(event.peer_node_id, event.message)
+            # The previous hop is optional on the engine's event (older engines do not name it).
+            prev = getattr(event, "prev_node_id", None)
+            await self.mailbox.on_message_for_offline_peer(event.peer_node_id, event.message, prev)
         elif isinstance(event, OnionMessagePeerConnected):
             await self.mailbox.deliver(event.peer_node_id)
         elif isinstance(event, PaymentForwarded):
             await self.holding.on_payment_forwarded(event)
+        elif isinstance(event, HtlcHandlingFailed):
+            await self.holding.on_htlc_handling_failed(event)
 
     async def on_message(self, tlv_type: int, payload: bytes, context: str | None, responder: str | None) -> None:
         try:
@@ -86,6 +91,9 @@ class LspService:
             reply = await self.on_unblock(msg, bytes.fromhex(context) if context else None)
         elif isinstance(msg, p.DeviceRegister):
             reply = await self.devices.on_device_register(msg)
+        elif isinstance(msg, p.MailboxAck):
+            await self.mailbox.on_ack(msg)
+            return
         else:
             log.info("ignoring %s sent to the LSP", type(msg).__name__)
             return

@@ -17,6 +17,12 @@ from typing import Any, ParamSpec, TypeVar
 from lsp_node.db import Database, Schema, Store
 from lsp_node.lsp.holds import ACTIVE, HELD, HoldEvent, next_state
 
+#: An HTLC of a released hold that is to be handed to LDK: recorded before the forward (the
+#: intent), `forwarded` after it. Between the two, after a crash, LDK decides which it was.
+FORWARDING = "forwarding"
+#: HTLC states in which the HTLC is still ours to forward or fail back (SPEC.md §5.2).
+WAITING = (HELD, FORWARDING)
+
 T = TypeVar("T")
 P = ParamSpec("P")
 
@@ -70,6 +76,13 @@ def hold_hashes_table(db: Database) -> None:
     db.execute("ALTER TABLE lsp_holds DROP COLUMN payment_hashes")
 
 
+def mailbox_sender(db: Database) -> None:
+    """Mailbox quotas per previous-hop peer (SPEC.md §5.3): each entry names the bucket of the peer
+    that handed it to us. Entries stored before this step count as the unknown sender."""
+    db.execute("ALTER TABLE lsp_mailbox ADD COLUMN sender TEXT NOT NULL DEFAULT '*'")
+    db.execute("CREATE INDEX IF NOT EXISTS lsp_mailbox_sender ON lsp_mailbox(sender, client)")
+
+
 def event_attempts_table(db: Database) -> None:
     """Failed attempts at handling an engine event, so a poison event is dropped after a bounded
     number of attempts even when the attempts span crashes and restarts (app.LspRole._events)."""
@@ -80,7 +93,7 @@ def event_attempts_table(db: Database) -> None:
     )
 
 
-SCHEMA = Schema("lsp", [initial, hold_hashes_table, event_attempts_table])
+SCHEMA = Schema("lsp", [initial, hold_hashes_table, mailbox_sender, event_attempts_table])
 
 
 # -- rows ----------------------------------------------------------------------------------------
@@ -127,6 +140,7 @@ class MailboxEntry:
     size: int
     received_at: float
     expires_at: float
+    sender: str = "*"
 
 
 _HOLD_COLS = (
@@ -134,7 +148,7 @@ _HOLD_COLS = (
     " state, created_at, created_height, expires_height, failback_height, warned, released_at, reason"
 )
 _HTLC_COLS = "intercept_id, hold_id, payment_hash, inbound_msat, outbound_msat, cltv_expiry, state"
-_MAIL_COLS = "id, client, message, size, received_at, expires_at"
+_MAIL_COLS = "id, client, message, size, received_at, expires_at, sender"
 
 
 def _marks(n: int) -> str:
@@ -232,13 +246,14 @@ class LspStore:
             args.append(client)
         return self._holds(where, args, "ORDER BY created_at")
 
-    def active_hold_with_hash(self, payment_hashes: Iterable[str]) -> str | None:
-        """The id of an active hold covering one of these payment hashes, if any."""
+    def active_hold_with_hash(self, payment_hashes: Iterable[str], client: str | None = None) -> str | None:
+        """The id of an active hold (of `client`, if given) covering one of these hashes, if any."""
         hashes = list(payment_hashes)
+        only = " AND h.client = ?" if client is not None else ""
         rows = self._rows(
             f"SELECT h.hold_id AS hold_id FROM lsp_hold_hashes x JOIN lsp_holds h USING (hold_id)"
-            f" WHERE x.payment_hash IN ({_marks(len(hashes))}) AND h.state IN ({_marks(len(ACTIVE))}) LIMIT 1",
-            (*hashes, *ACTIVE),
+            f" WHERE x.payment_hash IN ({_marks(len(hashes))}) AND h.state IN ({_marks(len(ACTIVE))}){only} LIMIT 1",
+            (*hashes, *ACTIVE, *([client] if client is not None else [])),
         )
         return rows[0]["hold_id"] if rows else None
 
@@ -291,12 +306,21 @@ class LspStore:
         rows = self._rows(f"SELECT {_HTLC_COLS} FROM lsp_hold_htlcs WHERE intercept_id = ?", (intercept_id,))
         return HeldHtlc(**rows[0]) if rows else None
 
-    def htlcs(self, hold_id: str, state: str | None = None) -> list[HeldHtlc]:
+    def htlcs(self, hold_id: str, state: str | tuple[str, ...] | None = None) -> list[HeldHtlc]:
         q, args = f"SELECT {_HTLC_COLS} FROM lsp_hold_htlcs WHERE hold_id = ?", [hold_id]
         if state:
-            q += " AND state = ?"
-            args.append(state)
+            states = (state,) if isinstance(state, str) else state
+            q += f" AND state IN ({_marks(len(states))})"
+            args += list(states)
         return [HeldHtlc(**r) for r in self._rows(q + " ORDER BY rowid", args)]
+
+    def mark_forwarding(self, hold_id: str, now: float) -> list[HeldHtlc]:
+        """Record the intent to forward every waiting HTLC of a released hold; those HTLCs."""
+        self._exec(
+            "UPDATE lsp_hold_htlcs SET state = ?, updated_at = ? WHERE hold_id = ? AND state = ?",
+            (FORWARDING, now, hold_id, HELD),
+        )
+        return self.htlcs(hold_id, FORWARDING)
 
     def htlc_counts(self, hold_id: str) -> dict[str, int]:
         """How many of the hold's HTLCs are in each state."""
@@ -305,10 +329,19 @@ class LspStore:
         )
         return {r["state"]: r["n"] for r in rows}
 
-    def set_htlc_state(self, intercept_id: str, state: str, now: float) -> None:
-        self._exec(
-            "UPDATE lsp_hold_htlcs SET state = ?, updated_at = ? WHERE intercept_id = ?", (state, now, intercept_id)
+    def set_htlc_state(
+        self, intercept_id: str, state: str, now: float, only_from: tuple[str, ...] | None = None
+    ) -> bool:
+        """Set an HTLC's state; with `only_from`, only if it is still in one of those states (a
+        write decided on an earlier read must not undo what another unit of work did since)."""
+        q, args = (
+            "UPDATE lsp_hold_htlcs SET state = ?, updated_at = ? WHERE intercept_id = ?",
+            [state, now, intercept_id],
         )
+        if only_from:
+            q += f" AND state IN ({_marks(len(only_from))})"
+            args += list(only_from)
+        return self._exec(q, args) == 1
 
     def client_totals(self, client: str) -> tuple[int, int, int]:
         """(active holds, held HTLCs, held msat) of one client, for its caps."""
@@ -318,8 +351,8 @@ class LspStore:
         )
         [held] = self._rows(
             "SELECT COUNT(*) AS n, COALESCE(SUM(x.inbound_msat), 0) AS msat"
-            " FROM lsp_hold_htlcs x JOIN lsp_holds h USING (hold_id) WHERE h.client = ? AND x.state = ?",
-            (client, HELD),
+            " FROM lsp_hold_htlcs x JOIN lsp_holds h USING (hold_id) WHERE h.client = ? AND x.state IN (?, ?)",
+            (client, *WAITING),
         )
         return holds["n"], held["n"], held["msat"]
 
@@ -330,7 +363,16 @@ class LspStore:
         )
         return r["n"], r["size"]
 
-    def put_message(self, client: str, message: str, now: float, ttl: float) -> int:
+    def mailbox_usage_by_sender(self, sender: str, client: str | None = None) -> tuple[int, int]:
+        """(messages, bytes) a sender bucket holds, for one client or in every mailbox."""
+        q, args = "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS size FROM lsp_mailbox WHERE sender = ?", [sender]
+        if client is not None:
+            q += " AND client = ?"
+            args.append(client)
+        [r] = self._rows(q, args)
+        return r["n"], r["size"]
+
+    def put_message(self, client: str, message: str, now: float, ttl: float, sender: str = "*") -> int:
         def put() -> int:
             table = self.db.table("lsp_mailbox")
             table.insert(
@@ -340,6 +382,7 @@ class LspStore:
                     "size": len(message) // 2,
                     "received_at": now,
                     "expires_at": now + ttl,
+                    "sender": sender,
                 }
             )
             return int(table.last_rowid or 0)
@@ -355,6 +398,13 @@ class LspStore:
 
     def delete_message(self, message_id: int) -> None:
         self._exec("DELETE FROM lsp_mailbox WHERE id = ?", (message_id,))
+
+    def delete_messages(self, client: str, ids: Iterable[int]) -> int:
+        """Delete acknowledged entries; only the client's own (an ack cannot touch other mail)."""
+        ids = list(ids)
+        if not ids:
+            return 0
+        return self._exec(f"DELETE FROM lsp_mailbox WHERE client = ? AND id IN ({_marks(len(ids))})", (client, *ids))
 
     def purge_mailbox(self, now: float) -> int:
         return self._exec("DELETE FROM lsp_mailbox WHERE expires_at <= ?", (now,))
