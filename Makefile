@@ -8,7 +8,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/lsp_node/target
 CONFIG ?= config/lsp.toml
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-rust test-python bench bench-holds lint stubtest clean
+.PHONY: help build run test test-rust test-python bench bench-holds bench-flood lint stubtest clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ bench: build  ## payment latency and throughput, printed as tables
 
 bench-holds: build  ## LightningRod: release latency, held/plain ratio, held HTLCs, mailbox rate
 	$(BIN)/python -m bench.holds
+
+bench-flood: build  ## flood control: 1,000 onion messages/s from one peer during held payments
+	$(BIN)/python -m bench.flood
 
 stubtest: build  ## check lsp_node/_ldk.pyi against the compiled module
 	$(BIN)/python -m mypy.stubtest lsp_node._ldk

@@ -133,8 +133,7 @@ impl Node {
             Arc::clone(&channel_manager),
             app_handler,
             Arc::clone(&events),
-            opts.onion_message_rate_per_sec,
-            opts.onion_message_burst,
+            (opts.onion_message_rate_per_sec, opts.onion_message_burst),
         ));
         let handler = MessageHandler {
             chan_handler: Arc::clone(&channel_manager),
@@ -224,8 +223,9 @@ fn open_logger(config: &NodeConfig) -> Result<Arc<EngineLogger>> {
         Error::Config(format!("unknown log level '{wanted}' (use trace, debug, info, warn or error)"))
     })?;
     let opts = &config.options;
-    let logger = EngineLogger::new(Some(&config.data_dir.join("ldk.log")), level, opts.log_max_bytes, opts.log_keep_files)
-        .map_err(|e| Error::Storage(format!("cannot open ldk.log: {e}")))?;
+    let logger =
+        EngineLogger::new(Some(&config.data_dir.join("ldk.log")), level, opts.log_max_bytes, opts.log_keep_files)
+            .map_err(|e| Error::Storage(format!("cannot open ldk.log: {e}")))?;
     Ok(Arc::new(logger))
 }
 

@@ -117,13 +117,14 @@ impl Core {
             let _ = self.channel_manager.force_close_broadcasting_latest_txn(&temporary_channel_id, &peer, why);
             return;
         }
-        let user_channel_id = u128::from_be_bytes(self.keys.get_secure_random_bytes()[..16].try_into().unwrap_or([0; 16]));
+        let user_channel_id =
+            u128::from_be_bytes(self.keys.get_secure_random_bytes()[..16].try_into().unwrap_or([0; 16]));
         // Plain accept (never the trusted-peer 0-conf variant): LDK then waits for our
         // configured confirmations whatever the opener asked for.
         match self.channel_manager.accept_inbound_channel(&temporary_channel_id, &peer, user_channel_id, None) {
-            Ok(()) => self
-                .logger
-                .engine(Level::Info, format!("accepted inbound channel of {funding_sat} sat from {peer}")),
+            Ok(()) => {
+                self.logger.engine(Level::Info, format!("accepted inbound channel of {funding_sat} sat from {peer}"))
+            }
             Err(e) => self.logger.engine(Level::Warn, format!("cannot accept inbound channel from {peer}: {e:?}")),
         }
     }

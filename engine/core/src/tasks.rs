@@ -70,7 +70,9 @@ pub(crate) fn reconnect_channel_peers(core: &Arc<Core>, mut stop: Stop) -> JoinH
 
 /// Dials LDK asked for (`ConnectionNeeded`), a few at a time, each with a deadline; a slow or
 /// hostile address delays only its own dial, never event handling.
-pub(crate) fn dial_requested(core: &Arc<Core>, mut requests: mpsc::Receiver<DialRequest>, mut stop: Stop) -> JoinHandle<()> {
+pub(crate) fn dial_requested(
+    core: &Arc<Core>, mut requests: mpsc::Receiver<DialRequest>, mut stop: Stop,
+) -> JoinHandle<()> {
     let core = Arc::clone(core);
     let slots = Arc::new(Semaphore::new(DIALS_IN_FLIGHT));
     tokio::spawn(async move {

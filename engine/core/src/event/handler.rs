@@ -185,17 +185,17 @@ impl Core {
                     self.forget_settled_intercepts(&hexs(&p.0), &hexs(&n.0));
                 }
                 self.emit(
-                NodeEvent::PaymentForwarded {
-                    prev_channel_id: prev_channel_id.map(|c| hexs(&c.0)),
-                    next_channel_id: next_channel_id.map(|c| hexs(&c.0)),
-                    prev_node_id: prev_node_id.map(|n| n.to_string()),
-                    next_node_id: next_node_id.map(|n| n.to_string()),
-                    fee_earned_msat: total_fee_earned_msat,
-                    outbound_amount_msat: outbound_amount_forwarded_msat,
-                    claim_from_onchain_tx,
-                },
-                None,
-            )
+                    NodeEvent::PaymentForwarded {
+                        prev_channel_id: prev_channel_id.map(|c| hexs(&c.0)),
+                        next_channel_id: next_channel_id.map(|c| hexs(&c.0)),
+                        prev_node_id: prev_node_id.map(|n| n.to_string()),
+                        next_node_id: next_node_id.map(|n| n.to_string()),
+                        fee_earned_msat: total_fee_earned_msat,
+                        outbound_amount_msat: outbound_amount_forwarded_msat,
+                        claim_from_onchain_tx,
+                    },
+                    None,
+                )
             }
             Event::HTLCHandlingFailed { prev_channel_id, failure_type, failure_reason } => {
                 let prev = hexs(&prev_channel_id.0);

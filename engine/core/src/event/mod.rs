@@ -214,7 +214,7 @@ impl EventSink {
             Ok(None) => {
                 let n = self.refused.fetch_add(1, Ordering::Relaxed);
                 // Once, then every thousandth: a flood must not turn into a log flood.
-                if n % 1000 == 0 && !matches!(event, NodeEvent::OnionMessagePeerConnected { .. }) {
+                if n.is_multiple_of(1000) && !matches!(event, NodeEvent::OnionMessagePeerConnected { .. }) {
                     self.logger.engine(
                         Level::Warn,
                         format!("message queue full: dropped a {kind} event ({} dropped so far)", n + 1),

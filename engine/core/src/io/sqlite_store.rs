@@ -93,11 +93,10 @@ impl SqliteStore {
             return Ok(None);
         }
         if let (Some(p), Some(cap)) = (peer, per_peer) {
-            let n: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM events WHERE peer = ?1 AND kind = ?2",
-                params![p, kind],
-                |r| r.get(0),
-            )?;
+            let n: i64 =
+                tx.query_row("SELECT COUNT(*) FROM events WHERE peer = ?1 AND kind = ?2", params![p, kind], |r| {
+                    r.get(0)
+                })?;
             if n as u64 >= cap {
                 return Ok(None);
             }

@@ -19,9 +19,7 @@ use std::time::Instant;
 use bitcoin::secp256k1::{All, PublicKey, Secp256k1};
 use lightning::blinded_path::message::NextMessageHop;
 use lightning::blinded_path::NodeIdLookUp;
-use lightning::ln::msgs::{
-    BaseMessageHandler, Init, MessageSendEvent, OnionMessage, OnionMessageHandler,
-};
+use lightning::ln::msgs::{BaseMessageHandler, Init, MessageSendEvent, OnionMessage, OnionMessageHandler};
 use lightning::onion_message::messenger::{peel_onion_message, PeeledOnion, SendError};
 use lightning::sign::KeysManager;
 use lightning::types::features::{InitFeatures, NodeFeatures};
@@ -129,8 +127,8 @@ pub struct GuardedMessenger {
 impl GuardedMessenger {
     pub(crate) fn new(
         inner: Arc<OnionMessenger>, keys: Arc<KeysManager>, logger: Arc<EngineLogger>,
-        channel_manager: Arc<ChannelManager>, app: Arc<AppMessageHandler>, sink: Arc<EventSink>, rate: u32,
-        burst: u32,
+        channel_manager: Arc<ChannelManager>, app: Arc<AppMessageHandler>, sink: Arc<EventSink>,
+        (rate, burst): (u32, u32),
     ) -> Self {
         Self {
             inner,
@@ -167,8 +165,10 @@ impl GuardedMessenger {
                     prev_node_id: Some(prev.to_string()),
                 };
                 if self.sink.emit(event, None).is_err() {
-                    self.logger
-                        .engine(Level::Error, "dropped an intercepted onion message: the event queue is not writable".into());
+                    self.logger.engine(
+                        Level::Error,
+                        "dropped an intercepted onion message: the event queue is not writable".into(),
+                    );
                 }
             }
             Err(_) => {
@@ -201,10 +201,13 @@ impl OnionMessageHandler for GuardedMessenger {
     fn handle_onion_message(&self, peer_node_id: PublicKey, msg: &OnionMessage) {
         if !self.limiter.allow(peer_node_id, Instant::now()) {
             let n = self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
-            if n % 1000 == 0 {
+            if n.is_multiple_of(1000) {
                 self.logger.engine(
                     Level::Warn,
-                    format!("onion messages over the rate limit dropped ({} so far; latest from {peer_node_id})", n + 1),
+                    format!(
+                        "onion messages over the rate limit dropped ({} so far; latest from {peer_node_id})",
+                        n + 1
+                    ),
                 );
             }
             return;

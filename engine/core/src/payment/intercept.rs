@@ -125,7 +125,11 @@ impl Core {
             for h in c.pending_inbound_htlcs.iter().filter(|h| h.payment_hash == *payment_hash) {
                 same_hash.push((
                     h.amount_msat == inbound_amount_msat,
-                    InboundSide { channel_id: c.channel_id, prev_node_id: c.counterparty.node_id, cltv_expiry: h.cltv_expiry },
+                    InboundSide {
+                        channel_id: c.channel_id,
+                        prev_node_id: c.counterparty.node_id,
+                        cltv_expiry: h.cltv_expiry,
+                    },
                 ));
             }
         }
