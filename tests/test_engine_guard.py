@@ -7,7 +7,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from lsp_node.engine import ChannelClosed, LightningNode, OnionMessageIntercepted
+import pytest
+from pydantic import ValidationError
+
+from lsp_node.config import NodeSettings
+from lsp_node.engine import ChannelClosed, LightningNode, NodeOptions, OnionMessageIntercepted
 
 from .conftest import Chain, NodeFactory, open_channel, wait_event, wait_until
 
@@ -173,3 +177,37 @@ async def test_ldk_log_is_rotated_and_bounded(make_node: NodeFactory, tmp_path: 
         # still gets a file of its own).
         size = (tmp_path / "noisy" / name).stat().st_size
         assert 0 < size <= 2_000 or name == "ldk.log", (name, size)
+
+
+def test_node_section_carries_the_defence_options_and_bounds_them() -> None:
+    s = NodeSettings(onion_message_rate_per_sec=7, onion_message_burst=9, min_inbound_channel_sat=250_000)
+    opts = s.options(accept_intercept_htlcs=True)
+    assert (opts.onion_message_rate_per_sec, opts.onion_message_burst) == (7, 9)
+    assert opts.min_inbound_channel_sat == 250_000
+    assert opts.max_queued_onion_messages == NodeOptions().max_queued_onion_messages
+    for bad in ({"min_inbound_channel_sat": 10}, {"onion_message_burst": 0}, {"log_keep_files": -1}):
+        with pytest.raises(ValidationError):
+            NodeSettings(**bad)
+
+
+async def test_trace_logs_hold_no_preimage_and_no_message_payload(
+    chain: Chain, make_node: NodeFactory, tmp_path: Path
+) -> None:
+    alice = await make_node("alice", log_level="trace")
+    bob = await make_node("bob", log_level="trace")
+    await chain.fund(alice, 2_000_000)
+    await open_channel(chain, alice, bob, 1_000_000)
+    invoice = await bob.create_invoice(5_000_000, "secret-free")
+    payment_hash = await alice.pay_invoice(invoice)
+    sent = await wait_event(alice, "payment_sent", payment_hash=payment_hash)
+    await wait_event(bob, "payment_received", payment_hash=payment_hash)
+    marker = b"pid-that-must-not-be-logged-0123456789"
+    await alice.send_onion_message(PING, marker, to_node=bob.node_id)
+    await wait_event(bob, "onion_message_received", payload=marker.hex())
+    for n in (alice, bob):
+        await n.stop()
+    for name in ("alice", "bob"):
+        text = "".join(p.read_text() for p in (tmp_path / name).iterdir() if p.name.startswith("ldk.log"))
+        assert payment_hash in text, "the log is at trace level and names the payment"
+        assert sent.preimage not in text
+        assert marker.hex() not in text and marker.decode() not in text

@@ -41,17 +41,27 @@ struct Bucket {
     last: Instant,
 }
 
+/// How often `allow` drops the buckets of peers gone quiet. (LDK's background processor ticks
+/// the messenger itself, not this wrapper, so the limiter keeps its own time.)
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Per-peer token buckets: `rate` messages a second on average, `burst` at once.
 pub(crate) struct RateLimiter {
     rate: f64,
     burst: f64,
     buckets: Mutex<HashMap<PublicKey, Bucket>>,
+    last_sweep: Mutex<Option<Instant>>,
 }
 
 impl RateLimiter {
     /// `rate` 0 means no limit.
     pub(crate) fn new(rate: u32, burst: u32) -> Self {
-        Self { rate: rate as f64, burst: burst.max(1) as f64, buckets: Mutex::new(HashMap::new()) }
+        Self {
+            rate: rate as f64,
+            burst: burst.max(1) as f64,
+            buckets: Mutex::new(HashMap::new()),
+            last_sweep: Mutex::new(None),
+        }
     }
 
     /// Take a token for `peer` if it has one.
@@ -60,6 +70,13 @@ impl RateLimiter {
             return true;
         }
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        {
+            let mut last = self.last_sweep.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_none_or(|t| now.saturating_duration_since(t) >= SWEEP_EVERY) {
+                *last = Some(now);
+                self.forget_idle_locked(&mut buckets, now);
+            }
+        }
         if !buckets.contains_key(&peer) && buckets.len() >= MAX_BUCKETS {
             self.forget_idle_locked(&mut buckets, now);
             if buckets.len() >= MAX_BUCKETS {
@@ -275,6 +292,16 @@ mod tests {
         let limiter = RateLimiter::new(0, 1);
         assert!((0..10_000).all(|_| limiter.allow(peer(1), Instant::now())));
         assert_eq!(limiter.tracked(), 0);
+    }
+
+    #[test]
+    fn quiet_peers_are_swept_as_others_send() {
+        let limiter = RateLimiter::new(10, 5);
+        let t0 = Instant::now();
+        limiter.allow(peer(1), t0);
+        limiter.allow(peer(2), t0);
+        limiter.allow(peer(3), t0 + SWEEP_EVERY);
+        assert_eq!(limiter.tracked(), 1);
     }
 
     #[test]
