@@ -36,6 +36,7 @@ from lsp_node.app import LspRole
 from lsp_node.client import Client
 from lsp_node.config import LspSettings, NotificationSettings
 from lsp_node.engine import LightningNode, NodeOptions
+from lsp_node.errors import OnionMessageError
 from tests.conftest import Chain, open_channel
 
 PING = 65_601
@@ -84,6 +85,9 @@ class Flooder:
     def __init__(self, node: LightningNode, target: str, rate: int) -> None:
         self.node, self.target, self.rate = node, target, rate
         self.sent = 0
+        # Refused by the flooder's own node: its outbound buffer for the LSP was full (TCP and
+        # LDK back-pressure), so the flood cannot go faster than the LSP reads.
+        self.buffer_full = 0
         self.task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -93,9 +97,12 @@ class Flooder:
         t0 = time.perf_counter()
         while True:
             due = int((time.perf_counter() - t0) * self.rate)
-            while self.sent < due:
-                await self.node.send_onion_message(PING, os.urandom(200), to_node=self.target)
-                self.sent += 1
+            while self.sent + self.buffer_full < due:
+                try:
+                    await self.node.send_onion_message(PING, os.urandom(200), to_node=self.target)
+                    self.sent += 1
+                except OnionMessageError:
+                    self.buffer_full += 1
             await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
@@ -200,6 +207,7 @@ async def main(rate: int, payments: int, json_path: str | None = None) -> None:
     print()
     print(f"{'flood control measure':<56}{'value':>14}")
     row("flood: messages sent by one peer", flood.sent, "d")
+    row("flood: refused by the sender's full outbound buffer", flood.buffer_full, "d")
     row("flood: achieved rate, msg/s", flood.sent / flood_secs)
     row("flood: accepted by the token bucket", accepted, "d")
     row("flood: dropped by the token bucket", dropped, "d")
@@ -222,6 +230,7 @@ async def main(rate: int, payments: int, json_path: str | None = None) -> None:
     result = {
         "params": {"rate": rate, "payments": payments},
         "sent": flood.sent,
+        "sender_buffer_full": flood.buffer_full,
         "achieved_rate": flood.sent / flood_secs,
         "accepted": accepted,
         "rate_limited": dropped,
