@@ -653,11 +653,11 @@ class HtlcHandlingFailed:
         prev_channel_id: str,
         failure_type: str,
         reason: str | None,
-        next_node_id: str | None,
-        next_channel_id: str | None,
-        requested_next_hop_scid: int | None,
-        payment_hash: str | None,
-        intercept_id: str | None,
+        next_node_id: str | None = None,
+        next_channel_id: str | None = None,
+        requested_next_hop_scid: int | None = None,
+        payment_hash: str | None = None,
+        intercept_id: str | None = None,
     ) -> Self: ...
     @property
     def id(self) -> int: ...
@@ -727,7 +727,7 @@ class OnionMessageIntercepted:
 
     kind: ClassVar[Literal["onion_message_intercepted"]]
     __match_args__ = ("id", "peer_node_id", "message", "prev_node_id")
-    def __new__(cls, id: int, peer_node_id: str, message: str, prev_node_id: str | None) -> Self: ...
+    def __new__(cls, id: int, peer_node_id: str, message: str, prev_node_id: str | None = None) -> Self: ...
     @property
     def id(self) -> int: ...
     @property

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from lsp_node.config import NodeSettings
-from lsp_node.engine import ChannelClosed, LightningNode, NodeOptions, OnionMessageIntercepted
+from lsp_node.engine import ChannelClosed, HtlcHandlingFailed, LightningNode, NodeOptions, OnionMessageIntercepted
 
 from .conftest import Chain, NodeFactory, open_channel, wait_event, wait_until
 
@@ -58,32 +58,46 @@ async def test_a_flooding_peer_is_limited_and_another_peer_is_not(make_node: Nod
     await wait_event(lsp, "onion_message_received", payload=b"from other".hex())
 
 
-async def test_message_lane_is_bounded_and_served_after_channel_events(chain: Chain, make_node: NodeFactory) -> None:
-    lsp = await make_node("lsp", onion_message_rate_per_sec=0, max_queued_onion_messages=10)
+async def test_message_lane_is_bounded_per_sender_and_served_after_channel_events(
+    chain: Chain, make_node: NodeFactory
+) -> None:
+    # No rate limit: the queue's own bounds are under test. A quarter of 12 per sender.
+    lsp = await make_node("lsp", onion_message_rate_per_sec=0, max_queued_onion_messages=12)
     alice = await make_node("alice")
+    bob = await make_node("bob")
     await _connect(alice, lsp)
+    await _connect(bob, lsp)
     await _drain(lsp)
 
     for i in range(25):
-        await alice.send_onion_message(PING, f"m{i}".encode(), to_node=lsp.node_id)
+        await alice.send_onion_message(PING, f"a{i}".encode(), to_node=lsp.node_id)
+    for i in range(2):
+        await bob.send_onion_message(PING, f"b{i}".encode(), to_node=lsp.node_id)
 
-    async def refused() -> int:
-        return (await lsp.onion_message_stats()).queue_refused
+    async def seen() -> int:
+        s = await lsp.onion_message_stats()
+        return s.queued_messages + s.queue_refused
 
     deadline = asyncio.get_running_loop().time() + 30
-    while await refused() < 15:
+    while await seen() < 27:
         assert asyncio.get_running_loop().time() < deadline, await lsp.onion_message_stats()
         await asyncio.sleep(0.05)
     stats = await lsp.onion_message_stats()
-    assert stats.queued_messages == 10 and stats.queue_refused == 15, stats
+    # Alice's flood keeps 3 places; Bob's messages still find room.
+    assert stats.queued_messages == 5 and stats.queue_refused == 22, stats
 
     # A channel opened after the flood: its events are delivered before the queued messages.
     await chain.fund(alice, 1_500_000)
     await open_channel(chain, alice, lsp, 1_000_000, ack_peer_events=False)
-    kinds = await _drain(lsp)
+    events = []
+    while (event := lsp.poll_event()) is not None:
+        events.append(event)
+        await lsp.event_handled(event)
+    kinds = [e.kind for e in events]
     first_message = kinds.index("onion_message_received")
     assert {"channel_pending", "channel_ready"} <= set(kinds[:first_message]), kinds
-    assert kinds.count("onion_message_received") == 10
+    payloads = sorted(bytes.fromhex(e.payload).decode() for e in events if e.kind == "onion_message_received")
+    assert payloads == ["a0", "a1", "a2", "b0", "b1"]
 
 
 async def test_intercepted_message_names_the_peer_it_came_from(chain: Chain, make_node: NodeFactory) -> None:
@@ -211,3 +225,12 @@ async def test_trace_logs_hold_no_preimage_and_no_message_payload(
         assert payment_hash in text, "the log is at trace level and names the payment"
         assert sent.preimage not in text
         assert marker.hex() not in text and marker.decode() not in text
+
+
+def test_fields_added_to_events_default_to_none() -> None:
+    """Code that builds these events (fakes, replays) without the new fields keeps working."""
+    held = OnionMessageIntercepted(1, "02" + "aa" * 32, "ff")
+    assert held.prev_node_id is None and held == OnionMessageIntercepted(1, "02" + "aa" * 32, "ff", None)
+    failed = HtlcHandlingFailed(2, "cc" * 32, "InvalidOnion", None)
+    assert (failed.next_node_id, failed.payment_hash, failed.intercept_id) == (None, None, None)
+    assert HtlcHandlingFailed.__match_args__[-1] == "intercept_id"

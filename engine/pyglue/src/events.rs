@@ -83,6 +83,8 @@ record!(
         prev_channel_id: String,
         failure_type: String,
         reason: Option<String>,
+    }
+    added {
         next_node_id: Option<String>,
         next_channel_id: Option<String>,
         requested_next_hop_scid: Option<u64>,
@@ -115,6 +117,8 @@ record!(
         id: i64,
         peer_node_id: String,
         message: String,
+    }
+    added {
         prev_node_id: Option<String>,
     }
 );

@@ -6,21 +6,26 @@ use pyo3::prelude::*;
 
 /// Declare a frozen pyclass with public fields, a constructor, `__match_args__` (so `match`
 /// statements work), a dataclass-like `__repr__` and, for events, a `kind` class attribute.
+/// Fields listed under `added { .. }` (Option types) come last and default to None in the
+/// constructor, so Python code written before they existed keeps working.
 macro_rules! record {
-    ($(#[$meta:meta])* $name:ident $(kind = $kind:literal)? { $($(#[$fmeta:meta])* $field:ident : $ty:ty),* $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident $(kind = $kind:literal)? { $($(#[$fmeta:meta])* $field:ident : $ty:ty),* $(,)? }
+     $(added { $($ofield:ident : $oty:ty),* $(,)? })?) => {
         $(#[$meta])*
         #[pyclass(frozen, get_all, eq, module = "lsp_node._ldk")]
         #[derive(Clone, Debug, PartialEq)]
         pub struct $name {
-            $($(#[$fmeta])* pub $field: $ty),*
+            $($(#[$fmeta])* pub $field: $ty,)*
+            $($(pub $ofield: $oty,)*)?
         }
 
         #[pymethods]
         impl $name {
             #[new]
+            #[pyo3(signature = ($($field,)* $($($ofield = None,)*)?))]
             #[allow(clippy::too_many_arguments)]
-            fn new($($field: $ty),*) -> Self {
-                Self { $($field),* }
+            fn new($($field: $ty,)* $($($ofield: $oty,)*)?) -> Self {
+                Self { $($field,)* $($($ofield,)*)? }
             }
 
             $(
@@ -33,7 +38,7 @@ macro_rules! record {
 
             #[classattr]
             fn __match_args__(py: Python<'_>) -> PyResult<Py<pyo3::types::PyTuple>> {
-                Ok(pyo3::types::PyTuple::new(py, [$(stringify!($field)),*])?.unbind())
+                Ok(pyo3::types::PyTuple::new(py, [$(stringify!($field),)* $($(stringify!($ofield),)*)?])?.unbind())
             }
 
             fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
@@ -41,9 +46,10 @@ macro_rules! record {
                 use pyo3::IntoPyObjectExt;
                 #[allow(unused_variables)]
                 let (py, this) = (slf.py(), slf.get());
-                let fields: Vec<String> = vec![$(
-                    format!("{}={}", stringify!($field), this.$field.clone().into_bound_py_any(py)?.repr()?)
-                ),*];
+                let fields: Vec<String> = vec![
+                    $(format!("{}={}", stringify!($field), this.$field.clone().into_bound_py_any(py)?.repr()?),)*
+                    $($(format!("{}={}", stringify!($ofield), this.$ofield.clone().into_bound_py_any(py)?.repr()?),)*)?
+                ];
                 Ok(format!("{}({})", stringify!($name), fields.join(", ")))
             }
         }

@@ -184,13 +184,25 @@ impl EventSink {
     /// finds its lane full is dropped (Ok, counted in `refused`): a message is not money, and
     /// replaying it would only keep the flood going.
     pub fn emit(&self, event: NodeEvent, payment: Option<&PaymentRecord>) -> crate::Result<()> {
+        self.queue(event, payment, None)
+    }
+
+    /// `emit` for a message received from peer `sender`: no one peer may hold more than a
+    /// quarter of the message lane, so one busy (or hostile) peer cannot crowd out the others'
+    /// messages while the application catches up.
+    pub fn emit_from(&self, event: NodeEvent, sender: Option<&str>) -> crate::Result<()> {
+        self.queue(event, None, sender)
+    }
+
+    fn queue(&self, event: NodeEvent, payment: Option<&PaymentRecord>, sender: Option<&str>) -> crate::Result<()> {
         let json = serde_json::to_string(&event)
             .map_err(|e| crate::Error::Storage(format!("cannot encode the event: {e}")))?;
         let kind = event.kind();
         let limits = self.limits;
         let queued = match &event {
             NodeEvent::OnionMessageReceived { .. } => {
-                self.store.push_message_event(kind, &json, None, limits.max_total, None)
+                let share = sender.map(|_| (limits.max_total / 4).max(1));
+                self.store.push_message_event(kind, &json, sender, limits.max_total, share)
             }
             NodeEvent::OnionMessageIntercepted { peer_node_id, .. } => self.store.push_message_event(
                 kind,

@@ -31,6 +31,18 @@ use crate::event::{EventSink, NodeEvent};
 use crate::logger::EngineLogger;
 use crate::types::{ChannelManager, OnionMessenger};
 
+thread_local! {
+    /// The peer whose message LDK's messenger is handling on this thread right now. Set by the
+    /// guard around its synchronous call into the messenger, read by the application handler
+    /// the messenger calls back, so a received message can be charged to the peer it came from.
+    static CURRENT_PREV_HOP: std::cell::Cell<Option<PublicKey>> = const { std::cell::Cell::new(None) };
+}
+
+/// The peer the message being handled on this thread came from (see `CURRENT_PREV_HOP`).
+pub(crate) fn current_prev_hop() -> Option<PublicKey> {
+    CURRENT_PREV_HOP.with(|c| c.get())
+}
+
 /// Buckets kept at most; beyond it a new peer is refused until idle buckets are forgotten.
 /// The peer manager bounds connections far below this.
 const MAX_BUCKETS: usize = 10_000;
@@ -234,7 +246,11 @@ impl OnionMessageHandler for GuardedMessenger {
             Ok(PeeledOnion::Forward(next_hop, message)) => self.forward(peer_node_id, next_hop, message),
             // For us: LDK's messenger peels it again and dispatches it (offers, application
             // messages). The second decryption costs far less than the event write after it.
-            Ok(_) => self.inner.handle_onion_message(peer_node_id, msg),
+            Ok(_) => {
+                CURRENT_PREV_HOP.with(|c| c.set(Some(peer_node_id)));
+                self.inner.handle_onion_message(peer_node_id, msg);
+                CURRENT_PREV_HOP.with(|c| c.set(None));
+            }
             Err(()) => {
                 self.counters.undeliverable.fetch_add(1, Ordering::Relaxed);
             }

@@ -81,7 +81,8 @@ impl CustomOnionMessageHandler for AppMessageHandler {
             context: context.map(hex::encode),
             responder: responder.map(|r| hex::encode(r.encode())),
         };
-        if self.sink.emit(event, None).is_err() {
+        let sender = guard::current_prev_hop().map(|p| p.to_string());
+        if self.sink.emit_from(event, sender.as_deref()).is_err() {
             self.sink.logger.engine(Level::Error, "dropped an onion message: the event queue is not writable".into());
         }
         None
