@@ -281,7 +281,7 @@ class InvoiceInfo:
 
 @final
 class PendingIntercept:
-    """An intercepted HTLC that LDK still holds, as the engine recorded it when LDK reported it; `state` is pending, or forwarded if a forward was requested before (LDK holding it again means that forward was lost, e.g. to a crash before LDK persisted it)."""
+    """An intercepted HTLC that LDK still holds, as the engine recorded it when LDK reported it; `state` is pending, or forwarded / failed if that was requested before (LDK holding it again means the request was lost, e.g. to a crash before LDK persisted it)."""
 
     __match_args__ = (
         "intercept_id",

@@ -198,8 +198,8 @@ impl From<lsp_engine::InboundHtlc> for InboundHtlc {
 
 record!(
     /// An intercepted HTLC that LDK still holds, as the engine recorded it when LDK reported
-    /// it; `state` is pending, or forwarded if a forward was requested before (LDK holding it
-    /// again means that forward was lost, e.g. to a crash before LDK persisted it).
+    /// it; `state` is pending, or forwarded / failed if that was requested before (LDK holding
+    /// it again means the request was lost, e.g. to a crash before LDK persisted it).
     PendingIntercept {
         intercept_id: String,
         requested_next_hop_scid: u64,

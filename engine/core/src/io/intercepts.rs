@@ -9,6 +9,9 @@ use crate::error::Result;
 
 pub const INTERCEPT_PENDING: &str = "pending";
 pub const INTERCEPT_FORWARDED: &str = "forwarded";
+/// The application asked LDK to fail it. Kept (not deleted) until LDK reports the failure, so
+/// that if a crash undid the fail, `pending_intercepts` still lists it.
+pub const INTERCEPT_FAILED: &str = "failed";
 
 /// Rows this old are gone from LDK whatever happened (no HTLC lives 2016 blocks, ~14 days).
 const MAX_AGE_SECS: u64 = 30 * 24 * 3600;
@@ -75,6 +78,14 @@ impl SqliteStore {
         Ok(())
     }
 
+    pub fn intercept_failed(&self, intercept_id: &str) -> Result<()> {
+        self.lock().execute(
+            "UPDATE intercepts SET state = ?2 WHERE intercept_id = ?1",
+            params![intercept_id, INTERCEPT_FAILED],
+        )?;
+        Ok(())
+    }
+
     pub fn intercept_forwarded(&self, intercept_id: &str, next_channel_id: &str) -> Result<()> {
         self.lock().execute(
             "UPDATE intercepts SET state = ?2, next_channel_id = ?3 WHERE intercept_id = ?1",
@@ -110,13 +121,13 @@ impl SqliteStore {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
-    /// Pending (not forwarded) intercepts from `prev_channel_id` for `scid`.
-    pub fn pending_intercepts_for(&self, prev_channel_id: &str, scid: u64) -> Result<Vec<InterceptRecord>> {
+    /// Intercepts in `state` from `prev_channel_id` for `scid`.
+    pub fn intercepts_for(&self, prev_channel_id: &str, scid: u64, state: &str) -> Result<Vec<InterceptRecord>> {
         let conn = self.lock();
         let mut stmt = conn.prepare(&format!(
             "SELECT {COLUMNS} FROM intercepts WHERE prev_channel_id = ?1 AND state = ?2 AND scid = ?3"
         ))?;
-        let rows = stmt.query_map(params![prev_channel_id, INTERCEPT_PENDING, scid as i64], record)?;
+        let rows = stmt.query_map(params![prev_channel_id, state, scid as i64], record)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 }
@@ -151,7 +162,10 @@ mod tests {
         store.record_intercept(&rec("a", "c1")).unwrap();
         assert_eq!(store.intercept("a").unwrap().unwrap().state, INTERCEPT_FORWARDED);
         assert_eq!(store.forwarded_intercepts("c1", "c2").unwrap().len(), 1);
-        assert_eq!(store.pending_intercepts_for("c1", 7).unwrap()[0].intercept_id, "b");
+        assert_eq!(store.intercepts_for("c1", 7, INTERCEPT_PENDING).unwrap()[0].intercept_id, "b");
+        store.intercept_failed("b").unwrap();
+        assert!(store.intercepts_for("c1", 7, INTERCEPT_PENDING).unwrap().is_empty());
+        assert_eq!(store.intercepts_for("c1", 7, INTERCEPT_FAILED).unwrap().len(), 1);
         store.forget_intercept("b").unwrap();
         assert_eq!(store.intercepts().unwrap().len(), 1);
     }

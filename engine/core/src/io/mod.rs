@@ -5,7 +5,7 @@ mod intercepts;
 mod migrations;
 mod sqlite_store;
 
-pub use intercepts::{InterceptRecord, INTERCEPT_FORWARDED, INTERCEPT_PENDING};
+pub use intercepts::{InterceptRecord, INTERCEPT_FAILED, INTERCEPT_FORWARDED, INTERCEPT_PENDING};
 pub use migrations::SCHEMA_VERSION;
 pub use sqlite_store::{PaymentRecord, SqliteStore, STATUS_FAILED, STATUS_PENDING, STATUS_SUCCEEDED};
 

@@ -8,7 +8,7 @@ use lightning::types::payment::PaymentHash;
 use lightning::util::logger::Level;
 
 use crate::error::{Error, Result};
-use crate::io::InterceptRecord;
+use crate::io::{InterceptRecord, INTERCEPT_PENDING};
 use crate::model::InboundHtlc;
 use crate::node::{Core, Node};
 use crate::parse::{hexs, parse_intercept_id, parse_pubkey};
@@ -69,7 +69,9 @@ impl Node {
             .channel_manager
             .fail_intercepted_htlc(id)
             .map_err(|e| Error::Channel(format!("cannot fail intercepted HTLC {intercept_id}: {e:?}")))?;
-        let _ = self.core.store.forget_intercept(intercept_id);
+        if let Err(e) = self.core.store.intercept_failed(intercept_id) {
+            self.core.logger.engine(Level::Warn, format!("cannot record the fail of an intercepted HTLC: {e}"));
+        }
         Ok(())
     }
 
@@ -83,7 +85,9 @@ impl Node {
     }
 
     /// The intercepted HTLCs LDK holds right now (waiting for forward or fail), as the engine
-    /// recorded them when LDK reported them. Meant for start-up reconciliation.
+    /// recorded them when LDK reported them; `state` says what was last asked of LDK (pending:
+    /// nothing; forwarded or failed: that, undone since, e.g. by a crash before LDK persisted
+    /// it). Meant for start-up reconciliation.
     pub fn pending_intercepts(&self) -> Result<Vec<InterceptRecord>> {
         let cm = &self.core.channel_manager;
         let mut out = Vec::new();
@@ -161,7 +165,10 @@ impl Core {
                     failing
                 }
             }
-            (None, Some(scid)) => self.store.pending_intercepts_for(prev, scid).ok()?,
+            // Only intercepts nobody asked LDK about: a fail the application requested is not
+            // news to it. (Its `failed` record stays until the age limit, so a fail undone by a
+            // crash still shows in `pending_intercepts`.)
+            (None, Some(scid)) => self.store.intercepts_for(prev, scid, INTERCEPT_PENDING).ok()?,
             (None, None) => return None,
         };
         if candidates.len() == 1 {
