@@ -8,7 +8,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/lsp_node/target
 CONFIG ?= config/lsp.toml
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-rust test-python bench bench-holds lint stubtest fuzz clean
+.PHONY: help build run test test-rust test-python bench bench-holds bench-flood lint stubtest fuzz clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ bench: build  ## payment latency and throughput, printed as tables
 
 bench-holds: build  ## LightningRod: release latency, held/plain ratio, held HTLCs, mailbox rate
 	$(BIN)/python -m bench.holds
+
+bench-flood: build  ## flood control: 1,000 onion messages/s from one peer during held payments
+	$(BIN)/python -m bench.flood
 
 FUZZ_RUNS ?= 1000000
 fuzz: build  ## fuzz each decoder of untrusted input FUZZ_RUNS times (atheris; outside CI)

@@ -19,6 +19,7 @@ __all__ = [
     "OnionMessageIntercepted",
     "OnionMessagePeerConnected",
     "OnionMessageReceived",
+    "OnionMessageStats",
     "Payment",
     "PaymentClaimable",
     "PaymentFailed",
@@ -26,6 +27,7 @@ __all__ = [
     "PaymentReceived",
     "PaymentSent",
     "Peer",
+    "PendingIntercept",
     "RegtestChain",
     "__version__",
     "verify_message",
@@ -47,6 +49,13 @@ class NodeOptions:
         "to_self_delay",
         "min_funding_confirmations",
         "forward_immediately",
+        "onion_message_rate_per_sec",
+        "onion_message_burst",
+        "max_queued_onion_messages",
+        "max_intercepted_per_peer",
+        "min_inbound_channel_sat",
+        "log_max_bytes",
+        "log_keep_files",
     )
     def __new__(
         cls,
@@ -58,6 +67,13 @@ class NodeOptions:
         to_self_delay: int = ...,
         min_funding_confirmations: int = ...,
         forward_immediately: bool = ...,
+        onion_message_rate_per_sec: int = ...,
+        onion_message_burst: int = ...,
+        max_queued_onion_messages: int = ...,
+        max_intercepted_per_peer: int = ...,
+        min_inbound_channel_sat: int = ...,
+        log_max_bytes: int = ...,
+        log_keep_files: int = ...,
     ) -> Self: ...
     @property
     def listen_addr(self) -> str: ...
@@ -73,6 +89,20 @@ class NodeOptions:
     def min_funding_confirmations(self) -> int: ...
     @property
     def forward_immediately(self) -> bool: ...
+    @property
+    def onion_message_rate_per_sec(self) -> int: ...
+    @property
+    def onion_message_burst(self) -> int: ...
+    @property
+    def max_queued_onion_messages(self) -> int: ...
+    @property
+    def max_intercepted_per_peer(self) -> int: ...
+    @property
+    def min_inbound_channel_sat(self) -> int: ...
+    @property
+    def log_max_bytes(self) -> int: ...
+    @property
+    def log_keep_files(self) -> int: ...
 
 @final
 class Balance:
@@ -248,6 +278,94 @@ class InvoiceInfo:
     def route_hints(self) -> int: ...
     @property
     def route_hint_sources(self) -> list[str]: ...
+
+@final
+class PendingIntercept:
+    """An intercepted HTLC that LDK still holds, as the engine recorded it when LDK reported it; `state` is pending, or forwarded / failed if that was requested before (LDK holding it again means the request was lost, e.g. to a crash before LDK persisted it)."""
+
+    __match_args__ = (
+        "intercept_id",
+        "requested_next_hop_scid",
+        "payment_hash",
+        "prev_channel_id",
+        "prev_node_id",
+        "inbound_amount_msat",
+        "expected_outbound_amount_msat",
+        "inbound_cltv_expiry",
+        "state",
+    )
+    def __new__(
+        cls,
+        intercept_id: str,
+        requested_next_hop_scid: int,
+        payment_hash: str,
+        prev_channel_id: str | None,
+        prev_node_id: str | None,
+        inbound_amount_msat: int,
+        expected_outbound_amount_msat: int,
+        inbound_cltv_expiry: int | None,
+        state: str,
+    ) -> Self: ...
+    @property
+    def intercept_id(self) -> str: ...
+    @property
+    def requested_next_hop_scid(self) -> int: ...
+    @property
+    def payment_hash(self) -> str: ...
+    @property
+    def prev_channel_id(self) -> str | None: ...
+    @property
+    def prev_node_id(self) -> str | None: ...
+    @property
+    def inbound_amount_msat(self) -> int: ...
+    @property
+    def expected_outbound_amount_msat(self) -> int: ...
+    @property
+    def inbound_cltv_expiry(self) -> int | None: ...
+    @property
+    def state(self) -> str: ...
+
+@final
+class OnionMessageStats:
+    """What the onion-message front door and the event queue have done since start: messages accepted or dropped by the per-peer rate limit, forwarded, intercepted for an offline node, undeliverable; message events refused by a full queue; queue depth now."""
+
+    __match_args__ = (
+        "accepted",
+        "rate_limited",
+        "forwarded",
+        "intercepted",
+        "undeliverable",
+        "queue_refused",
+        "queued_messages",
+        "queued_other",
+    )
+    def __new__(
+        cls,
+        accepted: int,
+        rate_limited: int,
+        forwarded: int,
+        intercepted: int,
+        undeliverable: int,
+        queue_refused: int,
+        queued_messages: int,
+        queued_other: int,
+    ) -> Self: ...
+    @property
+    def accepted(self) -> int: ...
+    @property
+    def rate_limited(self) -> int: ...
+    @property
+    def forwarded(self) -> int: ...
+    @property
+    def intercepted(self) -> int: ...
+    @property
+    def undeliverable(self) -> int: ...
+    @property
+    def queue_refused(self) -> int: ...
+    @property
+    def queued_messages(self) -> int: ...
+    @property
+    def queued_other(self) -> int: ...
 
 @final
 class InboundHtlc:
@@ -515,9 +633,32 @@ class PaymentForwarded:
 
 @final
 class HtlcHandlingFailed:
+    """An HTLC failed back over `prev_channel_id`. `next_node_id`/`next_channel_id`: a forward that failed downstream; `requested_next_hop_scid`: an intercept (or unknown) SCID LDK refused or expired; `payment_hash` when known; `intercept_id`: the intercepted HTLC this failure belongs to, when the engine can tell unambiguously (else None)."""
+
     kind: ClassVar[Literal["htlc_handling_failed"]]
-    __match_args__ = ("id", "prev_channel_id", "failure_type", "reason")
-    def __new__(cls, id: int, prev_channel_id: str, failure_type: str, reason: str | None) -> Self: ...
+    __match_args__ = (
+        "id",
+        "prev_channel_id",
+        "failure_type",
+        "reason",
+        "next_node_id",
+        "next_channel_id",
+        "requested_next_hop_scid",
+        "payment_hash",
+        "intercept_id",
+    )
+    def __new__(
+        cls,
+        id: int,
+        prev_channel_id: str,
+        failure_type: str,
+        reason: str | None,
+        next_node_id: str | None = None,
+        next_channel_id: str | None = None,
+        requested_next_hop_scid: int | None = None,
+        payment_hash: str | None = None,
+        intercept_id: str | None = None,
+    ) -> Self: ...
     @property
     def id(self) -> int: ...
     @property
@@ -526,6 +667,16 @@ class HtlcHandlingFailed:
     def failure_type(self) -> str: ...
     @property
     def reason(self) -> str | None: ...
+    @property
+    def next_node_id(self) -> str | None: ...
+    @property
+    def next_channel_id(self) -> str | None: ...
+    @property
+    def requested_next_hop_scid(self) -> int | None: ...
+    @property
+    def payment_hash(self) -> str | None: ...
+    @property
+    def intercept_id(self) -> str | None: ...
 
 @final
 class HtlcIntercepted:
@@ -572,17 +723,19 @@ class HtlcIntercepted:
 
 @final
 class OnionMessageIntercepted:
-    """An onion message for a peer that is not connected; `message` (hex) can be handed to `forward_onion_message` once the peer is back."""
+    """An onion message for a peer that is not connected; `message` (hex) can be handed to `forward_onion_message` once the peer is back. `prev_node_id` is the peer it arrived from (None for messages LDK generated itself)."""
 
     kind: ClassVar[Literal["onion_message_intercepted"]]
-    __match_args__ = ("id", "peer_node_id", "message")
-    def __new__(cls, id: int, peer_node_id: str, message: str) -> Self: ...
+    __match_args__ = ("id", "peer_node_id", "message", "prev_node_id")
+    def __new__(cls, id: int, peer_node_id: str, message: str, prev_node_id: str | None = None) -> Self: ...
     @property
     def id(self) -> int: ...
     @property
     def peer_node_id(self) -> str: ...
     @property
     def message(self) -> str: ...
+    @property
+    def prev_node_id(self) -> str | None: ...
 
 @final
 class OnionMessagePeerConnected:
@@ -672,6 +825,9 @@ class Node:
         self, invoice: str, hop: InterceptHop, extra_final_cltv: int, max_fee_msat: int | None = None
     ) -> Awaitable[str]: ...
     def pending_inbound_htlcs(self) -> list[InboundHtlc]: ...
+    def intercept_pending_amount(self, intercept_id: str) -> int | None: ...
+    def pending_intercepts(self) -> Awaitable[list[PendingIntercept]]: ...
+    def onion_message_stats(self) -> Awaitable[OnionMessageStats]: ...
     def set_message_relay(self, node_id: str | None = None) -> None: ...
     def send_onion_message(
         self,

@@ -64,6 +64,39 @@ class NodeSettings(_Section):
         default=_ENGINE.forward_immediately,
         description="Skip LDK's random forward delay: lower latency, less timing privacy.",
     )
+    onion_message_rate_per_sec: int = Field(
+        default=_ENGINE.onion_message_rate_per_sec,
+        ge=0,
+        le=100_000,
+        description="Onion messages one peer may send per second on average (0: no limit); the rest are dropped unread.",
+    )
+    onion_message_burst: int = Field(
+        default=_ENGINE.onion_message_burst, ge=1, le=100_000, description="Onion messages one peer may send at once."
+    )
+    max_queued_onion_messages: int = Field(
+        default=_ENGINE.max_queued_onion_messages,
+        ge=10,
+        le=1_000_000,
+        description="Onion-message events waiting for the LSP logic, in total; beyond it new ones are dropped.",
+    )
+    max_intercepted_per_peer: int = Field(
+        default=_ENGINE.max_intercepted_per_peer,
+        ge=1,
+        le=100_000,
+        description="Messages for one offline node waiting for the LSP logic; beyond it new ones are dropped.",
+    )
+    min_inbound_channel_sat: int = Field(
+        default=_ENGINE.min_inbound_channel_sat,
+        ge=1_000,
+        le=2_100_000_000_000_000,
+        description="Smallest inbound channel accepted (pushed amounts and zero-conf are always refused).",
+    )
+    log_max_bytes: int = Field(
+        default=_ENGINE.log_max_bytes, ge=0, description="Rotate ldk.log past this size (0: never)."
+    )
+    log_keep_files: int = Field(
+        default=_ENGINE.log_keep_files, ge=0, le=100, description="Rotated ldk.log files kept (ldk.log.1 newest)."
+    )
 
     def options(self, *, accept_intercept_htlcs: bool) -> NodeOptions:
         """The engine options these settings describe; interception follows the LSP role."""
@@ -75,6 +108,13 @@ class NodeSettings(_Section):
             to_self_delay=self.to_self_delay,
             min_funding_confirmations=self.min_funding_confirmations,
             forward_immediately=self.forward_immediately,
+            onion_message_rate_per_sec=self.onion_message_rate_per_sec,
+            onion_message_burst=self.onion_message_burst,
+            max_queued_onion_messages=self.max_queued_onion_messages,
+            max_intercepted_per_peer=self.max_intercepted_per_peer,
+            min_inbound_channel_sat=self.min_inbound_channel_sat,
+            log_max_bytes=self.log_max_bytes,
+            log_keep_files=self.log_keep_files,
         )
 
     @field_validator("listen_addr")

@@ -25,6 +25,7 @@ from lsp_node._ldk import (
     OnionMessageIntercepted,
     OnionMessagePeerConnected,
     OnionMessageReceived,
+    OnionMessageStats,
     Payment,
     PaymentClaimable,
     PaymentFailed,
@@ -32,6 +33,7 @@ from lsp_node._ldk import (
     PaymentReceived,
     PaymentSent,
     Peer,
+    PendingIntercept,
 )
 
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "OnionMessageIntercepted",
     "OnionMessagePeerConnected",
     "OnionMessageReceived",
+    "OnionMessageStats",
     "Payment",
     "PaymentClaimable",
     "PaymentFailed",
@@ -59,6 +62,7 @@ __all__ = [
     "PaymentReceived",
     "PaymentSent",
     "Peer",
+    "PendingIntercept",
     "fields",
 ]
 
@@ -256,6 +260,19 @@ class LightningNode:
 
     def pending_inbound_htlcs(self) -> list[InboundHtlc]:
         return self._raw.pending_inbound_htlcs()
+
+    def intercept_pending_amount(self, intercept_id: str) -> int | None:
+        """The inbound amount of intercepted HTLC `intercept_id` if LDK still holds it, else None."""
+        return self._raw.intercept_pending_amount(intercept_id)
+
+    async def pending_intercepts(self) -> list[PendingIntercept]:
+        """The intercepted HTLCs LDK holds now. LDK does not replay `HtlcIntercepted` after a
+        restart for an event already handled: reconcile holds against this on start-up."""
+        return await self._raw.pending_intercepts()
+
+    async def onion_message_stats(self) -> OnionMessageStats:
+        """Rate-limit counters of the onion-message front door and the event queue's depth."""
+        return await self._raw.onion_message_stats()
 
     # -- onion messages and signatures ----------------------------------------------------
     def set_message_relay(self, node_id: str | None) -> None:

@@ -248,6 +248,21 @@ async def test_released_htlc_failed_downstream_frees_the_hold(lsp: Lsp) -> None:
     assert lsp.pushes.pushes == [(CLIENT, "hold_expiring")]  # the offline payer is told to come online
 
 
+async def test_downstream_failure_named_by_the_engine_frees_only_that_htlc(lsp: Lsp) -> None:
+    lsp.engine.channel_peers["chan-a"] = CLIENT
+    reply = await armed(lsp)
+    assert reply.intercept_scid is not None
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
+    failure = downstream_failure().failure_type
+    # The engine names another intercept: this hold's HTLC is not the one that failed.
+    await lsp.service.handle(HtlcHandlingFailed(6, "chan-a", failure, None, intercept_id="other"))
+    assert [h.state for h in lsp.store.holds()] == ["released"]
+    await lsp.service.handle(HtlcHandlingFailed(7, "chan-a", failure, None, intercept_id="i1"))
+    assert [h.state for h in lsp.store.holds()] == ["failed"]
+    assert lsp.store.client_totals(CLIENT) == (0, 0, 0)
+
+
 async def test_replayed_intercept_of_a_persisted_forward_is_not_redone(lsp: Lsp) -> None:
     reply = await armed(lsp)
     assert reply.intercept_scid is not None

@@ -60,13 +60,16 @@ def facts(hold: Hold, height: int, counts: dict[str, int] | None = None) -> Hold
 
 
 def match_downstream_failure(
-    candidates: list[tuple[Hold, list[HeldHtlc]]], failure_type: str
+    candidates: list[tuple[Hold, list[HeldHtlc]]], failure_type: str, intercept_id: str | None = None
 ) -> tuple[Hold, HeldHtlc] | None:
-    """Which forwarded HTLC an HtlcHandlingFailed is about. LDK's event names only the inbound
-    channel (whose peer is the client) and the next node (`node_id: Some(..)` in the failure
-    type), not the intercept id or hash: take the client's oldest forwarded HTLC of a released
-    hold whose next node appears in the failure type, else its oldest forwarded HTLC at all."""
+    """Which forwarded HTLC an HtlcHandlingFailed is about. The engine names the intercept when it
+    can tell which one failed; then that HTLC, or none if it is not one of these. Otherwise LDK's
+    event names only the inbound channel (whose peer is the client) and the next node
+    (`node_id: Some(..)` in the failure type): take the client's oldest forwarded HTLC of a
+    released hold whose next node appears in the failure type, else its oldest forwarded HTLC."""
     forwarded = [(hold, h) for hold, htlcs in candidates for h in htlcs]
+    if intercept_id is not None:
+        return next((m for m in forwarded if m[1].intercept_id == intercept_id), None)
     return next((m for m in forwarded if m[0].next_node in failure_type), forwarded[0] if forwarded else None)
 
 
@@ -363,16 +366,19 @@ class Holding:
         client = self.role.engine.channel_counterparty(event.prev_channel_id)
         if client is None or not event.failure_type.startswith("Forward"):
             return  # not a forward of one of ours (our own fail-backs are InvalidForward)
-        freed = await self.store.run(self._decide_downstream_failure, client, event.failure_type, time.time())
+        freed = await self.store.run(
+            self._decide_downstream_failure, client, event.failure_type, event.intercept_id, time.time()
+        )
         if freed and not self.role.engine.is_online(client):
             await self.role.notify(client, "hold_expiring")
 
-    def _decide_downstream_failure(self, client: str, failure_type: str, now: float) -> bool:
+    def _decide_downstream_failure(self, client: str, failure_type: str, intercept_id: str | None, now: float) -> bool:
         """Mark the client's matching forwarded HTLC failed; True if that ended its hold."""
         store = self.store
         match = match_downstream_failure(
             [(hold, store.htlcs(hold.hold_id, "forwarded")) for hold in store.holds((RELEASED,), client=client)],
             failure_type,
+            intercept_id,
         )
         if match is None:
             return False

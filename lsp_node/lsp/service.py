@@ -64,9 +64,8 @@ class LspService:
         elif isinstance(event, HtlcIntercepted):
             await self.holding.on_htlc_intercepted(event)
         elif isinstance(event, OnionMessageIntercepted):
-            # The previous hop is optional on the engine's event (older engines do not name it).
-            prev = getattr(event, "prev_node_id", None)
-            await self.mailbox.on_message_for_offline_peer(event.peer_node_id, event.message, prev)
+            # prev_node_id: the peer that handed the message over (None if the engine cannot tell).
+            await self.mailbox.on_message_for_offline_peer(event.peer_node_id, event.message, event.prev_node_id)
         elif isinstance(event, OnionMessagePeerConnected):
             await self.mailbox.deliver(event.peer_node_id)
         elif isinstance(event, PaymentForwarded):

@@ -35,12 +35,12 @@ use tokio::sync::watch;
 use crate::chain::ChainSource;
 use crate::config::{user_config, NodeConfig};
 use crate::error::{Error, Result};
-use crate::event::EventSink;
+use crate::event::{EventSink, MessageLaneLimits};
 use crate::io::SqliteStore;
 use crate::keys::WalletKeys;
 use crate::logger::{parse_level, EngineLogger};
 use crate::node::{Core, Node};
-use crate::onion::{AppMessageHandler, RelayMessageRouter};
+use crate::onion::{AppMessageHandler, GuardedMessenger, RelayMessageRouter};
 use crate::seed::load_or_create_seed;
 use crate::tasks;
 use crate::types::*;
@@ -106,8 +106,13 @@ impl Node {
         let sweeper = read_or_create_sweeper(&store, &chain, &tx_sync, &keys, &wallet, &logger, &channel_manager)?;
 
         let gossip_sync = Arc::new(P2PGossipSync::new(Arc::clone(&network_graph), None, Arc::clone(&logger)));
-        let (event_seq, _) = watch::channel(0u64);
-        let events = Arc::new(EventSink { store: Arc::clone(&store), seq: event_seq, logger: Arc::clone(&logger) });
+        let opts = &config.options;
+        let limits = MessageLaneLimits {
+            max_total: opts.max_queued_onion_messages as u64,
+            max_intercepted_per_peer: opts.max_intercepted_per_peer as u64,
+        };
+        let events = Arc::new(EventSink::new(Arc::clone(&store), Arc::clone(&logger), limits));
+        let app_handler = Arc::new(AppMessageHandler { sink: Arc::clone(&events) });
         let relay_router =
             Arc::new(RelayMessageRouter::new(MessageRouter::new(Arc::clone(&network_graph), Arc::clone(&keys))));
         let onion_messenger: Arc<OnionMessenger> = Arc::new(OnionMessenger::new_with_offline_peer_interception(
@@ -119,12 +124,21 @@ impl Node {
             Arc::clone(&channel_manager),
             Arc::clone(&channel_manager),
             IgnoringMessageHandler {},
-            Arc::new(AppMessageHandler { sink: Arc::clone(&events) }),
+            Arc::clone(&app_handler),
+        ));
+        let guard = Arc::new(GuardedMessenger::new(
+            Arc::clone(&onion_messenger),
+            Arc::clone(&keys),
+            Arc::clone(&logger),
+            Arc::clone(&channel_manager),
+            app_handler,
+            Arc::clone(&events),
+            (opts.onion_message_rate_per_sec, opts.onion_message_burst),
         ));
         let handler = MessageHandler {
             chan_handler: Arc::clone(&channel_manager),
             route_handler: Arc::clone(&gossip_sync),
-            onion_message_handler: Arc::clone(&onion_messenger),
+            onion_message_handler: Arc::clone(&guard),
             custom_message_handler: IgnoringMessageHandler {},
             send_only_message_handler: Arc::clone(&chain_monitor),
         };
@@ -137,6 +151,7 @@ impl Node {
             Arc::clone(&keys),
         ));
 
+        let (dial_requests, dial_queue) = tokio::sync::mpsc::channel(crate::connection::DIAL_QUEUE);
         let core = Arc::new(Core {
             config: config.clone(),
             store,
@@ -150,8 +165,10 @@ impl Node {
             peer_manager,
             sweeper,
             onion_messenger,
+            guard,
             message_router: relay_router,
             events,
+            dial_requests,
             sync_lock: tokio::sync::Mutex::new(()),
         });
 
@@ -165,6 +182,7 @@ impl Node {
             tasks::accept_peers(&core, listener, stop.subscribe()),
             tasks::sync_periodically(&core, stop.subscribe()),
             tasks::reconnect_channel_peers(&core, stop.subscribe()),
+            tasks::dial_requested(&core, dial_queue, stop.subscribe()),
         ];
         if config.options.forward_immediately {
             running.push(tasks::forward_immediately(&core, stop.subscribe()));
@@ -204,8 +222,10 @@ fn open_logger(config: &NodeConfig) -> Result<Arc<EngineLogger>> {
     let level = parse_level(wanted).ok_or_else(|| {
         Error::Config(format!("unknown log level '{wanted}' (use trace, debug, info, warn or error)"))
     })?;
-    let logger = EngineLogger::new(Some(&config.data_dir.join("ldk.log")), level)
-        .map_err(|e| Error::Storage(format!("cannot open ldk.log: {e}")))?;
+    let opts = &config.options;
+    let logger =
+        EngineLogger::new(Some(&config.data_dir.join("ldk.log")), level, opts.log_max_bytes, opts.log_keep_files)
+            .map_err(|e| Error::Storage(format!("cannot open ldk.log: {e}")))?;
     Ok(Arc::new(logger))
 }
 

@@ -45,6 +45,22 @@ pub struct NodeOptions {
     /// Forward HTLCs as soon as they are committed instead of after LDK's random batching
     /// delay (median ~50 ms per hop). Faster, at the cost of the timing privacy the delay buys.
     pub forward_immediately: bool,
+    /// Onion messages a single peer may send us per second on average (token bucket refill);
+    /// 0 turns the limit off. Checked before a message is decrypted or costs a SQLite write.
+    pub onion_message_rate_per_sec: u32,
+    /// How many onion messages a peer may send in a burst (the bucket's size).
+    pub onion_message_burst: u32,
+    /// Onion-message events (received, intercepted, peer connected) waiting for the
+    /// application, in total. Beyond it new messages are dropped so the queue stays bounded.
+    pub max_queued_onion_messages: u32,
+    /// Intercepted onion messages waiting for the application per offline node id.
+    pub max_intercepted_per_peer: u32,
+    /// Smallest inbound channel we accept, in satoshis; smaller requests are refused.
+    pub min_inbound_channel_sat: u64,
+    /// `ldk.log` is rotated when it passes this many bytes (0: never).
+    pub log_max_bytes: u64,
+    /// Rotated logs kept (`ldk.log.1` is the newest); older ones are deleted.
+    pub log_keep_files: u32,
 }
 
 impl Default for NodeOptions {
@@ -59,6 +75,17 @@ impl Default for NodeOptions {
             to_self_delay: 144,
             min_funding_confirmations: 6,
             forward_immediately: false,
+            // An LSP peer relays every client's messages, so the per-peer rate is generous;
+            // it stops one peer from filling the queue, not normal traffic.
+            onion_message_rate_per_sec: 50,
+            onion_message_burst: 200,
+            max_queued_onion_messages: 2_000,
+            // The default client mailbox holds 50 messages; more queued for one offline node
+            // would be dropped there anyway.
+            max_intercepted_per_peer: 50,
+            min_inbound_channel_sat: 100_000,
+            log_max_bytes: 50 * 1024 * 1024,
+            log_keep_files: 5,
         }
     }
 }
@@ -79,5 +106,8 @@ pub(crate) fn user_config(opts: &NodeOptions) -> UserConfig {
     // An LSP forwards to its clients' unannounced channels.
     c.accept_forwards_to_priv_channels = true;
     c.accept_intercept_htlcs = opts.accept_intercept_htlcs;
+    // Every inbound channel passes the node's policy (size, no push, no zero-conf) first: a
+    // channel is what makes a peer a client, so it must not be free to obtain.
+    c.manually_accept_inbound_channels = true;
     c
 }

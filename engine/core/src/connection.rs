@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bitcoin::secp256k1::PublicKey;
+use lightning::ln::msgs::SocketAddress;
 use lightning::util::logger::Level;
 
 use crate::error::{Error, Result};
@@ -17,6 +18,16 @@ use crate::parse::parse_pubkey;
 
 /// How long a dialled peer has to complete the noise handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a dial requested by LDK (`ConnectionNeeded`) may take, all addresses together.
+pub(crate) const REQUESTED_DIAL_TIMEOUT: Duration = Duration::from_secs(15);
+/// Dials requested by LDK waiting for the dialler; more are dropped (LDK asks again when it
+/// still needs the peer, and its messages for it time out on their own).
+pub(crate) const DIAL_QUEUE: usize = 32;
+/// Requested dials in flight at once.
+pub(crate) const DIALS_IN_FLIGHT: usize = 4;
+
+/// A dial LDK asked for: the node and the addresses it announced.
+pub(crate) type DialRequest = (PublicKey, Vec<SocketAddress>);
 
 impl Node {
     pub async fn connect(&self, node_id: &str, address: &str) -> Result<()> {
@@ -86,6 +97,34 @@ impl Core {
             if tokio::time::Instant::now() > deadline {
                 return Err(Error::Peer(format!("handshake with {pk} at {addr} timed out")));
             }
+        }
+    }
+
+    /// Hand a `ConnectionNeeded` to the dialler task without waiting. Requests beyond the
+    /// queue, or for a peer already connected, are dropped.
+    pub(crate) fn request_dial(&self, node_id: PublicKey, addresses: Vec<SocketAddress>) {
+        if self.peer_manager.peer_by_node_id(&node_id).is_some() || addresses.is_empty() {
+            return;
+        }
+        if self.dial_requests.try_send((node_id, addresses)).is_err() {
+            self.logger.engine(Level::Debug, format!("dial request for {node_id} dropped: too many pending"));
+        }
+    }
+
+    /// Try the addresses of a requested dial in turn, all within `REQUESTED_DIAL_TIMEOUT`.
+    pub(crate) async fn dial_requested(&self, node_id: PublicKey, addresses: Vec<SocketAddress>) {
+        let attempt = async {
+            for a in addresses {
+                if self.connect(node_id, &a.to_string()).await.is_ok() {
+                    return true;
+                }
+            }
+            false
+        };
+        match tokio::time::timeout(REQUESTED_DIAL_TIMEOUT, attempt).await {
+            Ok(true) => {}
+            Ok(false) => self.logger.engine(Level::Debug, format!("requested dial of {node_id} failed")),
+            Err(_) => self.logger.engine(Level::Debug, format!("requested dial of {node_id} timed out")),
         }
     }
 

@@ -103,3 +103,23 @@ pub struct InterceptHop {
     pub fee_proportional_millionths: u32,
     pub cltv_expiry_delta: u16,
 }
+
+/// What the onion-message front door and the event queue have done since start.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OnionMessageStats {
+    /// Messages that passed the per-peer rate limit.
+    pub accepted: u64,
+    /// Messages dropped unread by the per-peer rate limit.
+    pub rate_limited: u64,
+    /// Messages forwarded to a connected next hop.
+    pub forwarded: u64,
+    /// Messages for an offline next hop handed to the application.
+    pub intercepted: u64,
+    /// Messages that could not be decrypted or had nowhere to go.
+    pub undeliverable: u64,
+    /// Message events dropped because the message lane (or one node's share) was full.
+    pub queue_refused: u64,
+    /// Events waiting now: onion-message traffic, and everything else.
+    pub queued_messages: u64,
+    pub queued_other: u64,
+}

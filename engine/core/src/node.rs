@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::event::EventSink;
 use crate::io::SqliteStore;
 use crate::logger::{EngineLogger, LogLine};
-use crate::onion::RelayMessageRouter;
+use crate::onion::{GuardedMessenger, RelayMessageRouter};
 use crate::types::{ChainMonitor, ChannelManager, MessageRouter, OnionMessenger, PeerManager, Sweeper, TxSync};
 use crate::wallet::OnchainWallet;
 
@@ -40,8 +40,12 @@ pub(crate) struct Core {
     pub(crate) peer_manager: Arc<PeerManager>,
     pub(crate) sweeper: Arc<Sweeper>,
     pub(crate) onion_messenger: Arc<OnionMessenger>,
+    /// The peer manager's onion-message handler: rate limits, then LDK's messenger.
+    pub(crate) guard: Arc<GuardedMessenger>,
     pub(crate) message_router: Arc<RelayMessageRouter<MessageRouter>>,
     pub(crate) events: Arc<EventSink>,
+    /// `ConnectionNeeded` requests for the dialler task (never awaited by the event handler).
+    pub(crate) dial_requests: tokio::sync::mpsc::Sender<crate::connection::DialRequest>,
     /// One chain sync at a time: overlapping syncs would confirm blocks out of order.
     pub(crate) sync_lock: tokio::sync::Mutex<()>,
 }

@@ -8,9 +8,10 @@ use std::time::{Duration, SystemTime};
 use lightning::events::Event;
 use lightning::util::logger::Level;
 use lightning_background_processor::{process_events_async_with_kv_store_sync, GossipSync, NO_LIQUIDITY_MANAGER};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 
+use crate::connection::{DialRequest, DIALS_IN_FLIGHT};
 use crate::node::Core;
 use crate::types::{GossipSync as P2PGossip, SharedScorer};
 
@@ -63,6 +64,29 @@ pub(crate) fn reconnect_channel_peers(core: &Arc<Core>, mut stop: Stop) -> JoinH
                 _ = stop.changed() => return,
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
             }
+        }
+    })
+}
+
+/// Dials LDK asked for (`ConnectionNeeded`), a few at a time, each with a deadline; a slow or
+/// hostile address delays only its own dial, never event handling.
+pub(crate) fn dial_requested(
+    core: &Arc<Core>, mut requests: mpsc::Receiver<DialRequest>, mut stop: Stop,
+) -> JoinHandle<()> {
+    let core = Arc::clone(core);
+    let slots = Arc::new(Semaphore::new(DIALS_IN_FLIGHT));
+    tokio::spawn(async move {
+        loop {
+            let (node_id, addresses) = tokio::select! {
+                _ = stop.changed() => return,
+                r = requests.recv() => match r { Some(r) => r, None => return },
+            };
+            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { return };
+            let core = Arc::clone(&core);
+            tokio::spawn(async move {
+                core.dial_requested(node_id, addresses).await;
+                drop(slot);
+            });
         }
     })
 }

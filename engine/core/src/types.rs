@@ -19,7 +19,7 @@ use crate::chain::ChainSource;
 use crate::io::SqliteStore;
 use crate::keys::WalletKeys;
 use crate::logger::EngineLogger;
-use crate::onion::{AppMessageHandler, RelayMessageRouter};
+use crate::onion::{AppMessageHandler, GuardedMessenger, RelayMessageRouter};
 use crate::wallet::OnchainWallet;
 
 pub type TxSync = EsploraSyncClient<Arc<EngineLogger>>;
@@ -81,7 +81,7 @@ pub type PeerManager = LdkPeerManager<
     SocketDescriptor,
     Arc<ChannelManager>,
     Arc<GossipSync>,
-    Arc<OnionMessenger>,
+    Arc<GuardedMessenger>,
     Arc<EngineLogger>,
     IgnoringMessageHandler,
     Arc<KeysManager>,

@@ -73,12 +73,25 @@ record!(PaymentForwarded kind = "payment_forwarded" {
     claim_from_onchain_tx: bool,
 });
 
-record!(HtlcHandlingFailed kind = "htlc_handling_failed" {
-    id: i64,
-    prev_channel_id: String,
-    failure_type: String,
-    reason: Option<String>,
-});
+record!(
+    /// An HTLC failed back over `prev_channel_id`. `next_node_id`/`next_channel_id`: a forward
+    /// that failed downstream; `requested_next_hop_scid`: an intercept (or unknown) SCID LDK
+    /// refused or expired; `payment_hash` when known; `intercept_id`: the intercepted HTLC this
+    /// failure belongs to, when the engine can tell unambiguously (else None).
+    HtlcHandlingFailed kind = "htlc_handling_failed" {
+        id: i64,
+        prev_channel_id: String,
+        failure_type: String,
+        reason: Option<String>,
+    }
+    added {
+        next_node_id: Option<String>,
+        next_channel_id: Option<String>,
+        requested_next_hop_scid: Option<u64>,
+        payment_hash: Option<String>,
+        intercept_id: Option<String>,
+    }
+);
 
 record!(
     /// An HTLC addressed to one of our intercept SCIDs, waiting for forward or fail.
@@ -98,11 +111,15 @@ record!(
 
 record!(
     /// An onion message for a peer that is not connected; `message` (hex) can be handed to
-    /// `forward_onion_message` once the peer is back.
+    /// `forward_onion_message` once the peer is back. `prev_node_id` is the peer it arrived
+    /// from (None for messages LDK generated itself).
     OnionMessageIntercepted kind = "onion_message_intercepted" {
         id: i64,
         peer_node_id: String,
         message: String,
+    }
+    added {
+        prev_node_id: Option<String>,
     }
 );
 
@@ -172,9 +189,30 @@ pub fn to_py(py: Python<'_>, q: QueuedEvent) -> PyResult<Py<PyAny>> {
             },
         )?
         .into_any(),
-        NodeEvent::HtlcHandlingFailed { prev_channel_id, failure_type, reason } => {
-            Py::new(py, HtlcHandlingFailed { id, prev_channel_id, failure_type, reason })?.into_any()
-        }
+        NodeEvent::HtlcHandlingFailed {
+            prev_channel_id,
+            failure_type,
+            reason,
+            next_node_id,
+            next_channel_id,
+            requested_next_hop_scid,
+            payment_hash,
+            intercept_id,
+        } => Py::new(
+            py,
+            HtlcHandlingFailed {
+                id,
+                prev_channel_id,
+                failure_type,
+                reason,
+                next_node_id,
+                next_channel_id,
+                requested_next_hop_scid,
+                payment_hash,
+                intercept_id,
+            },
+        )?
+        .into_any(),
         NodeEvent::HtlcIntercepted {
             intercept_id,
             requested_next_hop_scid,
@@ -197,8 +235,8 @@ pub fn to_py(py: Python<'_>, q: QueuedEvent) -> PyResult<Py<PyAny>> {
             },
         )?
         .into_any(),
-        NodeEvent::OnionMessageIntercepted { peer_node_id, message } => {
-            Py::new(py, OnionMessageIntercepted { id, peer_node_id, message })?.into_any()
+        NodeEvent::OnionMessageIntercepted { peer_node_id, message, prev_node_id } => {
+            Py::new(py, OnionMessageIntercepted { id, peer_node_id, message, prev_node_id })?.into_any()
         }
         NodeEvent::OnionMessagePeerConnected { peer_node_id } => {
             Py::new(py, OnionMessagePeerConnected { id, peer_node_id })?.into_any()

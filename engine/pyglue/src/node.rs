@@ -9,7 +9,10 @@ use pyo3::prelude::*;
 
 use crate::errors::to_py;
 use crate::events;
-use crate::types::{Balance, Channel, InboundHtlc, InterceptHop, InvoiceInfo, NodeOptions, Payment, Peer};
+use crate::types::{
+    Balance, Channel, InboundHtlc, InterceptHop, InvoiceInfo, NodeOptions, OnionMessageStats, Payment, Peer,
+    PendingIntercept,
+};
 
 #[pyclass(frozen, name = "Node", module = "lsp_node._ldk")]
 pub struct PyNode {
@@ -200,6 +203,26 @@ impl PyNode {
 
     fn pending_inbound_htlcs(&self, py: Python<'_>) -> Vec<InboundHtlc> {
         py.detach(|| self.inner.pending_inbound_htlcs()).into_iter().map(InboundHtlc::from).collect()
+    }
+
+    /// Whether LDK still holds intercepted HTLC `intercept_id`: its inbound amount, else None.
+    fn intercept_pending_amount(&self, py: Python<'_>, intercept_id: String) -> PyResult<Option<u64>> {
+        py.detach(|| self.inner.intercept_pending_amount(&intercept_id)).map_err(to_py)
+    }
+
+    /// The intercepted HTLCs LDK holds now (for start-up reconciliation).
+    fn pending_intercepts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| Ok(n
+            .pending_intercepts()
+            .map_err(to_py)?
+            .into_iter()
+            .map(PendingIntercept::from)
+            .collect::<Vec<_>>()))
+    }
+
+    /// Counters of the onion-message rate limit and the event queue's depth per lane.
+    fn onion_message_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| Ok(OnionMessageStats::from(n.onion_message_stats().map_err(to_py)?)))
     }
 
     #[pyo3(signature = (node_id=None))]

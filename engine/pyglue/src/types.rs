@@ -6,21 +6,26 @@ use pyo3::prelude::*;
 
 /// Declare a frozen pyclass with public fields, a constructor, `__match_args__` (so `match`
 /// statements work), a dataclass-like `__repr__` and, for events, a `kind` class attribute.
+/// Fields listed under `added { .. }` (Option types) come last and default to None in the
+/// constructor, so Python code written before they existed keeps working.
 macro_rules! record {
-    ($(#[$meta:meta])* $name:ident $(kind = $kind:literal)? { $($(#[$fmeta:meta])* $field:ident : $ty:ty),* $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident $(kind = $kind:literal)? { $($(#[$fmeta:meta])* $field:ident : $ty:ty),* $(,)? }
+     $(added { $($ofield:ident : $oty:ty),* $(,)? })?) => {
         $(#[$meta])*
         #[pyclass(frozen, get_all, eq, module = "lsp_node._ldk")]
         #[derive(Clone, Debug, PartialEq)]
         pub struct $name {
-            $($(#[$fmeta])* pub $field: $ty),*
+            $($(#[$fmeta])* pub $field: $ty,)*
+            $($(pub $ofield: $oty,)*)?
         }
 
         #[pymethods]
         impl $name {
             #[new]
+            #[pyo3(signature = ($($field,)* $($($ofield = None,)*)?))]
             #[allow(clippy::too_many_arguments)]
-            fn new($($field: $ty),*) -> Self {
-                Self { $($field),* }
+            fn new($($field: $ty,)* $($($ofield: $oty,)*)?) -> Self {
+                Self { $($field,)* $($($ofield,)*)? }
             }
 
             $(
@@ -33,7 +38,7 @@ macro_rules! record {
 
             #[classattr]
             fn __match_args__(py: Python<'_>) -> PyResult<Py<pyo3::types::PyTuple>> {
-                Ok(pyo3::types::PyTuple::new(py, [$(stringify!($field)),*])?.unbind())
+                Ok(pyo3::types::PyTuple::new(py, [$(stringify!($field),)* $($(stringify!($ofield),)*)?])?.unbind())
             }
 
             fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
@@ -41,9 +46,10 @@ macro_rules! record {
                 use pyo3::IntoPyObjectExt;
                 #[allow(unused_variables)]
                 let (py, this) = (slf.py(), slf.get());
-                let fields: Vec<String> = vec![$(
-                    format!("{}={}", stringify!($field), this.$field.clone().into_bound_py_any(py)?.repr()?)
-                ),*];
+                let fields: Vec<String> = vec![
+                    $(format!("{}={}", stringify!($field), this.$field.clone().into_bound_py_any(py)?.repr()?),)*
+                    $($(format!("{}={}", stringify!($ofield), this.$ofield.clone().into_bound_py_any(py)?.repr()?),)*)?
+                ];
                 Ok(format!("{}({})", stringify!($name), fields.join(", ")))
             }
         }
@@ -191,6 +197,70 @@ impl From<lsp_engine::InboundHtlc> for InboundHtlc {
 }
 
 record!(
+    /// An intercepted HTLC that LDK still holds, as the engine recorded it when LDK reported
+    /// it; `state` is pending, or forwarded / failed if that was requested before (LDK holding
+    /// it again means the request was lost, e.g. to a crash before LDK persisted it).
+    PendingIntercept {
+        intercept_id: String,
+        requested_next_hop_scid: u64,
+        payment_hash: String,
+        prev_channel_id: Option<String>,
+        prev_node_id: Option<String>,
+        inbound_amount_msat: u64,
+        expected_outbound_amount_msat: u64,
+        inbound_cltv_expiry: Option<u32>,
+        state: String,
+    }
+);
+
+impl From<lsp_engine::InterceptRecord> for PendingIntercept {
+    fn from(r: lsp_engine::InterceptRecord) -> Self {
+        Self {
+            intercept_id: r.intercept_id,
+            requested_next_hop_scid: r.requested_next_hop_scid,
+            payment_hash: r.payment_hash,
+            prev_channel_id: r.prev_channel_id,
+            prev_node_id: r.prev_node_id,
+            inbound_amount_msat: r.inbound_amount_msat,
+            expected_outbound_amount_msat: r.expected_outbound_amount_msat,
+            inbound_cltv_expiry: r.inbound_cltv_expiry,
+            state: r.state,
+        }
+    }
+}
+
+record!(
+    /// What the onion-message front door and the event queue have done since start:
+    /// messages accepted or dropped by the per-peer rate limit, forwarded, intercepted for an
+    /// offline node, undeliverable; message events refused by a full queue; queue depth now.
+    OnionMessageStats {
+        accepted: u64,
+        rate_limited: u64,
+        forwarded: u64,
+        intercepted: u64,
+        undeliverable: u64,
+        queue_refused: u64,
+        queued_messages: u64,
+        queued_other: u64,
+    }
+);
+
+impl From<lsp_engine::OnionMessageStats> for OnionMessageStats {
+    fn from(s: lsp_engine::OnionMessageStats) -> Self {
+        Self {
+            accepted: s.accepted,
+            rate_limited: s.rate_limited,
+            forwarded: s.forwarded,
+            intercepted: s.intercepted,
+            undeliverable: s.undeliverable,
+            queue_refused: s.queue_refused,
+            queued_messages: s.queued_messages,
+            queued_other: s.queued_other,
+        }
+    }
+}
+
+record!(
     /// A payment as the engine records it; `direction` is inbound or outbound, `status`
     /// pending, succeeded or failed.
     Payment {
@@ -261,6 +331,13 @@ pub struct NodeOptions {
     pub to_self_delay: u16,
     pub min_funding_confirmations: u32,
     pub forward_immediately: bool,
+    pub onion_message_rate_per_sec: u32,
+    pub onion_message_burst: u32,
+    pub max_queued_onion_messages: u32,
+    pub max_intercepted_per_peer: u32,
+    pub min_inbound_channel_sat: u64,
+    pub log_max_bytes: u64,
+    pub log_keep_files: u32,
 }
 
 fn default() -> lsp_engine::NodeOptions {
@@ -279,10 +356,20 @@ impl NodeOptions {
         to_self_delay = default().to_self_delay,
         min_funding_confirmations = default().min_funding_confirmations,
         forward_immediately = default().forward_immediately,
+        onion_message_rate_per_sec = default().onion_message_rate_per_sec,
+        onion_message_burst = default().onion_message_burst,
+        max_queued_onion_messages = default().max_queued_onion_messages,
+        max_intercepted_per_peer = default().max_intercepted_per_peer,
+        min_inbound_channel_sat = default().min_inbound_channel_sat,
+        log_max_bytes = default().log_max_bytes,
+        log_keep_files = default().log_keep_files,
     ))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         listen_addr: String, sync_interval_secs: u64, log_level: String, accept_intercept_htlcs: bool,
-        to_self_delay: u16, min_funding_confirmations: u32, forward_immediately: bool,
+        to_self_delay: u16, min_funding_confirmations: u32, forward_immediately: bool, onion_message_rate_per_sec: u32,
+        onion_message_burst: u32, max_queued_onion_messages: u32, max_intercepted_per_peer: u32,
+        min_inbound_channel_sat: u64, log_max_bytes: u64, log_keep_files: u32,
     ) -> Self {
         Self {
             listen_addr,
@@ -292,6 +379,13 @@ impl NodeOptions {
             to_self_delay,
             min_funding_confirmations,
             forward_immediately,
+            onion_message_rate_per_sec,
+            onion_message_burst,
+            max_queued_onion_messages,
+            max_intercepted_per_peer,
+            min_inbound_channel_sat,
+            log_max_bytes,
+            log_keep_files,
         }
     }
 
@@ -305,6 +399,13 @@ impl NodeOptions {
             "to_self_delay",
             "min_funding_confirmations",
             "forward_immediately",
+            "onion_message_rate_per_sec",
+            "onion_message_burst",
+            "max_queued_onion_messages",
+            "max_intercepted_per_peer",
+            "min_inbound_channel_sat",
+            "log_max_bytes",
+            "log_keep_files",
         ];
         Ok(pyo3::types::PyTuple::new(py, names)?.unbind())
     }
@@ -324,6 +425,13 @@ impl From<&NodeOptions> for lsp_engine::NodeOptions {
             to_self_delay: o.to_self_delay,
             min_funding_confirmations: o.min_funding_confirmations,
             forward_immediately: o.forward_immediately,
+            onion_message_rate_per_sec: o.onion_message_rate_per_sec,
+            onion_message_burst: o.onion_message_burst,
+            max_queued_onion_messages: o.max_queued_onion_messages,
+            max_intercepted_per_peer: o.max_intercepted_per_peer,
+            min_inbound_channel_sat: o.min_inbound_channel_sat,
+            log_max_bytes: o.log_max_bytes,
+            log_keep_files: o.log_keep_files,
         }
     }
 }
@@ -336,5 +444,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<InboundHtlc>()?;
     m.add_class::<Payment>()?;
     m.add_class::<InterceptHop>()?;
+    m.add_class::<PendingIntercept>()?;
+    m.add_class::<OnionMessageStats>()?;
     m.add_class::<NodeOptions>()
 }

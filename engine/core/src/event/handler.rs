@@ -2,12 +2,14 @@
 //! preimage, spendable outputs, connection requests) are handled here; the rest become
 //! `NodeEvent`s, queued durably (with the payment row they change) before LDK forgets them.
 
-use lightning::events::{ClosureReason, Event, FundingInfo, PaymentFailureReason, ReplayEvent};
+use lightning::events::{
+    ClosureReason, Event, FundingInfo, HTLCHandlingFailureType, PaymentFailureReason, ReplayEvent,
+};
 use lightning::util::logger::Level;
 use lightning::util::ser::Writeable;
 
 use crate::event::NodeEvent;
-use crate::io::{now_secs, PaymentRecord, STATUS_FAILED, STATUS_SUCCEEDED};
+use crate::io::{now_secs, InterceptRecord, PaymentRecord, INTERCEPT_PENDING, STATUS_FAILED, STATUS_SUCCEEDED};
 use crate::node::Core;
 use crate::parse::hexs;
 
@@ -178,26 +180,62 @@ impl Core {
                 claim_from_onchain_tx,
                 outbound_amount_forwarded_msat,
                 ..
-            } => self.emit(
-                NodeEvent::PaymentForwarded {
-                    prev_channel_id: prev_channel_id.map(|c| hexs(&c.0)),
-                    next_channel_id: next_channel_id.map(|c| hexs(&c.0)),
-                    prev_node_id: prev_node_id.map(|n| n.to_string()),
-                    next_node_id: next_node_id.map(|n| n.to_string()),
-                    fee_earned_msat: total_fee_earned_msat,
-                    outbound_amount_msat: outbound_amount_forwarded_msat,
-                    claim_from_onchain_tx,
-                },
-                None,
-            ),
-            Event::HTLCHandlingFailed { prev_channel_id, failure_type, failure_reason } => self.emit(
-                NodeEvent::HtlcHandlingFailed {
-                    prev_channel_id: hexs(&prev_channel_id.0),
-                    failure_type: format!("{failure_type:?}"),
-                    reason: failure_reason.map(|r| format!("{r:?}")),
-                },
-                None,
-            ),
+            } => {
+                if let (Some(p), Some(n)) = (prev_channel_id, next_channel_id) {
+                    self.forget_settled_intercepts(&hexs(&p.0), &hexs(&n.0));
+                }
+                self.emit(
+                    NodeEvent::PaymentForwarded {
+                        prev_channel_id: prev_channel_id.map(|c| hexs(&c.0)),
+                        next_channel_id: next_channel_id.map(|c| hexs(&c.0)),
+                        prev_node_id: prev_node_id.map(|n| n.to_string()),
+                        next_node_id: next_node_id.map(|n| n.to_string()),
+                        fee_earned_msat: total_fee_earned_msat,
+                        outbound_amount_msat: outbound_amount_forwarded_msat,
+                        claim_from_onchain_tx,
+                    },
+                    None,
+                )
+            }
+            Event::HTLCHandlingFailed { prev_channel_id, failure_type, failure_reason } => {
+                let prev = hexs(&prev_channel_id.0);
+                let (mut next_node_id, mut next_channel_id, mut scid, mut payment_hash) = (None, None, None, None);
+                match &failure_type {
+                    HTLCHandlingFailureType::Forward { node_id, channel_id } => {
+                        next_node_id = node_id.map(|n| n.to_string());
+                        next_channel_id = Some(hexs(&channel_id.0));
+                    }
+                    HTLCHandlingFailureType::InvalidForward { requested_forward_scid }
+                    | HTLCHandlingFailureType::UnknownNextHop { requested_forward_scid } => {
+                        scid = Some(*requested_forward_scid);
+                    }
+                    HTLCHandlingFailureType::Receive { payment_hash: h } => payment_hash = Some(hexs(&h.0)),
+                    HTLCHandlingFailureType::InvalidOnion => {}
+                }
+                let matched = self.match_failed_intercept(&prev, next_channel_id.as_deref(), scid);
+                let intercept_id = matched.as_ref().map(|r| r.intercept_id.clone());
+                if let Some(r) = matched {
+                    payment_hash = payment_hash.or(Some(r.payment_hash));
+                }
+                let emitted = self.emit(
+                    NodeEvent::HtlcHandlingFailed {
+                        prev_channel_id: prev,
+                        failure_type: format!("{failure_type:?}"),
+                        reason: failure_reason.map(|r| format!("{r:?}")),
+                        next_node_id,
+                        next_channel_id,
+                        requested_next_hop_scid: scid,
+                        payment_hash,
+                        intercept_id: intercept_id.clone(),
+                    },
+                    None,
+                );
+                // Forgotten only once the event carrying the match is durable.
+                if let (Ok(()), Some(id)) = (&emitted, intercept_id) {
+                    let _ = self.store.forget_intercept(&id);
+                }
+                emitted
+            }
             Event::HTLCIntercepted {
                 intercept_id,
                 requested_next_hop_scid,
@@ -208,6 +246,23 @@ impl Core {
                 // Looked up now, while the HTLC is surely pending, so the handler gets the
                 // sender and expiry with the event instead of racing the channel state.
                 let inbound = self.inbound_side(&payment_hash, inbound_amount_msat);
+                let record = InterceptRecord {
+                    intercept_id: hexs(&intercept_id.0),
+                    requested_next_hop_scid,
+                    payment_hash: hexs(&payment_hash.0),
+                    prev_channel_id: inbound.map(|i| hexs(&i.channel_id.0)),
+                    prev_node_id: inbound.map(|i| i.prev_node_id.to_string()),
+                    inbound_amount_msat,
+                    expected_outbound_amount_msat,
+                    inbound_cltv_expiry: inbound.map(|i| i.cltv_expiry),
+                    next_channel_id: None,
+                    state: INTERCEPT_PENDING.into(),
+                };
+                // Recorded before the event, so the record exists whenever the event does.
+                if let Err(e) = self.store.record_intercept(&record) {
+                    self.logger.engine(Level::Error, format!("cannot record an intercepted HTLC: {e}; will retry"));
+                    return Err(ReplayEvent());
+                }
                 self.emit(
                     NodeEvent::HtlcIntercepted {
                         intercept_id: hexs(&intercept_id.0),
@@ -260,17 +315,36 @@ impl Core {
                 Ok(())
             }
             Event::ConnectionNeeded { node_id, addresses } => {
-                for a in addresses {
-                    if self.connect(node_id, &a.to_string()).await.is_ok() {
-                        break;
-                    }
-                }
+                // Dialled on the dialler task with a deadline: the addresses may come from
+                // anyone's node announcement (a reply path names its first hop), and waiting
+                // here would stop every other event until the dial gave up.
+                self.request_dial(node_id, addresses);
                 Ok(())
             }
+            Event::OpenChannelRequest {
+                temporary_channel_id,
+                counterparty_node_id,
+                funding_satoshis,
+                channel_negotiation_type,
+                channel_type,
+                ..
+            } => {
+                self.decide_inbound_channel(
+                    temporary_channel_id,
+                    counterparty_node_id,
+                    funding_satoshis,
+                    channel_negotiation_type,
+                    &channel_type,
+                );
+                Ok(())
+            }
+            // Forwarded messages are intercepted by the guard, which knows their sender; what
+            // still arrives here was generated by LDK itself.
             Event::OnionMessageIntercepted { peer_node_id, message } => self.emit(
                 NodeEvent::OnionMessageIntercepted {
                     peer_node_id: peer_node_id.to_string(),
                     message: hexs(&message.encode()),
+                    prev_node_id: None,
                 },
                 None,
             ),

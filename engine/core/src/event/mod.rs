@@ -2,6 +2,7 @@
 //! handled, and stays there until Python acknowledges it, so a crash replays, never loses.
 //! `handler` turns LDK's events into these; `queue` is the consumer's side.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use lightning::util::logger::Level;
@@ -66,10 +67,26 @@ pub enum NodeEvent {
         outbound_amount_msat: Option<u64>,
         claim_from_onchain_tx: bool,
     },
+    /// An HTLC we could not forward or receive was failed back over `prev_channel_id`.
+    /// `failure_type` is LDK's description; its parts are in typed fields: `next_node_id` and
+    /// `next_channel_id` for a forward that failed downstream, `requested_next_hop_scid` for
+    /// an intercept SCID (or unknown SCID) we refused, `payment_hash` when LDK or the engine's
+    /// intercept record knows it. `intercept_id` names the intercepted HTLC this failure
+    /// belongs to when the engine can tell it unambiguously (see `Core::match_failed_forward`).
     HtlcHandlingFailed {
         prev_channel_id: String,
         failure_type: String,
         reason: Option<String>,
+        #[serde(default)]
+        next_node_id: Option<String>,
+        #[serde(default)]
+        next_channel_id: Option<String>,
+        #[serde(default)]
+        requested_next_hop_scid: Option<u64>,
+        #[serde(default)]
+        payment_hash: Option<String>,
+        #[serde(default)]
+        intercept_id: Option<String>,
     },
     /// An HTLC addressed to one of our intercept SCIDs is waiting for forward or fail.
     /// `prev_node_id` and `inbound_cltv_expiry` describe the inbound HTLC (looked up when the
@@ -87,9 +104,13 @@ pub enum NodeEvent {
         inbound_cltv_expiry: Option<u32>,
     },
     /// An onion message for a peer that is not connected; the application may keep it.
+    /// `prev_node_id` is the peer the message arrived from (None for messages LDK itself
+    /// generated, or events queued before the field existed): the key for per-sender quotas.
     OnionMessageIntercepted {
         peer_node_id: String,
         message: String,
+        #[serde(default)]
+        prev_node_id: Option<String>,
     },
     OnionMessagePeerConnected {
         peer_node_id: String,
@@ -106,6 +127,16 @@ pub enum NodeEvent {
 }
 
 impl NodeEvent {
+    /// Onion-message traffic: queued in the second lane, bounded, behind everything else.
+    pub fn is_message_traffic(&self) -> bool {
+        matches!(
+            self,
+            NodeEvent::OnionMessageIntercepted { .. }
+                | NodeEvent::OnionMessagePeerConnected { .. }
+                | NodeEvent::OnionMessageReceived { .. }
+        )
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             NodeEvent::ChannelPending { .. } => "channel_pending",
@@ -125,23 +156,82 @@ impl NodeEvent {
     }
 }
 
+/// The bounds of the message lane (from `NodeOptions`).
+#[derive(Clone, Copy, Debug)]
+pub struct MessageLaneLimits {
+    pub max_total: u64,
+    pub max_intercepted_per_peer: u64,
+}
+
 /// Where events go: the SQLite queue, then a wake-up for whoever waits in `next_event`.
 pub struct EventSink {
     pub store: Arc<SqliteStore>,
     pub seq: watch::Sender<u64>,
     pub logger: Arc<EngineLogger>,
+    pub limits: MessageLaneLimits,
+    /// Message events refused because the lane (or one offline node's share) was full.
+    pub refused: AtomicU64,
 }
 
 impl EventSink {
+    pub fn new(store: Arc<SqliteStore>, logger: Arc<EngineLogger>, limits: MessageLaneLimits) -> Self {
+        let (seq, _) = watch::channel(0u64);
+        Self { store, seq, logger, limits, refused: AtomicU64::new(0) }
+    }
+
     /// Queue durably (with the payment row it changes, in the same transaction). Err means
-    /// nothing was written and the caller should have the event replayed.
+    /// nothing was written and the caller should have the event replayed. Message traffic that
+    /// finds its lane full is dropped (Ok, counted in `refused`): a message is not money, and
+    /// replaying it would only keep the flood going.
     pub fn emit(&self, event: NodeEvent, payment: Option<&PaymentRecord>) -> crate::Result<()> {
-        let queued = serde_json::to_string(&event)
-            .map_err(|e| crate::Error::Storage(format!("cannot encode the event: {e}")))
-            .and_then(|json| self.store.push_event(event.kind(), &json, payment));
+        self.queue(event, payment, None)
+    }
+
+    /// `emit` for a message received from peer `sender`: no one peer may hold more than a
+    /// quarter of the message lane, so one busy (or hostile) peer cannot crowd out the others'
+    /// messages while the application catches up.
+    pub fn emit_from(&self, event: NodeEvent, sender: Option<&str>) -> crate::Result<()> {
+        self.queue(event, None, sender)
+    }
+
+    fn queue(&self, event: NodeEvent, payment: Option<&PaymentRecord>, sender: Option<&str>) -> crate::Result<()> {
+        let json = serde_json::to_string(&event)
+            .map_err(|e| crate::Error::Storage(format!("cannot encode the event: {e}")))?;
+        let kind = event.kind();
+        let limits = self.limits;
+        let queued = match &event {
+            NodeEvent::OnionMessageReceived { .. } => {
+                let share = sender.map(|_| (limits.max_total / 4).max(1));
+                self.store.push_message_event(kind, &json, sender, limits.max_total, share)
+            }
+            NodeEvent::OnionMessageIntercepted { peer_node_id, .. } => self.store.push_message_event(
+                kind,
+                &json,
+                Some(peer_node_id),
+                limits.max_total,
+                Some(limits.max_intercepted_per_peer),
+            ),
+            // One pending "connected" per peer says all there is to say; the total bound does not
+            // apply, or a message flood could hide a client's return (and its mail) from the LSP.
+            NodeEvent::OnionMessagePeerConnected { peer_node_id } => {
+                self.store.push_message_event(kind, &json, Some(peer_node_id), u64::MAX, Some(1))
+            }
+            _ => self.store.push_event(kind, &json, payment).map(Some),
+        };
         match queued {
-            Ok(_) => {
+            Ok(Some(_)) => {
                 self.seq.send_modify(|v| *v += 1);
+                Ok(())
+            }
+            Ok(None) => {
+                let n = self.refused.fetch_add(1, Ordering::Relaxed);
+                // Once, then every thousandth: a flood must not turn into a log flood.
+                if n.is_multiple_of(1000) && !matches!(event, NodeEvent::OnionMessagePeerConnected { .. }) {
+                    self.logger.engine(
+                        Level::Warn,
+                        format!("message queue full: dropped a {kind} event ({} dropped so far)", n + 1),
+                    );
+                }
                 Ok(())
             }
             Err(e) => {

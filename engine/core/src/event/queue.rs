@@ -2,7 +2,10 @@
 
 use crate::error::{Error, Result};
 use crate::event::{NodeEvent, QueuedEvent};
+use crate::model::OnionMessageStats;
 use crate::node::Node;
+
+use std::sync::atomic::Ordering;
 
 fn decode(id: i64, body: &str) -> Result<QueuedEvent> {
     let event = serde_json::from_str::<NodeEvent>(body)
@@ -32,6 +35,22 @@ impl Node {
     /// The oldest unacknowledged event, without waiting.
     pub fn poll_event(&self) -> Result<Option<QueuedEvent>> {
         self.core.store.first_event()?.map(|(id, _kind, body)| decode(id, &body)).transpose()
+    }
+
+    /// Counters of the onion-message front door and the depth of both queue lanes.
+    pub fn onion_message_stats(&self) -> Result<OnionMessageStats> {
+        let c = &self.core.guard.counters;
+        let (other, messages) = self.core.store.queue_depth()?;
+        Ok(OnionMessageStats {
+            accepted: c.accepted.load(Ordering::Relaxed),
+            rate_limited: c.rate_limited.load(Ordering::Relaxed),
+            forwarded: c.forwarded.load(Ordering::Relaxed),
+            intercepted: c.intercepted.load(Ordering::Relaxed),
+            undeliverable: c.undeliverable.load(Ordering::Relaxed),
+            queue_refused: self.core.events.refused.load(Ordering::Relaxed),
+            queued_messages: messages,
+            queued_other: other,
+        })
     }
 
     /// Acknowledge an event once its side effects are committed.

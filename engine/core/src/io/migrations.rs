@@ -28,6 +28,24 @@ const STEPS: &[&str] = &[
     // payments up by hash (payment_id is the key), so that index only cost writes.
     "CREATE INDEX IF NOT EXISTS payments_created ON payments(created_at, payment_id);
      DROP INDEX IF EXISTS payments_hash;",
+    // 3: two lanes in the event queue. Onion-message traffic (lane 1) is served after
+    // everything else (lane 0: HTLCs, payments, channels), so a flood of messages never stands
+    // between the application and an intercepted HTLC; `peer` lets the queue bound one peer.
+    "ALTER TABLE events ADD COLUMN lane INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE events ADD COLUMN peer TEXT;
+     UPDATE events SET lane = 1 WHERE kind IN
+        ('onion_message_received', 'onion_message_intercepted', 'onion_message_peer_connected');
+     CREATE INDEX IF NOT EXISTS events_lane ON events(lane, id);
+     CREATE INDEX IF NOT EXISTS events_peer ON events(peer, kind) WHERE peer IS NOT NULL;",
+    // 4: the engine's record of intercepted HTLCs. LDK's HTLCHandlingFailed names neither the
+    // payment hash nor the intercept id, and LDK lists no pending intercepts; this table lets
+    // the engine say which intercept a failure belongs to and which are still pending.
+    "CREATE TABLE IF NOT EXISTS intercepts (
+        intercept_id TEXT PRIMARY KEY, scid INTEGER NOT NULL, payment_hash TEXT NOT NULL,
+        prev_channel_id TEXT, prev_node_id TEXT, inbound_amount_msat INTEGER NOT NULL,
+        expected_outbound_amount_msat INTEGER NOT NULL, inbound_cltv_expiry INTEGER,
+        next_channel_id TEXT, state TEXT NOT NULL, created_at INTEGER NOT NULL);
+     CREATE INDEX IF NOT EXISTS intercepts_prev ON intercepts(prev_channel_id, state);",
 ];
 
 /// The version this build writes.

@@ -54,7 +54,7 @@ impl SqliteStore {
         Ok(Self { conn: Mutex::new(conn) })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A poisoned lock means a thread panicked mid-statement; SQLite itself kept the file
         // consistent, so carrying on with the connection is safe.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
@@ -79,11 +79,52 @@ impl SqliteStore {
         Ok(id)
     }
 
-    /// The oldest event not yet acknowledged, if any.
+    /// Append an onion-message event (lane 1) unless a bound says no: `Ok(None)` means it was
+    /// refused and nothing was written. Bounds: `max_total` message events in all, and with
+    /// `per_peer`, at most that many events of this kind naming `peer`. The counts and the
+    /// insert share one transaction, so concurrent writers cannot overshoot.
+    pub fn push_message_event(
+        &self, kind: &str, body: &str, peer: Option<&str>, max_total: u64, per_peer: Option<u64>,
+    ) -> Result<Option<i64>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let total: i64 = tx.query_row("SELECT COUNT(*) FROM events WHERE lane = 1", [], |r| r.get(0))?;
+        if total as u64 >= max_total {
+            return Ok(None);
+        }
+        if let (Some(p), Some(cap)) = (peer, per_peer) {
+            let n: i64 =
+                tx.query_row("SELECT COUNT(*) FROM events WHERE peer = ?1 AND kind = ?2", params![p, kind], |r| {
+                    r.get(0)
+                })?;
+            if n as u64 >= cap {
+                return Ok(None);
+            }
+        }
+        tx.execute(
+            "INSERT INTO events (kind, body, created_at, lane, peer) VALUES (?1, ?2, ?3, 1, ?4)",
+            params![kind, body, now_secs() as i64, peer],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(Some(id))
+    }
+
+    /// Events waiting per lane: (lane 0, lane 1).
+    pub fn queue_depth(&self) -> Result<(u64, u64)> {
+        let conn = self.lock();
+        let count = |lane: i64| -> Result<u64> {
+            Ok(conn.query_row("SELECT COUNT(*) FROM events WHERE lane = ?1", params![lane], |r| r.get::<_, i64>(0))?
+                as u64)
+        };
+        Ok((count(0)?, count(1)?))
+    }
+
+    /// The event to deliver next: the oldest of lane 0, else the oldest of lane 1.
     pub fn first_event(&self) -> Result<Option<(i64, String, String)>> {
         Ok(self
             .lock()
-            .query_row("SELECT id, kind, body FROM events ORDER BY id LIMIT 1", [], |r| {
+            .query_row("SELECT id, kind, body FROM events ORDER BY lane, id LIMIT 1", [], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .optional()?)
@@ -266,5 +307,30 @@ mod tests {
         assert!(store.remove_event(id).unwrap());
         assert!(!store.remove_event(id).unwrap());
         assert_eq!(store.first_event().unwrap().unwrap().1, "b");
+    }
+
+    #[test]
+    fn message_lane_waits_behind_other_events_and_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("node.sqlite")).unwrap();
+        let kind = "onion_message_intercepted";
+        for _ in 0..3 {
+            assert!(store.push_message_event(kind, "{}", Some("02aa"), 10, Some(3)).unwrap().is_some());
+        }
+        // The fourth for the same offline node is refused; another node still fits.
+        assert!(store.push_message_event(kind, "{}", Some("02aa"), 10, Some(3)).unwrap().is_none());
+        assert!(store.push_message_event(kind, "{}", Some("02bb"), 10, Some(3)).unwrap().is_some());
+        // An HTLC event queued after the messages is delivered before them.
+        let htlc = store.push_event("htlc_intercepted", "{}", None).unwrap();
+        assert_eq!(store.first_event().unwrap().unwrap().0, htlc);
+        assert_eq!(store.queue_depth().unwrap(), (1, 4));
+        // The total bound counts every message event, whatever its peer.
+        for i in 0..6 {
+            let peer = format!("03{i:02}");
+            assert!(store.push_message_event(kind, "{}", Some(&peer), 10, Some(3)).unwrap().is_some());
+        }
+        assert!(store.push_message_event("onion_message_received", "{}", None, 10, None).unwrap().is_none());
+        store.remove_event(htlc).unwrap();
+        assert_eq!(store.first_event().unwrap().unwrap().1, kind);
     }
 }

@@ -14,9 +14,11 @@ use lightning::util::ser::{Writeable, Writer};
 
 use crate::event::{EventSink, NodeEvent};
 
+mod guard;
 mod router;
 mod send;
 
+pub use guard::{GuardCounters, GuardedMessenger};
 pub use router::RelayMessageRouter;
 pub use send::verify_message;
 
@@ -31,10 +33,18 @@ pub fn is_app_tlv_type(t: u64) -> bool {
 }
 
 /// An application message: its TLV type and the payload bytes, uninterpreted.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RawOnionMessage {
     pub tlv_type: u64,
     pub payload: Vec<u8>,
+}
+
+/// LDK logs received messages with `{:?}` (at trace level); a payload can carry a hold's
+/// secret, so only its type and size are shown.
+impl std::fmt::Debug for RawOnionMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RawOnionMessage {{ tlv_type: {}, payload: {} bytes }}", self.tlv_type, self.payload.len())
+    }
 }
 
 impl Writeable for RawOnionMessage {
@@ -71,7 +81,8 @@ impl CustomOnionMessageHandler for AppMessageHandler {
             context: context.map(hex::encode),
             responder: responder.map(|r| hex::encode(r.encode())),
         };
-        if self.sink.emit(event, None).is_err() {
+        let sender = guard::current_prev_hop().map(|p| p.to_string());
+        if self.sink.emit_from(event, sender.as_deref()).is_err() {
             self.sink.logger.engine(Level::Error, "dropped an onion message: the event queue is not writable".into());
         }
         None
