@@ -114,9 +114,20 @@ INJECTIONS = {
 }
 
 
+#: A valid id per platform and the path (query left out) its push must arrive at (templates() above).
+GOOD_DEVICE = {
+    "webhook": (LEGIT, f"/push/{LEGIT}"),
+    "fcm": (FCM_TOKEN, f"/fcm/{FCM_TOKEN}"),
+    "apns": (APNS_TOKEN, f"/apns/{APNS_TOKEN}"),
+    "query": (LEGIT, "/q"),
+}
+
+
 @pytest.mark.parametrize("platform", ["webhook", "fcm", "apns", "query"])
 @pytest.mark.parametrize("name", list(INJECTIONS))
-def test_injected_device_id_is_refused_at_registration(store: NotificationStore, platform: str, name: str) -> None:
+async def test_injected_device_id_is_refused_at_registration(
+    store: NotificationStore, recorders: tuple[Recorder, Recorder], platform: str, name: str
+) -> None:
     bad = INJECTIONS[name]
     with pytest.raises(InvalidArgumentError) as e:
         store.register_device(CLIENT, platform, bad, now=T0)
@@ -125,6 +136,14 @@ def test_injected_device_id_is_refused_at_registration(store: NotificationStore,
     if len(bad.strip()) > 3:
         assert bad not in str(e.value)
     assert store.devices(CLIENT, now=T0) == []
+    # The refusal leaves the store working: a valid device registers and gets exactly one push.
+    push, evil = recorders
+    good, path = GOOD_DEVICE[platform]
+    store.register_device(CLIENT, platform, good, now=T0)
+    notifier = Notifier(store, templates(push.port), NotifierSettings(request_timeout_secs=5.0, max_attempts=1))
+    assert notifier.notify(CLIENT, "message_waiting", now=T0)
+    await notifier.deliver_due(now=T0)
+    assert push.paths() == [path] and evil.requests == []
 
 
 @pytest.mark.parametrize("name", list(INJECTIONS))
