@@ -10,11 +10,13 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
+from lsp_node import _ldk
 from lsp_node.client import Client
-from lsp_node.engine import LightningNode
+from lsp_node.engine import LightningNode, NodeOptions
 from lsp_node.errors import PeerError
 
 from .conftest import Chain, NodeFactory, wait_event
@@ -203,3 +205,28 @@ async def build_net(
         yield net
     finally:
         await net.close()
+
+
+@asynccontextmanager
+async def own_chain(tmp_path: Path) -> AsyncIterator[tuple[Chain, NodeFactory]]:
+    """A chain and a node factory like conftest's `chain` and `make_node`, which are per test (they
+    use tmp_path): this one lets a module's tests share one network (a module-scoped fixture)."""
+    raw = _ldk.RegtestChain.open(str(tmp_path / "chain.sqlite"))
+    chain = Chain(raw, await raw.start_server())
+    running: list[LightningNode] = []
+
+    async def make_node(name: str, **kw: Any) -> LightningNode:
+        kw.setdefault("sync_interval_secs", 1)
+        node = await LightningNode.start(
+            str(tmp_path / name), esplora_url=chain.url, name=name, options=NodeOptions(**kw)
+        )
+        running.append(node)
+        return node
+
+    try:
+        yield chain, make_node
+    finally:
+        for node in running:
+            if node.is_running:
+                await node.stop()
+        await raw.stop_server()

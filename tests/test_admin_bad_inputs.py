@@ -1,19 +1,29 @@
-"""Bad input to the admin API of a real running LSP (`python main.py`): every route times missing or
-wrong authentication, malformed, oversized, wrongly typed and out-of-range bodies. Each case asserts
-the status and the reason, that the answer shows no internals, and the process keeps serving."""
+"""Bad input to the admin API of a real running LSP (`python main.py`, LSP_a of a LightningRod
+network: A -> LSP_a -> LSP_b -> B): every route times missing or wrong authentication, malformed,
+oversized, wrongly typed and out-of-range bodies. Each case asserts the status and the reason and
+that the answer shows no internals; after the whole corpus a normal held payment through that LSP
+settles exactly once and moves the balances.
+
+One network serves every case (a module-scoped fixture on a module-scoped event loop): building it
+takes about half a minute, the cases take milliseconds each. The cases are plain (synchronous)
+tests so each is reported by name; the blocking HTTP calls they make run while the module's loop
+is idle, and the LSPs are separate processes, so nothing waits on that loop meanwhile."""
 
 from __future__ import annotations
 
 import http.client
 import json
-import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
-from .test_main import read_startup, start, stop, write_config
+from lsp_node import protocol as p
+from lsp_node.engine import PaymentReceived, PaymentSent
+
+from .lightningrod_net import Net, build_net, own_chain, until
+from .lsp_process import LspProcess
 
 ROUTES = [
     ("GET", "/api/info"),
@@ -29,6 +39,7 @@ ROUTES = [
 NODE = "02" + "ab" * 32
 UNKNOWN_NODE = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
 GOOD_TOKEN = "<token>"  # replaced by the process's real token
+AMOUNT_MSAT = 20_000_000
 
 
 @dataclass
@@ -36,7 +47,7 @@ class Admin:
     host: str
     port: int
     token: str
-    proc: subprocess.Popen[str]
+    lsp: LspProcess
 
     def call(
         self, method: str, path: str, body: bytes | None = None, auth: str | None = "Bearer <token>"
@@ -58,19 +69,18 @@ class Admin:
         return r.status, json.loads(text)
 
 
-@pytest.fixture(scope="module")
-def admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Admin]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def net(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Net]:
     tmp = tmp_path_factory.mktemp("admin")
-    proc = start(write_config(tmp))
-    info = read_startup(proc)
-    url = info["admin api"].split(" ")[0].removeprefix("http://")
+    async with own_chain(tmp) as (chain, make_node), build_net(chain, make_node, tmp) as n:
+        yield n
+
+
+@pytest.fixture(scope="module")
+def admin(net: Net) -> Admin:
+    url = net.lsp_a.admin.removeprefix("http://")
     host, _, port = url.rpartition(":")
-    token = Path(info["admin api"].split("bearer token in ")[1].rstrip(")")).read_text().strip()
-    a = Admin(host, int(port), token, proc)
-    try:
-        yield a
-    finally:
-        assert stop(proc)[0] == 0
+    return Admin(host, int(port), net.lsp_a.token, net.lsp_a)
 
 
 AUTH_CASES = {
@@ -209,9 +219,48 @@ def test_unknown_routes_and_methods(admin: Admin, method: str, path: str, want: 
     assert (status, answer["error"]) == (want, reason)
 
 
-def test_the_process_still_serves_after_the_corpus(admin: Admin) -> None:
-    status, info = admin.call("GET", "/api/info")
-    assert status == 200 and info["network"] == "regtest"
-    status, addr = admin.call("POST", "/api/newaddress")
-    assert status == 200 and str(addr["address"]).startswith("bcrt1")
-    assert admin.proc.poll() is None
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_held_payment_completes_after_the_corpus(net: Net) -> None:
+    """Last in the module: after every case above, LSP_a still serves its admin API and still does
+    its job, a held payment A -> LSP_a -> LSP_b -> B that settles exactly once."""
+    assert net.lsp_a.proc is not None and net.lsp_a.proc.poll() is None
+    info = await net.lsp_a.api("GET", "/api/info")
+    assert info["network"] == "regtest"
+    assert str((await net.lsp_a.api("POST", "/api/newaddress"))["address"]).startswith("bcrt1")
+    # The corpus left no state behind: no hold, no mail, no stray peer or channel.
+    assert await net.holds() == []
+    assert await net.lsp_a.api("GET", "/api/mailbox") == []
+    peers = {peer["node_id"] for peer in await net.lsp_a.api("GET", "/api/peers")}
+    assert peers == {net.alice.node_id, net.lsp_b.node_id}
+    assert len(await net.lsp_a.api("GET", "/api/channels")) == 2
+
+    alice_before = net.alice.channels()[0].outbound_capacity_msat
+    bob_before = net.bob.channels()[0].inbound_capacity_msat
+    request = await net.b.create_payment_request(AMOUNT_MSAT, "after the admin corpus")
+    held = await net.a.pay_with_hold(request, hold_blocks=144)
+    received = await net.b.wait_for("payment_received", payment_hash=held.payment_hash)
+    assert isinstance(received, PaymentReceived) and received.amount_msat == AMOUNT_MSAT
+    await until(lambda: held.payment_hash in net.b.unblock_replies, "LSP_a's answer to the unblock")
+    assert net.b.unblock_replies[held.payment_hash].status == p.Status.OK
+    sent = await net.a.wait_for("payment_sent", payment_hash=held.payment_hash)
+    assert isinstance(sent, PaymentSent) and sent.fee_paid_msat is not None
+    fee = sent.fee_paid_msat
+
+    async def settled() -> bool:
+        return [h["state"] for h in await net.holds()] == ["settled"]
+
+    await until(settled, "hold settled at LSP_a")
+    await until(lambda: all(c.pending_htlcs == 0 for c in net.alice.channels() + net.bob.channels()), "no HTLC left")
+
+    # Exactly once: one hold, one receipt at B, one success at A.
+    def count(events: list[object], kind: str) -> int:
+        return sum(
+            getattr(e, "kind", None) == kind and getattr(e, "payment_hash", None) == held.payment_hash for e in events
+        )
+
+    assert count(list(net.b.events), "payment_received") == 1
+    assert count(list(net.a.events), "payment_sent") == 1
+    # Balances: B's side of its channel gained the amount, A's lost the amount and the fees.
+    assert bob_before - net.bob.channels()[0].inbound_capacity_msat == AMOUNT_MSAT
+    assert alice_before - net.alice.channels()[0].outbound_capacity_msat >= AMOUNT_MSAT + fee
+    assert "Traceback" not in (net.lsp_a.dir / "stderr.log").read_text()
