@@ -8,6 +8,7 @@ push). So the state an engine call depends on is durable before the call is made
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -481,8 +482,12 @@ class Holding:
         ldk = {r.intercept_id: r for r in await engine.pending_intercepts()}
         waiting = await self.store.run(self._waiting_intercepts)
         # Our waiting HTLCs are also asked of LDK one by one: one intercepted before the engine kept
-        # records would otherwise look gone (and a released one be taken for forwarded).
-        held = set(ldk) | {i for i in waiting if i not in ldk and engine.intercept_pending_amount(i) is not None}
+        # records would otherwise look gone (and a released one be taken for forwarded). Off the
+        # loop: one channel-manager lookup each, as many as there are held HTLCs.
+        unlisted = [i for i in waiting if i not in ldk]
+        held = set(ldk) | set(
+            await asyncio.to_thread(lambda: [i for i in unlisted if engine.intercept_pending_amount(i) is not None])
+        )
         pending = engine.pending_inbound_payment_hashes()
         plan = await self.store.run(self._reconcile, ldk, held, pending, time.time())
         for hold, htlcs in plan.forward.values():
