@@ -7,6 +7,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from lsp_node.engine import HtlcIntercepted, PendingIntercept
 from lsp_node.errors import LspNodeError
 
 LSP_NODE_ID = "03" + "5a" * 32
@@ -26,11 +27,18 @@ class FakeEngine:
     #: peers whose onion messages LDK refuses.
     refuse_messages_to: set[str] = field(default_factory=set)
     pending_hashes: set[str] = field(default_factory=set)
+    #: the engine's intercept records (see `intercepted`); LDK holds those not in `gone`.
+    records: dict[str, PendingIntercept] = field(default_factory=dict)
+    #: intercept id -> inbound msat: held by LDK without an engine record (recorded by an
+    #: engine version that kept none).
+    unrecorded: dict[str, int] = field(default_factory=dict)
     #: channel id -> counterparty, for HtlcHandlingFailed
     channel_peers: dict[str, str] = field(default_factory=dict)
     replies: list[tuple[str, int, bytes]] = field(default_factory=list)
     forwarded: list[tuple[str, str, int]] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    #: intercept ids of forwards and fails LDK refused (it no longer held them)
+    refused: list[str] = field(default_factory=list)
     delivered: list[tuple[str, str]] = field(default_factory=list)
     #: our own messages sent straight to a peer: (peer, tlv type, payload)
     sent: list[tuple[str, int, bytes]] = field(default_factory=list)
@@ -85,18 +93,66 @@ class FakeEngine:
 
     async def fail_intercepted_htlc(self, intercept_id: str) -> None:
         if intercept_id in self.gone:
+            self.refused.append(intercept_id)
             raise LspNodeError("no such intercepted HTLC")
         self.failed.append(intercept_id)
         self.gone.add(intercept_id)
+        self._mark(intercept_id, "failed")
 
     async def forward_htlc(self, intercept_id: str, next_node_id: str, amount_msat: int) -> bool:
         if self.channels.get(next_node_id, 0) < amount_msat:
             return False
         if intercept_id in self.gone:
+            self.refused.append(intercept_id)
             raise LspNodeError("no such intercepted HTLC")
         self.forwarded.append((intercept_id, next_node_id, amount_msat))
         self.gone.add(intercept_id)
+        self._mark(intercept_id, "forwarded")
         return True
 
     def pending_inbound_payment_hashes(self) -> set[str]:
         return set(self.pending_hashes)
+
+    def intercepted(self, event: HtlcIntercepted) -> HtlcIntercepted:
+        """LDK intercepts an HTLC: the engine records it (state pending) and emits `event`.
+        Taking it out of `gone` again stands for LDK losing a forward or fail in a crash."""
+        self.records.setdefault(
+            event.intercept_id,
+            PendingIntercept(
+                event.intercept_id,
+                event.requested_next_hop_scid,
+                event.payment_hash,
+                "chan-" + (event.prev_node_id or "?")[:8],
+                event.prev_node_id,
+                event.inbound_amount_msat,
+                event.expected_outbound_amount_msat,
+                event.inbound_cltv_expiry,
+                "pending",
+            ),
+        )
+        self.gone.discard(event.intercept_id)
+        return event
+
+    def _mark(self, intercept_id: str, state: str) -> None:
+        r = self.records.get(intercept_id)
+        if r is not None:
+            self.records[intercept_id] = PendingIntercept(
+                r.intercept_id,
+                r.requested_next_hop_scid,
+                r.payment_hash,
+                r.prev_channel_id,
+                r.prev_node_id,
+                r.inbound_amount_msat,
+                r.expected_outbound_amount_msat,
+                r.inbound_cltv_expiry,
+                state,
+            )
+
+    async def pending_intercepts(self) -> list[PendingIntercept]:
+        return [r for i, r in self.records.items() if i not in self.gone]
+
+    def intercept_pending_amount(self, intercept_id: str) -> int | None:
+        if intercept_id in self.gone:
+            return None
+        r = self.records.get(intercept_id)
+        return r.inbound_amount_msat if r is not None else self.unrecorded.get(intercept_id)

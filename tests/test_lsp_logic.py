@@ -78,6 +78,11 @@ def htlc(
     return HtlcIntercepted(1, intercept_id, scid, payment_hash.hex(), inbound, inbound, sender, 1300)
 
 
+async def intercept(lsp: Lsp, event: HtlcIntercepted) -> None:
+    """LDK intercepts an HTLC (the fake engine records it) and the role handles the event."""
+    await lsp.service.holding.on_htlc_intercepted(lsp.engine.intercepted(event))
+
+
 async def armed(lsp: Lsp, **kw: object) -> p.HoldReply:
     reply = await lsp.service.on_hold_request(request(**kw))  # type: ignore[arg-type]
     assert reply.status == p.Status.OK, reply.error
@@ -351,8 +356,8 @@ async def test_tick_fails_a_released_hold_still_holding_at_failback(lsp: Lsp) ->
 async def test_reconcile_marks_gone_and_finishes_releases(lsp: Lsp) -> None:
     reply = await armed(lsp)
     assert reply.intercept_scid is not None
-    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid, intercept_id="kept"))
-    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid, intercept_id="lost", payment_hash=HASH))
+    await intercept(lsp, htlc(reply.intercept_scid, intercept_id="kept"))
+    await intercept(lsp, htlc(reply.intercept_scid, intercept_id="lost", payment_hash=HASH))
     lsp.engine.channels = {}
     await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
     lsp.engine.channels = {NEXT: 10**9}
@@ -362,6 +367,7 @@ async def test_reconcile_marks_gone_and_finishes_releases(lsp: Lsp) -> None:
     states = {h.intercept_id: h.state for h in lsp.store.htlcs(lsp.store.holds()[0].hold_id)}
     # "lost": its inbound HTLC is still pending but LDK has no intercept: forwarded before the crash.
     assert states == {"kept": "forwarded", "lost": "forwarded"}
+    assert [f[0] for f in lsp.engine.forwarded] == ["kept"] and lsp.engine.refused == []  # "lost": not asked again
 
 
 async def test_reconcile_redoes_forwards_and_fail_backs_ldk_lost(lsp: Lsp) -> None:
@@ -369,11 +375,11 @@ async def test_reconcile_redoes_forwards_and_fail_backs_ldk_lost(lsp: Lsp) -> No
     pending again and sends no new event, so start-up does it again."""
     reply = await armed(lsp)
     assert reply.intercept_scid is not None
-    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    await intercept(lsp, htlc(reply.intercept_scid))
     await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
     other = await armed(lsp, request_id=b"o" * 16, hashes=(b"\x66" * 32,), pid=b"\x67" * 32)
     assert other.intercept_scid is not None
-    await lsp.service.holding.on_htlc_intercepted(htlc(other.intercept_scid, "f1", payment_hash=b"\x66" * 32))
+    await intercept(lsp, htlc(other.intercept_scid, "f1", payment_hash=b"\x66" * 32))
     lsp.store.set_htlc_state("f1", "failed", time.time())
     lsp.engine.gone.clear()  # LDK lost both the forward of i1 and the fail of f1
     lsp.engine.pending_hashes = {HASH.hex(), (b"\x66" * 32).hex()}
@@ -383,6 +389,117 @@ async def test_reconcile_redoes_forwards_and_fail_backs_ldk_lost(lsp: Lsp) -> No
     # Persisted after all (LDK refuses the redo): nothing changes, nothing is sent twice.
     await lsp.service.reconcile()
     assert len(lsp.engine.forwarded) == 2 and lsp.engine.failed == ["f1"]
+
+
+async def test_reconcile_settles_waiting_htlcs_ldk_no_longer_holds(lsp: Lsp) -> None:
+    """Rule 1 (SPEC.md §8): per intercept, not per payment hash. Of a released hold's HTLCs, one
+    LDK holds is forwarded; one it does not hold whose inbound HTLC is pending was forwarded before
+    the crash; one whose inbound HTLC is gone too is `gone`. A held hold's HTLC LDK still holds, or
+    whose inbound HTLC is still pending, stays held."""
+    lsp.service.policy = LspSettings(max_held_htlcs_per_client=5, max_held_msat_per_client=10**8)
+    h2, h3 = b"\x55" * 32, b"\x56" * 32
+    released = await armed(lsp, hashes=(HASH, h2))
+    assert released.intercept_scid is not None
+    await intercept(lsp, htlc(released.intercept_scid, "kept"))
+    await intercept(lsp, htlc(released.intercept_scid, "taken"))
+    await intercept(lsp, htlc(released.intercept_scid, "over", payment_hash=h2))
+    lsp.engine.channels = {}
+    await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
+    held = await armed(lsp, request_id=b"h" * 16, hashes=(h3,), pid=b"\x57" * 32)
+    assert held.intercept_scid is not None
+    await intercept(lsp, htlc(held.intercept_scid, "still", payment_hash=h3))
+    await intercept(lsp, htlc(held.intercept_scid, "failing", payment_hash=h3))
+    lsp.engine.channels = {NEXT: 10**9}
+    lsp.engine.gone |= {"taken", "over", "failing"}
+    lsp.engine.pending_hashes = {HASH.hex(), h3.hex()}
+    await lsp.service.reconcile()
+    states = {i: lsp.store.htlc(i).state for i in ("kept", "taken", "over", "still", "failing")}  # type: ignore[union-attr]
+    assert states == {"kept": "forwarded", "taken": "forwarded", "over": "gone", "still": "held", "failing": "held"}
+    assert [f[0] for f in lsp.engine.forwarded] == ["kept"] and lsp.engine.failed == []
+    assert lsp.engine.refused == []  # nothing LDK no longer holds is asked of it
+
+
+async def test_reconcile_asks_ldk_about_htlcs_the_engine_has_no_record_of(lsp: Lsp) -> None:
+    """An HTLC intercepted before the engine kept records is not in `pending_intercepts`; LDK is
+    asked about it directly, so a released one it holds is forwarded, not taken for forwarded."""
+    reply = await armed(lsp)
+    assert reply.intercept_scid is not None
+    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid, "old"))
+    lsp.engine.channels = {}
+    await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
+    lsp.engine.channels = {NEXT: 10**9}
+    lsp.engine.unrecorded = {"old": 1_000_000}
+    lsp.engine.pending_hashes = {HASH.hex()}
+    assert await lsp.engine.pending_intercepts() == []
+    await lsp.service.reconcile()
+    assert [f[0] for f in lsp.engine.forwarded] == ["old"]
+    assert lsp.store.htlc("old").state == "forwarded"  # type: ignore[union-attr]
+
+
+async def test_reconcile_redoes_only_the_lost_forwards_and_fails(lsp: Lsp) -> None:
+    """Rule 2: a committed forward or fail is redone only for the intercepts LDK holds again, not
+    for every HTLC whose payment hash is pending; and it is done once."""
+    reply = await armed(lsp)
+    assert reply.intercept_scid is not None
+    await intercept(lsp, htlc(reply.intercept_scid, "persisted"))
+    await intercept(lsp, htlc(reply.intercept_scid, "undone"))
+    await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
+    assert {f[0] for f in lsp.engine.forwarded} == {"persisted", "undone"}
+    lsp.engine.forwarded.clear()
+    lsp.engine.gone.discard("undone")  # LDK lost this forward in the crash, kept the other
+    lsp.engine.pending_hashes = {HASH.hex()}
+    [record] = await lsp.engine.pending_intercepts()
+    assert (record.intercept_id, record.state) == ("undone", "forwarded")
+    await lsp.service.reconcile()
+    await lsp.service.reconcile()
+    assert [f[0] for f in lsp.engine.forwarded] == ["undone"] and lsp.engine.failed == []
+    assert lsp.engine.refused == []  # "persisted" is not redone, "undone" not twice
+    assert {h.state for h in lsp.store.htlcs(lsp.store.holds()[0].hold_id)} == {"forwarded"}
+
+
+async def test_reconcile_fails_back_a_forwarded_htlc_of_a_hold_that_ended(lsp: Lsp) -> None:
+    """A forward lost in the crash whose hold has since failed (its fail-back height passed) is
+    not forwarded again but failed back to the payer, recorded `failed` before the call."""
+    reply = await armed(lsp)
+    assert reply.intercept_scid is not None
+    await intercept(lsp, htlc(reply.intercept_scid, "fwd"))
+    await intercept(lsp, htlc(reply.intercept_scid, "stuck", inbound=2_000_000))
+    lsp.engine.channels = {NEXT: 1_500_000}  # room for "fwd" only
+    await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
+    lsp.engine.channels = {}  # "stuck" found no channel, and its fail-back height came
+    fb = lsp.store.holds()[0].failback_height
+    assert fb is not None and lsp.store.htlc("fwd").state == "forwarded"  # type: ignore[union-attr]
+    lsp.engine.height = fb
+    await lsp.service.tick()
+    assert lsp.store.holds()[0].state == "failed" and lsp.engine.failed == ["stuck"]
+    lsp.engine.gone.discard("fwd")  # the forward of "fwd" was lost
+    lsp.engine.pending_hashes = {HASH.hex()}
+    await lsp.service.reconcile()
+    assert lsp.engine.failed == ["stuck", "fwd"] and len(lsp.engine.forwarded) == 1
+    assert lsp.store.htlc("fwd").state == "failed"  # type: ignore[union-attr]
+
+
+async def test_reconcile_fails_unknown_intercepts_only_once_their_event_was_handled(lsp: Lsp) -> None:
+    """Rule 3: an intercept LDK holds that our table does not know. Recorded `failed` by the
+    engine (we failed it, the fail was lost): failed again at start-up. Still `pending`: its
+    event is queued and comes next, so reconcile leaves it to that event."""
+    reply = await armed(lsp)
+    assert reply.intercept_scid is not None
+    await intercept(lsp, htlc(0x999, "stray"))  # no hold uses that SCID: failed
+    assert lsp.engine.failed == ["stray"]
+    lsp.engine.gone.discard("stray")  # the fail was lost in the crash
+    queued = lsp.engine.intercepted(htlc(reply.intercept_scid, "queued"))  # event not yet handled
+    lsp.engine.pending_hashes = {HASH.hex()}
+    await lsp.service.reconcile()
+    assert lsp.engine.failed == ["stray", "stray"] and lsp.store.htlc("stray") is None
+    assert lsp.store.htlc("queued") is None and "queued" not in lsp.engine.failed
+    # The queued event then arrives and is handled as usual: the HTLC is held for its hold.
+    await lsp.service.handle(queued)
+    assert lsp.store.htlc("queued").state == "held"  # type: ignore[union-attr]
+    assert lsp.store.holds()[0].state == "held"
+    # Nothing is redone: LDK holds only "queued", which is ours and held.
+    await lsp.service.reconcile()
+    assert lsp.engine.failed == ["stray", "stray"] and lsp.engine.forwarded == []
 
 
 PEER = "02" + "dd" * 32  # a peer with a funded channel, forwarding mail (e.g. the payer's LSP)

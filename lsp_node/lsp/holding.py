@@ -8,13 +8,14 @@ push). So the state an engine call depends on is durable before the call is made
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
 from dataclasses import dataclass, field
 
 from lsp_node import protocol as p
-from lsp_node.engine import HtlcHandlingFailed, HtlcIntercepted, PaymentForwarded
+from lsp_node.engine import HtlcHandlingFailed, HtlcIntercepted, PaymentForwarded, PendingIntercept
 from lsp_node.errors import LspNodeError
 from lsp_node.lsp import hooks
 from lsp_node.lsp.context import NOT_AUTHENTICATED, Role, short
@@ -45,6 +46,21 @@ class TickPlan:
     fail_back: list[FailBack] = field(default_factory=list)
     retry: list[tuple[Hold, list[HeldHtlc]]] = field(default_factory=list)
     warn: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ReconcilePlan:
+    """Start-up actions, one per intercept: forwards by hold, then fails."""
+
+    forward: dict[str, tuple[Hold, list[HeldHtlc]]] = field(default_factory=dict)
+    fail: list[str] = field(default_factory=list)
+
+    def add_forward(self, hold: Hold, htlcs: list[HeldHtlc]) -> None:
+        if htlcs:
+            self.forward.setdefault(hold.hold_id, (hold, []))[1].extend(htlcs)
+
+    def add_fail(self, intercept_id: str) -> None:
+        self.fail.append(intercept_id)
 
 
 def facts(hold: Hold, height: int, counts: dict[str, int] | None = None) -> HoldFacts:
@@ -302,10 +318,10 @@ class Holding:
         return hold, self.store.mark_forwarding(hold_id, now)
 
     # -- forwarding --------------------------------------------------------------------------------
-    async def forward_held(self, hold: Hold, htlcs: list[HeldHtlc] | None = None, refused: str = "gone") -> None:
+    async def forward_held(self, hold: Hold, htlcs: list[HeldHtlc] | None = None) -> None:
         """Forward the `forwarding` HTLCs of a released hold to its next node; each exactly once:
-        an HTLC LDK refuses is never retried and becomes `refused` (`gone`; at start-up, when its
-        inbound HTLC is still pending, `forwarded`: LDK took it before the crash)."""
+        an HTLC LDK refuses is never retried and becomes `gone` (start-up reconciliation asks LDK
+        first, so it only forwards what LDK holds)."""
         if htlcs is None:
             htlcs = await self.store.run(self.store.mark_forwarding, hold.hold_id, time.time())
         outcome: list[tuple[str, str]] = []
@@ -325,7 +341,7 @@ class Holding:
                 # LDK no longer has it (already forwarded before a crash, or failed): never retry.
                 # A redone forward keeps `forwarded`: LDK took the first one after all.
                 log.info("HTLC %s not forwarded: %s", short(h.intercept_id), e)
-                outcome.append((h.intercept_id, refused if h.state in WAITING else h.state))
+                outcome.append((h.intercept_id, "gone" if h.state in WAITING else h.state))
         if outcome:
             await self.store.run(self._set_htlc_states, outcome, time.time())
 
@@ -458,40 +474,77 @@ class Holding:
 
     # -- start-up ------------------------------------------------------------------------------------
     async def reconcile(self) -> None:
-        """After a restart: mark HTLCs LDK no longer holds, finish releases a crash interrupted,
-        and redo forwards and fail-backs that were committed here but that LDK may not have
-        persisted before the crash (its intercept is then pending again, and LDK does not
-        hand it out as a new event)."""
-        pending = self.role.engine.pending_inbound_payment_hashes()
-        plan = await self.store.run(self._reconcile, pending, time.time())
-        for hold, htlcs in plan.retry:
-            # Each HTLC's inbound side is still pending: if LDK no longer has the intercept, it
-            # was forwarded before the crash.
-            await self.forward_held(hold, htlcs, refused="forwarded")
-        for fb in plan.fail_back:
-            for h in fb.htlcs:
-                await self._fail(h.intercept_id)
+        """After a restart, before the event loop starts: settle our table against the intercepts
+        LDK holds now, one intercept at a time (SPEC.md §8). LDK does not announce again an
+        intercept whose event was handled, and a forward or fail asked just before a crash is
+        undone if LDK had not persisted it."""
+        engine = self.role.engine
+        ldk = {r.intercept_id: r for r in await engine.pending_intercepts()}
+        waiting = await self.store.run(self._waiting_intercepts)
+        # Our waiting HTLCs are also asked of LDK one by one: one intercepted before the engine kept
+        # records would otherwise look gone (and a released one be taken for forwarded). Off the
+        # loop: one channel-manager lookup each, as many as there are held HTLCs.
+        unlisted = [i for i in waiting if i not in ldk]
+        held = set(ldk) | set(
+            await asyncio.to_thread(lambda: [i for i in unlisted if engine.intercept_pending_amount(i) is not None])
+        )
+        pending = engine.pending_inbound_payment_hashes()
+        plan = await self.store.run(self._reconcile, ldk, held, pending, time.time())
+        for hold, htlcs in plan.forward.values():
+            await self.forward_held(hold, htlcs)
+        for intercept_id in plan.fail:
+            await self._fail(intercept_id)
 
-    def _reconcile(self, pending: set[str], now: float) -> TickPlan:
-        store, plan = self.store, TickPlan()
+    def _waiting_intercepts(self) -> list[str]:
+        return [
+            h.intercept_id
+            for hold in self.store.holds((HELD, RELEASED))
+            for h in self.store.htlcs(hold.hold_id, WAITING)
+        ]
+
+    def _reconcile(
+        self, ldk: dict[str, PendingIntercept], held: set[str], pending: set[str], now: float
+    ) -> ReconcilePlan:
+        """One transaction; every intercept gets at most one action. `ldk`: the intercepts LDK holds
+        with the engine's records; `held`: the ids LDK holds (records or not); `pending`: payment
+        hashes LDK still has an inbound HTLC for."""
+        store, plan = self.store, ReconcilePlan()
+        # 1. Our waiting HTLCs.
         for hold in store.holds((HELD, RELEASED)):
             for h in store.htlcs(hold.hold_id, WAITING):
+                if h.intercept_id in held:
+                    continue  # held: stays so; released: forwarded below
                 if h.payment_hash not in pending:
-                    store.set_htlc_state(h.intercept_id, "gone", now)
+                    store.set_htlc_state(h.intercept_id, "gone", now)  # failed or settled inbound
+                elif hold.state == RELEASED:
+                    # LDK took our forward before the crash; had it not persisted it, it would hold
+                    # the intercept (or announce it again, and that event redoes the forward).
+                    store.set_htlc_state(h.intercept_id, "forwarded", now)
+                # else held, not in LDK, inbound pending: LDK is failing it back or will announce it
+                # again; the tick or that event deals with it.
             if hold.state == RELEASED:
-                plan.retry.append((hold, store.mark_forwarding(hold.hold_id, now)))
-        # Only hashes LDK still has an inbound HTLC for can have a lost forward or fail: bounded
-        # by LDK's pending HTLCs, not by history. A redo LDK refuses changes nothing (§8).
-        for payment_hash in sorted(pending):
-            for hold_id in store.holds_covering(payment_hash):
-                covering = store.hold(hold_id)
-                if covering is None:
-                    continue
-                htlcs = [h for h in store.htlcs(hold_id) if h.payment_hash == payment_hash]
-                redo_forward = [h for h in htlcs if h.state == "forwarded"]
-                redo_fail = [h for h in htlcs if h.state == "failed"]
-                if redo_forward and covering.state in (RELEASED, SETTLED):
-                    plan.retry.append((covering, redo_forward))
-                if redo_fail:
-                    plan.fail_back.append(FailBack(covering, redo_fail, "redo after restart", push=False))
+                plan.add_forward(hold, store.mark_forwarding(hold.hold_id, now))
+        # 2. What LDK holds that we committed an end for, or do not know.
+        for intercept_id, record in ldk.items():
+            row = store.htlc(intercept_id)
+            if row is None:
+                # Never ours. `pending`: its HtlcIntercepted event is still queued (or replayed by
+                # LDK) and decides it; acting here would race it. `forwarded`/`failed`: we failed
+                # it (no hold matched) and the fail was lost: fail it again, not at LDK's timeout.
+                if record.state != "pending":
+                    plan.add_fail(intercept_id)
+                continue
+            owner = store.hold(row.hold_id)
+            if row.state in WAITING and owner is not None and owner.state in (HELD, RELEASED):
+                continue  # done in 1
+            if row.state == "forwarded" and owner is not None and owner.state in (RELEASED, SETTLED):
+                plan.add_forward(owner, [row])  # a forward lost in the crash
+            elif row.state == "settled":
+                log.warning("settled HTLC %s is pending in LDK; left as is", short(intercept_id))
+            else:
+                # A fail lost in the crash, or an HTLC whose hold ended without it: back to the
+                # payer, recorded before the call.
+                if row.state != "failed":
+                    store.set_htlc_state(intercept_id, "failed", now)
+                plan.add_fail(intercept_id)
         return plan

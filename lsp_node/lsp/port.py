@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from lsp_node.engine import LightningNode
+from lsp_node.engine import LightningNode, PendingIntercept
 from lsp_node.errors import NoUsableChannelError
 
 
@@ -58,6 +58,17 @@ class EnginePort(Protocol):
 
     def pending_inbound_payment_hashes(self) -> set[str]:
         """Payment hashes of the inbound HTLCs LDK still has pending."""
+        ...
+
+    async def pending_intercepts(self) -> list[PendingIntercept]:
+        """The intercepted HTLCs LDK holds now (waiting for a forward or a fail), each with the
+        engine's record of it; `state` is what was last asked of LDK (pending: nothing; forwarded
+        or failed: that request was lost, e.g. to a crash before LDK persisted it; SPEC.md §8)."""
+        ...
+
+    def intercept_pending_amount(self, intercept_id: str) -> int | None:
+        """The inbound amount of intercept `intercept_id` if LDK holds it now, else None. Asks
+        LDK directly, so it also answers for an intercept the engine has no record of."""
         ...
 
 
@@ -120,3 +131,9 @@ class LdkEngine:
 
     def pending_inbound_payment_hashes(self) -> set[str]:
         return {h.payment_hash for h in self.node.pending_inbound_htlcs()}
+
+    async def pending_intercepts(self) -> list[PendingIntercept]:
+        return await self.node.pending_intercepts()
+
+    def intercept_pending_amount(self, intercept_id: str) -> int | None:
+        return self.node.intercept_pending_amount(intercept_id)
