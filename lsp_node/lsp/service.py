@@ -122,8 +122,9 @@ class LspService:
         await self.holding.tick()
 
     async def reconcile(self) -> None:
-        """After a restart: finish releases a crash interrupted, mark HTLCs LDK no longer holds,
-        and hand connected clients their mail. LDK replays pending HTLCIntercepted events."""
+        """After a restart: check the holds' HTLCs against each intercept LDK still holds (LDK does
+        not announce an intercept again once its event was handled; SPEC.md §8), then hand
+        connected clients their mail."""
         await self.holding.reconcile()
         for peer in self.engine.connected_peers():
             await self.mailbox.deliver(peer)
