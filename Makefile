@@ -38,8 +38,10 @@ bench: build  ## payment latency and throughput, printed as tables
 bench-holds: build  ## LightningRod: release latency, held/plain ratio, held HTLCs, mailbox rate
 	$(BIN)/python -m bench.holds
 
-bench-flood: build  ## flood control: 1,000 onion messages/s from one peer during held payments
-	$(BIN)/python -m bench.flood
+# e.g. make bench-flood FLOOD_ARGS="--rate 2000 --payments 20 --json flood.json"
+FLOOD_ARGS ?=
+bench-flood: build  ## flood control: 1,000 onion messages/s from one peer (own process) during held payments
+	$(BIN)/python -m bench.flood $(FLOOD_ARGS)
 
 FUZZ_RUNS ?= 1000000
 fuzz: build  ## fuzz each decoder of untrusted input FUZZ_RUNS times (atheris; outside CI)

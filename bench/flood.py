@@ -1,15 +1,22 @@
-"""Flood control under load, printed as a table (and JSON):
+"""Flood control under load, printed as a table (and a JSON line):
 
 One peer (a stranger with no channel) sends LSP_a onion messages at a fixed rate (1,000/s by
 default) while Alice pays Bob with holds that Bob releases. Measured with and without the flood:
 
+- what the flooder offered: messages handed to its LDK node for LSP_a, and messages LSP_a's
+  onion-message guard saw (`onion_message_stats()`: accepted + dropped by the token bucket), as
+  rates over the flood window;
+- messages accepted vs dropped by the per-peer token bucket, refused by a full queue, and the
+  event queue's depth per lane (sampled every 100 ms);
 - release handling at LSP_a (payment_unblock handled until the held HTLCs are forwarded), p50/p99;
 - a held payment end to end (hold, release, settled at Alice), p50/p99;
-- the admin API's GET /api/info latency, p50/p99 (polled every 20 ms throughout);
-- messages accepted vs dropped by the per-peer token bucket, and the event queue's depth.
+- the admin API's GET /api/info latency, p50/p99 (polled every 20 ms throughout).
 
-The LSPs run in this process (LspRole and the admin app, as main.py runs them), so does the
-flooding node: the figures include its CPU cost, on the same cores.
+The LSPs, Alice and Bob run in this process (LspRole and the admin app, as main.py runs them) so
+their internals can be timed. The flooder is its own process (`bench/flood_sender.py`), with
+Nagle off on its socket as an attacker would have it: LDK sends 32 onion messages per ping/pong
+round trip, and with Nagle on each round trip waited ~40 ms for a delayed ACK (~730 msg/s).
+Whatever was measured is printed even if a later step fails.
 Run: `make bench-flood` or `python -m bench.flood --rate 1000 --payments 8 [--json FILE]`.
 """
 
@@ -19,8 +26,9 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
+import secrets
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,11 +43,11 @@ from lsp_node.admin import create_app, serve
 from lsp_node.app import LspRole
 from lsp_node.client import Client
 from lsp_node.config import LspSettings, NotificationSettings
-from lsp_node.engine import LightningNode, NodeOptions
-from lsp_node.errors import OnionMessageError
+from lsp_node.engine import LightningNode, NodeOptions, OnionMessageStats
 from tests.conftest import Chain, open_channel
 
-PING = 65_601
+ROOT = Path(__file__).resolve().parent.parent
+PHASES = ("baseline", "flood")
 
 
 class AdminPoller:
@@ -79,187 +87,301 @@ class AdminPoller:
                 await self.task
 
 
-class Flooder:
-    """Sends `rate` messages a second to `target`, in 10 ms slices; counts what it sent."""
+class FlooderProcess:
+    """bench/flood_sender.py in its own process, driven over its stdin/stdout JSON lines."""
 
-    def __init__(self, node: LightningNode, target: str, rate: int) -> None:
-        self.node, self.target, self.rate = node, target, rate
-        self.sent = 0
-        # Refused by the flooder's own node: its outbound buffer for the LSP was full (TCP and
-        # LDK back-pressure), so the flood cannot go faster than the LSP reads.
-        self.buffer_full = 0
-        self.task: asyncio.Task[None] | None = None
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.progress: list[dict[str, Any]] = []  # its once-a-second counters
+        self.done: dict[str, Any] | None = None
+        self.nodelay_sockets = 0  # its connections to the LSP with Nagle off (see flood_sender)
 
-    def start(self) -> None:
-        self.task = asyncio.create_task(self._run())
+    @classmethod
+    async def start(cls, data_dir: Path, esplora: str, target: LightningNode, rate: int) -> FlooderProcess:
+        log = await asyncio.to_thread(data_dir.with_suffix(".stderr").open, "wb")  # the child keeps it
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.flood_sender", "--dir", str(data_dir), "--esplora", esplora,
+            "--target", target.node_id, "--addr", target.listen_addr, "--rate", str(rate),
+            cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log,
+        )  # fmt: skip
+        log.close()
+        self = cls(proc)
+        ready = await asyncio.wait_for(self._line(), timeout=120)
+        if ready is None or "ready" not in ready:
+            raise RuntimeError(f"the flooder did not start (see {data_dir.with_suffix('.stderr')})")
+        self.nodelay_sockets = int(ready.get("nodelay_sockets", 0))
+        return self
 
-    async def _run(self) -> None:
-        t0 = time.perf_counter()
-        while True:
-            due = int((time.perf_counter() - t0) * self.rate)
-            while self.sent + self.buffer_full < due:
-                try:
-                    await self.node.send_onion_message(PING, os.urandom(200), to_node=self.target)
-                    self.sent += 1
-                except OnionMessageError:
-                    self.buffer_full += 1
-            await asyncio.sleep(0.01)
+    async def _line(self) -> dict[str, Any] | None:
+        assert self.proc.stdout is not None
+        raw = await self.proc.stdout.readline()
+        return json.loads(raw) if raw else None
 
-    async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+    async def _command(self, word: str) -> None:
+        assert self.proc.stdin is not None
+        with contextlib.suppress(ConnectionError):  # it exited: its stdout says what it did
+            self.proc.stdin.write(word.encode() + b"\n")
+            await self.proc.stdin.drain()
+
+    async def go(self) -> None:
+        await self._command("go")
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        while (msg := await self._line()) is not None:
+            if msg.get("done"):
+                self.done = msg
+                return
+            self.progress.append(msg)
+
+    async def stop(self) -> dict[str, Any] | None:
+        await self._command("stop")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.reader, timeout=30)
+        return self.done
+
+    async def close(self) -> None:
+        if self.proc.returncode is None:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                assert self.proc.stdin is not None
+                self.proc.stdin.close()
+            try:
+                await asyncio.wait_for(self.proc.wait(), timeout=30)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+
+
+def guard_seen(s: OnionMessageStats) -> int:
+    """Messages from any peer that reached LSP_a's onion-message guard (bucket verdict given)."""
+    return s.accepted + s.rate_limited
+
+
+def report(r: dict[str, Any]) -> None:
+    """Print what was measured: every row whose figure exists, then the JSON line."""
+
+    def row(label: str, key: str, fmt: str = ".1f") -> None:
+        v: Any = r
+        for k in key.split("."):
+            v = v.get(k) if isinstance(v, dict) else None
+        if v is not None:
+            print(f"{label:<60}{format(v, fmt):>12}")
+
+    print()
+    print(f"{'flood control measure':<60}{'value':>12}")
+    row("flood window, s", "flood.secs", ".2f")
+    row("flooder's sockets to LSP_a with Nagle off", "flood.sender_nodelay_sockets", "d")
+    row("offered: handed to the flooder's LDK node", "flood.handed", "d")
+    row("offered: handed to LDK, msg/s", "flood.handed_rate")
+    row("offered: refused by the flooder's full outbound buffer", "flood.sender_buffer_full", "d")
+    row("offered: given up, more than 1 s behind", "flood.sender_skipped", "d")
+    row("seen by LSP_a's guard in the window", "flood.guard_seen_window", "d")
+    row("seen by LSP_a's guard in the window, msg/s", "flood.guard_rate_window")
+    row("seen by LSP_a's guard during the held payments, msg/s", "flood.guard_rate_payments")
+    row("seen by LSP_a's guard in all (after draining)", "flood.guard_seen_total", "d")
+    row("accepted by the token bucket", "flood.accepted", "d")
+    row("dropped by the token bucket", "flood.rate_limited", "d")
+    row("message events refused by a full queue", "flood.queue_refused", "d")
+    row("event queue depth max, message lane", "flood.depth_max.messages", "d")
+    row("event queue depth max, other lane", "flood.depth_max.other", "d")
+    row("event queue depth p50, message lane", "flood.depth_p50.messages", "d")
+    for label in PHASES:
+        row(f"[{label}] release handling p50, ms", f"phases.{label}.release_ms_p50", ".2f")
+        row(f"[{label}] release handling p99, ms", f"phases.{label}.release_ms_p99", ".2f")
+        row(f"[{label}] held payment e2e p50, ms", f"phases.{label}.held_e2e_ms_p50")
+        row(f"[{label}] held payment e2e p99, ms", f"phases.{label}.held_e2e_ms_p99")
+        row(f"[{label}] admin GET /api/info p50, ms", f"phases.{label}.admin_info_ms_p50", ".2f")
+        row(f"[{label}] admin GET /api/info p99, ms", f"phases.{label}.admin_info_ms_p99", ".2f")
+    params = r.get("params", {})
+    print(
+        f"(rate limit {params.get('rate_limit')}/s, burst {params.get('burst')}; "
+        f"{params.get('payments')} held payments per phase; admin errors: {r.get('admin_errors')})"
+    )
+    if "error" in r:
+        print(f"stopped early: {r['error']}")
+    print(json.dumps(r))
+
+
+def phase_figures(release: list[float], held: list[float], admin: list[float]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, xs in (("release_ms", release), ("held_e2e_ms", held), ("admin_info_ms", admin)):
+        if xs:
+            out[f"{name}_p50"] = statistics.median(xs)
+            out[f"{name}_p99"] = pct(xs, 99)
+    return out
+
+
+class Bench:
+    """The run's state, so that `finish` can print whatever `run` measured before it failed."""
+
+    def __init__(self, rate: int, payments: int) -> None:
+        opts = NodeOptions()
+        self.rate, self.payments = rate, payments
+        self.result: dict[str, Any] = {
+            "params": {
+                "rate": rate,
+                "payments": payments,
+                "rate_limit": opts.onion_message_rate_per_sec,
+                "burst": opts.onion_message_burst,
+            },
+            "flood": {},
+        }
+        self.release_ms: dict[str, list[float]] = {}
+        self.held_ms: dict[str, list[float]] = {}
+        self.admin: AdminPoller | None = None
+        self.cleanup: list[Any] = []  # coroutine functions, run last first
+
+    async def run(self) -> None:
+        d = Path(tempfile.mkdtemp(prefix="bench-flood-"))
+        raw = _ldk.RegtestChain.open(str(d / "chain.sqlite"))
+        chain = Chain(raw, await raw.start_server())
+        self.cleanup.append(raw.stop_server)
+
+        async def node(name: str, **kw: Any) -> LightningNode:
+            options = NodeOptions(sync_interval_secs=5, **kw)
+            n = await LightningNode.start(str(d / name), esplora_url=chain.url, name=name, options=options)
+            self.cleanup.append(n.stop)
+            return n
+
+        lsp_a = await node("lsp_a", accept_intercept_htlcs=True)
+        lsp_b = await node("lsp_b", accept_intercept_htlcs=True)
+        alice, bob = await node("alice"), await node("bob")
+        for n in (alice, lsp_a, lsp_b):
+            await chain.fund(n, 40_000_000)
+        await open_channel(chain, alice, lsp_a, 16_000_000)
+        await open_channel(chain, lsp_a, lsp_b, 16_000_000)
+        await open_channel(chain, lsp_b, bob, 16_000_000)
+        for n in (alice, bob):
+            while (e := n.poll_event()) is not None:
+                await n.event_handled(e)
+        lsp_cfg = LspSettings(cltv_expiry_delta=72, max_holds_per_client=1000, max_held_htlcs_per_client=483)
+        role_a = await LspRole.start(lsp_a, d / "lsp_a", lsp_cfg, NotificationSettings())
+        self.cleanup.append(role_a.stop)
+        role_b = await LspRole.start(lsp_b, d / "lsp_b", lsp_cfg, NotificationSettings())
+        self.cleanup.append(role_b.stop)
+        token = secrets.token_urlsafe(32)  # the admin API refuses short tokens
+        runner, url = await serve(create_app(lsp_a, role_a.service, token), "127.0.0.1:0")
+        self.cleanup.append(runner.cleanup)
+        a, b = Client(alice, lsp_a.node_id), Client(bob, lsp_b.node_id)
+        a.start()
+        b.start()
+        self.cleanup += [a.stop, b.stop]
+        flooder = await FlooderProcess.start(d / "flooder", chain.url, lsp_a, self.rate)
+        self.cleanup.append(flooder.close)
+        self.result["flood"]["sender_nodelay_sockets"] = flooder.nodelay_sockets
+
+        phase = "baseline"
+        service = role_a.service
+        original = service.on_unblock
+
+        async def timed(msg: p.PaymentUnblock, context: bytes | None) -> p.UnblockReply:
+            t0 = time.perf_counter()
+            r = await original(msg, context)
+            if r.status == p.Status.OK:
+                self.release_ms.setdefault(phase, []).append((time.perf_counter() - t0) * 1000)
+            return r
+
+        service.on_unblock = timed  # type: ignore[method-assign]
+        self.admin = admin = AdminPoller(url, token)
+        admin.start()
+
+        async def held_payments(label: str) -> None:
+            for i in range(self.payments):
+                req = await b.create_payment_request(10_000_000, f"{label} {i}")
+                t0 = time.perf_counter()
+                h = await a.pay_with_hold(req, hold_blocks=144)
+                await a.wait_for("payment_sent", timeout=120, payment_hash=h.payment_hash)
+                self.held_ms.setdefault(label, []).append((time.perf_counter() - t0) * 1000)
+
+        admin.phase = phase = "baseline"
+        await held_payments("baseline")
+
+        fl = self.result["flood"]
+        depth: dict[str, list[int]] = {"messages": [], "other": []}
+
+        async def sample_depth() -> None:
+            while True:
+                s = await lsp_a.onion_message_stats()
+                depth["messages"].append(s.queued_messages)
+                depth["other"].append(s.queued_other)
+                fl["depth_max"] = {k: max(v) for k, v in depth.items()}
+                fl["depth_p50"] = {k: int(statistics.median(v)) for k, v in depth.items()}
+                await asyncio.sleep(0.1)
+
+        before = await lsp_a.onion_message_stats()
+        admin.phase = phase = "flood"
+        t_flood = time.perf_counter()
+        await flooder.go()
+        sampler = asyncio.create_task(sample_depth())
+        self.cleanup.append(lambda: _cancel(sampler))
+        try:
+            await asyncio.sleep(2.0)  # the flood reaches its steady state before the payments
+            pay_from, t_pay = await lsp_a.onion_message_stats(), time.perf_counter()
+            await held_payments("flood")
+            pay_to, t_paid = await lsp_a.onion_message_stats(), time.perf_counter()
+            fl["guard_rate_payments"] = (guard_seen(pay_to) - guard_seen(pay_from)) / (t_paid - t_pay)
+        finally:
+            done = await flooder.stop()
+            window = time.perf_counter() - t_flood
+            at_stop = await lsp_a.onion_message_stats()
+            admin.phase = "after"
+            fl["secs"] = window
+            fl["guard_seen_window"] = guard_seen(at_stop) - guard_seen(before)
+            fl["guard_rate_window"] = fl["guard_seen_window"] / window
+            if done is not None:
+                fl["handed"] = done["handed"]
+                fl["handed_rate"] = done["rate"]
+                fl["sender_buffer_full"] = done["buffer_full"]
+                fl["sender_skipped"] = done["skipped"]
+                fl["sender_secs"] = done["secs"]
+            # [seconds, handed so far, buffer refusals so far], once a second: the rate's steadiness
+            fl["sender_progress"] = [[m["t"], m["handed"], m["buffer_full"]] for m in flooder.progress]
+        handed = int(fl.get("handed", 0))
+
+        async def drained() -> bool:
+            return guard_seen(await lsp_a.onion_message_stats()) - guard_seen(before) >= handed * 0.99
+
+        with contextlib.suppress(TimeoutError):  # a shortfall shows in the figures
+            await until(drained, timeout=60)
+        after = await lsp_a.onion_message_stats()
+        fl["guard_seen_total"] = guard_seen(after) - guard_seen(before)
+        fl["accepted"] = after.accepted - before.accepted
+        fl["rate_limited"] = after.rate_limited - before.rate_limited
+        fl["queue_refused"] = after.queue_refused - before.queue_refused
+
+    async def finish(self, json_path: str | None) -> None:
+        r = self.result
+        if self.admin is not None:
+            await self.admin.stop()
+            r["admin_errors"] = self.admin.errors
+        admin_ms = self.admin.ms if self.admin else {}
+        r["phases"] = {
+            label: phase_figures(self.release_ms.get(label, []), self.held_ms.get(label, []), admin_ms.get(label, []))
+            for label in PHASES
+        }
+        report(r)
+        if json_path:
+            Path(json_path).write_text(json.dumps(r, indent=2) + "\n")
+        for step in reversed(self.cleanup):
+            with contextlib.suppress(Exception):
+                await step()
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def main(rate: int, payments: int, json_path: str | None = None) -> None:
-    d = Path(tempfile.mkdtemp(prefix="bench-flood-"))
-    raw = _ldk.RegtestChain.open(str(d / "chain.sqlite"))
-    chain = Chain(raw, await raw.start_server())
-
-    async def node(name: str, **kw: Any) -> LightningNode:
-        options = NodeOptions(sync_interval_secs=5, **kw)
-        return await LightningNode.start(str(d / name), esplora_url=chain.url, name=name, options=options)
-
-    lsp_a, lsp_b = await node("lsp_a", accept_intercept_htlcs=True), await node("lsp_b", accept_intercept_htlcs=True)
-    alice, bob, flooder = await node("alice"), await node("bob"), await node("flooder")
-    for n in (alice, lsp_a, lsp_b):
-        await chain.fund(n, 40_000_000)
-    await open_channel(chain, alice, lsp_a, 16_000_000)
-    await open_channel(chain, lsp_a, lsp_b, 16_000_000)
-    await open_channel(chain, lsp_b, bob, 16_000_000)
-    await flooder.connect(lsp_a.node_id, lsp_a.listen_addr)
-    for n in (alice, bob, flooder):
-        while (e := n.poll_event()) is not None:
-            await n.event_handled(e)
-    lsp_cfg = LspSettings(cltv_expiry_delta=72, max_holds_per_client=1000, max_held_htlcs_per_client=483)
-    role_a = await LspRole.start(lsp_a, d / "lsp_a", lsp_cfg, NotificationSettings())
-    role_b = await LspRole.start(lsp_b, d / "lsp_b", lsp_cfg, NotificationSettings())
-    token = "bench-token"
-    runner, url = await serve(create_app(lsp_a, role_a.service, token), "127.0.0.1:0")
-    a, b = Client(alice, lsp_a.node_id), Client(bob, lsp_b.node_id)
-    a.start()
-    b.start()
-
-    release_ms: dict[str, list[float]] = {}
-    phase = "baseline"
-    service = role_a.service
-    original = service.on_unblock
-
-    async def timed(msg: p.PaymentUnblock, context: bytes | None) -> p.UnblockReply:
-        t0 = time.perf_counter()
-        r = await original(msg, context)
-        if r.status == p.Status.OK:
-            release_ms.setdefault(phase, []).append((time.perf_counter() - t0) * 1000)
-        return r
-
-    service.on_unblock = timed  # type: ignore[method-assign]
-
-    admin = AdminPoller(url, token)
-    admin.start()
-    held_ms: dict[str, list[float]] = {}
-    depth_max = {"messages": 0, "other": 0}
-
-    async def held_payments(label: str) -> None:
-        for i in range(payments):
-            req = await b.create_payment_request(10_000_000, f"{label} {i}")
-            t0 = time.perf_counter()
-            h = await a.pay_with_hold(req, hold_blocks=144)
-            await a.wait_for("payment_sent", timeout=120, payment_hash=h.payment_hash)
-            held_ms.setdefault(label, []).append((time.perf_counter() - t0) * 1000)
-
-    admin.phase = phase = "baseline"
-    await held_payments("baseline")
-
-    before = await lsp_a.onion_message_stats()
-    flood = Flooder(flooder, lsp_a.node_id, rate)
-    admin.phase = phase = "flood"
-    t_flood = time.perf_counter()
-    flood.start()
-
-    async def sample_depth() -> None:
-        while True:
-            s = await lsp_a.onion_message_stats()
-            depth_max["messages"] = max(depth_max["messages"], s.queued_messages)
-            depth_max["other"] = max(depth_max["other"], s.queued_other)
-            await asyncio.sleep(0.1)
-
-    sampler = asyncio.create_task(sample_depth())
-    await asyncio.sleep(2.0)  # the flood reaches its steady state before the payments
-    await held_payments("flood")
-    await flood.stop()
-    flood_secs = time.perf_counter() - t_flood
-    sampler.cancel()
-    await admin.stop()
-
-    async def settled() -> bool:
-        s = await lsp_a.onion_message_stats()
-        return s.accepted + s.rate_limited - before.accepted - before.rate_limited >= flood.sent * 0.99
-
-    await until(settled, timeout=60)
-    after = await lsp_a.onion_message_stats()
-    accepted = after.accepted - before.accepted
-    dropped = after.rate_limited - before.rate_limited
-
-    def row(label: str, v: float, fmt: str = ".1f") -> None:
-        print(f"{label:<56}{format(v, fmt):>14}")
-
-    print()
-    print(f"{'flood control measure':<56}{'value':>14}")
-    row("flood: messages sent by one peer", flood.sent, "d")
-    row("flood: refused by the sender's full outbound buffer", flood.buffer_full, "d")
-    row("flood: achieved rate, msg/s", flood.sent / flood_secs)
-    row("flood: accepted by the token bucket", accepted, "d")
-    row("flood: dropped by the token bucket", dropped, "d")
-    row("flood: message events refused by a full queue", after.queue_refused - before.queue_refused, "d")
-    row("event queue depth max, message lane", depth_max["messages"], "d")
-    row("event queue depth max, other lane", depth_max["other"], "d")
-    for label in ("baseline", "flood"):
-        rel, e2e, adm = release_ms.get(label, [0.0]), held_ms.get(label, [0.0]), admin.ms.get(label, [0.0])
-        row(f"[{label}] release handling p50, ms", statistics.median(rel), ".2f")
-        row(f"[{label}] release handling p99, ms", pct(rel, 99), ".2f")
-        row(f"[{label}] held payment e2e p50, ms", statistics.median(e2e))
-        row(f"[{label}] held payment e2e p99, ms", pct(e2e, 99))
-        row(f"[{label}] admin GET /api/info p50, ms", statistics.median(adm), ".2f")
-        row(f"[{label}] admin GET /api/info p99, ms", pct(adm, 99), ".2f")
-    print(
-        f"(rate limit: {NodeOptions().onion_message_rate_per_sec}/s, burst {NodeOptions().onion_message_burst}; "
-        f"{payments} held payments per phase; admin errors: {admin.errors})"
-    )
-
-    result = {
-        "params": {"rate": rate, "payments": payments},
-        "sent": flood.sent,
-        "sender_buffer_full": flood.buffer_full,
-        "achieved_rate": flood.sent / flood_secs,
-        "accepted": accepted,
-        "rate_limited": dropped,
-        "queue_refused": after.queue_refused - before.queue_refused,
-        "queue_depth_max": depth_max,
-        "phases": {
-            label: {
-                "release_ms_p50": statistics.median(release_ms.get(label, [0.0])),
-                "release_ms_p99": pct(release_ms.get(label, [0.0]), 99),
-                "held_e2e_ms_p50": statistics.median(held_ms.get(label, [0.0])),
-                "held_e2e_ms_p99": pct(held_ms.get(label, [0.0]), 99),
-                "admin_info_ms_p50": statistics.median(admin.ms.get(label, [0.0])),
-                "admin_info_ms_p99": pct(admin.ms.get(label, [0.0]), 99),
-            }
-            for label in ("baseline", "flood")
-        },
-    }
-    print(json.dumps(result))
-    if json_path:
-        Path(json_path).write_text(json.dumps(result, indent=2) + "\n")
-
-    for c in (a, b):
-        await c.stop()
-    for r in (role_a, role_b):
-        await r.stop()
-    await runner.cleanup()
-    for n in (alice, bob, flooder, lsp_a, lsp_b):
-        await n.stop()
-    await raw.stop_server()
+    bench = Bench(rate, payments)
+    try:
+        await bench.run()
+    except Exception as e:
+        bench.result["error"] = f"{type(e).__name__}: {e}"
+        raise
+    finally:
+        await bench.finish(json_path)
 
 
 if __name__ == "__main__":
