@@ -18,6 +18,15 @@ use crate::parse::parse_pubkey;
 
 /// How long a dialled peer has to complete the noise handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Nagle off on a peer socket. LDK writes small messages (a ping after every 32 onion messages,
+/// `update_add_htlc`, `commitment_signed`) and waits for the answer: with Nagle on, each such
+/// write can wait ~40 ms for the other side's delayed ACK (measured by `make bench-flood`).
+pub(crate) fn no_delay(stream: tokio::net::TcpStream) -> tokio::net::TcpStream {
+    // Best effort: a socket that refuses the option still works, only slower.
+    let _ = stream.set_nodelay(true);
+    stream
+}
 /// Longest a dial requested by LDK (`ConnectionNeeded`) may take, all addresses together.
 pub(crate) const REQUESTED_DIAL_TIMEOUT: Duration = Duration::from_secs(15);
 /// Dials requested by LDK waiting for the dialler; more are dropped (LDK asks again when it
@@ -77,9 +86,13 @@ impl Core {
             .map_err(|e| Error::Peer(format!("cannot resolve '{address}': {e}")))?
             .next()
             .ok_or_else(|| Error::Peer(format!("'{address}' resolves to no address")))?;
-        let fut = lightning_net_tokio::connect_outbound(Arc::clone(&self.peer_manager), pk, addr)
+        let refused = || Error::Peer(format!("cannot connect to {pk} at {addr}: connection refused or timed out"));
+        let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, tokio::net::TcpStream::connect(addr))
             .await
-            .ok_or_else(|| Error::Peer(format!("cannot connect to {pk} at {addr}: connection refused or timed out")))?;
+            .map_err(|_| refused())?
+            .map_err(|_| refused())?;
+        let stream = no_delay(stream).into_std().map_err(|_| refused())?;
+        let fut = lightning_net_tokio::setup_outbound(Arc::clone(&self.peer_manager), pk, stream);
         let mut connection = tokio::spawn(fut);
         let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
         loop {

@@ -26,7 +26,7 @@ pub(crate) fn accept_peers(core: &Arc<Core>, listener: tokio::net::TcpListener, 
                 _ = stop.changed() => return,
                 accepted = listener.accept() => {
                     if let Ok((stream, _)) = accepted {
-                        if let Ok(std_stream) = stream.into_std() {
+                        if let Ok(std_stream) = crate::connection::no_delay(stream).into_std() {
                             tokio::spawn(lightning_net_tokio::setup_inbound(Arc::clone(&pm), std_stream));
                         }
                     }

@@ -234,8 +234,10 @@ impl OnionMessageHandler for GuardedMessenger {
                 self.logger.engine(
                     Level::Warn,
                     format!(
-                        "onion messages over the rate limit dropped ({} so far; latest from {peer_node_id})",
-                        n + 1
+                        "onion messages over the rate limit dropped ({} so far; latest from {})",
+                        n + 1,
+                        // Node ids in logs are cut to 8 hex characters (SPEC.md §11.2).
+                        &peer_node_id.to_string()[..8]
                     ),
                 );
             }
