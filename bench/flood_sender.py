@@ -42,10 +42,11 @@ CHUNK = 8
 def set_nodelay(port: int) -> int:
     """Turn Nagle off on this process's TCP connections to `port`; returns how many.
 
-    LDK sends at most 32 onion messages per ping/pong round trip. With Nagle on (the engine leaves
-    it on), the 64-byte ping waits behind unacknowledged data for the receiver's delayed ACK,
-    about 40 ms: about 730 msg/s, whatever the sender wants. An attacker tunes its own sockets,
-    so the flooder does: LDK owns them, so they are found through /proc/self/fd."""
+    LDK sends at most 32 onion messages per ping/pong round trip. With Nagle on, the 64-byte ping
+    waits behind unacknowledged data for the receiver's delayed ACK, about 40 ms: about 730 msg/s,
+    whatever the sender wants. This engine now turns Nagle off itself; an attacker's node may be
+    any implementation and tunes its own sockets, so the flooder makes sure: LDK owns them, so
+    they are found through /proc/self/fd."""
     done = 0
     for name in os.listdir("/proc/self/fd"):
         try:
@@ -152,6 +153,6 @@ if __name__ == "__main__":
     ap.add_argument("--target", required=True, help="node id of the LSP to flood")
     ap.add_argument("--addr", required=True, help="the LSP's host:port")
     ap.add_argument("--rate", type=int, default=1000, help="messages per second")
-    ap.add_argument("--nagle", dest="nodelay", action="store_false", help="leave Nagle on (LDK's default)")
+    ap.add_argument("--nagle", dest="nodelay", action="store_false", help="leave the sockets as the engine set them")
     ap.add_argument("--size", type=int, default=200, help="payload bytes per message")
     asyncio.run(main(ap.parse_args()))
