@@ -220,8 +220,7 @@ fn announce_addresses(addresses: &[String]) -> Result<Vec<SocketAddress>> {
     addresses
         .iter()
         .map(|a| {
-            SocketAddress::from_str(a)
-                .map_err(|_| Error::Config(format!("announce_addresses: '{a}' is not host:port")))
+            SocketAddress::from_str(a).map_err(|_| Error::Config(format!("announce_addresses: '{a}' is not host:port")))
         })
         .collect()
 }

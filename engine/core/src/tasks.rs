@@ -1,6 +1,6 @@
 //! The node's long-running tasks: accepting peers, periodic chain sync, reconnecting channel
-//! peers, the optional immediate-forward pump, and LDK's background processor. Each ends when
-//! the stop signal changes.
+//! peers, requested dials, the node announcement, the optional immediate-forward pump, and
+//! LDK's background processor. Each ends when the stop signal changes.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -119,13 +119,16 @@ pub(crate) fn announce_node(core: &Arc<Core>, addresses: Vec<SocketAddress>, mut
             // `seen` is last check's count: a channel counts once it was usable then too.
             let ready = public.min(seen);
             seen = public;
+            // After a channel closes, the next new one must trigger an announcement again.
+            announced = announced.min(ready);
             if ready == 0 || (ready <= announced && !due) {
                 continue;
             }
             core.peer_manager.broadcast_node_announcement([0; 3], [0; 32], addresses.clone());
             announced = ready;
             last = Some(tokio::time::Instant::now());
-            core.logger.engine(Level::Info, format!("node announcement broadcast with {} address(es)", addresses.len()));
+            core.logger
+                .engine(Level::Info, format!("node announcement broadcast with {} address(es)", addresses.len()));
         }
     })
 }
