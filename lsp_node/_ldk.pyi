@@ -56,6 +56,7 @@ class NodeOptions:
         "min_inbound_channel_sat",
         "log_max_bytes",
         "log_keep_files",
+        "announce_addresses",
     )
     def __new__(
         cls,
@@ -74,6 +75,7 @@ class NodeOptions:
         min_inbound_channel_sat: int = ...,
         log_max_bytes: int = ...,
         log_keep_files: int = ...,
+        announce_addresses: list[str] = ...,
     ) -> Self: ...
     @property
     def listen_addr(self) -> str: ...
@@ -103,6 +105,8 @@ class NodeOptions:
     def log_max_bytes(self) -> int: ...
     @property
     def log_keep_files(self) -> int: ...
+    @property
+    def announce_addresses(self) -> list[str]: ...
 
 @final
 class Balance:

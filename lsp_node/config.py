@@ -97,6 +97,11 @@ class NodeSettings(_Section):
     log_keep_files: int = Field(
         default=_ENGINE.log_keep_files, ge=0, le=100, description="Rotated ldk.log files kept (ldk.log.1 newest)."
     )
+    announce_addresses: list[str] = Field(
+        default=list(_ENGINE.announce_addresses),
+        max_length=100,
+        description="host:port addresses in the node announcement, sent once a public channel is usable (empty: none).",
+    )
 
     def options(self, *, accept_intercept_htlcs: bool) -> NodeOptions:
         """The engine options these settings describe; interception follows the LSP role."""
@@ -115,12 +120,18 @@ class NodeSettings(_Section):
             min_inbound_channel_sat=self.min_inbound_channel_sat,
             log_max_bytes=self.log_max_bytes,
             log_keep_files=self.log_keep_files,
+            announce_addresses=list(self.announce_addresses),
         )
 
     @field_validator("listen_addr")
     @classmethod
     def _host_port(cls, v: str) -> str:
         return check_host_port(v)
+
+    @field_validator("announce_addresses")
+    @classmethod
+    def _announce_host_port(cls, v: list[str]) -> list[str]:
+        return [check_host_port(a) for a in v]
 
 
 class ChainSettings(_Section):

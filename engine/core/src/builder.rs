@@ -3,6 +3,7 @@
 
 use std::io::Cursor;
 use std::net::SocketAddr;
+use std::str::FromStr;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
@@ -13,6 +14,7 @@ use bitcoin::{BlockHash, Network};
 use lightning::chain::channelmonitor::ChannelMonitor;
 use lightning::chain::BestBlock;
 use lightning::ln::channelmanager::{ChainParameters, ChannelManagerReadArgs};
+use lightning::ln::msgs::SocketAddress;
 use lightning::ln::peer_handler::{IgnoringMessageHandler, MessageHandler};
 use lightning::routing::gossip::P2PGossipSync;
 use lightning::routing::router::DefaultRouter;
@@ -52,6 +54,8 @@ impl Node {
     /// Build the node from its data directory and start it: load or create keys, restore
     /// channel monitors before the channel manager, sync to the chain tip, listen for peers.
     pub async fn start(config: NodeConfig) -> Result<Node> {
+        // Checked first: a typo in an address must stop the start, not announce garbage later.
+        let announce = announce_addresses(&config.options.announce_addresses)?;
         prepare_data_dir(&config)?;
         let logger = open_logger(&config)?;
         let store = Arc::new(SqliteStore::open(&config.data_dir.join("node.sqlite"))?);
@@ -184,6 +188,9 @@ impl Node {
             tasks::reconnect_channel_peers(&core, stop.subscribe()),
             tasks::dial_requested(&core, dial_queue, stop.subscribe()),
         ];
+        if !announce.is_empty() {
+            running.push(tasks::announce_node(&core, announce, stop.subscribe()));
+        }
         if config.options.forward_immediately {
             running.push(tasks::forward_immediately(&core, stop.subscribe()));
         }
@@ -202,6 +209,20 @@ impl Node {
             background: Mutex::new(Some(background)),
         })
     }
+}
+
+/// Parse the addresses to announce ("host:port", IPv4/IPv6/DNS/onion, as BOLT 7 allows); LDK
+/// panics on more than 100, so that is an error here.
+fn announce_addresses(addresses: &[String]) -> Result<Vec<SocketAddress>> {
+    if addresses.len() > 100 {
+        return Err(Error::Config(format!("announce_addresses has {} entries, at most 100", addresses.len())));
+    }
+    addresses
+        .iter()
+        .map(|a| {
+            SocketAddress::from_str(a).map_err(|_| Error::Config(format!("announce_addresses: '{a}' is not host:port")))
+        })
+        .collect()
 }
 
 fn prepare_data_dir(config: &NodeConfig) -> Result<()> {

@@ -61,6 +61,10 @@ pub struct NodeOptions {
     pub log_max_bytes: u64,
     /// Rotated logs kept (`ldk.log.1` is the newest); older ones are deleted.
     pub log_keep_files: u32,
+    /// "host:port" addresses put in our node announcement, so other nodes can dial us; empty
+    /// (the default) announces nothing. LDK relays the announcement only once we have a
+    /// public channel with enough confirmations.
+    pub announce_addresses: Vec<String>,
 }
 
 impl Default for NodeOptions {
@@ -86,6 +90,7 @@ impl Default for NodeOptions {
             min_inbound_channel_sat: 100_000,
             log_max_bytes: 50 * 1024 * 1024,
             log_keep_files: 5,
+            announce_addresses: Vec::new(),
         }
     }
 }

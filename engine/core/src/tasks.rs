@@ -1,11 +1,12 @@
 //! The node's long-running tasks: accepting peers, periodic chain sync, reconnecting channel
-//! peers, the optional immediate-forward pump, and LDK's background processor. Each ends when
-//! the stop signal changes.
+//! peers, requested dials, the node announcement, the optional immediate-forward pump, and
+//! LDK's background processor. Each ends when the stop signal changes.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use lightning::events::Event;
+use lightning::ln::msgs::SocketAddress;
 use lightning::util::logger::Level;
 use lightning_background_processor::{process_events_async_with_kv_store_sync, GossipSync, NO_LIQUIDITY_MANAGER};
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -87,6 +88,47 @@ pub(crate) fn dial_requested(
                 core.dial_requested(node_id, addresses).await;
                 drop(slot);
             });
+        }
+    })
+}
+
+/// How often the announcer looks for a newly usable public channel.
+const ANNOUNCE_CHECK: Duration = Duration::from_secs(5);
+/// Re-announcement period once announced, as ldk-node does: peers prune node announcements
+/// older than two weeks, and an hourly one costs nothing.
+const ANNOUNCE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Broadcast our node announcement with `addresses` (operator's `announce_addresses`). Peers
+/// ignore it until they hold one of our channel announcements, and LDK sends a channel's
+/// announcement only once it is usable with 6 confirmations; so we announce when a public
+/// channel has been usable for a whole check (its channel announcement is out by then), again
+/// whenever another one appears, and hourly.
+pub(crate) fn announce_node(core: &Arc<Core>, addresses: Vec<SocketAddress>, mut stop: Stop) -> JoinHandle<()> {
+    let core = Arc::clone(core);
+    tokio::spawn(async move {
+        let mut seen = 0usize;
+        let mut announced = 0usize;
+        let mut last: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tokio::time::sleep(ANNOUNCE_CHECK) => {}
+            }
+            let public = core.channel_manager.list_channels().iter().filter(|c| c.is_announced && c.is_usable).count();
+            let due = last.is_none_or(|t| t.elapsed() >= ANNOUNCE_EVERY);
+            // `seen` is last check's count: a channel counts once it was usable then too.
+            let ready = public.min(seen);
+            seen = public;
+            // After a channel closes, the next new one must trigger an announcement again.
+            announced = announced.min(ready);
+            if ready == 0 || (ready <= announced && !due) {
+                continue;
+            }
+            core.peer_manager.broadcast_node_announcement([0; 3], [0; 32], addresses.clone());
+            announced = ready;
+            last = Some(tokio::time::Instant::now());
+            core.logger
+                .engine(Level::Info, format!("node announcement broadcast with {} address(es)", addresses.len()));
         }
     })
 }

@@ -338,6 +338,7 @@ pub struct NodeOptions {
     pub min_inbound_channel_sat: u64,
     pub log_max_bytes: u64,
     pub log_keep_files: u32,
+    pub announce_addresses: Vec<String>,
 }
 
 fn default() -> lsp_engine::NodeOptions {
@@ -363,13 +364,14 @@ impl NodeOptions {
         min_inbound_channel_sat = default().min_inbound_channel_sat,
         log_max_bytes = default().log_max_bytes,
         log_keep_files = default().log_keep_files,
+        announce_addresses = default().announce_addresses,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         listen_addr: String, sync_interval_secs: u64, log_level: String, accept_intercept_htlcs: bool,
         to_self_delay: u16, min_funding_confirmations: u32, forward_immediately: bool, onion_message_rate_per_sec: u32,
         onion_message_burst: u32, max_queued_onion_messages: u32, max_intercepted_per_peer: u32,
-        min_inbound_channel_sat: u64, log_max_bytes: u64, log_keep_files: u32,
+        min_inbound_channel_sat: u64, log_max_bytes: u64, log_keep_files: u32, announce_addresses: Vec<String>,
     ) -> Self {
         Self {
             listen_addr,
@@ -386,6 +388,7 @@ impl NodeOptions {
             min_inbound_channel_sat,
             log_max_bytes,
             log_keep_files,
+            announce_addresses,
         }
     }
 
@@ -406,6 +409,7 @@ impl NodeOptions {
             "min_inbound_channel_sat",
             "log_max_bytes",
             "log_keep_files",
+            "announce_addresses",
         ];
         Ok(pyo3::types::PyTuple::new(py, names)?.unbind())
     }
@@ -432,6 +436,7 @@ impl From<&NodeOptions> for lsp_engine::NodeOptions {
             min_inbound_channel_sat: o.min_inbound_channel_sat,
             log_max_bytes: o.log_max_bytes,
             log_keep_files: o.log_keep_files,
+            announce_addresses: o.announce_addresses.clone(),
         }
     }
 }
