@@ -18,7 +18,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class LspProcess:
-    def __init__(self, tmp_path: Path, name: str, esplora_url: str, push_url: str, **lsp: object) -> None:
+    def __init__(
+        self, tmp_path: Path, name: str, esplora_url: str, push_url: str, *, role: bool = True, **lsp: object
+    ) -> None:
+        """`role=False`: a plain routing node (main.py with the LSP role off)."""
+        self.role = role
         self.dir = tmp_path / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.name = name
@@ -59,8 +63,8 @@ esplora_url = "{self.esplora_url}"
 [admin]
 listen = "127.0.0.1:0"
 [lsp]
-enabled = true
-{lsp_lines}
+enabled = {str(self.role).lower()}
+{lsp_lines if self.role else ""}
 [notifications]
 cooldown_secs = 0
 [notifications.templates]
