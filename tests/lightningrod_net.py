@@ -172,24 +172,34 @@ class Topology:
       LSP_b; 0 is a direct LSP_a-LSP_b channel;
     * `parallel`: the routers sit side by side instead, each with a channel from LSP_a and one to
       LSP_b of `router_sat` (two routes, e.g. for MPP);
-    * `same_lsp`: payer and payee are clients of one LSP (`Net.lsp_b is Net.lsp_a`)."""
+    * `same_lsp`: payer and payee are clients of one LSP (`Net.lsp_b is Net.lsp_a`);
+    * `starved_sat`: with `parallel`, the first router's channel to LSP_b is opened by LSP_b (so
+      the router has nothing on its side of it), and a second one of `starved_sat` by the router:
+      announced `router_sat` wide, the router can forward only about `starved_sat` to LSP_b."""
 
     routers: int = 0
     parallel: bool = False
     same_lsp: bool = False
     router_sat: int = 3_000_000
+    starved_sat: int | None = None
 
 
 def _routing_channels(
     topology: Topology, lsp_a: LspProcess, lsp_b: LspProcess, routers: list[LspProcess]
-) -> list[tuple[LspProcess, LspProcess, int]]:
-    """(opener, peer, sat) of every announced channel between LSPs and routers."""
+) -> list[tuple[LspProcess, LspProcess, int, int]]:
+    """(opener, peer, sat, push msat) of every announced channel between LSPs and routers."""
     if topology.same_lsp:
         return []
     if topology.parallel:
-        return [(lsp_a, r, 3_000_000) for r in routers] + [(r, lsp_b, topology.router_sat) for r in routers]
+        out = [(lsp_a, r, 3_000_000, 0) for r in routers]
+        for i, r in enumerate(routers):
+            if i == 0 and topology.starved_sat is not None:
+                out += [(lsp_b, r, topology.router_sat, 0), (r, lsp_b, topology.starved_sat, 0)]
+            else:
+                out.append((r, lsp_b, topology.router_sat, 0))
+        return out
     hops = [lsp_a, *routers, lsp_b]
-    return [(x, y, 3_000_000 if x is lsp_a else topology.router_sat) for x, y in itertools.pairwise(hops)]
+    return [(x, y, 3_000_000 if x is lsp_a else topology.router_sat, 0) for x, y in itertools.pairwise(hops)]
 
 
 async def routes_known(alice: LightningNode, bob: LightningNode, lsp: str, want: int, amount_msat: int) -> None:
@@ -236,7 +246,7 @@ async def build_net(
     await chain.fund(alice, 3_000_000)
     channels = _routing_channels(topology, lsp_a, lsp_b, routers)
     for x in processes:
-        opens = sum(sat for opener, _, sat in channels if opener is x)
+        opens = sum(sat for opener, _, sat, _ in channels if opener is x)
         await lsp_fund(chain, x, 5_000_000 + opens)
 
     # A pays from its own channel(s) to LSP_a; announced channels lead to LSP_b; LSP_b gives B
@@ -245,9 +255,10 @@ async def build_net(
     for _ in range(alice_channels):
         uid = await alice.open_channel(lsp_a.node_id, 1_000_000)
         await wait_event(alice, "channel_pending", user_channel_id=uid)
-    for opener, peer, sat in channels:
+    for opener, peer, sat, push in channels:
         await opener.api("POST", "/api/connect", {"node_id": peer.node_id, "address": peer.listen_addr})
-        await opener.api("POST", "/api/channels", {"node_id": peer.node_id, "amount_sat": sat, "announce": True})
+        body = {"node_id": peer.node_id, "amount_sat": sat, "push_msat": push, "announce": True}
+        await opener.api("POST", "/api/channels", body)
     await bob.connect(lsp_b.node_id, lsp_b.listen_addr)
     await lsp_b.api("POST", "/api/channels", {"node_id": bob.node_id, "amount_sat": 2_000_000})
     await until(
