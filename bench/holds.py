@@ -28,7 +28,7 @@ from lsp_node import protocol as p
 from lsp_node.app import LspRole
 from lsp_node.client import Client
 from lsp_node.config import LspSettings, NotificationSettings
-from lsp_node.engine import InterceptHop, LightningNode, NodeOptions
+from lsp_node.engine import HeldHop, LightningNode, NodeOptions
 from lsp_node.lsp import LspStore
 from tests.conftest import Chain, open_channel
 
@@ -110,7 +110,7 @@ async def main(payments: int, held_htlcs: int, mail: int, json_path: str | None 
 
         link = next(c for c in lsp_a.channels() if c.counterparty_node_id == lsp_b.node_id)
         assert link.short_channel_id is not None
-        direct_hop = InterceptHop(lsp_a.node_id, link.short_channel_id, 1000, 0, 72)
+        direct_hop = HeldHop(lsp_b.node_id, link.short_channel_id, 1000, 0, 72)
 
         lag.mark("payments")
         # 1 + 2: the same payments with and without a hold, interleaved, B online.
@@ -124,7 +124,7 @@ async def main(payments: int, held_htlcs: int, mail: int, json_path: str | None 
             inv = await bob.create_invoice(10_000_000, f"plain {i}")
             t0 = time.perf_counter()
             # The same route and padding, but over LSP_a's real channel SCID: no interception.
-            ph = await alice.pay_invoice_via(inv, direct_hop, extra_final_cltv=144)
+            ph = await alice.pay_invoice_held(inv, lsp_a.node_id, [direct_hop], extra_final_cltv=144)
             await a.wait_for("payment_sent", payment_hash=ph)
             plain_ms.append((time.perf_counter() - t0) * 1000)
         measured["held payment e2e p50, ms"] = statistics.median(held_ms)

@@ -23,7 +23,7 @@ use crate::event::EventSink;
 use crate::io::SqliteStore;
 use crate::logger::{EngineLogger, LogLine};
 use crate::onion::{GuardedMessenger, RelayMessageRouter};
-use crate::types::{ChainMonitor, ChannelManager, MessageRouter, OnionMessenger, PeerManager, Sweeper, TxSync};
+use crate::types::{ChainMonitor, ChannelManager, MessageRouter, OnionMessenger, PeerManager, Router, Sweeper, TxSync};
 use crate::wallet::OnchainWallet;
 
 /// Everything the running node shares between its tasks.
@@ -37,6 +37,8 @@ pub(crate) struct Core {
     pub(crate) tx_sync: Arc<TxSync>,
     pub(crate) chain_monitor: Arc<ChainMonitor>,
     pub(crate) channel_manager: Arc<ChannelManager>,
+    /// The channel manager's router, with the registry of held payments.
+    pub(crate) router: Arc<Router>,
     pub(crate) peer_manager: Arc<PeerManager>,
     pub(crate) sweeper: Arc<Sweeper>,
     pub(crate) onion_messenger: Arc<OnionMessenger>,
