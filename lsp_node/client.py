@@ -180,19 +180,21 @@ class Client:
         self,
         payment_hashes: list[str],
         amount_msat: int,
-        next_node_id: str,
+        next_node_ids: list[str],
         pid: bytes,
         hold_blocks: int,
         *,
         lsp: str | None = None,
     ) -> p.HoldReply:
-        """Step 2: ask our LSP (or, to test refusals, another node) to hold these payments."""
+        """Step 2: ask our LSP (or, to test refusals, another node) to hold these payments, for
+        the next nodes (after the LSP) of the paths our route will take; the reply has one
+        intercept SCID per next node, in the same order."""
         msg = p.HoldRequest(
             request_id=os.urandom(16),
             payment_hashes=tuple(bytes.fromhex(h) for h in payment_hashes),
             amount_msat=amount_msat,
             pid_hash=p.sha256(pid),
-            next_node_id=bytes.fromhex(next_node_id),
+            next_node_ids=tuple(bytes.fromhex(n) for n in next_node_ids),
             hold_blocks=hold_blocks,
             client_node_id=bytes.fromhex(self.node.node_id),
             timestamp=int(time.time()),
@@ -203,6 +205,8 @@ class Client:
         assert isinstance(reply, p.HoldReply)
         if reply.status != p.Status.OK:
             raise HoldRefused(reply.status, reply.error)
+        if reply.intercept_scids is None or len(reply.intercept_scids) != len(next_node_ids):
+            raise LspNodeError("the LSP's hold reply does not give one intercept SCID per next node")
         return reply
 
     async def pay_with_hold(self, request: p.PaymentRequest, *, hold_blocks: int = 144) -> HeldPayment:
@@ -219,11 +223,12 @@ class Client:
         next_node = info.route_hint_sources[0] if info.route_hint_sources else info.payee_node_id
         pid = os.urandom(32)
         if hold is None:
-            hold = await self.request_hold([info.payment_hash], info.amount_msat, next_node, pid, hold_blocks)
-        assert hold.intercept_scid is not None and hold.unblock_path is not None
+            hold = await self.request_hold([info.payment_hash], info.amount_msat, [next_node], pid, hold_blocks)
+        assert hold.intercept_scids and hold.unblock_path is not None
+        # Until the engine's held-route API lands: one next node, today's intercept route hint.
         hop = InterceptHop(
             self.lsp_node_id,
-            hold.intercept_scid,
+            hold.intercept_scids[0],
             hold.fee_base_msat or 0,
             hold.fee_proportional_millionths or 0,
             hold.cltv_expiry_delta or 72,

@@ -174,6 +174,18 @@ class LspSettings(_Section):
     request_max_age_secs: int = Field(
         default=600, ge=10, le=86_400, description="Signed requests older than this are refused."
     )
+    release_wait_secs: float = Field(
+        default=10.0,
+        ge=0,
+        le=120,
+        description="On release, wait this long for a next hop's ready channel to become usable before failing back.",
+    )
+    retry_grace_secs: float = Field(
+        default=60.0,
+        ge=0,
+        le=86_400,
+        description="A released hold whose HTLCs all failed waits this long for the payer's retry, then fails.",
+    )
     mailbox_max_messages: int = Field(default=50, ge=1)
     mailbox_max_bytes: int = Field(default=262_144, ge=1024)
     mailbox_ttl_secs: int = Field(default=604_800, ge=60)

@@ -20,8 +20,11 @@ class FakeEngine:
     clients: set[str] = field(default_factory=set)
     online: set[str] = field(default_factory=set)
     signatures_ok: bool = True
-    #: next node id -> capacity; forward_htlc returns False for nodes not listed.
+    #: next node id -> capacity of its usable channel; forward_htlc returns False for nodes not
+    #: listed. Every node listed has a ready channel (has_ready_channel).
     channels: dict[str, int] = field(default_factory=dict)
+    #: nodes with a ready channel that is not usable now (its peer is offline or reconnecting)
+    ready: set[str] = field(default_factory=set)
     #: intercept ids LDK no longer has (forward/fail raise).
     gone: set[str] = field(default_factory=set)
     #: peers whose onion messages LDK refuses.
@@ -36,6 +39,8 @@ class FakeEngine:
     channel_peers: dict[str, str] = field(default_factory=dict)
     replies: list[tuple[str, int, bytes]] = field(default_factory=list)
     forwarded: list[tuple[str, str, int]] = field(default_factory=list)
+    #: every forward_htlc call, also those no channel could carry: (intercept id, next node)
+    forward_calls: list[tuple[str, str]] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     #: intercept ids of forwards and fails LDK refused (it no longer held them)
     refused: list[str] = field(default_factory=list)
@@ -52,6 +57,9 @@ class FakeEngine:
 
     def is_client(self, node_id: str) -> bool:
         return node_id in self.clients
+
+    def has_ready_channel(self, node_id: str) -> bool:
+        return node_id in self.channels or node_id in self.ready
 
     def channel_counterparty(self, channel_id: str) -> str | None:
         return self.channel_peers.get(channel_id)
@@ -100,6 +108,7 @@ class FakeEngine:
         self._mark(intercept_id, "failed")
 
     async def forward_htlc(self, intercept_id: str, next_node_id: str, amount_msat: int) -> bool:
+        self.forward_calls.append((intercept_id, next_node_id))
         if self.channels.get(next_node_id, 0) < amount_msat:
             return False
         if intercept_id in self.gone:
