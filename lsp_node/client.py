@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lsp_node import protocol as p
-from lsp_node.engine import Event, InterceptHop, LightningNode, OnionMessageReceived
+from lsp_node.engine import Event, HeldHop, LightningNode, OnionMessageReceived
 from lsp_node.errors import LspNodeError
 
 log = logging.getLogger("lsp_node.client")
@@ -38,6 +38,8 @@ class HeldPayment:
     payment_hash: str
     pid: bytes
     hold: p.HoldReply
+    #: The next hops the hold was asked for, in the order of `hold.intercept_scids`.
+    next_nodes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -215,26 +217,42 @@ class Client:
         await self.send_pid(request, held)
         return held
 
-    async def pay_held(self, invoice: str, *, hold_blocks: int = 144, hold: p.HoldReply | None = None) -> HeldPayment:
-        """Steps 1-3: make a pid, have our LSP arm a hold (unless given one), pay through it."""
+    async def pay_held(
+        self,
+        invoice: str,
+        *,
+        hold_blocks: int = 144,
+        hold: p.HoldReply | None = None,
+        next_nodes: list[str] | None = None,
+    ) -> HeldPayment:
+        """Steps 1-3: make a pid, have our LSP arm a hold (unless given one, with the `next_nodes`
+        it was asked for), pay through it. The next hops are the nodes after our LSP on the routes
+        our router picks now (SPEC.md §4.2); the engine's router then pays over those routes with
+        each next hop's intercept SCID on the LSP's hop, retries included (§4.3)."""
         info = self.node.decode_invoice(invoice)
         if info.amount_msat is None:
             raise LspNodeError("held payments need an invoice with an amount")
-        next_node = info.route_hint_sources[0] if info.route_hint_sources else info.payee_node_id
+        if next_nodes is None:
+            next_nodes = await self.node.held_route_next_hops(invoice, self.lsp_node_id)
         pid = os.urandom(32)
         if hold is None:
-            hold = await self.request_hold([info.payment_hash], info.amount_msat, [next_node], pid, hold_blocks)
-        assert hold.intercept_scids and hold.unblock_path is not None
-        # Until the engine's held-route API lands: one next node, today's intercept route hint.
-        hop = InterceptHop(
-            self.lsp_node_id,
-            hold.intercept_scids[0],
-            hold.fee_base_msat or 0,
-            hold.fee_proportional_millionths or 0,
-            hold.cltv_expiry_delta or 72,
+            hold = await self.request_hold([info.payment_hash], info.amount_msat, next_nodes, pid, hold_blocks)
+        if hold.intercept_scids is None or len(hold.intercept_scids) != len(next_nodes) or hold.unblock_path is None:
+            raise LspNodeError("the hold does not give one intercept SCID per next node")
+        hops = [
+            HeldHop(
+                node,
+                scid,
+                hold.fee_base_msat or 0,
+                hold.fee_proportional_millionths or 0,
+                hold.cltv_expiry_delta or 72,
+            )
+            for node, scid in zip(next_nodes, hold.intercept_scids, strict=True)
+        ]
+        payment_hash = await self.node.pay_invoice_held(
+            invoice, self.lsp_node_id, hops, extra_final_cltv=hold.extra_final_cltv or 0
         )
-        payment_hash = await self.node.pay_invoice_via(invoice, hop, extra_final_cltv=hold.extra_final_cltv or 0)
-        return HeldPayment(payment_hash, pid, hold)
+        return HeldPayment(payment_hash, pid, hold, tuple(next_nodes))
 
     async def send_pid(self, request: p.PaymentRequest, held: HeldPayment) -> None:
         """Step 4: tell the payee the pid and where to send it, via its mailbox. A may go offline."""

@@ -175,13 +175,16 @@ class Topology:
     * `same_lsp`: payer and payee are clients of one LSP (`Net.lsp_b is Net.lsp_a`);
     * `starved_sat`: with `parallel`, the first router's channel to LSP_b is opened by LSP_b (so
       the router has nothing on its side of it), and a second one of `starved_sat` by the router:
-      announced `router_sat` wide, the router can forward only about `starved_sat` to LSP_b."""
+      announced `router_sat` wide, the router can forward only about `starved_sat` to LSP_b;
+    * `peer_lsps`: LSP_a connects to LSP_b as a peer (no channel) so onion messages flow between
+      them."""
 
     routers: int = 0
     parallel: bool = False
     same_lsp: bool = False
     router_sat: int = 3_000_000
     starved_sat: int | None = None
+    peer_lsps: bool = True
 
 
 def _routing_channels(
@@ -259,6 +262,10 @@ async def build_net(
         await opener.api("POST", "/api/connect", {"node_id": peer.node_id, "address": peer.listen_addr})
         body = {"node_id": peer.node_id, "amount_sat": sat, "push_msat": push, "announce": True}
         await opener.api("POST", "/api/channels", body)
+    if topology.peer_lsps and lsp_b is not lsp_a:
+        # Onion messages (the pid notice, the unblock) go LSP to LSP directly: LDK forwards one
+        # only to a connected peer.
+        await lsp_a.api("POST", "/api/connect", {"node_id": lsp_b.node_id, "address": lsp_b.listen_addr})
     await bob.connect(lsp_b.node_id, lsp_b.listen_addr)
     await lsp_b.api("POST", "/api/channels", {"node_id": bob.node_id, "amount_sat": 2_000_000})
     await until(

@@ -80,7 +80,7 @@ async def test_refusals_release_nothing(chain: Chain, make_node: NodeFactory, tm
             (bytes.fromhex(retry_info.payment_hash),),
             1_000_000,
             p.sha256(b"pid-1"),
-            bytes.fromhex(net.lsp_b.node_id),
+            (bytes.fromhex(net.lsp_b.node_id),),
             144,
             bytes.fromhex(net.alice.node_id),
             int(time.time()),
@@ -89,7 +89,7 @@ async def test_refusals_release_nothing(chain: Chain, make_node: NodeFactory, tm
         first = dataclasses.replace(first, signature=net.a._sign(first))
         r1, r2 = await net.a._request(first), await net.a._request(first)
         assert isinstance(r1, p.HoldReply) and isinstance(r2, p.HoldReply)
-        assert r1.status == r2.status == p.Status.OK and r1.intercept_scid == r2.intercept_scid
+        assert r1.status == r2.status == p.Status.OK and r1.intercept_scids == r2.intercept_scids
         other_pid = dataclasses.replace(first, pid_hash=p.sha256(b"pid-2"), signature="")
         other_pid = dataclasses.replace(other_pid, signature=net.a._sign(other_pid))
         r3 = await net.a._request(other_pid)
@@ -98,13 +98,13 @@ async def test_refusals_release_nothing(chain: Chain, make_node: NodeFactory, tm
         # Hold request from a node that is not LSP_a's client (B is LSP_b's).
         with pytest.raises(HoldRefused) as refused:
             await net.b.request_hold(
-                [held.payment_hash], 30_000_000, net.bob.node_id, os.urandom(32), 144, lsp=net.lsp_a.node_id
+                [held.payment_hash], 30_000_000, [net.bob.node_id], os.urandom(32), 144, lsp=net.lsp_a.node_id
             )
         assert refused.value.status == p.Status.NOT_A_CLIENT
 
         # An HTLC on the hold's intercept SCID for a payment the hold does not cover: failed.
         other = await net.b.create_payment_request(5_000_000, "not held")
-        stray = await net.a.pay_held(other.invoice, hold=held.hold)
+        stray = await net.a.pay_held(other.invoice, hold=held.hold, next_nodes=list(held.next_nodes))
         failed = await net.a.wait_for("payment_failed", payment_hash=stray.payment_hash)
         assert failed.reason
         assert sorted(len(h["htlcs"]) for h in await net.holds()) == [0, 1]
