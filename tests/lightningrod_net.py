@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from lsp_node import _ldk
+from lsp_node import protocol as p
 from lsp_node.client import Client
 from lsp_node.engine import LightningNode, NodeOptions
 from lsp_node.errors import LspNodeError, PeerError
@@ -162,6 +163,78 @@ async def confirm_channel(chain: Chain, lsps: list[LspProcess], nodes: list[Ligh
     await until(usable, "channels usable")
 
 
+async def only_hold(net: Net) -> dict[str, Any]:
+    holds = await net.holds()
+    assert len(holds) == 1, holds
+    return dict(holds[0])
+
+
+async def hold_state(net: Net) -> str:
+    return str((await only_hold(net))["state"])
+
+
+def outbound(node: LightningNode) -> int:
+    return sum(c.outbound_capacity_msat for c in node.channels())
+
+
+def inbound(node: LightningNode) -> int:
+    return sum(c.inbound_capacity_msat for c in node.channels())
+
+
+async def no_htlcs(*nodes: LightningNode) -> None:
+    await until(lambda: all(c.pending_htlcs == 0 for n in nodes for c in n.channels()), "no HTLC in flight")
+
+
+async def deliver_held_payment(
+    net: Net, amount_msat: int, *, blocks_offline: int = 0, payer_offline: bool = False, kill_lsp_a: bool = False
+) -> tuple[str, int]:
+    """B offline, A pays through a hold and tells B; `blocks_offline` blocks pass (A offline too
+    with `payer_offline`; LSP_a killed with SIGKILL and restarted with `kill_lsp_a`); B comes back
+    and releases. Returns the payment hash and the fee A paid, after checking the balances to the
+    msat: B got exactly the amount, once; A paid the amount plus the fee."""
+    a_before, b_before = outbound(net.alice), inbound(net.bob)
+    request = await net.b.create_payment_request(amount_msat, "held payment")
+    await net.phone_offline("bob")
+    held = await net.a.pay_with_hold(request)
+    await until(lambda: state_is(net, "held"), "HTLC held at LSP_a")
+    if payer_offline:
+        await net.phone_offline("alice")
+    if kill_lsp_a:
+        net.lsp_a.kill9()
+        await net.lsp_a.start()
+        assert [h["state"] for h in await net.holds()] == ["held"]
+        await net.links_up()
+    if blocks_offline:
+        net.chain.mine(blocks_offline)
+        for x in (net.lsp_a, net.lsp_b, *net.routers):
+            await x.api("POST", "/api/sync")
+        assert await hold_state(net) == "held"
+    b = await net.restart_phone("bob")
+    received = await b.wait_for("payment_received", payment_hash=held.payment_hash)
+    assert received.amount_msat == amount_msat
+    await until(lambda: held.payment_hash in b.unblock_replies, "LSP_a's answer to the unblock")
+    assert b.unblock_replies[held.payment_hash].status == p.Status.OK
+    if payer_offline:
+        await until(lambda: "preimage_waiting" in net.pushes.kinds_for("alice-phone"), "push to A")
+        await net.restart_phone("alice")
+    sent = await net.a.wait_for("payment_sent", payment_hash=held.payment_hash)
+    assert sent.fee_paid_msat is not None
+    await until(lambda: state_is(net, "settled"), "hold settled")
+    await no_htlcs(net.alice, net.bob)
+    assert [e.kind for e in b.events if getattr(e, "payment_hash", None) == held.payment_hash].count(
+        "payment_received"
+    ) == 1
+    assert a_before - outbound(net.alice) == amount_msat + sent.fee_paid_msat
+    assert b_before - inbound(net.bob) == amount_msat
+    return held.payment_hash, sent.fee_paid_msat
+
+
+async def state_is(net: Net, state: str) -> bool:
+    """LSP_a has one hold, in `state`."""
+    holds = await net.holds()
+    return len(holds) == 1 and holds[0]["state"] == state
+
+
 @dataclass(frozen=True)
 class Topology:
     """What lies between the payer's LSP and the payee (SPEC.md §4.9). Channels between LSPs and
@@ -173,9 +246,9 @@ class Topology:
     * `parallel`: the routers sit side by side instead, each with a channel from LSP_a and one to
       LSP_b of `router_sat` (two routes, e.g. for MPP);
     * `same_lsp`: payer and payee are clients of one LSP (`Net.lsp_b is Net.lsp_a`);
-    * `starved_sat`: with `parallel`, the first router's channel to LSP_b is opened by LSP_b (so
-      the router has nothing on its side of it), and a second one of `starved_sat` by the router:
-      announced `router_sat` wide, the router can forward only about `starved_sat` to LSP_b;
+    * `empty_router_sat`: with `parallel`, the first router's only channel to LSP_b is opened by
+      LSP_b with this capacity: announced that wide, it has nothing on the router's side, so
+      every part sent through it fails at the router;
     * `peer_lsps`: LSP_a connects to LSP_b as a peer (no channel) so onion messages flow between
       them."""
 
@@ -183,7 +256,7 @@ class Topology:
     parallel: bool = False
     same_lsp: bool = False
     router_sat: int = 3_000_000
-    starved_sat: int | None = None
+    empty_router_sat: int | None = None
     peer_lsps: bool = True
 
 
@@ -196,8 +269,8 @@ def _routing_channels(
     if topology.parallel:
         out = [(lsp_a, r, 3_000_000, 0) for r in routers]
         for i, r in enumerate(routers):
-            if i == 0 and topology.starved_sat is not None:
-                out += [(lsp_b, r, topology.router_sat, 0), (r, lsp_b, topology.starved_sat, 0)]
+            if i == 0 and topology.empty_router_sat is not None:
+                out.append((lsp_b, r, topology.empty_router_sat, 0))
             else:
                 out.append((r, lsp_b, topology.router_sat, 0))
         return out

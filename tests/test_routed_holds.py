@@ -6,71 +6,20 @@ the route A's router picked, and each MPP part goes to the next hop of its own r
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from lsp_node import protocol as p
-from lsp_node.engine import LightningNode
 
 from .conftest import Chain, NodeFactory
-from .lightningrod_net import Net, Topology, build_net, until
-
-
-async def only_hold(net: Net) -> dict[str, Any]:
-    holds = await net.holds()
-    assert len(holds) == 1, holds
-    return dict(holds[0])
-
-
-async def hold_state(net: Net) -> str:
-    return str((await only_hold(net))["state"])
-
-
-def outbound(node: LightningNode) -> int:
-    return sum(c.outbound_capacity_msat for c in node.channels())
-
-
-def inbound(node: LightningNode) -> int:
-    return sum(c.inbound_capacity_msat for c in node.channels())
-
-
-async def no_htlcs(*nodes: LightningNode) -> None:
-    await until(lambda: all(c.pending_htlcs == 0 for n in nodes for c in n.channels()), "no HTLC in flight")
-
-
-async def deliver_held_payment(net: Net, amount_msat: int, *, blocks_offline: int = 0) -> tuple[str, int]:
-    """B offline, A pays through a hold and tells B; `blocks_offline` blocks pass; B comes back
-    and releases. Returns the payment hash and the fee A paid, after checking the balances to the
-    msat: B got exactly the amount, once; A paid the amount plus the fee."""
-    a_before, b_before = outbound(net.alice), inbound(net.bob)
-    request = await net.b.create_payment_request(amount_msat, "across the network")
-    await net.phone_offline("bob")
-    held = await net.a.pay_with_hold(request)
-    await until(lambda: _state_is(net, "held"), "HTLC held at LSP_a")
-    if blocks_offline:
-        net.chain.mine(blocks_offline)
-        for x in (net.lsp_a, net.lsp_b, *net.routers):
-            await x.api("POST", "/api/sync")
-        assert await hold_state(net) == "held"
-    b = await net.restart_phone("bob")
-    received = await b.wait_for("payment_received", payment_hash=held.payment_hash)
-    assert received.amount_msat == amount_msat
-    await until(lambda: held.payment_hash in b.unblock_replies, "LSP_a's answer to the unblock")
-    assert b.unblock_replies[held.payment_hash].status == p.Status.OK
-    sent = await net.a.wait_for("payment_sent", payment_hash=held.payment_hash)
-    assert sent.fee_paid_msat is not None
-    await until(lambda: _state_is(net, "settled"), "hold settled")
-    await no_htlcs(net.alice, net.bob)
-    assert [e.kind for e in b.events if getattr(e, "payment_hash", None) == held.payment_hash].count(
-        "payment_received"
-    ) == 1
-    assert a_before - outbound(net.alice) == amount_msat + sent.fee_paid_msat
-    assert b_before - inbound(net.bob) == amount_msat
-    return held.payment_hash, sent.fee_paid_msat
-
-
-async def _state_is(net: Net, state: str) -> bool:
-    holds = await net.holds()
-    return len(holds) == 1 and holds[0]["state"] == state
+from .lightningrod_net import (
+    Topology,
+    build_net,
+    deliver_held_payment,
+    no_htlcs,
+    only_hold,
+    outbound,
+    state_is,
+    until,
+)
 
 
 async def test_held_payment_crosses_one_routing_node(chain: Chain, make_node: NodeFactory, tmp_path: Path) -> None:
@@ -106,26 +55,30 @@ async def test_mpp_parts_take_two_routes(chain: Chain, make_node: NodeFactory, t
 
 
 async def test_router_short_of_liquidity_for_one_part(chain: Chain, make_node: NodeFactory, tmp_path: Path) -> None:
-    # Router 1 can forward only ~150k sat to LSP_b although its channel is announced as 400k:
-    # the part A's router sends there fails after the release and LDK's retry goes through the
-    # same hold, forwarded at once.
-    topology = Topology(routers=2, parallel=True, router_sat=400_000, starved_sat=150_000)
+    # Router 1 announces the widest channel to LSP_b but has nothing on its side of it: A's router
+    # prefers it, the part sent there fails at router 1 after the release, and LDK's retry goes
+    # through the same hold towards the alternate next hops (routers 2 and 3), forwarded at once.
+    topology = Topology(routers=3, parallel=True, router_sat=800_000, empty_router_sat=1_500_000)
     async with build_net(chain, make_node, tmp_path, topology=topology) as net:
+        empty, *others = (r.node_id for r in net.routers)
         a_before = outbound(net.alice)
-        request = await net.b.create_payment_request(500_000_000, "one route is short")
+        request = await net.b.create_payment_request(500_000_000, "one route is empty")
         await net.phone_offline("bob")
         held = await net.a.pay_with_hold(request)
-        await until(lambda: _state_is(net, "held"), "HTLCs held")
+        assert held.next_nodes[0] == empty and set(held.next_nodes) == {empty, *others}
+        await until(lambda: state_is(net, "held"), "HTLCs held")
         b = await net.restart_phone("bob")
         received = await b.wait_for("payment_received", payment_hash=held.payment_hash, timeout=90)
         assert received.amount_msat == 500_000_000
         sent = await net.a.wait_for("payment_sent", payment_hash=held.payment_hash, timeout=90)
-        await until(lambda: _state_is(net, "settled"), "hold settled")
+        await until(lambda: state_is(net, "settled"), "hold settled")
         await no_htlcs(net.alice, net.bob)
         assert sent.fee_paid_msat is not None
         assert a_before - outbound(net.alice) == 500_000_000 + sent.fee_paid_msat
-        states = [h["state"] for h in (await only_hold(net))["htlcs"]]
-        assert "settled" in states and set(states) <= {"settled", "failed"}
+        htlcs = (await only_hold(net))["htlcs"]
+        assert {h["next_node"] for h in htlcs if h["state"] == "failed"} == {empty}
+        assert {h["next_node"] for h in htlcs if h["state"] == "settled"} <= set(others)
+        assert {h["state"] for h in htlcs} == {"failed", "settled"}
 
 
 async def test_routing_node_gone_before_release(chain: Chain, make_node: NodeFactory, tmp_path: Path) -> None:
@@ -134,7 +87,7 @@ async def test_routing_node_gone_before_release(chain: Chain, make_node: NodeFac
         request = await net.b.create_payment_request(20_000_000, "the router leaves")
         await net.phone_offline("bob")
         held = await net.a.pay_with_hold(request)
-        await until(lambda: _state_is(net, "held"), "HTLC held")
+        await until(lambda: state_is(net, "held"), "HTLC held")
         await net.phone_offline("alice")
         await net.routers[0].stop()
 

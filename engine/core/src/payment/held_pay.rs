@@ -10,7 +10,7 @@ use lightning::routing::router::{PaymentParameters, RouteParameters, Router};
 use lightning::types::payment::PaymentHash;
 use lightning_invoice::Bolt11Invoice;
 
-use super::held::{next_nodes, HeldNext, HeldPayment};
+use super::held::{lsp_hint_edges, next_nodes, HeldNext, HeldPayment, MAX_NEXT_NODES};
 use super::held_router::Refused;
 use super::RETRY_FOR;
 use crate::config::MAX_TOTAL_CLTV;
@@ -18,6 +18,9 @@ use crate::error::{Error, Result};
 use crate::model::HeldHop;
 use crate::node::Node;
 use crate::parse::parse_pubkey;
+
+/// Routes looked for beyond the first, each avoiding the next hops found so far.
+const MAX_ALTERNATES: usize = 2;
 
 /// How the invoice is routed, held or not: its hints, features, expiry and final CLTV, within
 /// the CLTV LDK forwards.
@@ -54,7 +57,42 @@ impl Node {
             .map_err(|e| {
                 Error::Payment(format!("no route to the payee {} through the LSP {lsp}: {e}", inv.get_payee_pub_key()))
             })?;
-        let next = next_nodes(&route, &lsp).map_err(|e| Error::Payment(e.into()))?;
+        let mut next = next_nodes(&route, &lsp).map_err(|e| Error::Payment(e.into()))?;
+        // Alternates: the next hops of routes that avoid the ones found so far. A part that fails
+        // downstream after the release is retried by LDK through the same hold, and only towards
+        // the hold's next hops (SPEC.md §4.3): with alternates in the hold, a retry can go around
+        // a routing node short of liquidity instead of failing the payment.
+        let payee = inv.get_payee_pub_key();
+        for _ in 0..MAX_ALTERNATES {
+            if next.len() >= MAX_NEXT_NODES {
+                break;
+            }
+            let mut avoid = params.clone();
+            let failed = &mut avoid.payment_params.previously_failed_channels;
+            let found = |n: &PublicKey| next.contains(n);
+            let graph_edges = self.core.router.lsp_edges(&lsp);
+            let hints = inv.route_hints();
+            for (scid, _) in graph_edges.iter().filter(|(_, other)| {
+                PublicKey::from_slice(other.as_slice()).map(|n| found(&n)).unwrap_or(false)
+            }) {
+                failed.push(*scid);
+            }
+            for (scid, to) in lsp_hint_edges(&lsp, &payee, &hints) {
+                if found(&to) {
+                    failed.push(scid);
+                }
+            }
+            let Ok(other) = self.core.router.inner().find_route(&us, &avoid, Some(&refs), cm.compute_inflight_htlcs())
+            else {
+                break;
+            };
+            let Ok(more) = next_nodes(&other, &lsp) else { break };
+            let fresh: Vec<PublicKey> = more.into_iter().filter(|n| !next.contains(n)).collect();
+            if fresh.is_empty() {
+                break;
+            }
+            next.extend(fresh.into_iter().take(MAX_NEXT_NODES - next.len()));
+        }
         Ok(next.iter().map(PublicKey::to_string).collect())
     }
 

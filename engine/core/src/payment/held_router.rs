@@ -98,7 +98,7 @@ impl HeldRouter {
     }
 
     /// The LSP's channels in the public graph, with the node at their other end.
-    fn lsp_edges(&self, lsp: &PublicKey) -> Vec<(u64, NodeId)> {
+    pub(crate) fn lsp_edges(&self, lsp: &PublicKey) -> Vec<(u64, NodeId)> {
         let graph = self.graph.read_only();
         let lsp = NodeId::from_pubkey(lsp);
         let Some(node) = graph.node(&lsp) else { return Vec::new() };
