@@ -77,8 +77,13 @@ async def main(payments: int, held_htlcs: int, mail: int, json_path: str | None 
     for n in (alice, lsp_a, lsp_b):
         await chain.fund(n, 40_000_000)
     await open_channel(chain, alice, lsp_a, 16_000_000)
-    await open_channel(chain, lsp_a, lsp_b, 16_000_000)
+    await open_channel(chain, lsp_a, lsp_b, 16_000_000, announce=True)
     await open_channel(chain, lsp_b, bob, 16_000_000)
+    # The payer's router must learn the LSPs' public channel by gossip (SPEC.md §4.2); LDK
+    # re-broadcasts it within 6 blocks, seen one at a time.
+    for _ in range(6):
+        chain.mine(1)
+        await asyncio.gather(*(n.sync() for n in (alice, lsp_a, lsp_b, bob)))
     for n in (alice, bob):
         while (e := n.poll_event()) is not None:
             await n.event_handled(e)
