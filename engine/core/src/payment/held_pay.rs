@@ -72,9 +72,10 @@ impl Node {
             let found = |n: &PublicKey| next.contains(n);
             let graph_edges = self.core.router.lsp_edges(&lsp);
             let hints = inv.route_hints();
-            for (scid, _) in graph_edges.iter().filter(|(_, other)| {
-                PublicKey::from_slice(other.as_slice()).map(|n| found(&n)).unwrap_or(false)
-            }) {
+            for (scid, _) in graph_edges
+                .iter()
+                .filter(|(_, other)| PublicKey::from_slice(other.as_slice()).map(|n| found(&n)).unwrap_or(false))
+            {
                 failed.push(*scid);
             }
             for (scid, to) in lsp_hint_edges(&lsp, &payee, &hints) {
