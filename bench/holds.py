@@ -30,6 +30,7 @@ from lsp_node.client import Client
 from lsp_node.config import LspSettings, NotificationSettings
 from lsp_node.engine import HeldHop, LightningNode, NodeOptions
 from lsp_node.lsp import LspStore
+from lsp_node.lsp.store import HeldHtlc, Hold
 from tests.conftest import Chain, open_channel
 
 
@@ -99,24 +100,32 @@ async def main(payments: int, held_htlcs: int, mail: int, json_path: str | None 
         a.start()
         b.start()
 
-        # Time the LSP's unblock handling (durable release + forwards) where it happens.
+        # Time the LSP's unblock handling where it happens: the durable release (with the event)
+        # then the hand-over to LDK (beside the event lane), from the first to the answer.
         release_ms: list[float] = []
         overtaken: list[bool] = []
-        service = role_a.service
-        original = service.on_unblock
+        holding = role_a.service.holding
+        release, hand_over = holding.release, holding.hand_over
+        started: dict[bytes, float] = {}
 
-        async def timed(msg: p.PaymentUnblock, context: bytes | None) -> p.UnblockReply:
-            t0 = time.perf_counter()
-            r = await original(msg, context)
+        async def timed_release(
+            msg: p.PaymentUnblock, context: bytes | None
+        ) -> p.UnblockReply | tuple[Hold, list[HeldHtlc]]:
+            started[msg.payment_hash] = time.perf_counter()
+            return await release(msg, context)
+
+        async def timed_hand_over(msg: p.PaymentUnblock, hold: Hold, htlcs: list[HeldHtlc]) -> p.UnblockReply:
+            r = await hand_over(msg, hold, htlcs)
             # With the payee online its unblock often overtakes A's HTLC (onion messages need no
             # commitment dance): then the release is durable at once and the HTLC is forwarded on
             # arrival; both count, and how many overtook is printed.
             if r.status in (p.Status.OK, p.Status.RELEASED_AWAITING_HTLC):
-                release_ms.append((time.perf_counter() - t0) * 1000)
+                release_ms.append((time.perf_counter() - started.pop(msg.payment_hash)) * 1000)
                 overtaken.append(r.status == p.Status.RELEASED_AWAITING_HTLC)
             return r
 
-        service.on_unblock = timed  # type: ignore[method-assign]
+        holding.release = timed_release  # type: ignore[method-assign]
+        holding.hand_over = timed_hand_over  # type: ignore[method-assign]
 
         link = next(c for c in lsp_a.channels() if c.counterparty_node_id == lsp_b.node_id)
         assert link.short_channel_id is not None

@@ -91,6 +91,7 @@ def htlc(
 async def intercept(lsp: Lsp, event: HtlcIntercepted) -> None:
     """LDK intercepts an HTLC (the fake engine records it) and the role handles the event."""
     await lsp.service.holding.on_htlc_intercepted(lsp.engine.intercepted(event))
+    await lsp.service.role.drain()  # a forward at a released hold runs beside the event lane
 
 
 async def armed(lsp: Lsp, **kw: object) -> p.HoldReply:

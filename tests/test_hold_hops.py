@@ -17,7 +17,9 @@ from lsp_node.lsp import LdkEngine
 from tests.fake_engine import LSP_NODE_ID
 from tests.lsp_harness import (
     CLIENT,
+    HASH,
     NEXT,
+    PID,
     STRANGER,
     Lsp,
     armed,
@@ -29,6 +31,7 @@ from tests.lsp_harness import (
     request,
     scid,
     unblock,
+    unblock_context,
 )
 
 __all__ = ["lsp"]  # the fixture, used by name
@@ -187,6 +190,29 @@ async def test_release_waits_for_a_reconnecting_next_node(lsp: Lsp) -> None:
     assert answer.status == p.Status.OK
     assert lsp.engine.forwarded == [("i1", B, 1_000_000)] and len(lsp.engine.forward_calls) >= 2
     assert states(lsp) == {"i1": "forwarded"}
+
+
+async def test_a_waiting_release_does_not_stall_other_events(lsp: Lsp) -> None:
+    """The unblock's answer waits for the hand-over, up to release_wait_secs; meanwhile the LSP
+    answers other messages (here a device registration's refusal) at once."""
+    lsp.service.policy = policy(release_wait_secs=1)
+    lsp.engine.ready.add(R)  # a ready channel whose peer never comes back in time
+    reply = await armed(lsp, nodes=(R,))
+    await intercept(lsp, htlc(scid(reply)))
+    unblock_msg = p.PaymentUnblock(PID, HASH)
+    t0 = time.monotonic()
+    await lsp.service.on_message(unblock_msg.TYPE, unblock_msg.encode(), unblock_context(lsp).hex(), "payee")
+    assert time.monotonic() - t0 < 0.5 and lsp.engine.replies == []
+    other = p.MailboxAck(b"\x01" * 16)
+    await lsp.service.on_message(other.TYPE, other.encode(), None, None)  # handled meanwhile
+    assert states(lsp) == {"i1": "forwarding"}
+    await lsp.service.role.drain()
+    [(responder, tlv_type, payload)] = lsp.engine.replies
+    answer = p.decode(tlv_type, payload)
+    assert responder == "payee" and isinstance(answer, p.UnblockReply)
+    assert answer.status == p.Status.FORWARD_FAILED
+    assert states(lsp) == {"i1": "failed"}
+    assert time.monotonic() - t0 >= 1.0
 
 
 async def test_release_gives_up_on_a_next_node_that_stays_unusable(lsp: Lsp) -> None:

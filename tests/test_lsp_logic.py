@@ -88,6 +88,7 @@ async def test_retried_request_gets_the_same_hold(lsp: Lsp) -> None:
 async def test_intercepted_htlc_is_held_and_sets_failback(lsp: Lsp) -> None:
     reply = await armed(lsp)
     await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     [hold] = lsp.store.holds()
     assert hold.state == "held"
     assert hold.failback_height == 1300 - 72 - LDK_FAIL_BACK_BUFFER - 6
@@ -113,6 +114,7 @@ async def test_intercepted_htlc_failed(lsp: Lsp, case: str, why: str) -> None:
         sender=STRANGER if case == "sender" else CLIENT,
     )
     await lsp.service.holding.on_htlc_intercepted(h)
+    await lsp.service.role.drain()
     assert lsp.engine.failed == ["i1"], why
     assert lsp.store.holds()[0].state == "armed"
 
@@ -121,12 +123,14 @@ async def test_held_htlc_cap(lsp: Lsp) -> None:
     reply = await armed(lsp)
     for i in range(3):
         await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply), intercept_id=f"i{i}"))
+        await lsp.service.role.drain()
     assert lsp.engine.failed == ["i2"]
 
 
 async def test_unblock_releases_once_and_forwards(lsp: Lsp) -> None:
     reply = await armed(lsp)
     await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     ctx = unblock_context(lsp)
     svc = lsp.service
     assert (await svc.on_unblock(p.PaymentUnblock(PID, HASH), None)).status == p.Status.UNKNOWN_HOLD
@@ -153,6 +157,7 @@ async def test_htlc_after_release_is_forwarded_on_arrival_and_settles(lsp: Lsp) 
     released = await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
     assert (released.status, released.error) == (p.Status.RELEASED_AWAITING_HTLC, "released; no HTLC has arrived yet")
     await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     assert lsp.engine.forwarded == [("i1", NEXT, 1_000_000)]
     await lsp.service.holding.on_payment_forwarded(PaymentForwarded(2, None, None, CLIENT, None, 0, 1_000_000, False))
     [hold] = lsp.store.holds()
@@ -164,8 +169,10 @@ async def test_held_amount_cap_counts_the_htlcs_that_arrive(lsp: Lsp) -> None:
     # Declared 1M msat (well under the 1e8 cap), but the HTLC that comes carries more than the cap.
     reply = await armed(lsp)
     await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply), inbound=10**8 + 1))
+    await lsp.service.role.drain()
     assert lsp.engine.failed == ["i1"]
     await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply), intercept_id="i2", inbound=10**8))
+    await lsp.service.role.drain()
     assert lsp.store.htlc("i2") is not None and lsp.store.holds()[0].state == "held"
 
 
@@ -181,6 +188,7 @@ async def test_released_htlc_failed_downstream_waits_for_a_retry_then_fails(lsp:
     lsp.engine.channel_peers["chan-a"] = CLIENT
     reply = await armed(lsp)
     await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
     assert [h.state for h in lsp.store.holds()] == ["released"]
     # Our own fail-backs (InvalidForward) and other channels' failures do not touch it.
@@ -208,6 +216,7 @@ async def test_downstream_failure_named_by_the_engine_fails_only_that_htlc(lsp: 
     lsp.engine.channel_peers["chan-a"] = CLIENT
     reply = await armed(lsp)
     await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
     failure = downstream_failure().failure_type
     # The engine names another intercept: this hold's HTLC is not the one that failed.
@@ -221,8 +230,10 @@ async def test_downstream_failure_named_by_the_engine_fails_only_that_htlc(lsp: 
 async def test_replayed_intercept_of_a_persisted_forward_is_not_redone(lsp: Lsp) -> None:
     reply = await armed(lsp)
     await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
     await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     assert lsp.engine.failed == [] and len(lsp.engine.forwarded) == 1
     assert lsp.store.htlc("i1").state == "forwarded"  # type: ignore[union-attr]
 
@@ -232,21 +243,25 @@ async def test_intercept_replayed_after_a_lost_forward_or_fail_is_redone(lsp: Ls
     intercept again and replays it; the forward (or fail) must happen again, not be ignored."""
     reply = await armed(lsp)
     await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
     lsp.engine.gone.discard("i1")  # LDK lost the forward in the crash
     await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     assert [f[0] for f in lsp.engine.forwarded] == ["i1", "i1"]
     assert lsp.store.htlc("i1").state == "forwarded"  # type: ignore[union-attr]
     # A fail-back lost the same way is failed again.
     lsp.store.set_htlc_state("i1", "failed", time.time())
     lsp.engine.gone.discard("i1")
     await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     assert lsp.engine.failed == ["i1"]
 
 
 async def test_tick_warns_then_fails_back(lsp: Lsp) -> None:
     reply = await armed(lsp)
     await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     fb = lsp.store.holds()[0].failback_height
     assert fb is not None
     lsp.engine.height = fb - 12
@@ -276,6 +291,7 @@ async def test_tick_fails_a_released_hold_still_waiting_at_failback(lsp: Lsp) ->
     a bug) at its fail-back height is failed back by the tick, without a push (SPEC.md §5.1)."""
     reply = await armed(lsp)
     await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     release_committed_only(lsp)
     fb = lsp.store.holds()[0].failback_height
     assert fb is not None
@@ -351,6 +367,7 @@ async def test_reconcile_asks_ldk_about_htlcs_the_engine_has_no_record_of(lsp: L
     asked about it directly, so a released one it holds is forwarded, not taken for forwarded."""
     reply = await armed(lsp)
     await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply), "old"))
+    await lsp.service.role.drain()
     release_committed_only(lsp)
     lsp.engine.unrecorded = {"old": 1_000_000}
     lsp.engine.pending_hashes = {HASH.hex()}
@@ -564,6 +581,7 @@ async def test_role_logs_name_ids_by_8_hex_characters_and_never_secrets(
     reply = await armed(lsp)
     await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply) + 1, intercept_id="ab" * 32))  # failed
     await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply), intercept_id="cd" * 32))
+    await lsp.service.role.drain()
     await lsp.service.on_unblock(p.PaymentUnblock(b"\x99" * 32, HASH), unblock_context(lsp))  # wrong pid
     await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
     await lsp.service.mailbox.on_message_for_offline_peer(STRANGER, "ee" * 40)
@@ -583,6 +601,7 @@ async def test_tick_writes_are_conditional_on_the_state_it_read(lsp: Lsp) -> Non
 
     reply = await armed(lsp)
     await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     [hold] = lsp.store.holds()
     stale = FailBack(hold, lsp.store.htlcs(hold.hold_id), "fail-back", push=True)
     # Between the tick's read and its commit the event task released and forwarded the HTLC.

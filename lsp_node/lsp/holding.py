@@ -216,8 +216,12 @@ class Holding:
             hold, to_forward = decided
             if to_forward:
                 # The hold is released: forward at once, or fail back at once (after the short
-                # wait). The hold stays released: the payer may retry over another hop.
-                await self.forwarder.forward(hold, to_forward, end_hold=False, push=False)
+                # wait, off the event lane: the intent to forward is committed, so a crash is
+                # redone at start-up). The hold stays released: the payer may retry.
+                self.role.spawn(self._forward_arrival(hold, to_forward), f"forward {short(htlc.intercept_id)}")
+
+    async def _forward_arrival(self, hold: Hold, htlcs: list[HeldHtlc]) -> None:
+        await self.forwarder.forward(hold, htlcs, end_hold=False, push=False)
 
     def hold_fee(self, outbound_msat: int) -> int:
         pol = self.role.policy
@@ -284,6 +288,16 @@ class Holding:
 
     # -- PAYMENT_UNBLOCK ---------------------------------------------------------------------------
     async def on_unblock(self, msg: p.PaymentUnblock, context: bytes | None) -> p.UnblockReply:
+        released = await self.release(msg, context)
+        if isinstance(released, p.UnblockReply):
+            return released
+        return await self.hand_over(msg, *released)
+
+    async def release(
+        self, msg: p.PaymentUnblock, context: bytes | None
+    ) -> p.UnblockReply | tuple[Hold, list[HeldHtlc]]:
+        """The release, committed: the answer if it is refused, else the hold and the HTLCs it
+        must hand to LDK (`hand_over`)."""
         if context is None or not context.startswith(HOLD_CONTEXT):
             return self._answer(msg, p.Status.UNKNOWN_HOLD, "unblock must arrive over the hold's unblock path")
         height = self.role.engine.best_block_height()
@@ -294,6 +308,10 @@ class Holding:
         hold, htlcs = decided
         log.info("hold %s released", short(hold.hold_id))
         hooks.fire(hooks.AFTER_RELEASE)
+        return hold, htlcs
+
+    async def hand_over(self, msg: p.PaymentUnblock, hold: Hold, htlcs: list[HeldHtlc]) -> p.UnblockReply:
+        """Forward a released hold's HTLCs; the unblock's answer (SPEC.md §4.6)."""
         if not htlcs:
             # Nothing to hand over yet: each HTLC is forwarded when it arrives (SPEC.md §4.6).
             return self._answer(msg, p.Status.RELEASED_AWAITING_HTLC, "released; no HTLC has arrived yet")

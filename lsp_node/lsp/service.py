@@ -22,7 +22,7 @@ from lsp_node.lsp.devices import Devices
 from lsp_node.lsp.holding import Holding
 from lsp_node.lsp.mailbox import Mailbox
 from lsp_node.lsp.port import EnginePort
-from lsp_node.lsp.store import Hold, LspStore
+from lsp_node.lsp.store import HeldHtlc, Hold, LspStore
 from lsp_node.notify import Notifier
 
 log = logging.getLogger("lsp_node.lsp")
@@ -87,7 +87,16 @@ class LspService:
             except LspNodeError as e:
                 reply = p.HoldReply(msg.request_id, int(p.Status.INTERNAL), error=str(e))
         elif isinstance(msg, p.PaymentUnblock):
-            reply = await self.on_unblock(msg, bytes.fromhex(context) if context else None)
+            # The release is decided and committed with the event; its answer waits until the
+            # HTLCs were handed to LDK, which may take `release_wait_secs` for a reconnecting next
+            # hop: that part runs in the background so no other client's event waits behind it
+            # (a crash meanwhile is redone by start-up reconciliation, SPEC.md §8).
+            released = await self.holding.release(msg, bytes.fromhex(context) if context else None)
+            if isinstance(released, p.UnblockReply):
+                reply = released
+            else:
+                self.role.spawn(self._hand_over(msg, *released, responder), f"release {msg.payment_hash.hex()[:8]}")
+                return
         elif isinstance(msg, p.DeviceRegister):
             reply = await self.devices.on_device_register(msg)
         elif isinstance(msg, p.MailboxAck):
@@ -96,15 +105,21 @@ class LspService:
         else:
             log.info("ignoring %s sent to the LSP", type(msg).__name__)
             return
+        await self._answer(reply, responder)
+
+    async def _hand_over(self, msg: p.PaymentUnblock, hold: Hold, htlcs: list[HeldHtlc], responder: str | None) -> None:
+        await self._answer(await self.holding.hand_over(msg, hold, htlcs), responder)
+
+    async def _answer(self, reply: p.Message, responder: str | None) -> None:
         if responder is None:
-            log.info("cannot answer %s: the sender gave no reply path", type(msg).__name__)
+            log.info("cannot answer with %s: the sender gave no reply path", type(reply).__name__)
             return
         try:
             await self.engine.reply_onion_message(responder, reply.TYPE, reply.encode())
         except LspNodeError as e:
-            log.warning("reply to %s failed: %s", type(msg).__name__, e)
+            log.warning("sending %s failed: %s", type(reply).__name__, e)
 
-    # The protocol's entry points, by name (the benchmark times on_unblock here).
+    # The protocol's entry points, by name.
     async def on_hold_request(self, req: p.HoldRequest) -> p.HoldReply:
         return await self.holding.on_hold_request(req)
 
