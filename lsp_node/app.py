@@ -170,6 +170,7 @@ class LspRole:
         for t in self.tasks:
             with suppress(asyncio.CancelledError):
                 await t
+        await self.service.close()
         self.service.store.close()
         if self.notifier is not None:
             self.notifier.store.close()
