@@ -171,6 +171,8 @@ async def test_a_failed_dial_drops_its_messages_and_a_later_message_dials_again(
     assert engine.delivered == [] and service.relay.pending == 0
     [line] = [r.getMessage() for r in caplog.records if "could not reach" in r.getMessage()]
     assert "2 onion message(s) dropped" in line
+    assert OTHER_LSP[:8] in line and OTHER_LSP not in line, "short ids only, also in the engine's reason"
+    assert "aa01" not in caplog.text and "aa02" not in caplog.text, "no payloads"
     engine.unreachable.clear()
     service.relay.offer(OTHER_LSP, "aa03")
     await service.relay.idle()

@@ -33,6 +33,12 @@ DROP_LOG_EVERY = 60.0
 MAX_DROP_LOG_NODES = 4096
 
 
+def reason(error: LspNodeError, node: str) -> str:
+    """An engine error for the log: it names the node in full, logs name it by its short id
+    (SPEC.md §11.2). The address it may name is the one the node announced: public."""
+    return str(error).replace(node, short(node))
+
+
 class Offer(Enum):
     """What `Relay.offer` did with a message (for the caller's tests; the log says it too)."""
 
@@ -108,7 +114,6 @@ class Relay:
             # Taken only now: messages that came while the dial ran go with it.
             messages = self._take(node)
             if failure is not None:
-                # The reason may name an address the node announced: public, not a payload.
                 log.info(
                     "could not reach %s (%.200s): %s onion message(s) dropped", short(node), failure, len(messages)
                 )
@@ -117,7 +122,10 @@ class Relay:
                 try:
                     await self.role.engine.forward_onion_message(message, node)
                 except LspNodeError as e:
-                    log.info("relay to %s stopped (%s): %s onion message(s) dropped", short(node), e, len(messages) - i)
+                    why = reason(e, node)
+                    log.info(
+                        "relay to %s stopped (%.200s): %s onion message(s) dropped", short(node), why, len(messages) - i
+                    )
                     return
             log.info("relayed %s onion message(s) to %s", len(messages), short(node))
         except Exception:
@@ -155,7 +163,7 @@ class Relay:
                 why = f"no connection within {self.role.policy.relay_dial_timeout_secs:g} s"
                 break
             except LspNodeError as e:
-                why = str(e)
+                why = reason(e, node)
         return why
 
     def _log_drop(self, node: str) -> None:
