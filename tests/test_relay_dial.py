@@ -20,6 +20,10 @@ async def peer(lsp: LspProcess, node_id: str) -> dict[str, Any] | None:
     return next((x for x in await lsp.api("GET", "/api/peers") if x["node_id"] == node_id), None)
 
 
+def announcements(ldk_log: Path) -> int:
+    return ldk_log.read_text(errors="replace").count("node announcement broadcast")
+
+
 async def hold_is(net: Net, state: str) -> bool:
     holds = await net.holds()
     return bool(holds) and holds[0]["state"] == state
@@ -80,3 +84,12 @@ async def test_held_payment_with_lsps_that_dial_each_other(
         assert dialled is not None and dialled["inbound"] is False, "LSP_b dialled LSP_a"
         await net.a.wait_for("payment_sent", payment_hash=held.payment_hash, timeout=90)
         await until(lambda: hold_is(net, "settled"), "hold settled")
+
+        # Within a public channel's first week the node is announced again after each of LDK's
+        # re-broadcasts of the channel's announcement: one per 6 blocks.
+        log = lsp_a.dir / "data" / "regtest" / "ldk.log"
+        before = announcements(log)
+        for _ in range(6):
+            net.chain.mine(1)
+            await lsp_a.api("POST", "/api/sync")
+        await until(lambda: announcements(log) > before, "LSP_a's node announced again", 30)
