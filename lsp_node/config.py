@@ -199,6 +199,18 @@ class LspSettings(_Section):
     mailbox_sender_max_messages_total: int = Field(
         default=1000, ge=1, description="Per sender, in all mailboxes together (disk per peer)."
     )
+    # Onion messages for a node that is neither a peer nor a client: dial its announced address,
+    # then forward (SPEC.md §1.6). In memory, off the event path.
+    relay_max_dials: int = Field(default=8, ge=1, le=64, description="Dials for relayed onion messages at once.")
+    relay_dial_timeout_secs: float = Field(
+        default=10.0, gt=0, le=60, description="A dial for relayed messages gives up after this long, all addresses."
+    )
+    relay_max_pending_per_node: int = Field(
+        default=8, ge=1, le=50, description="Onion messages waiting for the dial to one node; more are dropped."
+    )
+    relay_max_pending: int = Field(
+        default=256, ge=1, le=10_000, description="Onion messages waiting for dials, all nodes together."
+    )
 
 
 class NotificationSettings(_Section):

@@ -206,6 +206,11 @@ class LightningNode:
     def peers(self) -> list[Peer]:
         return self._raw.list_peers()
 
+    def node_addresses(self, node_id: str) -> list[str]:
+        """The "host:port" addresses of `node_id`'s node announcement as our gossip holds it, in
+        its order; [] if we know none (no announcement reached us, or it lists no address)."""
+        return self._raw.node_addresses(node_id)
+
     # -- channels ---------------------------------------------------------------------------
     async def open_channel(self, node_id: str, amount_sat: int, *, push_msat: int = 0, announce: bool = False) -> str:
         return await self._raw.open_channel(node_id, amount_sat, push_msat, announce)

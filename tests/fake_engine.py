@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
 from lsp_node.engine import HtlcIntercepted, PendingIntercept
-from lsp_node.errors import LspNodeError
+from lsp_node.errors import LspNodeError, PeerError
 
 LSP_NODE_ID = "03" + "5a" * 32
 
@@ -47,6 +48,15 @@ class FakeEngine:
     delivered: list[tuple[str, str]] = field(default_factory=list)
     #: our own messages sent straight to a peer: (peer, tlv type, payload)
     sent: list[tuple[str, int, bytes]] = field(default_factory=list)
+    #: node id -> the addresses of its node announcement (node_addresses)
+    announced: dict[str, list[str]] = field(default_factory=dict)
+    #: every connect call: (node id, address)
+    dials: list[tuple[str, str]] = field(default_factory=list)
+    #: addresses where a dial fails at once; a dial to any other address succeeds (the node goes
+    #: online) after `dial_delay` seconds, or waits for `dial_gate` to be set
+    unreachable: set[str] = field(default_factory=set)
+    dial_delay: float = 0.0
+    dial_gate: asyncio.Event | None = None
     _scids: Any = field(default_factory=lambda: itertools.count(0x10000000001))
 
     def node_id(self) -> str:
@@ -69,6 +79,19 @@ class FakeEngine:
 
     def connected_peers(self) -> list[str]:
         return sorted(self.online)
+
+    def node_addresses(self, node_id: str) -> list[str]:
+        return list(self.announced.get(node_id, []))
+
+    async def connect(self, node_id: str, address: str) -> None:
+        self.dials.append((node_id, address))
+        if self.dial_gate is not None:
+            await self.dial_gate.wait()
+        elif self.dial_delay:
+            await asyncio.sleep(self.dial_delay)
+        if address in self.unreachable:
+            raise PeerError(f"cannot connect to {node_id} at {address}")
+        self.online.add(node_id)
 
     def get_intercept_scid(self) -> int:
         return int(next(self._scids))

@@ -250,7 +250,9 @@ class Topology:
       LSP_b with this capacity: announced that wide, it has nothing on the router's side, so
       every part sent through it fails at the router;
     * `peer_lsps`: LSP_a connects to LSP_b as a peer (no channel) so onion messages flow between
-      them."""
+      them;
+    * `announce`: each LSP listens on a fixed port and announces it, so the other can dial it for
+      onion messages (SPEC.md §1.6) instead of being connected by hand."""
 
     routers: int = 0
     parallel: bool = False
@@ -258,6 +260,7 @@ class Topology:
     router_sat: int = 3_000_000
     empty_router_sat: int | None = None
     peer_lsps: bool = True
+    announce: bool = False
 
 
 def _routing_channels(
@@ -304,8 +307,11 @@ async def build_net(
 ) -> AsyncIterator[Net]:
     pushes = PushReceiver()
     await pushes.start()
-    lsp_a = LspProcess(tmp_path, "lsp_a", chain.url, pushes.url, **lsp)
-    lsp_b = lsp_a if topology.same_lsp else LspProcess(tmp_path, "lsp_b", chain.url, pushes.url, **lsp)
+    announce = topology.announce
+    lsp_a = LspProcess(tmp_path, "lsp_a", chain.url, pushes.url, announce=announce, **lsp)
+    lsp_b = (
+        lsp_a if topology.same_lsp else LspProcess(tmp_path, "lsp_b", chain.url, pushes.url, announce=announce, **lsp)
+    )
     routers = [
         LspProcess(tmp_path, f"router{i + 1}", chain.url, pushes.url, role=False) for i in range(topology.routers)
     ]

@@ -39,6 +39,14 @@ class EnginePort(Protocol):
 
     def connected_peers(self) -> list[str]: ...
 
+    def node_addresses(self, node_id: str) -> list[str]:
+        """The "host:port" addresses of the node's announcement in our gossip; [] if none known."""
+        ...
+
+    async def connect(self, node_id: str, address: str) -> None:
+        """Dial the node at `address` and return once connected; raises LspNodeError if not."""
+        ...
+
     def get_intercept_scid(self) -> int: ...
 
     def create_blinded_path(self, context: bytes) -> bytes:
@@ -110,6 +118,12 @@ class LdkEngine:
 
     def connected_peers(self) -> list[str]:
         return [p.node_id for p in self.node.peers()]
+
+    def node_addresses(self, node_id: str) -> list[str]:
+        return self.node.node_addresses(node_id)
+
+    async def connect(self, node_id: str, address: str) -> None:
+        await self.node.connect(node_id, address)
 
     def get_intercept_scid(self) -> int:
         return self.node.get_intercept_scid()

@@ -22,6 +22,7 @@ from lsp_node.lsp.devices import Devices
 from lsp_node.lsp.holding import Holding
 from lsp_node.lsp.mailbox import Mailbox
 from lsp_node.lsp.port import EnginePort
+from lsp_node.lsp.relay import Relay
 from lsp_node.lsp.store import HeldHtlc, Hold, LspStore
 from lsp_node.notify import Notifier
 
@@ -35,6 +36,7 @@ class LspService:
         self.holding = Holding(self.role)
         self.mailbox = Mailbox(self.role)
         self.devices = Devices(self.role)
+        self.relay = Relay(self.role)
 
     @property
     def engine(self) -> EnginePort:
@@ -64,8 +66,13 @@ class LspService:
         elif isinstance(event, HtlcIntercepted):
             await self.holding.on_htlc_intercepted(event)
         elif isinstance(event, OnionMessageIntercepted):
-            # prev_node_id: the peer that handed the message over (None if the engine cannot tell).
-            await self.mailbox.on_message_for_offline_peer(event.peer_node_id, event.message, event.prev_node_id)
+            if self.engine.is_client(event.peer_node_id):
+                # prev_node_id: the peer that handed the message over (None if the engine cannot tell).
+                await self.mailbox.on_message_for_offline_peer(event.peer_node_id, event.message, event.prev_node_id)
+            else:
+                # Another node (e.g. the next LSP on the message's path): dialled in the
+                # background if it announced an address, else dropped. Never waited for here.
+                self.relay.offer(event.peer_node_id, event.message)
         elif isinstance(event, OnionMessagePeerConnected):
             await self.mailbox.deliver(event.peer_node_id)
         elif isinstance(event, PaymentForwarded):
@@ -135,6 +142,10 @@ class LspService:
     async def tick(self) -> None:
         """Per block: fail back holds before LDK would, warn payers, expire unused holds."""
         await self.holding.tick()
+
+    async def close(self) -> None:
+        """Stop the background work of the role (dials for relayed messages)."""
+        await self.relay.close()
 
     async def reconcile(self) -> None:
         """After a restart: check the holds' HTLCs against each intercept LDK still holds (LDK does

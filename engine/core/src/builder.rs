@@ -173,6 +173,7 @@ impl Node {
             channel_manager: Arc::clone(&channel_manager),
             router,
             peer_manager,
+            network_graph: Arc::clone(&network_graph),
             sweeper,
             onion_messenger,
             guard,

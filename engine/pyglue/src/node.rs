@@ -118,6 +118,11 @@ impl PyNode {
         py.detach(|| self.inner.list_peers()).into_iter().map(Peer::from).collect()
     }
 
+    /// "host:port" addresses of the node's announcement in our gossip; [] if we have none.
+    fn node_addresses(&self, py: Python<'_>, node_id: String) -> PyResult<Vec<String>> {
+        py.detach(|| self.inner.node_addresses(&node_id)).map_err(to_py)
+    }
+
     #[pyo3(signature = (node_id, amount_sat, push_msat=0, announce=false))]
     fn open_channel<'py>(
         &self, py: Python<'py>, node_id: String, amount_sat: u64, push_msat: u64, announce: bool,
