@@ -330,11 +330,34 @@ async def test_crash_after_fail_back_commit_still_fails_back(
         await until(lambda: net.lsp_a.proc is not None and net.lsp_a.proc.poll() is not None, "LSP_a crashed")
         assert net.lsp_a.reap() == 137
         await net.lsp_a.start()
-        await net.links_up()
-        failed = await net.a.wait_for("payment_failed", payment_hash=held.payment_hash)
-        assert failed.payment_hash == held.payment_hash
         assert await hold_states(net) == ["failed"]
-        assert chain.raw.mempool_txids() == []  # no force-close
+
+        async def settled_down() -> bool:
+            chans = await net.lsp_a.api("GET", "/api/channels")
+            return bool(chain.raw.mempool_txids()) or all(c["is_usable"] for c in chans)
+
+        await until(settled_down, "LSP_a's channels usable again, or a force-close broadcast")
+        if not chain.raw.mempool_txids():
+            # LDK's ChannelManager was persisted with the fail (or before it): the fail is redone
+            # or replayed off-chain, no channel closes.
+            await net.links_up()
+            failed = await net.a.wait_for("payment_failed", payment_hash=held.payment_hash)
+            assert failed.payment_hash == held.payment_hash
+            return
+        # The kill came inside LDK's write window (a channel monitor already updated, the
+        # ChannelManager not yet written): LDK force-closes that channel at start (SPEC.md §11.3).
+        # The payer still gets its HTLC back, on-chain once the HTLC expires.
+        closing = [
+            c for c in await net.lsp_a.api("GET", "/api/channels") if c["counterparty_node_id"] == net.alice.node_id
+        ]
+        assert all(c["state"] == "closing" for c in closing), closing
+
+        async def refunded() -> bool:
+            chain.mine(6)
+            await net.alice.sync()
+            return any(e.kind == "payment_failed" and e.payment_hash == held.payment_hash for e in net.a.events)
+
+        await until(refunded, "the payer's HTLC timed out on-chain", 180)
 
 
 async def test_holding_fee_is_stated_and_charged(chain: Chain, make_node: NodeFactory, tmp_path: Path) -> None:
