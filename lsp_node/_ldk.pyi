@@ -9,10 +9,10 @@ __all__ = [
     "ChannelClosed",
     "ChannelPending",
     "ChannelReady",
+    "HeldHop",
     "HtlcHandlingFailed",
     "HtlcIntercepted",
     "InboundHtlc",
-    "InterceptHop",
     "InvoiceInfo",
     "Node",
     "NodeOptions",
@@ -445,28 +445,29 @@ class Payment:
     def updated_at(self) -> int: ...
 
 @final
-class InterceptHop:
-    """The hop through the payer's LSP that the LSP may hold (see SPEC.md)."""
+class HeldHop:
+    """One next hop of a held payment (see SPEC.md): the node right after the payer's LSP on a
+    path, the intercept SCID the LSP assigned to it, and the LSP's fee and CLTV delta there."""
 
     __match_args__ = (
-        "lsp_node_id",
-        "intercept_scid",
+        "next_node_id",
+        "short_channel_id",
         "fee_base_msat",
         "fee_proportional_millionths",
         "cltv_expiry_delta",
     )
     def __new__(
         cls,
-        lsp_node_id: str,
-        intercept_scid: int,
+        next_node_id: str,
+        short_channel_id: int,
         fee_base_msat: int,
         fee_proportional_millionths: int,
         cltv_expiry_delta: int,
     ) -> Self: ...
     @property
-    def lsp_node_id(self) -> str: ...
+    def next_node_id(self) -> str: ...
     @property
-    def intercept_scid(self) -> int: ...
+    def short_channel_id(self) -> int: ...
     @property
     def fee_base_msat(self) -> int: ...
     @property
@@ -808,6 +809,7 @@ class Node:
     def connect(self, node_id: str, address: str) -> Awaitable[None]: ...
     def disconnect(self, node_id: str) -> None: ...
     def list_peers(self) -> list[Peer]: ...
+    def node_addresses(self, node_id: str) -> list[str]: ...
     def open_channel(
         self, node_id: str, amount_sat: int, push_msat: int = 0, announce: bool = False
     ) -> Awaitable[str]: ...
@@ -825,8 +827,14 @@ class Node:
     def get_intercept_scid(self) -> int: ...
     def forward_intercepted_htlc(self, intercept_id: str, next_node_id: str, amount_msat: int) -> Awaitable[None]: ...
     def fail_intercepted_htlc(self, intercept_id: str) -> Awaitable[None]: ...
-    def pay_invoice_via(
-        self, invoice: str, hop: InterceptHop, extra_final_cltv: int, max_fee_msat: int | None = None
+    def held_route_next_hops(self, invoice: str, lsp_node_id: str) -> Awaitable[list[str]]: ...
+    def pay_invoice_held(
+        self,
+        invoice: str,
+        lsp_node_id: str,
+        hops: list[HeldHop],
+        extra_final_cltv: int,
+        max_fee_msat: int | None = None,
     ) -> Awaitable[str]: ...
     def pending_inbound_htlcs(self) -> list[InboundHtlc]: ...
     def intercept_pending_amount(self, intercept_id: str) -> int | None: ...

@@ -170,6 +170,10 @@ class LspRole:
         for t in self.tasks:
             with suppress(asyncio.CancelledError):
                 await t
+        # Releases still waiting for a next hop: their intent is committed, start-up redoes them.
+        self.service.role.cancel_background()
+        await self.service.role.drain()
+        await self.service.close()
         self.service.store.close()
         if self.notifier is not None:
             self.notifier.store.close()

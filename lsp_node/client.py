@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lsp_node import protocol as p
-from lsp_node.engine import Event, InterceptHop, LightningNode, OnionMessageReceived
+from lsp_node.engine import Event, HeldHop, LightningNode, OnionMessageReceived
 from lsp_node.errors import LspNodeError
 
 log = logging.getLogger("lsp_node.client")
@@ -38,6 +38,8 @@ class HeldPayment:
     payment_hash: str
     pid: bytes
     hold: p.HoldReply
+    #: The next hops the hold was asked for, in the order of `hold.intercept_scids`.
+    next_nodes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -180,19 +182,21 @@ class Client:
         self,
         payment_hashes: list[str],
         amount_msat: int,
-        next_node_id: str,
+        next_node_ids: list[str],
         pid: bytes,
         hold_blocks: int,
         *,
         lsp: str | None = None,
     ) -> p.HoldReply:
-        """Step 2: ask our LSP (or, to test refusals, another node) to hold these payments."""
+        """Step 2: ask our LSP (or, to test refusals, another node) to hold these payments, for
+        the next nodes (after the LSP) of the paths our route will take; the reply has one
+        intercept SCID per next node, in the same order."""
         msg = p.HoldRequest(
             request_id=os.urandom(16),
             payment_hashes=tuple(bytes.fromhex(h) for h in payment_hashes),
             amount_msat=amount_msat,
             pid_hash=p.sha256(pid),
-            next_node_id=bytes.fromhex(next_node_id),
+            next_node_ids=tuple(bytes.fromhex(n) for n in next_node_ids),
             hold_blocks=hold_blocks,
             client_node_id=bytes.fromhex(self.node.node_id),
             timestamp=int(time.time()),
@@ -203,6 +207,8 @@ class Client:
         assert isinstance(reply, p.HoldReply)
         if reply.status != p.Status.OK:
             raise HoldRefused(reply.status, reply.error)
+        if reply.intercept_scids is None or len(reply.intercept_scids) != len(next_node_ids):
+            raise LspNodeError("the LSP's hold reply does not give one intercept SCID per next node")
         return reply
 
     async def pay_with_hold(self, request: p.PaymentRequest, *, hold_blocks: int = 144) -> HeldPayment:
@@ -211,25 +217,42 @@ class Client:
         await self.send_pid(request, held)
         return held
 
-    async def pay_held(self, invoice: str, *, hold_blocks: int = 144, hold: p.HoldReply | None = None) -> HeldPayment:
-        """Steps 1-3: make a pid, have our LSP arm a hold (unless given one), pay through it."""
+    async def pay_held(
+        self,
+        invoice: str,
+        *,
+        hold_blocks: int = 144,
+        hold: p.HoldReply | None = None,
+        next_nodes: list[str] | None = None,
+    ) -> HeldPayment:
+        """Steps 1-3: make a pid, have our LSP arm a hold (unless given one, with the `next_nodes`
+        it was asked for), pay through it. The next hops are the nodes after our LSP on the routes
+        our router picks now (SPEC.md §4.2); the engine's router then pays over those routes with
+        each next hop's intercept SCID on the LSP's hop, retries included (§4.3)."""
         info = self.node.decode_invoice(invoice)
         if info.amount_msat is None:
             raise LspNodeError("held payments need an invoice with an amount")
-        next_node = info.route_hint_sources[0] if info.route_hint_sources else info.payee_node_id
+        if next_nodes is None:
+            next_nodes = await self.node.held_route_next_hops(invoice, self.lsp_node_id)
         pid = os.urandom(32)
         if hold is None:
-            hold = await self.request_hold([info.payment_hash], info.amount_msat, next_node, pid, hold_blocks)
-        assert hold.intercept_scid is not None and hold.unblock_path is not None
-        hop = InterceptHop(
-            self.lsp_node_id,
-            hold.intercept_scid,
-            hold.fee_base_msat or 0,
-            hold.fee_proportional_millionths or 0,
-            hold.cltv_expiry_delta or 72,
+            hold = await self.request_hold([info.payment_hash], info.amount_msat, next_nodes, pid, hold_blocks)
+        if hold.intercept_scids is None or len(hold.intercept_scids) != len(next_nodes) or hold.unblock_path is None:
+            raise LspNodeError("the hold does not give one intercept SCID per next node")
+        hops = [
+            HeldHop(
+                node,
+                scid,
+                hold.fee_base_msat or 0,
+                hold.fee_proportional_millionths or 0,
+                hold.cltv_expiry_delta or 72,
+            )
+            for node, scid in zip(next_nodes, hold.intercept_scids, strict=True)
+        ]
+        payment_hash = await self.node.pay_invoice_held(
+            invoice, self.lsp_node_id, hops, extra_final_cltv=hold.extra_final_cltv or 0
         )
-        payment_hash = await self.node.pay_invoice_via(invoice, hop, extra_final_cltv=hold.extra_final_cltv or 0)
-        return HeldPayment(payment_hash, pid, hold)
+        return HeldPayment(payment_hash, pid, hold, tuple(next_nodes))
 
     async def send_pid(self, request: p.PaymentRequest, held: HeldPayment) -> None:
         """Step 4: tell the payee the pid and where to send it, via its mailbox. A may go offline."""

@@ -174,6 +174,18 @@ class LspSettings(_Section):
     request_max_age_secs: int = Field(
         default=600, ge=10, le=86_400, description="Signed requests older than this are refused."
     )
+    release_wait_secs: float = Field(
+        default=10.0,
+        ge=0,
+        le=120,
+        description="On release, wait this long for a next hop's ready channel to become usable before failing back.",
+    )
+    retry_grace_secs: float = Field(
+        default=60.0,
+        ge=0,
+        le=86_400,
+        description="A released hold whose HTLCs all failed waits this long for the payer's retry, then fails.",
+    )
     mailbox_max_messages: int = Field(default=50, ge=1)
     mailbox_max_bytes: int = Field(default=262_144, ge=1024)
     mailbox_ttl_secs: int = Field(default=604_800, ge=60)
@@ -186,6 +198,18 @@ class LspSettings(_Section):
     mailbox_unknown_sender_max_bytes: int = Field(default=32_768, ge=0)
     mailbox_sender_max_messages_total: int = Field(
         default=1000, ge=1, description="Per sender, in all mailboxes together (disk per peer)."
+    )
+    # Onion messages for a node that is neither a peer nor a client: dial its announced address,
+    # then forward (SPEC.md §1.6). In memory, off the event path.
+    relay_max_dials: int = Field(default=8, ge=1, le=64, description="Dials for relayed onion messages at once.")
+    relay_dial_timeout_secs: float = Field(
+        default=10.0, gt=0, le=60, description="A dial for relayed messages gives up after this long, all addresses."
+    )
+    relay_max_pending_per_node: int = Field(
+        default=8, ge=1, le=50, description="Onion messages waiting for the dial to one node; more are dropped."
+    )
+    relay_max_pending: int = Field(
+        default=256, ge=1, le=10_000, description="Onion messages waiting for dials, all nodes together."
     )
 
 

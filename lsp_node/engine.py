@@ -16,10 +16,10 @@ from lsp_node._ldk import (
     ChannelClosed,
     ChannelPending,
     ChannelReady,
+    HeldHop,
     HtlcHandlingFailed,
     HtlcIntercepted,
     InboundHtlc,
-    InterceptHop,
     InvoiceInfo,
     NodeOptions,
     OnionMessageIntercepted,
@@ -44,10 +44,10 @@ __all__ = [
     "ChannelPending",
     "ChannelReady",
     "Event",
+    "HeldHop",
     "HtlcHandlingFailed",
     "HtlcIntercepted",
     "InboundHtlc",
-    "InterceptHop",
     "InvoiceInfo",
     "LightningNode",
     "NodeOptions",
@@ -206,6 +206,11 @@ class LightningNode:
     def peers(self) -> list[Peer]:
         return self._raw.list_peers()
 
+    def node_addresses(self, node_id: str) -> list[str]:
+        """The "host:port" addresses of `node_id`'s node announcement as our gossip holds it, in
+        its order; [] if we know none (no announcement reached us, or it lists no address)."""
+        return self._raw.node_addresses(node_id)
+
     # -- channels ---------------------------------------------------------------------------
     async def open_channel(self, node_id: str, amount_sat: int, *, push_msat: int = 0, announce: bool = False) -> str:
         return await self._raw.open_channel(node_id, amount_sat, push_msat, announce)
@@ -231,10 +236,25 @@ class LightningNode:
     ) -> str:
         return await self._raw.pay_invoice(invoice, amount_msat, max_fee_msat)
 
-    async def pay_invoice_via(
-        self, invoice: str, hop: InterceptHop, *, extra_final_cltv: int, max_fee_msat: int | None = None
+    async def held_route_next_hops(self, invoice: str, lsp_node_id: str) -> list[str]:
+        """The distinct next nodes (right after the LSP) of the paths LDK's router would use now
+        to pay `invoice` with first hops through `lsp_node_id` only, in order of first
+        appearance: the next hops to ask the LSP to hold for. Raises PaymentError with the reason
+        when there is no route, the payee is the LSP, or the invoice has no amount."""
+        return await self._raw.held_route_next_hops(invoice, lsp_node_id)
+
+    async def pay_invoice_held(
+        self,
+        invoice: str,
+        lsp_node_id: str,
+        hops: list[HeldHop],
+        *,
+        extra_final_cltv: int,
+        max_fee_msat: int | None = None,
     ) -> str:
-        return await self._raw.pay_invoice_via(invoice, hop, extra_final_cltv, max_fee_msat)
+        """Pay through the hold `lsp_node_id` armed: every path leaves the LSP on the intercept
+        SCID of one of `hops`' next nodes (LDK's retries too); returns the payment hash."""
+        return await self._raw.pay_invoice_held(invoice, lsp_node_id, hops, extra_final_cltv, max_fee_msat)
 
     async def keysend(self, node_id: str, amount_msat: int) -> str:
         return await self._raw.keysend(node_id, amount_msat)

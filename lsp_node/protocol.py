@@ -19,9 +19,14 @@ MAX_MESSAGE_BYTES = 32_768
 #: Containers nested at most this deep (a message uses 2: the map and a list of byte strings);
 #: unknown odd fields may use the rest.
 MAX_DEPTH = 4
-#: Revision 2 of the signed bytes (SPEC.md §2.9): the LSP a request is for is inside them.
+#: Revision 2 of the signed bytes (SPEC.md §2.9): the LSP a request is for is inside them. Revision
+#: 3 changed two fields' shape, not what a signature covers, so the prefix stays (SPEC.md §1.4).
 SIGNED_PREFIX = b"lightningrod/v2/"
 NODE_ID_BYTES = 33
+#: Items a list field may hold unless its message sets a lower bound (`Message.LIST_MAX`).
+MAX_LIST_ITEMS = 16
+#: Next nodes one hold may name (SPEC.md §2.1): each costs the LSP an intercept SCID and a check.
+MAX_NEXT_NODES = 8
 
 
 class ProtocolError(LspNodeError):
@@ -41,6 +46,9 @@ class Status(IntEnum):
     ALREADY_RELEASED = 9
     EXPIRED = 10
     INTERNAL = 11
+    NEXT_HOP_UNUSABLE = 12
+    FORWARD_FAILED = 13
+    RELEASED_AWAITING_HTLC = 14
 
 
 class MessageType(IntEnum):
@@ -82,8 +90,15 @@ class Message:
     """Base: each field's CBOR key is its position in the dataclass (version is key 0)."""
 
     TYPE: ClassVar[MessageType]
-    # name -> (kind, size or max) ; kinds: b=bytes, i=int, s=str, lb=list of bytes, ob=optional bytes
+    # name -> (kind, size or max) ; kinds: b=bytes, i=int, s=str, lb=list of bytes (size: of each),
+    # li=list of ints; an "o" prefix makes a field optional (ob, oi, os, oli)
     SCHEMA: ClassVar[dict[str, tuple[str, int | None]]]
+    #: list fields holding fewer than MAX_LIST_ITEMS items at most
+    LIST_MAX: ClassVar[dict[str, int]] = {}
+
+    @classmethod
+    def list_max(cls, name: str) -> int:
+        return cls.LIST_MAX.get(name, MAX_LIST_ITEMS)
 
     def to_map(self) -> dict[int, Any]:
         out: dict[int, Any] = {0: VERSION}
@@ -124,10 +139,14 @@ class Message:
                 values[name] = _check_int(name, v)
             elif base == "s":
                 values[name] = _check_str(name, v, size or 1024)
-            elif base == "lb":
-                if not isinstance(v, list) or not 1 <= len(v) <= 16:
-                    raise ProtocolError(f"{name} must be a list of 1 to 16 items")
-                values[name] = tuple(_check_bytes(name, x, size) for x in v)
+            elif base in ("lb", "li"):
+                most = cls.list_max(name)
+                if not isinstance(v, list) or not 1 <= len(v) <= most:
+                    raise ProtocolError(f"{name} must be a list of 1 to {most} items")
+                if base == "lb":
+                    values[name] = tuple(_check_bytes(name, x, size) for x in v)
+                else:
+                    values[name] = tuple(_check_int(name, x) for x in v)
             else:  # pragma: no cover - schema error
                 raise AssertionError(kind)
         return cls(**values)
@@ -153,17 +172,19 @@ class HoldRequest(Message):
         "payment_hashes": ("lb", 32),
         "amount_msat": ("i", None),
         "pid_hash": ("b", 32),
-        "next_node_id": ("b", 33),
+        "next_node_ids": ("lb", NODE_ID_BYTES),
         "hold_blocks": ("i", None),
         "client_node_id": ("b", 33),
         "timestamp": ("i", None),
         "signature": ("s", 200),
     }
+    # Revision 3: the payer's route decides the next hops; one intercept SCID each (SPEC.md §4.2).
+    LIST_MAX = {"next_node_ids": MAX_NEXT_NODES}
     request_id: bytes
     payment_hashes: tuple[bytes, ...]
     amount_msat: int
     pid_hash: bytes
-    next_node_id: bytes
+    next_node_ids: tuple[bytes, ...]
     hold_blocks: int
     client_node_id: bytes
     timestamp: int
@@ -176,7 +197,7 @@ class HoldReply(Message):
     SCHEMA = {
         "request_id": ("b", 16),
         "status": ("i", None),
-        "intercept_scid": ("oi", None),
+        "intercept_scids": ("oli", None),
         "fee_base_msat": ("oi", None),
         "fee_proportional_millionths": ("oi", None),
         "cltv_expiry_delta": ("oi", None),
@@ -184,9 +205,11 @@ class HoldReply(Message):
         "unblock_path": ("ob", None),
         "error": ("os", 300),
     }
+    #: One SCID per next node of the request, in its order.
+    LIST_MAX = {"intercept_scids": MAX_NEXT_NODES}
     request_id: bytes
     status: int
-    intercept_scid: int | None = None
+    intercept_scids: tuple[int, ...] | None = None
     fee_base_msat: int | None = None
     fee_proportional_millionths: int | None = None
     cltv_expiry_delta: int | None = None

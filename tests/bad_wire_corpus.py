@@ -28,8 +28,12 @@ def sample(cls: type[p.Message]) -> p.Message:
     for f in fields(cls):
         kind, size = cls.SCHEMA[f.name]
         base = kind.removeprefix("o")
-        if f.name in ("client_node_id", "next_node_id"):
+        if f.name == "client_node_id":
             values[f.name] = NODE
+        elif f.name == "next_node_ids":
+            values[f.name] = (NODE,)
+        elif base == "li":
+            values[f.name] = (1000 + len(values),)
         elif base == "b":
             values[f.name] = bytes([len(values) + 1]) * (size or 40)
         elif base == "i":
@@ -189,11 +193,30 @@ def message_cases(cls: type[p.Message]) -> list[Case]:
             limit = size or 1024
             cases.append((f"{name}_too_long", _map(_replace(items, i, cbor2.dumps("y" * (limit + 1)))), "at most"))
         else:
-            cases.append((f"{name}_empty_list", _map(_replace(items, i, b"\x80")), "list of 1 to 16"))
-            seventeen = cbor2.dumps([b"\x11" * 32] * 17)
-            cases.append((f"{name}_17_items", _map(_replace(items, i, seventeen)), "list of 1 to 16"))
-            cases.append((f"{name}_item_31_bytes", _map(_replace(items, i, cbor2.dumps([bytes(31)]))), f"{name} must"))
-            cases.append((f"{name}_not_a_list", _map(_replace(items, i, cbor2.dumps(bytes(32)))), "list of 1 to 16"))
+            # Lists: of byte strings (`size` bytes each) or of unsigned integers; 1..list_max items.
+            most = cls.list_max(name)
+            refusal = f"list of 1 to {most}"
+            item = b"\x11" * (size or 32) if base == "lb" else 7
+            too_many = cbor2.dumps([item] * (most + 1))
+            cases.append((f"{name}_empty_list", _map(_replace(items, i, b"\x80")), refusal))
+            cases.append((f"{name}_{most + 1}_items", _map(_replace(items, i, too_many)), refusal))
+            # The revision-2 shape of a list field is its single item, not in a list.
+            cases.append((f"{name}_not_a_list", _map(_replace(items, i, cbor2.dumps(item))), refusal))
+            if base == "lb":
+                short_item = cbor2.dumps([bytes((size or 32) - 1)])
+                cases.append(
+                    (f"{name}_item_{(size or 32) - 1}_bytes", _map(_replace(items, i, short_item)), f"{name} must")
+                )
+            else:
+                cases.append(
+                    (f"{name}_item_negative", _map(_replace(items, i, b"\x81\x20")), f"{name} must be an integer")
+                )
+                cases.append(
+                    (f"{name}_item_as_bytes", _map(_replace(items, i, b"\x81\x41\x01")), f"{name} must be an integer")
+                )
+                cases.append(
+                    (f"{name}_item_as_true", _map(_replace(items, i, b"\x81\xf5")), "booleans are not allowed")
+                )
     return [Case(f"{cls.__name__}-{name}", t, data, error) for name, data, error in cases]
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
 from lsp_node.engine import HtlcIntercepted, PendingIntercept
-from lsp_node.errors import LspNodeError
+from lsp_node.errors import LspNodeError, PeerError
 
 LSP_NODE_ID = "03" + "5a" * 32
 
@@ -20,8 +21,11 @@ class FakeEngine:
     clients: set[str] = field(default_factory=set)
     online: set[str] = field(default_factory=set)
     signatures_ok: bool = True
-    #: next node id -> capacity; forward_htlc returns False for nodes not listed.
+    #: next node id -> capacity of its usable channel; forward_htlc returns False for nodes not
+    #: listed. Every node listed has a ready channel (has_ready_channel).
     channels: dict[str, int] = field(default_factory=dict)
+    #: nodes with a ready channel that is not usable now (its peer is offline or reconnecting)
+    ready: set[str] = field(default_factory=set)
     #: intercept ids LDK no longer has (forward/fail raise).
     gone: set[str] = field(default_factory=set)
     #: peers whose onion messages LDK refuses.
@@ -36,12 +40,23 @@ class FakeEngine:
     channel_peers: dict[str, str] = field(default_factory=dict)
     replies: list[tuple[str, int, bytes]] = field(default_factory=list)
     forwarded: list[tuple[str, str, int]] = field(default_factory=list)
+    #: every forward_htlc call, also those no channel could carry: (intercept id, next node)
+    forward_calls: list[tuple[str, str]] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     #: intercept ids of forwards and fails LDK refused (it no longer held them)
     refused: list[str] = field(default_factory=list)
     delivered: list[tuple[str, str]] = field(default_factory=list)
     #: our own messages sent straight to a peer: (peer, tlv type, payload)
     sent: list[tuple[str, int, bytes]] = field(default_factory=list)
+    #: node id -> the addresses of its node announcement (node_addresses)
+    announced: dict[str, list[str]] = field(default_factory=dict)
+    #: every connect call: (node id, address)
+    dials: list[tuple[str, str]] = field(default_factory=list)
+    #: addresses where a dial fails at once; a dial to any other address succeeds (the node goes
+    #: online) after `dial_delay` seconds, or waits for `dial_gate` to be set
+    unreachable: set[str] = field(default_factory=set)
+    dial_delay: float = 0.0
+    dial_gate: asyncio.Event | None = None
     _scids: Any = field(default_factory=lambda: itertools.count(0x10000000001))
 
     def node_id(self) -> str:
@@ -53,6 +68,9 @@ class FakeEngine:
     def is_client(self, node_id: str) -> bool:
         return node_id in self.clients
 
+    def has_ready_channel(self, node_id: str) -> bool:
+        return node_id in self.channels or node_id in self.ready
+
     def channel_counterparty(self, channel_id: str) -> str | None:
         return self.channel_peers.get(channel_id)
 
@@ -61,6 +79,19 @@ class FakeEngine:
 
     def connected_peers(self) -> list[str]:
         return sorted(self.online)
+
+    def node_addresses(self, node_id: str) -> list[str]:
+        return list(self.announced.get(node_id, []))
+
+    async def connect(self, node_id: str, address: str) -> None:
+        self.dials.append((node_id, address))
+        if self.dial_gate is not None:
+            await self.dial_gate.wait()
+        elif self.dial_delay:
+            await asyncio.sleep(self.dial_delay)
+        if address in self.unreachable:
+            raise PeerError(f"cannot connect to {node_id} at {address}")
+        self.online.add(node_id)
 
     def get_intercept_scid(self) -> int:
         return int(next(self._scids))
@@ -100,6 +131,7 @@ class FakeEngine:
         self._mark(intercept_id, "failed")
 
     async def forward_htlc(self, intercept_id: str, next_node_id: str, amount_msat: int) -> bool:
+        self.forward_calls.append((intercept_id, next_node_id))
         if self.channels.get(next_node_id, 0) < amount_msat:
             return False
         if intercept_id in self.gone:

@@ -4,20 +4,22 @@ A (phone, in-process) -> LSP_a (process) -> LSP_b (process) -> B (phone, in-proc
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from lsp_node import _ldk
+from lsp_node import protocol as p
 from lsp_node.client import Client
 from lsp_node.engine import LightningNode, NodeOptions
-from lsp_node.errors import PeerError
+from lsp_node.errors import LspNodeError, PeerError
 
 from .conftest import Chain, NodeFactory, wait_event
 from .lsp_process import LspProcess
@@ -78,6 +80,8 @@ class Net:
     bob: LightningNode
     a: Client
     b: Client
+    #: Plain routing nodes between the LSPs (Topology.routers), in order.
+    routers: list[LspProcess] = field(default_factory=list)
 
     async def restart_phone(self, name: str, *, ack_mail: bool = True) -> Client:
         node = await self.make_node(name)
@@ -115,9 +119,11 @@ class Net:
         """Wait until the LSP-LSP channel and the channels of running phones are usable again
         (after an LSP restart)."""
 
+        between = {self.lsp_b.node_id} | {r.node_id for r in self.routers}
+
         async def up() -> bool:
-            between = await self.lsp_a.api("GET", "/api/channels")
-            if not all(c["is_usable"] for c in between if c["counterparty_node_id"] == self.lsp_b.node_id):
+            chans = await self.lsp_a.api("GET", "/api/channels")
+            if not all(c["is_usable"] for c in chans if c["counterparty_node_id"] in between):
                 return False
             return all(c.is_usable for n in (self.alice, self.bob) if n.is_running for c in n.channels())
 
@@ -129,8 +135,8 @@ class Net:
     async def close(self) -> None:
         for c in (self.a, self.b):
             await c.stop()
-        for lsp in (self.lsp_a, self.lsp_b):
-            await lsp.stop()
+        for x in (self.lsp_a, self.lsp_b, *self.routers):
+            await x.stop()
         await self.pushes.stop()
 
 
@@ -157,42 +163,211 @@ async def confirm_channel(chain: Chain, lsps: list[LspProcess], nodes: list[Ligh
     await until(usable, "channels usable")
 
 
+async def only_hold(net: Net) -> dict[str, Any]:
+    holds = await net.holds()
+    assert len(holds) == 1, holds
+    return dict(holds[0])
+
+
+async def hold_state(net: Net) -> str:
+    return str((await only_hold(net))["state"])
+
+
+def outbound(node: LightningNode) -> int:
+    return sum(c.outbound_capacity_msat for c in node.channels())
+
+
+def inbound(node: LightningNode) -> int:
+    return sum(c.inbound_capacity_msat for c in node.channels())
+
+
+async def no_htlcs(*nodes: LightningNode) -> None:
+    await until(lambda: all(c.pending_htlcs == 0 for n in nodes for c in n.channels()), "no HTLC in flight")
+
+
+async def deliver_held_payment(
+    net: Net, amount_msat: int, *, blocks_offline: int = 0, payer_offline: bool = False, kill_lsp_a: bool = False
+) -> tuple[str, int]:
+    """B offline, A pays through a hold and tells B; `blocks_offline` blocks pass (A offline too
+    with `payer_offline`; LSP_a killed with SIGKILL and restarted with `kill_lsp_a`); B comes back
+    and releases. Returns the payment hash and the fee A paid, after checking the balances to the
+    msat: B got exactly the amount, once; A paid the amount plus the fee."""
+    a_before, b_before = outbound(net.alice), inbound(net.bob)
+    request = await net.b.create_payment_request(amount_msat, "held payment")
+    await net.phone_offline("bob")
+    held = await net.a.pay_with_hold(request)
+    await until(lambda: state_is(net, "held"), "HTLC held at LSP_a")
+    if payer_offline:
+        await net.phone_offline("alice")
+    if kill_lsp_a:
+        net.lsp_a.kill9()
+        await net.lsp_a.start()
+        assert [h["state"] for h in await net.holds()] == ["held"]
+        await net.links_up()
+    if blocks_offline:
+        net.chain.mine(blocks_offline)
+        for x in (net.lsp_a, net.lsp_b, *net.routers):
+            await x.api("POST", "/api/sync")
+        assert await hold_state(net) == "held"
+    b = await net.restart_phone("bob")
+    received = await b.wait_for("payment_received", payment_hash=held.payment_hash)
+    assert received.amount_msat == amount_msat
+    await until(lambda: held.payment_hash in b.unblock_replies, "LSP_a's answer to the unblock")
+    assert b.unblock_replies[held.payment_hash].status == p.Status.OK
+    if payer_offline:
+        await until(lambda: "preimage_waiting" in net.pushes.kinds_for("alice-phone"), "push to A")
+        await net.restart_phone("alice")
+    sent = await net.a.wait_for("payment_sent", payment_hash=held.payment_hash)
+    assert sent.fee_paid_msat is not None
+    await until(lambda: state_is(net, "settled"), "hold settled")
+    await no_htlcs(net.alice, net.bob)
+    assert [e.kind for e in b.events if getattr(e, "payment_hash", None) == held.payment_hash].count(
+        "payment_received"
+    ) == 1
+    assert a_before - outbound(net.alice) == amount_msat + sent.fee_paid_msat
+    assert b_before - inbound(net.bob) == amount_msat
+    return held.payment_hash, sent.fee_paid_msat
+
+
+async def state_is(net: Net, state: str) -> bool:
+    """LSP_a has one hold, in `state`."""
+    holds = await net.holds()
+    return len(holds) == 1 and holds[0]["state"] == state
+
+
+@dataclass(frozen=True)
+class Topology:
+    """What lies between the payer's LSP and the payee (SPEC.md §4.9). Channels between LSPs and
+    routing nodes are announced, so the payer's router learns them by gossip as on the real
+    network; the phones' channels are private (the payee's is in its invoice's route hint).
+
+    * `routers`: plain routing nodes (main.py with the LSP role off) in series between LSP_a and
+      LSP_b; 0 is a direct LSP_a-LSP_b channel;
+    * `parallel`: the routers sit side by side instead, each with a channel from LSP_a and one to
+      LSP_b of `router_sat` (two routes, e.g. for MPP);
+    * `same_lsp`: payer and payee are clients of one LSP (`Net.lsp_b is Net.lsp_a`);
+    * `empty_router_sat`: with `parallel`, the first router's only channel to LSP_b is opened by
+      LSP_b with this capacity: announced that wide, it has nothing on the router's side, so
+      every part sent through it fails at the router;
+    * `peer_lsps`: LSP_a connects to LSP_b as a peer (no channel) so onion messages flow between
+      them;
+    * `announce`: each LSP listens on a fixed port and announces it, so the other can dial it for
+      onion messages (SPEC.md §1.6) instead of being connected by hand."""
+
+    routers: int = 0
+    parallel: bool = False
+    same_lsp: bool = False
+    router_sat: int = 3_000_000
+    empty_router_sat: int | None = None
+    peer_lsps: bool = True
+    announce: bool = False
+
+
+def _routing_channels(
+    topology: Topology, lsp_a: LspProcess, lsp_b: LspProcess, routers: list[LspProcess]
+) -> list[tuple[LspProcess, LspProcess, int, int]]:
+    """(opener, peer, sat, push msat) of every announced channel between LSPs and routers."""
+    if topology.same_lsp:
+        return []
+    if topology.parallel:
+        out = [(lsp_a, r, 3_000_000, 0) for r in routers]
+        for i, r in enumerate(routers):
+            if i == 0 and topology.empty_router_sat is not None:
+                out.append((lsp_b, r, topology.empty_router_sat, 0))
+            else:
+                out.append((r, lsp_b, topology.router_sat, 0))
+        return out
+    hops = [lsp_a, *routers, lsp_b]
+    return [(x, y, 3_000_000 if x is lsp_a else topology.router_sat, 0) for x, y in itertools.pairwise(hops)]
+
+
+async def routes_known(alice: LightningNode, bob: LightningNode, lsp: str, want: int, amount_msat: int) -> None:
+    """Wait until A's router knows routes through its LSP to B (gossip of the announced channels
+    reached A): `want` distinct next hops after the LSP for a probe invoice of `amount_msat`."""
+    probe = await bob.create_invoice(amount_msat, "probe", 3600)
+
+    async def known() -> bool:
+        try:
+            return len(await alice.held_route_next_hops(probe, lsp)) >= want
+        except LspNodeError:
+            return False
+
+    await until(known, f"A's router knows a route to B through its LSP ({want} next hops wanted)", 90)
+
+
 @asynccontextmanager
 async def build_net(
-    chain: Chain, make_node: NodeFactory, tmp_path: Path, *, alice_channels: int = 1, **lsp: object
+    chain: Chain,
+    make_node: NodeFactory,
+    tmp_path: Path,
+    *,
+    alice_channels: int = 1,
+    topology: Topology = Topology(),
+    **lsp: object,
 ) -> AsyncIterator[Net]:
     pushes = PushReceiver()
     await pushes.start()
-    lsp_a = LspProcess(tmp_path, "lsp_a", chain.url, pushes.url, **lsp)
-    lsp_b = LspProcess(tmp_path, "lsp_b", chain.url, pushes.url, **lsp)
+    announce = topology.announce
+    lsp_a = LspProcess(tmp_path, "lsp_a", chain.url, pushes.url, announce=announce, **lsp)
+    lsp_b = (
+        lsp_a if topology.same_lsp else LspProcess(tmp_path, "lsp_b", chain.url, pushes.url, announce=announce, **lsp)
+    )
+    routers = [
+        LspProcess(tmp_path, f"router{i + 1}", chain.url, pushes.url, role=False) for i in range(topology.routers)
+    ]
+    processes = list({id(x): x for x in (lsp_a, lsp_b, *routers)}.values())
     try:
-        await asyncio.gather(lsp_a.start(), lsp_b.start())
+        await asyncio.gather(*(x.start() for x in processes))
     except BaseException:
-        await lsp_a.stop()
-        await lsp_b.stop()
+        for x in processes:
+            await x.stop()
         await pushes.stop()
         raise
     alice = await make_node("alice")
     bob = await make_node("bob")
     await chain.fund(alice, 3_000_000)
-    await lsp_fund(chain, lsp_a, 5_000_000)
-    await lsp_fund(chain, lsp_b, 5_000_000)
+    channels = _routing_channels(topology, lsp_a, lsp_b, routers)
+    for x in processes:
+        opens = sum(sat for opener, _, sat, _ in channels if opener is x)
+        await lsp_fund(chain, x, 5_000_000 + opens)
 
-    # A pays from its own channel(s) to LSP_a; LSP_a -> LSP_b; LSP_b gives B inbound liquidity.
+    # A pays from its own channel(s) to LSP_a; announced channels lead to LSP_b; LSP_b gives B
+    # inbound liquidity over a private channel.
     await alice.connect(lsp_a.node_id, lsp_a.listen_addr)
     for _ in range(alice_channels):
         uid = await alice.open_channel(lsp_a.node_id, 1_000_000)
         await wait_event(alice, "channel_pending", user_channel_id=uid)
-    await lsp_a.api("POST", "/api/connect", {"node_id": lsp_b.node_id, "address": lsp_b.listen_addr})
-    await lsp_a.api("POST", "/api/channels", {"node_id": lsp_b.node_id, "amount_sat": 3_000_000})
+    for opener, peer, sat, push in channels:
+        await opener.api("POST", "/api/connect", {"node_id": peer.node_id, "address": peer.listen_addr})
+        body = {"node_id": peer.node_id, "amount_sat": sat, "push_msat": push, "announce": True}
+        await opener.api("POST", "/api/channels", body)
+    if topology.peer_lsps and lsp_b is not lsp_a:
+        # Onion messages (the pid notice, the unblock) go LSP to LSP directly: LDK forwards one
+        # only to a connected peer.
+        await lsp_a.api("POST", "/api/connect", {"node_id": lsp_b.node_id, "address": lsp_b.listen_addr})
     await bob.connect(lsp_b.node_id, lsp_b.listen_addr)
     await lsp_b.api("POST", "/api/channels", {"node_id": bob.node_id, "amount_sat": 2_000_000})
-    await until(lambda: len(chain.raw.mempool_txids()) >= alice_channels + 2, "funding transactions broadcast")
-    await confirm_channel(chain, [lsp_a, lsp_b], [alice, bob])
+    await until(
+        lambda: len(chain.raw.mempool_txids()) >= alice_channels + len(channels) + 1, "funding transactions broadcast"
+    )
+    await confirm_channel(chain, processes, [alice, bob])
+    if channels:
+        # LDK broadcasts a channel's announcement when the announcement signatures are exchanged,
+        # and a node whose peer's signatures came first may never broadcast its own
+        # channel_update; it re-broadcasts every 6 blocks (a week long), so 6 more blocks give
+        # every payer the whole graph, as time does on the real network. One block at a time:
+        # a sync reports only the tip, and the re-broadcast is tied to one height in six.
+        for _ in range(6):
+            chain.mine(1)
+            await asyncio.gather(*(x.api("POST", "/api/sync") for x in processes), alice.sync(), bob.sync())
     # Drain the channel events so the clients start from a clean queue.
     for n in (alice, bob):
         while (e := n.poll_event()) is not None:
             await n.event_handled(e)
+    if topology.parallel:  # a probe no single route can carry: both must be known
+        await routes_known(alice, bob, lsp_a.node_id, len(routers), topology.router_sat * 1_200)
+    else:
+        await routes_known(alice, bob, lsp_a.node_id, 1, 1_000)
 
     a = Client(alice, lsp_a.node_id)
     b = Client(bob, lsp_b.node_id)
@@ -200,7 +375,7 @@ async def build_net(
     b.start()
     await a.register_device("webhook", "alice-phone")
     await b.register_device("webhook", "bob-phone")
-    net = Net(chain, make_node, tmp_path, pushes, lsp_a, lsp_b, alice, bob, a, b)
+    net = Net(chain, make_node, tmp_path, pushes, lsp_a, lsp_b, alice, bob, a, b, routers)
     try:
         yield net
     finally:

@@ -4,8 +4,10 @@ driven through its admin API."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,15 +19,36 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def free_port() -> int:
+    """A port nothing listens on now (the OS picks it; the process binds it moments later)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 class LspProcess:
-    def __init__(self, tmp_path: Path, name: str, esplora_url: str, push_url: str, **lsp: object) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        name: str,
+        esplora_url: str,
+        push_url: str,
+        *,
+        role: bool = True,
+        announce: bool = False,
+        **lsp: object,
+    ) -> None:
+        """`role=False`: a plain routing node (main.py with the LSP role off). `announce`: listen
+        on a fixed free port and announce it (`announce_addresses`), so other nodes can dial it."""
+        self.role = role
         self.dir = tmp_path / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.esplora_url = esplora_url
         self.push_url = push_url
         self.lsp = lsp
-        self.listen = "127.0.0.1:0"
+        self.listen = f"127.0.0.1:{free_port()}" if announce else "127.0.0.1:0"
+        self.announce = [self.listen] if announce else []
         self.proc: subprocess.Popen[str] | None = None
         self.info: dict[str, str] = {}
         self.token = ""
@@ -53,14 +76,15 @@ data_dir = "{self.dir / "data"}"
 network = "regtest"
 listen_addr = "{self.listen}"
 sync_interval_secs = 1
+announce_addresses = {json.dumps(self.announce)}
 [chain]
 source = "esplora"
 esplora_url = "{self.esplora_url}"
 [admin]
 listen = "127.0.0.1:0"
 [lsp]
-enabled = true
-{lsp_lines}
+enabled = {str(self.role).lower()}
+{lsp_lines if self.role else ""}
 [notifications]
 cooldown_secs = 0
 [notifications.templates]

@@ -51,6 +51,9 @@ async def test_bad_inputs_raise_clear_errors_and_node_keeps_working(chain: Chain
         await alice.connect(UNKNOWN_NODE, bob.listen_addr)
     with pytest.raises(InvalidArgumentError, match="not a node id"):
         await alice.connect("zz", bob.listen_addr)
+    with pytest.raises(InvalidArgumentError, match="not a node id"):
+        alice.node_addresses("zz")
+    assert alice.node_addresses(UNKNOWN_NODE) == []
 
     # Not enough money, on chain and in the channel.
     with pytest.raises(InsufficientFundsError):

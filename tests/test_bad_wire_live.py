@@ -106,7 +106,8 @@ async def test_bad_messages_are_refused_and_a_held_payment_then_completes(
     received = await net.b.wait_for("payment_received", payment_hash=held.payment_hash)
     assert received.amount_msat == 20_000_000
     await until(lambda: held.payment_hash in net.b.unblock_replies, "LSP_a's answer to the unblock")
-    assert net.b.unblock_replies[held.payment_hash].status == p.Status.OK
+    # The unblock may overtake the HTLC (onion messages need no commitment dance).
+    assert net.b.unblock_replies[held.payment_hash].status in (p.Status.OK, p.Status.RELEASED_AWAITING_HTLC)
 
     async def settled() -> bool:
         return [h["state"] for h in await net.holds()] == ["settled"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lsp_node.config import NodeSettings
-from lsp_node.engine import EVENT_CLASSES, Balance, InterceptHop, NodeOptions, PaymentSent, fields
+from lsp_node.engine import EVENT_CLASSES, Balance, HeldHop, NodeOptions, PaymentSent, fields
 from lsp_node.errors import InvalidArgumentError, NoUsableChannelError
 
 from .conftest import Chain, NodeFactory
@@ -26,18 +26,18 @@ def test_operator_settings_take_the_engine_defaults() -> None:
 
 
 def test_engine_classes_are_frozen_typed_and_matchable() -> None:
-    hop = InterceptHop("02" + "11" * 32, 42, 1000, 0, 72)
+    hop = HeldHop("02" + "11" * 32, 42, 1000, 0, 72)
     assert fields(hop) == {
-        "lsp_node_id": "02" + "11" * 32,
-        "intercept_scid": 42,
+        "next_node_id": "02" + "11" * 32,
+        "short_channel_id": 42,
         "fee_base_msat": 1000,
         "fee_proportional_millionths": 0,
         "cltv_expiry_delta": 72,
     }
     with pytest.raises(AttributeError):
-        hop.intercept_scid = 7  # type: ignore[misc]
-    assert hop == InterceptHop("02" + "11" * 32, 42, 1000, 0, 72)
-    assert repr(hop).startswith("InterceptHop(lsp_node_id='02")
+        hop.short_channel_id = 7  # type: ignore[misc]
+    assert hop == HeldHop("02" + "11" * 32, 42, 1000, 0, 72)
+    assert repr(hop).startswith("HeldHop(next_node_id='02")
     sent = PaymentSent(5, "aa", "aa", "bb", 1000, None)
     match sent:
         case PaymentSent(id=5, payment_hash=h, fee_paid_msat=None):

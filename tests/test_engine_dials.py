@@ -81,9 +81,10 @@ async def test_reply_path_dial_to_a_silent_address_does_not_stall_events(
             timeout=30,
             what="X's node announcement",
         )
-        # The LSP stores it in its graph on receipt; a moment covers the loopback hop.
-        await asyncio.sleep(1.0)
         x_id = x.node_id
+        # The LSP stores it in its graph on receipt: what node_addresses answers from.
+        await wait_until(lambda: lsp.node_addresses(x_id) == [silent_addr], what="X's address in the LSP's gossip")
+        assert lsp.node_addresses(sender.node_id) == [], "no announcement: no address"
         x.disconnect(lsp.node_id)
         await wait_until(lambda: all(p.node_id != x_id for p in lsp.peers()), what="X gone from the LSP")
         assert not silent.opened, "nothing dialled the announced address before a reply needed it"

@@ -34,7 +34,8 @@ LEGAL = {
     (ARMED, HoldEvent.FAIL_BACK): FAILED,
     (HELD, HoldEvent.FAIL_BACK): FAILED,
     (RELEASED, HoldEvent.FAIL_BACK): FAILED,
-    (RELEASED, HoldEvent.DOWNSTREAM_FAILED): FAILED,
+    (RELEASED, HoldEvent.FORWARD_FAILED): FAILED,
+    (RELEASED, HoldEvent.RETRY_EXPIRED): FAILED,
 }
 
 
@@ -91,8 +92,22 @@ def test_settle_guard_waits_for_the_last_forwarded_htlc() -> None:
     assert allowed(RELEASED, HoldEvent.SETTLE, f(0, htlcs=2))
 
 
-def test_downstream_failure_guard_waits_for_every_released_htlc() -> None:
-    f = HoldFacts(height=0, expires_height=0, failback_height=None, htlcs=2, held=0, forwarded=1)
-    assert not allowed(RELEASED, HoldEvent.DOWNSTREAM_FAILED, f)
-    assert not allowed(RELEASED, HoldEvent.DOWNSTREAM_FAILED, dataclasses.replace(f, forwarded=0, held=1))
-    assert allowed(RELEASED, HoldEvent.DOWNSTREAM_FAILED, dataclasses.replace(f, forwarded=0))
+def test_forward_failed_guard_needs_nothing_in_flight() -> None:
+    f = HoldFacts(height=0, expires_height=0, failback_height=None, htlcs=2, failed=2)
+    assert allowed(RELEASED, HoldEvent.FORWARD_FAILED, f)
+    assert not allowed(RELEASED, HoldEvent.FORWARD_FAILED, dataclasses.replace(f, forwarded=1))
+    assert not allowed(RELEASED, HoldEvent.FORWARD_FAILED, dataclasses.replace(f, held=1))
+    assert not allowed(RELEASED, HoldEvent.FORWARD_FAILED, dataclasses.replace(f, settled=1))
+
+
+def test_retry_expired_guard_waits_for_every_htlc_and_the_grace() -> None:
+    f = HoldFacts(
+        height=0, expires_height=0, failback_height=None, htlcs=1, failed=1, failure_age=60.0, retry_grace_secs=60.0
+    )
+    assert allowed(RELEASED, HoldEvent.RETRY_EXPIRED, f)
+    assert not allowed(RELEASED, HoldEvent.RETRY_EXPIRED, dataclasses.replace(f, failure_age=59.9))
+    assert not allowed(RELEASED, HoldEvent.RETRY_EXPIRED, dataclasses.replace(f, failure_age=None))
+    assert not allowed(RELEASED, HoldEvent.RETRY_EXPIRED, dataclasses.replace(f, failed=0, htlcs=0))
+    assert not allowed(RELEASED, HoldEvent.RETRY_EXPIRED, dataclasses.replace(f, forwarded=1, htlcs=2))
+    assert not allowed(RELEASED, HoldEvent.RETRY_EXPIRED, dataclasses.replace(f, held=1, htlcs=2))
+    assert not allowed(RELEASED, HoldEvent.RETRY_EXPIRED, dataclasses.replace(f, settled=1, htlcs=2))

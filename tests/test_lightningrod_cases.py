@@ -80,7 +80,7 @@ async def test_refusals_release_nothing(chain: Chain, make_node: NodeFactory, tm
             (bytes.fromhex(retry_info.payment_hash),),
             1_000_000,
             p.sha256(b"pid-1"),
-            bytes.fromhex(net.lsp_b.node_id),
+            (bytes.fromhex(net.lsp_b.node_id),),
             144,
             bytes.fromhex(net.alice.node_id),
             int(time.time()),
@@ -89,7 +89,7 @@ async def test_refusals_release_nothing(chain: Chain, make_node: NodeFactory, tm
         first = dataclasses.replace(first, signature=net.a._sign(first))
         r1, r2 = await net.a._request(first), await net.a._request(first)
         assert isinstance(r1, p.HoldReply) and isinstance(r2, p.HoldReply)
-        assert r1.status == r2.status == p.Status.OK and r1.intercept_scid == r2.intercept_scid
+        assert r1.status == r2.status == p.Status.OK and r1.intercept_scids == r2.intercept_scids
         other_pid = dataclasses.replace(first, pid_hash=p.sha256(b"pid-2"), signature="")
         other_pid = dataclasses.replace(other_pid, signature=net.a._sign(other_pid))
         r3 = await net.a._request(other_pid)
@@ -98,13 +98,13 @@ async def test_refusals_release_nothing(chain: Chain, make_node: NodeFactory, tm
         # Hold request from a node that is not LSP_a's client (B is LSP_b's).
         with pytest.raises(HoldRefused) as refused:
             await net.b.request_hold(
-                [held.payment_hash], 30_000_000, net.bob.node_id, os.urandom(32), 144, lsp=net.lsp_a.node_id
+                [held.payment_hash], 30_000_000, [net.bob.node_id], os.urandom(32), 144, lsp=net.lsp_a.node_id
             )
         assert refused.value.status == p.Status.NOT_A_CLIENT
 
         # An HTLC on the hold's intercept SCID for a payment the hold does not cover: failed.
         other = await net.b.create_payment_request(5_000_000, "not held")
-        stray = await net.a.pay_held(other.invoice, hold=held.hold)
+        stray = await net.a.pay_held(other.invoice, hold=held.hold, next_nodes=list(held.next_nodes))
         failed = await net.a.wait_for("payment_failed", payment_hash=stray.payment_hash)
         assert failed.reason
         assert sorted(len(h["htlcs"]) for h in await net.holds()) == [0, 1]
@@ -330,11 +330,34 @@ async def test_crash_after_fail_back_commit_still_fails_back(
         await until(lambda: net.lsp_a.proc is not None and net.lsp_a.proc.poll() is not None, "LSP_a crashed")
         assert net.lsp_a.reap() == 137
         await net.lsp_a.start()
-        await net.links_up()
-        failed = await net.a.wait_for("payment_failed", payment_hash=held.payment_hash)
-        assert failed.payment_hash == held.payment_hash
         assert await hold_states(net) == ["failed"]
-        assert chain.raw.mempool_txids() == []  # no force-close
+
+        async def settled_down() -> bool:
+            chans = await net.lsp_a.api("GET", "/api/channels")
+            return bool(chain.raw.mempool_txids()) or all(c["is_usable"] for c in chans)
+
+        await until(settled_down, "LSP_a's channels usable again, or a force-close broadcast")
+        if not chain.raw.mempool_txids():
+            # LDK's ChannelManager was persisted with the fail (or before it): the fail is redone
+            # or replayed off-chain, no channel closes.
+            await net.links_up()
+            failed = await net.a.wait_for("payment_failed", payment_hash=held.payment_hash)
+            assert failed.payment_hash == held.payment_hash
+            return
+        # The kill came inside LDK's write window (a channel monitor already updated, the
+        # ChannelManager not yet written): LDK force-closes that channel at start (SPEC.md §11.3).
+        # The payer still gets its HTLC back, on-chain once the HTLC expires.
+        closing = [
+            c for c in await net.lsp_a.api("GET", "/api/channels") if c["counterparty_node_id"] == net.alice.node_id
+        ]
+        assert all(c["state"] == "closing" for c in closing), closing
+
+        async def refunded() -> bool:
+            chain.mine(6)
+            await net.alice.sync()
+            return any(e.kind == "payment_failed" and e.payment_hash == held.payment_hash for e in net.a.events)
+
+        await until(refunded, "the payer's HTLC timed out on-chain", 180)
 
 
 async def test_holding_fee_is_stated_and_charged(chain: Chain, make_node: NodeFactory, tmp_path: Path) -> None:

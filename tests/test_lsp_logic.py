@@ -5,99 +5,41 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
 from lsp_node import protocol as p
 from lsp_node.app import LspRole
 from lsp_node.config import LspSettings
-from lsp_node.engine import HtlcHandlingFailed, HtlcIntercepted, PaymentForwarded
-from lsp_node.lsp import LspService, LspStore
+from lsp_node.engine import HtlcHandlingFailed, PaymentForwarded
+from lsp_node.lsp import HoldHop
 from lsp_node.lsp.holding import LDK_FAIL_BACK_BUFFER
 from tests.fake_engine import LSP_NODE_ID, FakeEngine
+from tests.lsp_harness import (
+    CLIENT,
+    HASH,
+    NEXT,
+    PID,
+    STRANGER,
+    Lsp,
+    armed,
+    htlc,
+    intercept,
+    lsp,
+    policy,
+    release_committed_only,
+    request,
+    scid,
+    unblock_context,
+)
 
-CLIENT = "02" + "aa" * 32
-STRANGER = "03" + "bb" * 32
-NEXT = "02" + "cc" * 32
-HASH = bytes.fromhex("11" * 32)
-PID = bytes.fromhex("22" * 32)
-
-
-@dataclass
-class FakeNotifier:
-    pushes: list[tuple[str, str]] = field(default_factory=list)
-
-    async def enqueue(self, client_id: str, kind: str, now: float | None = None) -> bool:
-        self.pushes.append((client_id, kind))
-        return True
-
-
-@dataclass
-class Lsp:
-    service: LspService
-    engine: FakeEngine
-    pushes: FakeNotifier
-    store: LspStore
-
-
-@pytest.fixture
-async def lsp(tmp_path: Path) -> AsyncIterator[Lsp]:
-    engine = FakeEngine(clients={CLIENT}, channels={NEXT: 10**9})
-    store = LspStore(tmp_path / "lsp.sqlite")
-    pushes = FakeNotifier()
-    policy = LspSettings(max_holds_per_client=3, max_held_htlcs_per_client=2, max_held_msat_per_client=10**8)
-    service = LspService(engine, store, policy, pushes)  # type: ignore[arg-type]
-    yield Lsp(service, engine, pushes, store)
-    store.close()
-
-
-def request(
-    request_id: bytes = b"r" * 16, hashes: tuple[bytes, ...] = (HASH,), pid: bytes = PID, **kw: object
-) -> p.HoldRequest:
-    fields: dict[str, object] = dict(
-        request_id=request_id,
-        payment_hashes=hashes,
-        amount_msat=1_000_000,
-        pid_hash=p.sha256(pid),
-        next_node_id=bytes.fromhex(NEXT),
-        hold_blocks=144,
-        client_node_id=bytes.fromhex(CLIENT),
-        timestamp=int(time.time()),
-        signature="sig",
-    )
-    fields.update(kw)
-    return p.HoldRequest(**fields)  # type: ignore[arg-type]
-
-
-def htlc(
-    scid: int, intercept_id: str = "i1", payment_hash: bytes = HASH, sender: str = CLIENT, inbound: int = 1_000_000
-) -> HtlcIntercepted:
-    return HtlcIntercepted(1, intercept_id, scid, payment_hash.hex(), inbound, inbound, sender, 1300)
-
-
-async def intercept(lsp: Lsp, event: HtlcIntercepted) -> None:
-    """LDK intercepts an HTLC (the fake engine records it) and the role handles the event."""
-    await lsp.service.holding.on_htlc_intercepted(lsp.engine.intercepted(event))
-
-
-async def armed(lsp: Lsp, **kw: object) -> p.HoldReply:
-    reply = await lsp.service.on_hold_request(request(**kw))  # type: ignore[arg-type]
-    assert reply.status == p.Status.OK, reply.error
-    return reply
-
-
-def unblock_context(lsp: Lsp) -> bytes:
-    [hold] = lsp.store.holds()
-    return b"hold:" + bytes.fromhex(hold.hold_id)
+__all__ = ["lsp"]  # the fixture, used by name
 
 
 async def test_hold_request_arms_a_hold_durably(lsp: Lsp) -> None:
     reply = await armed(lsp)
     [hold] = lsp.store.holds()
-    assert (hold.state, hold.scid, hold.payment_hashes) == ("armed", reply.intercept_scid, (HASH.hex(),))
+    assert (hold.state, hold.hops, hold.payment_hashes) == ("armed", (HoldHop(NEXT, scid(reply)),), (HASH.hex(),))
     assert reply.unblock_path == b"path:hold:" + bytes.fromhex(hold.hold_id)
     assert (reply.extra_final_cltv, reply.cltv_expiry_delta, hold.expires_height) == (144, 72, 1144)
 
@@ -139,14 +81,14 @@ async def test_hold_count_cap(lsp: Lsp) -> None:
 async def test_retried_request_gets_the_same_hold(lsp: Lsp) -> None:
     first = await armed(lsp)
     again = await armed(lsp)
-    assert again.intercept_scid == first.intercept_scid
+    assert again.intercept_scids == first.intercept_scids
     assert len(lsp.store.holds()) == 1
 
 
 async def test_intercepted_htlc_is_held_and_sets_failback(lsp: Lsp) -> None:
     reply = await armed(lsp)
-    assert reply.intercept_scid is not None
-    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     [hold] = lsp.store.holds()
     assert hold.state == "held"
     assert hold.failback_height == 1300 - 72 - LDK_FAIL_BACK_BUFFER - 6
@@ -166,28 +108,29 @@ async def test_intercepted_htlc_is_held_and_sets_failback(lsp: Lsp) -> None:
 async def test_intercepted_htlc_failed(lsp: Lsp, case: str, why: str) -> None:
     lsp.service.policy = LspSettings(fee_base_msat=1000 if case == "fee" else 0)
     reply = await armed(lsp)
-    assert reply.intercept_scid is not None
-    scid = reply.intercept_scid + (1 if case == "scid" else 0)
     h = htlc(
-        scid, payment_hash=b"\x55" * 32 if case == "hash" else HASH, sender=STRANGER if case == "sender" else CLIENT
+        scid(reply) + (1 if case == "scid" else 0),
+        payment_hash=b"\x55" * 32 if case == "hash" else HASH,
+        sender=STRANGER if case == "sender" else CLIENT,
     )
     await lsp.service.holding.on_htlc_intercepted(h)
+    await lsp.service.role.drain()
     assert lsp.engine.failed == ["i1"], why
     assert lsp.store.holds()[0].state == "armed"
 
 
 async def test_held_htlc_cap(lsp: Lsp) -> None:
     reply = await armed(lsp)
-    assert reply.intercept_scid is not None
     for i in range(3):
-        await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid, intercept_id=f"i{i}"))
+        await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply), intercept_id=f"i{i}"))
+        await lsp.service.role.drain()
     assert lsp.engine.failed == ["i2"]
 
 
 async def test_unblock_releases_once_and_forwards(lsp: Lsp) -> None:
     reply = await armed(lsp)
-    assert reply.intercept_scid is not None
-    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     ctx = unblock_context(lsp)
     svc = lsp.service
     assert (await svc.on_unblock(p.PaymentUnblock(PID, HASH), None)).status == p.Status.UNKNOWN_HOLD
@@ -211,9 +154,10 @@ async def test_unblock_after_deadline_is_expired(lsp: Lsp) -> None:
 
 async def test_htlc_after_release_is_forwarded_on_arrival_and_settles(lsp: Lsp) -> None:
     reply = await armed(lsp)
-    assert reply.intercept_scid is not None
-    assert (await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))).status == p.Status.OK
-    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    released = await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
+    assert (released.status, released.error) == (p.Status.RELEASED_AWAITING_HTLC, "released; no HTLC has arrived yet")
+    await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     assert lsp.engine.forwarded == [("i1", NEXT, 1_000_000)]
     await lsp.service.holding.on_payment_forwarded(PaymentForwarded(2, None, None, CLIENT, None, 0, 1_000_000, False))
     [hold] = lsp.store.holds()
@@ -224,10 +168,11 @@ async def test_htlc_after_release_is_forwarded_on_arrival_and_settles(lsp: Lsp) 
 async def test_held_amount_cap_counts_the_htlcs_that_arrive(lsp: Lsp) -> None:
     # Declared 1M msat (well under the 1e8 cap), but the HTLC that comes carries more than the cap.
     reply = await armed(lsp)
-    assert reply.intercept_scid is not None
-    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid, inbound=10**8 + 1))
+    await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply), inbound=10**8 + 1))
+    await lsp.service.role.drain()
     assert lsp.engine.failed == ["i1"]
-    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid, intercept_id="i2", inbound=10**8))
+    await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply), intercept_id="i2", inbound=10**8))
+    await lsp.service.role.drain()
     assert lsp.store.htlc("i2") is not None and lsp.store.holds()[0].state == "held"
 
 
@@ -235,45 +180,60 @@ def downstream_failure(next_node: str = NEXT) -> HtlcHandlingFailed:
     return HtlcHandlingFailed(3, "chan-a", f"Forward {{ node_id: Some({next_node}), channel_id: ChannelId(..) }}", None)
 
 
-async def test_released_htlc_failed_downstream_frees_the_hold(lsp: Lsp) -> None:
+async def test_released_htlc_failed_downstream_waits_for_a_retry_then_fails(lsp: Lsp) -> None:
+    """SPEC.md §4.7: a downstream failure leaves the hold released (the payer's router retries
+    over its SCIDs); with nothing in flight and no retry within retry_grace_secs, the tick fails
+    it, frees the client's caps and pushes hold_failed to the offline payer."""
+    lsp.service.policy = policy(retry_grace_secs=60)
     lsp.engine.channel_peers["chan-a"] = CLIENT
     reply = await armed(lsp)
-    assert reply.intercept_scid is not None
-    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
     assert [h.state for h in lsp.store.holds()] == ["released"]
     # Our own fail-backs (InvalidForward) and other channels' failures do not touch it.
     await lsp.service.handle(HtlcHandlingFailed(4, "chan-a", "InvalidForward { requested_forward_scid: 1 }", None))
     await lsp.service.handle(HtlcHandlingFailed(5, "chan-x", downstream_failure().failure_type, None))
-    assert [h.state for h in lsp.store.holds()] == ["released"]
+    assert lsp.store.htlc("i1").state == "forwarded"  # type: ignore[union-attr]
     await lsp.service.handle(downstream_failure())
     [hold] = lsp.store.holds()
-    assert (hold.state, lsp.store.htlc("i1").state) == ("failed", "failed")  # type: ignore[union-attr]
+    assert (hold.state, lsp.store.htlc("i1").state) == ("released", "failed")  # type: ignore[union-attr]
+    assert lsp.store.client_totals(CLIENT) == (1, 0, 0)  # the HTLC no longer counts; the hold still does
+    await lsp.service.tick()
+    assert lsp.store.holds()[0].state == "released" and lsp.pushes.pushes == []  # within the grace
+    failed_at = time.time() - 61
+    lsp.store.db.execute("UPDATE lsp_hold_htlcs SET updated_at = ?", [failed_at])
+    await lsp.service.tick()
+    [hold] = lsp.store.holds()
+    assert (hold.state, hold.reason) == ("failed", "every HTLC failed; the payer did not retry")
     assert lsp.store.client_totals(CLIENT) == (0, 0, 0)  # the quota is free again
-    assert lsp.pushes.pushes == [(CLIENT, "hold_expiring")]  # the offline payer is told to come online
+    assert lsp.pushes.pushes == [(CLIENT, "hold_failed")]  # the offline payer is told to come online
+    await lsp.service.tick()
+    assert lsp.pushes.pushes == [(CLIENT, "hold_failed")]  # once
 
 
-async def test_downstream_failure_named_by_the_engine_frees_only_that_htlc(lsp: Lsp) -> None:
+async def test_downstream_failure_named_by_the_engine_fails_only_that_htlc(lsp: Lsp) -> None:
     lsp.engine.channel_peers["chan-a"] = CLIENT
     reply = await armed(lsp)
-    assert reply.intercept_scid is not None
-    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
     failure = downstream_failure().failure_type
     # The engine names another intercept: this hold's HTLC is not the one that failed.
     await lsp.service.handle(HtlcHandlingFailed(6, "chan-a", failure, None, intercept_id="other"))
-    assert [h.state for h in lsp.store.holds()] == ["released"]
+    assert lsp.store.htlc("i1").state == "forwarded"  # type: ignore[union-attr]
     await lsp.service.handle(HtlcHandlingFailed(7, "chan-a", failure, None, intercept_id="i1"))
-    assert [h.state for h in lsp.store.holds()] == ["failed"]
-    assert lsp.store.client_totals(CLIENT) == (0, 0, 0)
+    assert lsp.store.htlc("i1").state == "failed"  # type: ignore[union-attr]
+    assert [h.state for h in lsp.store.holds()] == ["released"]
 
 
 async def test_replayed_intercept_of_a_persisted_forward_is_not_redone(lsp: Lsp) -> None:
     reply = await armed(lsp)
-    assert reply.intercept_scid is not None
-    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
-    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     assert lsp.engine.failed == [] and len(lsp.engine.forwarded) == 1
     assert lsp.store.htlc("i1").state == "forwarded"  # type: ignore[union-attr]
 
@@ -282,24 +242,26 @@ async def test_intercept_replayed_after_a_lost_forward_or_fail_is_redone(lsp: Ls
     """kill -9 after our commit but before LDK persisted its ChannelManager: LDK has the
     intercept again and replays it; the forward (or fail) must happen again, not be ignored."""
     reply = await armed(lsp)
-    assert reply.intercept_scid is not None
-    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
     lsp.engine.gone.discard("i1")  # LDK lost the forward in the crash
-    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     assert [f[0] for f in lsp.engine.forwarded] == ["i1", "i1"]
     assert lsp.store.htlc("i1").state == "forwarded"  # type: ignore[union-attr]
     # A fail-back lost the same way is failed again.
     lsp.store.set_htlc_state("i1", "failed", time.time())
     lsp.engine.gone.discard("i1")
-    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     assert lsp.engine.failed == ["i1"]
 
 
 async def test_tick_warns_then_fails_back(lsp: Lsp) -> None:
     reply = await armed(lsp)
-    assert reply.intercept_scid is not None
-    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     fb = lsp.store.holds()[0].failback_height
     assert fb is not None
     lsp.engine.height = fb - 12
@@ -324,43 +286,30 @@ async def test_tick_expires_unused_holds(lsp: Lsp) -> None:
     assert lsp.pushes.pushes == []
 
 
-async def test_tick_retries_then_fails_a_stranded_released_hold(lsp: Lsp) -> None:
+async def test_tick_fails_a_released_hold_still_waiting_at_failback(lsp: Lsp) -> None:
+    """The safety net: a released hold whose HTLC is still waiting (a release handing it over, or
+    a bug) at its fail-back height is failed back by the tick, without a push (SPEC.md §5.1)."""
     reply = await armed(lsp)
-    assert reply.intercept_scid is not None
-    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
-    lsp.engine.channels = {}
-    await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
-    [hold] = lsp.store.holds()
-    # Released with no channel to the next node: the intent to forward is recorded, the HTLC kept.
-    assert hold.state == "released" and lsp.store.htlcs(hold.hold_id)[0].state == "forwarding"
-    lsp.engine.channels = {NEXT: 10**9}
-    await lsp.service.tick()
-    assert lsp.store.htlcs(hold.hold_id)[0].state == "forwarded"
-
-
-async def test_tick_fails_a_released_hold_still_holding_at_failback(lsp: Lsp) -> None:
-    reply = await armed(lsp)
-    assert reply.intercept_scid is not None
-    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
-    lsp.engine.channels = {}
-    await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
+    await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
+    release_committed_only(lsp)
     fb = lsp.store.holds()[0].failback_height
     assert fb is not None
+    lsp.engine.height = fb - 1
+    await lsp.service.tick()
+    assert lsp.engine.failed == [] and lsp.engine.forwarded == []  # the tick forwards nothing
     lsp.engine.height = fb
     await lsp.service.tick()
     assert lsp.store.holds()[0].state == "failed" and lsp.engine.failed == ["i1"]
     assert lsp.store.htlc("i1").state == "failed"  # type: ignore[union-attr]
-    assert lsp.pushes.pushes == []  # no push for a released hold (SPEC.md §5.1)
+    assert lsp.pushes.pushes == []  # no push for a released hold failed back at its height
 
 
 async def test_reconcile_marks_gone_and_finishes_releases(lsp: Lsp) -> None:
     reply = await armed(lsp)
-    assert reply.intercept_scid is not None
-    await intercept(lsp, htlc(reply.intercept_scid, intercept_id="kept"))
-    await intercept(lsp, htlc(reply.intercept_scid, intercept_id="lost", payment_hash=HASH))
-    lsp.engine.channels = {}
-    await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
-    lsp.engine.channels = {NEXT: 10**9}
+    await intercept(lsp, htlc(scid(reply), intercept_id="kept"))
+    await intercept(lsp, htlc(scid(reply), intercept_id="lost", payment_hash=HASH))
+    release_committed_only(lsp)
     lsp.engine.pending_hashes = {HASH.hex()}
     lsp.engine.gone.add("lost")  # forwarded by LDK just before a crash, not recorded
     await lsp.service.reconcile()
@@ -374,12 +323,10 @@ async def test_reconcile_redoes_forwards_and_fail_backs_ldk_lost(lsp: Lsp) -> No
     """Committed `forwarded`/`failed`, then kill -9 before LDK persisted: LDK has the intercept
     pending again and sends no new event, so start-up does it again."""
     reply = await armed(lsp)
-    assert reply.intercept_scid is not None
-    await intercept(lsp, htlc(reply.intercept_scid))
+    await intercept(lsp, htlc(scid(reply)))
     await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
     other = await armed(lsp, request_id=b"o" * 16, hashes=(b"\x66" * 32,), pid=b"\x67" * 32)
-    assert other.intercept_scid is not None
-    await intercept(lsp, htlc(other.intercept_scid, "f1", payment_hash=b"\x66" * 32))
+    await intercept(lsp, htlc(scid(other), "f1", payment_hash=b"\x66" * 32))
     lsp.store.set_htlc_state("f1", "failed", time.time())
     lsp.engine.gone.clear()  # LDK lost both the forward of i1 and the fail of f1
     lsp.engine.pending_hashes = {HASH.hex(), (b"\x66" * 32).hex()}
@@ -396,20 +343,16 @@ async def test_reconcile_settles_waiting_htlcs_ldk_no_longer_holds(lsp: Lsp) -> 
     LDK holds is forwarded; one it does not hold whose inbound HTLC is pending was forwarded before
     the crash; one whose inbound HTLC is gone too is `gone`. A held hold's HTLC LDK still holds, or
     whose inbound HTLC is still pending, stays held."""
-    lsp.service.policy = LspSettings(max_held_htlcs_per_client=5, max_held_msat_per_client=10**8)
+    lsp.service.policy = policy(max_held_htlcs_per_client=5)
     h2, h3 = b"\x55" * 32, b"\x56" * 32
     released = await armed(lsp, hashes=(HASH, h2))
-    assert released.intercept_scid is not None
-    await intercept(lsp, htlc(released.intercept_scid, "kept"))
-    await intercept(lsp, htlc(released.intercept_scid, "taken"))
-    await intercept(lsp, htlc(released.intercept_scid, "over", payment_hash=h2))
-    lsp.engine.channels = {}
-    await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
+    await intercept(lsp, htlc(scid(released), "kept"))
+    await intercept(lsp, htlc(scid(released), "taken"))
+    await intercept(lsp, htlc(scid(released), "over", payment_hash=h2))
+    release_committed_only(lsp)
     held = await armed(lsp, request_id=b"h" * 16, hashes=(h3,), pid=b"\x57" * 32)
-    assert held.intercept_scid is not None
-    await intercept(lsp, htlc(held.intercept_scid, "still", payment_hash=h3))
-    await intercept(lsp, htlc(held.intercept_scid, "failing", payment_hash=h3))
-    lsp.engine.channels = {NEXT: 10**9}
+    await intercept(lsp, htlc(scid(held), "still", payment_hash=h3))
+    await intercept(lsp, htlc(scid(held), "failing", payment_hash=h3))
     lsp.engine.gone |= {"taken", "over", "failing"}
     lsp.engine.pending_hashes = {HASH.hex(), h3.hex()}
     await lsp.service.reconcile()
@@ -423,11 +366,9 @@ async def test_reconcile_asks_ldk_about_htlcs_the_engine_has_no_record_of(lsp: L
     """An HTLC intercepted before the engine kept records is not in `pending_intercepts`; LDK is
     asked about it directly, so a released one it holds is forwarded, not taken for forwarded."""
     reply = await armed(lsp)
-    assert reply.intercept_scid is not None
-    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid, "old"))
-    lsp.engine.channels = {}
-    await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
-    lsp.engine.channels = {NEXT: 10**9}
+    await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply), "old"))
+    await lsp.service.role.drain()
+    release_committed_only(lsp)
     lsp.engine.unrecorded = {"old": 1_000_000}
     lsp.engine.pending_hashes = {HASH.hex()}
     assert await lsp.engine.pending_intercepts() == []
@@ -440,9 +381,8 @@ async def test_reconcile_redoes_only_the_lost_forwards_and_fails(lsp: Lsp) -> No
     """Rule 2: a committed forward or fail is redone only for the intercepts LDK holds again, not
     for every HTLC whose payment hash is pending; and it is done once."""
     reply = await armed(lsp)
-    assert reply.intercept_scid is not None
-    await intercept(lsp, htlc(reply.intercept_scid, "persisted"))
-    await intercept(lsp, htlc(reply.intercept_scid, "undone"))
+    await intercept(lsp, htlc(scid(reply), "persisted"))
+    await intercept(lsp, htlc(scid(reply), "undone"))
     await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
     assert {f[0] for f in lsp.engine.forwarded} == {"persisted", "undone"}
     lsp.engine.forwarded.clear()
@@ -461,12 +401,12 @@ async def test_reconcile_fails_back_a_forwarded_htlc_of_a_hold_that_ended(lsp: L
     """A forward lost in the crash whose hold has since failed (its fail-back height passed) is
     not forwarded again but failed back to the payer, recorded `failed` before the call."""
     reply = await armed(lsp)
-    assert reply.intercept_scid is not None
-    await intercept(lsp, htlc(reply.intercept_scid, "fwd"))
-    await intercept(lsp, htlc(reply.intercept_scid, "stuck", inbound=2_000_000))
-    lsp.engine.channels = {NEXT: 1_500_000}  # room for "fwd" only
-    await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
-    lsp.engine.channels = {}  # "stuck" found no channel, and its fail-back height came
+    await intercept(lsp, htlc(scid(reply), "fwd"))
+    await intercept(lsp, htlc(scid(reply), "stuck", inbound=2_000_000))
+    # Killed while releasing: "fwd" was handed to LDK, "stuck" not yet; its fail-back height came.
+    release_committed_only(lsp)
+    assert await lsp.engine.forward_htlc("fwd", NEXT, 1_000_000)
+    lsp.store.set_htlc_state("fwd", "forwarded", time.time())
     fb = lsp.store.holds()[0].failback_height
     assert fb is not None and lsp.store.htlc("fwd").state == "forwarded"  # type: ignore[union-attr]
     lsp.engine.height = fb
@@ -484,11 +424,10 @@ async def test_reconcile_fails_unknown_intercepts_only_once_their_event_was_hand
     engine (we failed it, the fail was lost): failed again at start-up. Still `pending`: its
     event is queued and comes next, so reconcile leaves it to that event."""
     reply = await armed(lsp)
-    assert reply.intercept_scid is not None
     await intercept(lsp, htlc(0x999, "stray"))  # no hold uses that SCID: failed
     assert lsp.engine.failed == ["stray"]
     lsp.engine.gone.discard("stray")  # the fail was lost in the crash
-    queued = lsp.engine.intercepted(htlc(reply.intercept_scid, "queued"))  # event not yet handled
+    queued = lsp.engine.intercepted(htlc(scid(reply), "queued"))  # event not yet handled
     lsp.engine.pending_hashes = {HASH.hex()}
     await lsp.service.reconcile()
     assert lsp.engine.failed == ["stray", "stray"] and lsp.store.htlc("stray") is None
@@ -640,9 +579,9 @@ async def test_role_logs_name_ids_by_8_hex_characters_and_never_secrets(
     caplog.set_level("DEBUG", logger="lsp_node")
     await lsp.service.on_hold_request(request(client_node_id=bytes.fromhex(STRANGER)))  # refused
     reply = await armed(lsp)
-    assert reply.intercept_scid is not None
-    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid + 1, intercept_id="ab" * 32))  # failed
-    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid, intercept_id="cd" * 32))
+    await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply) + 1, intercept_id="ab" * 32))  # failed
+    await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply), intercept_id="cd" * 32))
+    await lsp.service.role.drain()
     await lsp.service.on_unblock(p.PaymentUnblock(b"\x99" * 32, HASH), unblock_context(lsp))  # wrong pid
     await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
     await lsp.service.mailbox.on_message_for_offline_peer(STRANGER, "ee" * 40)
@@ -661,8 +600,8 @@ async def test_tick_writes_are_conditional_on_the_state_it_read(lsp: Lsp) -> Non
     from lsp_node.lsp.holding import FailBack
 
     reply = await armed(lsp)
-    assert reply.intercept_scid is not None
-    await lsp.service.holding.on_htlc_intercepted(htlc(reply.intercept_scid))
+    await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
     [hold] = lsp.store.holds()
     stale = FailBack(hold, lsp.store.htlcs(hold.hold_id), "fail-back", push=True)
     # Between the tick's read and its commit the event task released and forwarded the HTLC.

@@ -7,6 +7,7 @@ from dataclasses import fields
 from typing import Any
 
 import cbor2
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,7 +24,7 @@ MESSAGES: list[type[p.Message]] = [
 ]
 
 
-def field_strategy(kind: str, size: int | None) -> st.SearchStrategy[Any]:
+def field_strategy(kind: str, size: int | None, most: int = p.MAX_LIST_ITEMS) -> st.SearchStrategy[Any]:
     base = kind.removeprefix("o")
     if base == "b":
         value: st.SearchStrategy[Any] = st.binary(min_size=size, max_size=size) if size else st.binary(max_size=300)
@@ -31,13 +32,29 @@ def field_strategy(kind: str, size: int | None) -> st.SearchStrategy[Any]:
         value = st.integers(0, 2**64 - 1)
     elif base == "s":
         value = st.text(max_size=min(size or 1024, 64))
+    elif base == "li":
+        value = st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=most).map(tuple)
     else:  # "lb"
-        value = st.lists(st.binary(min_size=size, max_size=size), min_size=1, max_size=16).map(tuple)
+        value = st.lists(st.binary(min_size=size, max_size=size), min_size=1, max_size=most).map(tuple)
     return st.none() | value if kind.startswith("o") else value
 
 
 def message_strategy(cls: type[p.Message]) -> st.SearchStrategy[p.Message]:
-    return st.builds(cls, **{f.name: field_strategy(*cls.SCHEMA[f.name]) for f in fields(cls)})
+    return st.builds(cls, **{f.name: field_strategy(*cls.SCHEMA[f.name], cls.list_max(f.name)) for f in fields(cls)})
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 12), st.integers(0, 12))
+def test_hold_lists_hold_1_to_8_items(nodes: int, scids: int) -> None:
+    """Revision 3: at most 8 next nodes a hold, and as many intercept SCIDs in the reply."""
+    req = p.HoldRequest(bytes(16), (bytes(32),), 1, bytes(32), (b"\x02" * 33,) * nodes, 1, b"\x02" * 33, 1, "s")
+    reply = p.HoldReply(bytes(16), 0, intercept_scids=(2**64 - 1,) * scids)
+    for msg, n, name in ((req, nodes, "next_node_ids"), (reply, scids, "intercept_scids")):
+        if 1 <= n <= 8:
+            assert p.decode(msg.TYPE, msg.encode()) == msg
+        else:
+            with pytest.raises(p.ProtocolError, match=f"{name} must be a list of 1 to 8 items"):
+                p.decode(msg.TYPE, msg.encode())
 
 
 any_message = st.one_of(*(message_strategy(c) for c in MESSAGES))

@@ -53,6 +53,8 @@ def _to_message(cls: type[p.Message], spec_fields: dict[str, Any]) -> p.Message:
             values[name] = _hex(v)
         elif kind == "lb":
             values[name] = tuple(bytes.fromhex(x) for x in v)
+        elif kind == "li":
+            values[name] = tuple(v)
         else:
             values[name] = v
     return cls(**values)
@@ -221,7 +223,7 @@ def test_fixed_node_ids_are_what_spec_says() -> None:
     assert _compressed(_G).hex() == "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
     hold = next(v for v in MESSAGES if v["name"] == "hold_request")["fields"]
     assert _hex(hold["client_node_id"]) == _compressed(_mul(1))
-    assert _hex(hold["next_node_id"]) == _compressed(_mul(2))
+    assert [_hex(n) for n in hold["next_node_ids"]] == [_compressed(_mul(2)), _compressed(_mul(10))]
     assert _hex(hold["pid_hash"]) == p.sha256(b"\x22" * 32)
     assert _hex(next(v for v in MESSAGES if v["name"] == "hold_request")["audience"]) == _compressed(_mul(3))
 

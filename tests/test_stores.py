@@ -3,6 +3,7 @@ one transaction per unit of work."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lsp_node.errors import StorageError
-from lsp_node.lsp import LspStore
+from lsp_node.lsp import HoldHop, LspStore
 from lsp_node.lsp.holds import HoldEvent, IllegalTransition
 from lsp_node.lsp.store import SCHEMA
 from lsp_node.notify import NotificationStore
@@ -107,7 +108,12 @@ def test_lsp_store_migrates_a_file_of_the_first_schema(tmp_path: Path) -> None:
     try:
         h1, h2 = store.holds()
         assert h1.payment_hashes == (H2, H1)  # order of the request kept
-        assert (h1.state, h1.scid, h1.failback_height, h1.warned) == ("held", 77, 190, False)
+        assert (h1.state, h1.hops, h1.failback_height, h1.warned) == (
+            "held",
+            (HoldHop("03" + "cc" * 32, 77),),
+            190,
+            False,
+        )
         assert (h2.state, h2.payment_hashes, h2.warned, h2.reason) == (
             "expired",
             (H3,),
@@ -144,8 +150,92 @@ def test_lsp_store_migrates_a_file_of_the_first_schema(tmp_path: Path) -> None:
                 "m002_hold_hashes_table",
                 "m003_mailbox_sender",
                 "m004_event_attempts_table",
+                "m005_hold_hops_table",
             ]
         )
+    finally:
+        store.close()
+
+
+def v4_lsp_file(path: Path) -> None:
+    """A file as the release before the hold hops (migrations 1 to 4) left it, with rows written
+    the way that code wrote them: one next node and one intercept SCID per hold, in lsp_holds."""
+    from lsp_node.db import Schema, Store
+    from lsp_node.lsp import store as lsp_store
+
+    v4 = Schema(
+        "lsp",
+        [lsp_store.initial, lsp_store.hold_hashes_table, lsp_store.mailbox_sender, lsp_store.event_attempts_table],
+    )
+    Store(path, v4, "lsp").close()
+    db = sqlite3.connect(path, isolation_level=None)
+    for hold_id, next_node, scid, state in (("h1", NEXT_B, 77, "released"), ("h2", NEXT_R, 78, "held")):
+        row = {
+            "hold_id": hold_id,
+            "client": CLIENT,
+            "request_id": "r" + hold_id,
+            "pid_hash": "ab" * 32,
+            "amount_msat": 5000,
+            "next_node": next_node,
+            "scid": scid,
+            "cltv_delta": 72,
+            "extra_final_cltv": 144,
+            "state": state,
+            "created_at": 1.5,
+            "created_height": 100,
+            "expires_height": 244,
+            "failback_height": 190,
+        }
+        db.execute(f"INSERT INTO lsp_holds ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+        db.execute("INSERT INTO lsp_hold_hashes (hold_id, position, payment_hash) VALUES (?,?,?)", (hold_id, 0, H1))
+    db.execute(
+        "INSERT INTO lsp_hold_htlcs (intercept_id, hold_id, payment_hash, inbound_msat, outbound_msat, cltv_expiry,"
+        " state, updated_at) VALUES (?,?,?,?,?,?,?,?)",
+        ("i1", "h1", H1, 5000, 5000, 400, "forwarding", 3.0),
+    )
+    db.execute(
+        "INSERT INTO lsp_hold_htlcs (intercept_id, hold_id, payment_hash, inbound_msat, outbound_msat, cltv_expiry,"
+        " state, updated_at) VALUES (?,?,?,?,?,?,?,?)",
+        ("i2", "h2", H1, 6000, 6000, 410, "held", 4.0),
+    )
+    db.close()
+
+
+NEXT_B, NEXT_R = "03" + "cc" * 32, "02" + "dd" * 32
+
+
+def test_migration_5_gives_each_hold_its_hops_and_each_htlc_its_next_node(tmp_path: Path) -> None:
+    path = tmp_path / "lsp.sqlite"
+    v4_lsp_file(path)
+    store = LspStore(path)
+    try:
+        h1, h2 = store.holds()
+        assert (h1.hops, h2.hops) == ((HoldHop(NEXT_B, 77),), (HoldHop(NEXT_R, 78),))
+        assert {x.intercept_id: x.next_node for x in store.htlcs("h1") + store.htlcs("h2")} == {
+            "i1": NEXT_B,
+            "i2": NEXT_R,
+        }
+        found = store.hold_by_scid(78)
+        assert found is not None and found.hold_id == "h2" and store.hold_by_scid(79) is None
+        assert store.scid_in_use(77) and not store.scid_in_use(79)
+        plan = list(store.db.query("EXPLAIN QUERY PLAN SELECT hold_id FROM lsp_hold_hops WHERE scid = ?", [77]))
+        assert any("lsp_hold_hops_scid" in r["detail"] for r in plan)
+        # One SCID, one hop: a second hold cannot take an SCID already used.
+        with pytest.raises(sqlite3.IntegrityError):
+            store.db.execute(
+                "INSERT INTO lsp_hold_hops (hold_id, position, next_node, scid) VALUES ('h2', 1, ?, 77)", [NEXT_B]
+            )
+        # A hold written after the migration keeps all its hops, in order.
+        three = dataclasses.replace(
+            h2,
+            hold_id="h3",
+            request_id="r3",
+            hops=(HoldHop(NEXT_R, 90), HoldHop(NEXT_B, 91)),
+            state="armed",
+        )
+        store.insert_hold(three)
+        assert store.hold("h3").hops == three.hops  # type: ignore[union-attr]
+        assert store.hold_by_scid(91).hold_id == "h3"  # type: ignore[union-attr]
     finally:
         store.close()
 

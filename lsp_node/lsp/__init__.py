@@ -4,7 +4,7 @@ device registration and push notifications. Driven by engine events; see SPEC.md
 from lsp_node.lsp.holds import ACTIVE, ARMED, EXPIRED, FAILED, HELD, RELEASED, SETTLED, HoldEvent, IllegalTransition
 from lsp_node.lsp.port import EnginePort, LdkEngine
 from lsp_node.lsp.service import LspService
-from lsp_node.lsp.store import HeldHtlc, Hold, LspStore, MailboxEntry
+from lsp_node.lsp.store import HeldHtlc, Hold, HoldHop, LspStore, MailboxEntry
 
 __all__ = [
     "ACTIVE",
@@ -18,6 +18,7 @@ __all__ = [
     "HeldHtlc",
     "Hold",
     "HoldEvent",
+    "HoldHop",
     "IllegalTransition",
     "LdkEngine",
     "LspService",

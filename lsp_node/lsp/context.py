@@ -3,9 +3,12 @@ the push outbox; plus client authentication, which holds and devices both use (S
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
 
 from lsp_node import protocol as p
 from lsp_node.config import LspSettings
@@ -32,6 +35,32 @@ class Role:
     store: LspStore
     policy: LspSettings  # the operator's [lsp] section
     notifier: Notifier | None
+    #: Work started by an event that may wait (a release waiting for a reconnecting next hop):
+    #: it runs beside the event loop so one slow release never stalls other clients' events.
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def spawn(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        """Run `work` in the background; its failure is logged, never lost. Only work whose
+        durable intent is committed already may go here: a crash before it ends is redone by
+        start-up reconciliation (SPEC.md §8)."""
+        task = asyncio.create_task(work, name=what)
+        self.background.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self.background.discard(t)
+            if not t.cancelled() and (e := t.exception()) is not None:
+                log.error("%s failed: %s: %s", what, type(e).__name__, e)
+
+        task.add_done_callback(done)
+
+    async def drain(self) -> None:
+        """Wait for the background work started so far (tests; stopping)."""
+        while self.background:
+            await asyncio.gather(*self.background, return_exceptions=True)
+
+    def cancel_background(self) -> None:
+        for t in self.background:
+            t.cancel()
 
     async def notify(self, client: str, kind: str) -> None:
         """Queue a push; after the state change it announces is committed."""

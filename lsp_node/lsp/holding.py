@@ -1,5 +1,6 @@
 """Holds for payers (SPEC.md §4.2-4.8, §5.1): hold requests, intercepted HTLCs, unblocks,
-forwarding, settlement, the block tick and start-up reconciliation.
+settlement, downstream failures and the block tick. Forwarding is `forwarding.py`; start-up
+reconciliation is `reconcile.py`.
 
 Each event is decided by a synchronous `_decide_*` function that runs on the database thread in
 one transaction and returns what the loop must then do with the engine (reply, forward, fail,
@@ -8,19 +9,19 @@ push). So the state an engine call depends on is durable before the call is made
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
 from dataclasses import dataclass, field
 
 from lsp_node import protocol as p
-from lsp_node.engine import HtlcHandlingFailed, HtlcIntercepted, PaymentForwarded, PendingIntercept
-from lsp_node.errors import LspNodeError
+from lsp_node.engine import HtlcHandlingFailed, HtlcIntercepted, PaymentForwarded
 from lsp_node.lsp import hooks
 from lsp_node.lsp.context import NOT_AUTHENTICATED, Role, short
-from lsp_node.lsp.holds import ARMED, HELD, RELEASED, SETTLED, HoldEvent, HoldFacts, allowed
-from lsp_node.lsp.store import FORWARDING, WAITING, HeldHtlc, Hold, LspStore
+from lsp_node.lsp.forwarding import Forwarder, facts
+from lsp_node.lsp.holds import ARMED, HELD, RELEASED, SETTLED, HoldEvent, allowed
+from lsp_node.lsp.reconcile import Reconciler
+from lsp_node.lsp.store import WAITING, HeldHtlc, Hold, HoldHop, LspStore
 
 log = logging.getLogger("lsp_node.lsp")
 
@@ -29,7 +30,7 @@ log = logging.getLogger("lsp_node.lsp")
 LDK_FAIL_BACK_BUFFER = 39
 HOLD_CONTEXT = b"hold:"
 # LDK draws intercept SCIDs at random per block and does not remember them, so two holds armed in
-# one block can draw the same one; a few candidates are drawn before the transaction picks one.
+# one block can draw the same one; a few spare candidates are drawn before the transaction picks.
 SCID_CANDIDATES = 4
 
 
@@ -44,35 +45,26 @@ class FailBack:
 @dataclass
 class TickPlan:
     fail_back: list[FailBack] = field(default_factory=list)
-    retry: list[tuple[Hold, list[HeldHtlc]]] = field(default_factory=list)
-    warn: list[str] = field(default_factory=list)
+    warn: list[str] = field(default_factory=list)  # payers to push hold_expiring
+    failed: list[str] = field(default_factory=list)  # payers of released holds that failed: hold_failed
 
 
-@dataclass
-class ReconcilePlan:
-    """Start-up actions, one per intercept: forwards by hold, then fails."""
-
-    forward: dict[str, tuple[Hold, list[HeldHtlc]]] = field(default_factory=dict)
-    fail: list[str] = field(default_factory=list)
-
-    def add_forward(self, hold: Hold, htlcs: list[HeldHtlc]) -> None:
-        if htlcs:
-            self.forward.setdefault(hold.hold_id, (hold, []))[1].extend(htlcs)
-
-    def add_fail(self, intercept_id: str) -> None:
-        self.fail.append(intercept_id)
-
-
-def facts(hold: Hold, height: int, counts: dict[str, int] | None = None) -> HoldFacts:
-    counts = counts or {}
-    return HoldFacts(
-        height=height,
-        expires_height=hold.expires_height,
-        failback_height=hold.failback_height,
-        htlcs=sum(counts.values()),
-        held=counts.get(HELD, 0) + counts.get(FORWARDING, 0),
-        forwarded=counts.get("forwarded", 0),
-    )
+def next_hop_problem(nodes: list[str], own_id: str, ready: dict[str, bool]) -> str | None:
+    """Why a hold request's next nodes cannot be held for, in the order of SPEC.md §4.2, or None.
+    `ready`: whether each is the peer of a ready, not closing channel of ours."""
+    seen: set[str] = set()
+    for i, node in enumerate(nodes, 1):
+        if node in seen:
+            return f"next node {i} ({short(node)}) is listed twice"
+        seen.add(node)
+    if not 1 <= len(nodes) <= p.MAX_NEXT_NODES:
+        return f"a hold names 1 to {p.MAX_NEXT_NODES} next nodes, not {len(nodes)}"
+    for i, node in enumerate(nodes, 1):
+        if node == own_id:
+            return f"next node {i} ({short(node)}) is this LSP itself"
+        if not ready.get(node, False):
+            return f"next node {i} ({short(node)}) is not the peer of a ready channel of this LSP"
+    return None
 
 
 def match_downstream_failure(
@@ -86,12 +78,14 @@ def match_downstream_failure(
     forwarded = [(hold, h) for hold, htlcs in candidates for h in htlcs]
     if intercept_id is not None:
         return next((m for m in forwarded if m[1].intercept_id == intercept_id), None)
-    return next((m for m in forwarded if m[0].next_node in failure_type), forwarded[0] if forwarded else None)
+    return next((m for m in forwarded if m[1].next_node in failure_type), forwarded[0] if forwarded else None)
 
 
 class Holding:
     def __init__(self, role: Role) -> None:
         self.role = role
+        self.forwarder = Forwarder(role)
+        self.reconciler = Reconciler(role, self.forwarder)
 
     @property
     def store(self) -> LspStore:
@@ -104,8 +98,11 @@ class Holding:
             return self._refuse(req, status, NOT_AUTHENTICATED)
         engine = self.role.engine
         height = engine.best_block_height()
-        scids = [engine.get_intercept_scid() for _ in range(SCID_CANDIDATES)]
-        decided = await self.store.run(self._decide_hold_request, req, height, scids, time.time())
+        nodes = [n.hex() for n in req.next_node_ids]
+        # Engine calls on the loop, decided with the rest in the transaction (SPEC.md §4.2 order).
+        ready = {n: engine.has_ready_channel(n) for n in set(nodes)}
+        scids = [engine.get_intercept_scid() for _ in range(len(nodes) + SCID_CANDIDATES - 1)]
+        decided = await self.store.run(self._decide_hold_request, req, height, ready, scids, time.time())
         if isinstance(decided, p.HoldReply):
             return decided
         return self.hold_reply(req.request_id, decided)
@@ -114,12 +111,14 @@ class Holding:
         log.info("hold request from %s refused: %s (%s)", short(req.client_node_id.hex()), status.name, why)
         return p.HoldReply(req.request_id, int(status), error=why)
 
-    def _decide_hold_request(self, req: p.HoldRequest, height: int, scids: list[int], now: float) -> Hold | p.HoldReply:
+    def _decide_hold_request(
+        self, req: p.HoldRequest, height: int, ready: dict[str, bool], scids: list[int], now: float
+    ) -> Hold | p.HoldReply:
         store, pol = self.store, self.role.policy
         client, request_id = req.client_node_id.hex(), req.request_id.hex()
         hashes = tuple(h.hex() for h in req.payment_hashes)
         # A retried request (our reply was lost, or we crashed before sending it) gets the
-        # same hold again; any other reuse of a request id is a replay.
+        # same hold again, with its stored hops; any other reuse of a request id is a replay.
         existing = store.hold_by_request(client, request_id)
         if (
             existing is not None
@@ -145,8 +144,17 @@ class Holding:
         # not ours to tell (SPEC.md §2.9); two clients' holds on one hash do not meet (by SCID).
         if store.active_hold_with_hash(hashes, client) is not None:
             return self._refuse(req, p.Status.INVALID_REQUEST, "a payment hash is already in one of your holds")
-        scid = next((s for s in scids if not store.scid_in_use(s)), None)
-        if scid is None:
+        nodes = [n.hex() for n in req.next_node_ids]
+        problem = next_hop_problem(nodes, self.role.engine.node_id(), ready)
+        if problem is not None:
+            return self._refuse(req, p.Status.NEXT_HOP_UNUSABLE, problem)
+        # One SCID per next node: LSP_a cannot read the onion past its own hop, so the SCID an HTLC
+        # comes on is how it knows where the HTLC goes.
+        chosen: list[int] = []
+        for s in scids:
+            if s not in chosen and not store.scid_in_use(s):
+                chosen.append(s)
+        if len(chosen) < len(nodes):
             # The request id stays used, as it did when this was an exception after first use.
             return p.HoldReply(
                 req.request_id,
@@ -160,8 +168,7 @@ class Holding:
             pid_hash=req.pid_hash.hex(),
             payment_hashes=hashes,
             amount_msat=req.amount_msat,
-            next_node=req.next_node_id.hex(),
-            scid=scid,
+            hops=tuple(HoldHop(n, s) for n, s in zip(nodes, chosen[: len(nodes)], strict=True)),
             cltv_delta=pol.cltv_expiry_delta,
             extra_final_cltv=req.hold_blocks,
             state=ARMED,
@@ -175,10 +182,11 @@ class Holding:
         )
         store.insert_hold(hold)  # committed before the reply makes the hold usable
         log.info(
-            "hold %s armed for %s: scid %s, until height %s",
+            "hold %s armed for %s: %s hop(s) (%s), until height %s",
             short(hold.hold_id),
             short(client),
-            scid,
+            len(hold.hops),
+            ", ".join(f"{short(h.next_node)} on scid {h.scid}" for h in hold.hops),
             hold.expires_height,
         )
         return hold
@@ -190,7 +198,7 @@ class Holding:
         return p.HoldReply(
             request_id,
             int(p.Status.OK),
-            intercept_scid=hold.scid,
+            intercept_scids=tuple(h.scid for h in hold.hops),
             fee_base_msat=pol.fee_base_msat,
             fee_proportional_millionths=pol.fee_proportional_millionths,
             cltv_expiry_delta=hold.cltv_delta,
@@ -203,11 +211,17 @@ class Holding:
         decided = await self.store.run(self._decide_intercept, htlc, time.time())
         if isinstance(decided, str):
             log.info("failing intercepted HTLC %s: %s", short(htlc.intercept_id), decided)
-            await self._fail(htlc.intercept_id)
+            await self.forwarder.fail(htlc.intercept_id)
         elif decided is not None:
             hold, to_forward = decided
             if to_forward:
-                await self.forward_held(hold, to_forward)
+                # The hold is released: forward at once, or fail back at once (after the short
+                # wait, off the event lane: the intent to forward is committed, so a crash is
+                # redone at start-up). The hold stays released: the payer may retry.
+                self.role.spawn(self._forward_arrival(hold, to_forward), f"forward {short(htlc.intercept_id)}")
+
+    async def _forward_arrival(self, hold: Hold, htlcs: list[HeldHtlc]) -> None:
+        await self.forwarder.forward(hold, htlcs, end_hold=False, push=False)
 
     def hold_fee(self, outbound_msat: int) -> int:
         pol = self.role.policy
@@ -227,7 +241,8 @@ class Holding:
             if known.state == "forwarded" and hold is not None:
                 return hold, [known]
             return None  # settled or gone: nothing to redo
-        if hold is None:
+        hop = hold.hop(htlc.requested_next_hop_scid) if hold is not None else None
+        if hold is None or hop is None:
             return "no hold uses this intercept SCID"
         if htlc.payment_hash not in hold.payment_hashes:
             return "payment hash not covered by the hold"
@@ -249,13 +264,14 @@ class Holding:
                 return "the client's held-amount cap is reached"
             store.add_htlc(
                 HeldHtlc(
-                    htlc.intercept_id,
-                    hold.hold_id,
-                    htlc.payment_hash,
-                    htlc.inbound_amount_msat,
-                    htlc.expected_outbound_amount_msat,
-                    htlc.inbound_cltv_expiry,
-                    HELD,
+                    intercept_id=htlc.intercept_id,
+                    hold_id=hold.hold_id,
+                    payment_hash=htlc.payment_hash,
+                    inbound_msat=htlc.inbound_amount_msat,
+                    outbound_msat=htlc.expected_outbound_amount_msat,
+                    cltv_expiry=htlc.inbound_cltv_expiry,
+                    state=HELD,
+                    next_node=hop.next_node,  # where it goes on release
                 ),
                 now,
             )
@@ -270,14 +286,18 @@ class Holding:
             return hold, store.mark_forwarding(hold.hold_id, now)
         return hold, []
 
-    async def _fail(self, intercept_id: str) -> None:
-        try:
-            await self.role.engine.fail_intercepted_htlc(intercept_id)
-        except LspNodeError as e:  # LDK already failed it (e.g. timed out)
-            log.info("intercepted HTLC %s already gone: %s", short(intercept_id), e)
-
     # -- PAYMENT_UNBLOCK ---------------------------------------------------------------------------
     async def on_unblock(self, msg: p.PaymentUnblock, context: bytes | None) -> p.UnblockReply:
+        released = await self.release(msg, context)
+        if isinstance(released, p.UnblockReply):
+            return released
+        return await self.hand_over(msg, *released)
+
+    async def release(
+        self, msg: p.PaymentUnblock, context: bytes | None
+    ) -> p.UnblockReply | tuple[Hold, list[HeldHtlc]]:
+        """The release, committed: the answer if it is refused, else the hold and the HTLCs it
+        must hand to LDK (`hand_over`)."""
         if context is None or not context.startswith(HOLD_CONTEXT):
             return self._answer(msg, p.Status.UNKNOWN_HOLD, "unblock must arrive over the hold's unblock path")
         height = self.role.engine.best_block_height()
@@ -288,12 +308,22 @@ class Holding:
         hold, htlcs = decided
         log.info("hold %s released", short(hold.hold_id))
         hooks.fire(hooks.AFTER_RELEASE)
-        await self.forward_held(hold, htlcs)
+        return hold, htlcs
+
+    async def hand_over(self, msg: p.PaymentUnblock, hold: Hold, htlcs: list[HeldHtlc]) -> p.UnblockReply:
+        """Forward a released hold's HTLCs; the unblock's answer (SPEC.md §4.6)."""
+        if not htlcs:
+            # Nothing to hand over yet: each HTLC is forwarded when it arrives (SPEC.md §4.6).
+            return self._answer(msg, p.Status.RELEASED_AWAITING_HTLC, "released; no HTLC has arrived yet")
+        # OK only once every HTLC was handed to LDK; what could not be was failed back already.
+        outcome = await self.forwarder.forward(hold, htlcs, end_hold=True, push=True)
+        if not outcome.ok:
+            return self._answer(msg, p.Status.FORWARD_FAILED, outcome.reason())
         return self._answer(msg, p.Status.OK)
 
     def _answer(self, msg: p.PaymentUnblock, status: p.Status, why: str | None = None) -> p.UnblockReply:
         if status != p.Status.OK:
-            log.info("unblock for %s refused: %s (%s)", short(msg.payment_hash.hex()), status.name, why)
+            log.info("unblock for %s: %s (%s)", short(msg.payment_hash.hex()), status.name, why)
         return p.UnblockReply(msg.payment_hash, int(status), why)
 
     def _decide_unblock(
@@ -318,36 +348,12 @@ class Holding:
         return hold, self.store.mark_forwarding(hold_id, now)
 
     # -- forwarding --------------------------------------------------------------------------------
-    async def forward_held(self, hold: Hold, htlcs: list[HeldHtlc] | None = None) -> None:
-        """Forward the `forwarding` HTLCs of a released hold to its next node; each exactly once:
-        an HTLC LDK refuses is never retried and becomes `gone` (start-up reconciliation asks LDK
-        first, so it only forwards what LDK holds)."""
-        if htlcs is None:
-            htlcs = await self.store.run(self.store.mark_forwarding, hold.hold_id, time.time())
-        outcome: list[tuple[str, str]] = []
-        for h in htlcs:
-            try:
-                if not await self.role.engine.forward_htlc(h.intercept_id, hold.next_node, h.outbound_msat):
-                    log.info(
-                        "hold %s: no usable channel to %s for %s msat yet",
-                        short(hold.hold_id),
-                        short(hold.next_node),
-                        h.outbound_msat,
-                    )
-                    continue
-                outcome.append((h.intercept_id, "forwarded"))
-                hooks.fire(hooks.AFTER_LDK_FORWARD)
-            except LspNodeError as e:
-                # LDK no longer has it (already forwarded before a crash, or failed): never retry.
-                # A redone forward keeps `forwarded`: LDK took the first one after all.
-                log.info("HTLC %s not forwarded: %s", short(h.intercept_id), e)
-                outcome.append((h.intercept_id, "gone" if h.state in WAITING else h.state))
-        if outcome:
-            await self.store.run(self._set_htlc_states, outcome, time.time())
-
-    def _set_htlc_states(self, outcome: list[tuple[str, str]], now: float) -> None:
-        for intercept_id, state in outcome:
-            self.store.set_htlc_state(intercept_id, state, now)
+    async def forward_held(self, hold: Hold) -> None:
+        """Forward the waiting HTLCs of a released hold, once (SPEC.md §4.7): what cannot be
+        forwarded is failed back."""
+        htlcs = await self.store.run(self.store.mark_forwarding, hold.hold_id, time.time())
+        if htlcs:
+            await self.forwarder.forward(hold, htlcs, end_hold=True, push=True)
 
     # -- PaymentForwarded --------------------------------------------------------------------------
     async def on_payment_forwarded(self, event: PaymentForwarded) -> None:
@@ -377,19 +383,19 @@ class Holding:
     # -- HtlcHandlingFailed -------------------------------------------------------------------------
     async def on_htlc_handling_failed(self, event: HtlcHandlingFailed) -> None:
         """A released HTLC failed downstream (the payee or a later hop refused it) and LDK failed
-        it back to the payer. Without this the hold would stay `released` for ever and keep
-        counting against the payer's caps (SPEC.md §5.1)."""
+        it back to the payer. The hold stays `released`: the payer's router retries over the
+        hold's SCIDs and the retry is forwarded on arrival; if none comes, the tick fails the
+        hold after `retry_grace_secs` (SPEC.md §4.7, §5.1)."""
         client = self.role.engine.channel_counterparty(event.prev_channel_id)
         if client is None or not event.failure_type.startswith("Forward"):
             return  # not a forward of one of ours (our own fail-backs are InvalidForward)
-        freed = await self.store.run(
+        await self.store.run(
             self._decide_downstream_failure, client, event.failure_type, event.intercept_id, time.time()
         )
-        if freed and not self.role.engine.is_online(client):
-            await self.role.notify(client, "hold_expiring")
 
-    def _decide_downstream_failure(self, client: str, failure_type: str, intercept_id: str | None, now: float) -> bool:
-        """Mark the client's matching forwarded HTLC failed; True if that ended its hold."""
+    def _decide_downstream_failure(self, client: str, failure_type: str, intercept_id: str | None, now: float) -> None:
+        """Mark the client's matching forwarded HTLC failed; settle its hold if that was the last
+        one in flight of a payment already (partly) fulfilled."""
         store = self.store
         match = match_downstream_failure(
             [(hold, store.htlcs(hold.hold_id, "forwarded")) for hold in store.holds((RELEASED,), client=client)],
@@ -397,53 +403,51 @@ class Holding:
             intercept_id,
         )
         if match is None:
-            return False
+            return
         hold, htlc = match
         store.set_htlc_state(htlc.intercept_id, "failed", now)
         counts = store.htlc_counts(hold.hold_id)
-        f = facts(hold, 0, counts)
-        if counts.get("settled"):
-            if allowed(RELEASED, HoldEvent.SETTLE, f):
-                store.move_hold(hold, HoldEvent.SETTLE)
-            return False
-        if allowed(RELEASED, HoldEvent.DOWNSTREAM_FAILED, f):
-            store.move_hold(hold, HoldEvent.DOWNSTREAM_FAILED, reason="the released payment failed downstream")
-            log.info("hold %s failed downstream", short(hold.hold_id))
-            return True
-        return False
+        if counts.get("settled") and allowed(RELEASED, HoldEvent.SETTLE, facts(hold, 0, counts)):
+            store.move_hold(hold, HoldEvent.SETTLE)
+            return
+        log.info("hold %s: HTLC %s failed downstream", short(hold.hold_id), short(htlc.intercept_id))
 
     # -- block tick ----------------------------------------------------------------------------------
     async def tick(self) -> None:
-        """Per block: fail back holds before LDK would, warn payers, expire unused holds."""
+        """Per block: fail back holds before LDK would, warn payers, expire unused holds, end
+        released holds whose HTLCs all failed. Nothing is forwarded or retried here."""
         height = self.role.engine.best_block_height()
         plan = await self.store.run(self._plan_tick, height, time.time())
         for fb in plan.fail_back:
             for h in fb.htlcs:
-                await self._fail(h.intercept_id)
+                await self.forwarder.fail(h.intercept_id)
         if plan.fail_back:
             await self.store.run(self._commit_fail_backs, plan.fail_back, time.time())
             hooks.fire(hooks.AFTER_FAIL_BACK)
-        for hold, htlcs in plan.retry:
-            # The next node was unreachable (e.g. just after our restart): try again.
-            await self.forward_held(hold, htlcs)
         for client in plan.warn + [fb.hold.client for fb in plan.fail_back if fb.push]:
             await self.role.notify(client, "hold_expiring")
+        for client in plan.failed:
+            if not self.role.engine.is_online(client):
+                await self.role.notify(client, "hold_failed")
 
     def _plan_tick(self, height: int, now: float) -> TickPlan:
         """Everything the tick decides, in one transaction; the transitions that need no engine
-        call (expiry, warning flag) are written here, fail-backs after the engine failed the HTLCs."""
-        store, plan = self.store, TickPlan()
+        call (expiry, retry grace, warning flag) are written here, fail-backs after the engine
+        failed the HTLCs."""
+        store, pol, plan = self.store, self.role.policy, TickPlan()
         for hold in store.holds((RELEASED,)):
-            # Released, but an HTLC could not be forwarded (no channel) or none ever came.
-            f = facts(hold, height, store.htlc_counts(hold.hold_id))
+            counts = store.htlc_counts(hold.hold_id)
+            last = store.last_failure_at(hold.hold_id) if counts.get("failed") else None
+            f = facts(hold, height, counts, None if last is None else now - last, pol.retry_grace_secs)
             if allowed(RELEASED, HoldEvent.FAIL_BACK, f):
+                # Only while a release is still handing HTLCs over (or after a bug): a safety net.
                 plan.fail_back.append(
-                    FailBack(
-                        hold, store.htlcs(hold.hold_id, WAITING), "released HTLC could not be forwarded", push=False
-                    )
+                    FailBack(hold, store.htlcs(hold.hold_id, WAITING), "released HTLC still waiting", push=False)
                 )
-            elif f.held:
-                plan.retry.append((hold, store.mark_forwarding(hold.hold_id, now)))
+            elif allowed(RELEASED, HoldEvent.RETRY_EXPIRED, f):
+                if store.move_hold(hold, HoldEvent.RETRY_EXPIRED, reason="every HTLC failed; the payer did not retry"):
+                    log.info("hold %s failed: every HTLC failed and no retry came", short(hold.hold_id))
+                    plan.failed.append(hold.client)
             elif allowed(RELEASED, HoldEvent.EXPIRE, f):
                 store.move_hold(hold, HoldEvent.EXPIRE, reason="released, but no HTLC arrived in time")
         for hold in store.holds((ARMED, HELD)):
@@ -453,13 +457,13 @@ class Holding:
                 plan.fail_back.append(
                     FailBack(hold, store.htlcs(hold.hold_id, HELD), f"fail-back at height {height}", push=True)
                 )
-            elif fb is not None and height >= fb - self.role.policy.expiry_warning_blocks and not hold.warned:
+            elif fb is not None and height >= fb - pol.expiry_warning_blocks and not hold.warned:
                 store.set_warned(hold.hold_id)
                 plan.warn.append(hold.client)
             elif allowed(hold.state, HoldEvent.EXPIRE, f):
                 store.move_hold(hold, HoldEvent.EXPIRE, reason="no HTLC arrived in time")
         store.purge_mailbox(now)
-        store.forget_requests_before(now - 2 * self.role.policy.request_max_age_secs)
+        store.forget_requests_before(now - 2 * pol.request_max_age_secs)
         return plan
 
     def _commit_fail_backs(self, fail_backs: list[FailBack], now: float) -> None:
@@ -474,77 +478,5 @@ class Holding:
 
     # -- start-up ------------------------------------------------------------------------------------
     async def reconcile(self) -> None:
-        """After a restart, before the event loop starts: settle our table against the intercepts
-        LDK holds now, one intercept at a time (SPEC.md §8). LDK does not announce again an
-        intercept whose event was handled, and a forward or fail asked just before a crash is
-        undone if LDK had not persisted it."""
-        engine = self.role.engine
-        ldk = {r.intercept_id: r for r in await engine.pending_intercepts()}
-        waiting = await self.store.run(self._waiting_intercepts)
-        # Our waiting HTLCs are also asked of LDK one by one: one intercepted before the engine kept
-        # records would otherwise look gone (and a released one be taken for forwarded). Off the
-        # loop: one channel-manager lookup each, as many as there are held HTLCs.
-        unlisted = [i for i in waiting if i not in ldk]
-        held = set(ldk) | set(
-            await asyncio.to_thread(lambda: [i for i in unlisted if engine.intercept_pending_amount(i) is not None])
-        )
-        pending = engine.pending_inbound_payment_hashes()
-        plan = await self.store.run(self._reconcile, ldk, held, pending, time.time())
-        for hold, htlcs in plan.forward.values():
-            await self.forward_held(hold, htlcs)
-        for intercept_id in plan.fail:
-            await self._fail(intercept_id)
-
-    def _waiting_intercepts(self) -> list[str]:
-        return [
-            h.intercept_id
-            for hold in self.store.holds((HELD, RELEASED))
-            for h in self.store.htlcs(hold.hold_id, WAITING)
-        ]
-
-    def _reconcile(
-        self, ldk: dict[str, PendingIntercept], held: set[str], pending: set[str], now: float
-    ) -> ReconcilePlan:
-        """One transaction; every intercept gets at most one action. `ldk`: the intercepts LDK holds
-        with the engine's records; `held`: the ids LDK holds (records or not); `pending`: payment
-        hashes LDK still has an inbound HTLC for."""
-        store, plan = self.store, ReconcilePlan()
-        # 1. Our waiting HTLCs.
-        for hold in store.holds((HELD, RELEASED)):
-            for h in store.htlcs(hold.hold_id, WAITING):
-                if h.intercept_id in held:
-                    continue  # held: stays so; released: forwarded below
-                if h.payment_hash not in pending:
-                    store.set_htlc_state(h.intercept_id, "gone", now)  # failed or settled inbound
-                elif hold.state == RELEASED:
-                    # LDK took our forward before the crash; had it not persisted it, it would hold
-                    # the intercept (or announce it again, and that event redoes the forward).
-                    store.set_htlc_state(h.intercept_id, "forwarded", now)
-                # else held, not in LDK, inbound pending: LDK is failing it back or will announce it
-                # again; the tick or that event deals with it.
-            if hold.state == RELEASED:
-                plan.add_forward(hold, store.mark_forwarding(hold.hold_id, now))
-        # 2. What LDK holds that we committed an end for, or do not know.
-        for intercept_id, record in ldk.items():
-            row = store.htlc(intercept_id)
-            if row is None:
-                # Never ours. `pending`: its HtlcIntercepted event is still queued (or replayed by
-                # LDK) and decides it; acting here would race it. `forwarded`/`failed`: we failed
-                # it (no hold matched) and the fail was lost: fail it again, not at LDK's timeout.
-                if record.state != "pending":
-                    plan.add_fail(intercept_id)
-                continue
-            owner = store.hold(row.hold_id)
-            if row.state in WAITING and owner is not None and owner.state in (HELD, RELEASED):
-                continue  # done in 1
-            if row.state == "forwarded" and owner is not None and owner.state in (RELEASED, SETTLED):
-                plan.add_forward(owner, [row])  # a forward lost in the crash
-            elif row.state == "settled":
-                log.warning("settled HTLC %s is pending in LDK; left as is", short(intercept_id))
-            else:
-                # A fail lost in the crash, or an HTLC whose hold ended without it: back to the
-                # payer, recorded before the call.
-                if row.state != "failed":
-                    store.set_htlc_state(intercept_id, "failed", now)
-                plan.add_fail(intercept_id)
-        return plan
+        """After a restart, before the event loop starts (SPEC.md §8): `reconcile.py`."""
+        await self.reconciler.reconcile()

@@ -34,19 +34,25 @@ class HoldEvent(str, Enum):
     SETTLE = "settle"  # PaymentForwarded matched the hold's last forwarded HTLC
     EXPIRE = "expire"  # block tick
     FAIL_BACK = "fail_back"  # block tick
-    DOWNSTREAM_FAILED = "downstream_failed"  # HtlcHandlingFailed: the last released HTLC came back
+    FORWARD_FAILED = "forward_failed"  # the release (or start-up) could hand none of its HTLCs to LDK
+    RETRY_EXPIRED = "retry_expired"  # block tick: every HTLC failed and the payer did not retry in time
 
 
 @dataclass(frozen=True)
 class HoldFacts:
-    """What the guards look at: the chain height and the hold's HTLCs by state."""
+    """What the guards look at: the chain height, the hold's HTLCs by state and, for a released
+    hold whose HTLCs failed, how long ago the last one did (the caller reads the clock)."""
 
     height: int
     expires_height: int
     failback_height: int | None
     htlcs: int = 0  # recorded HTLCs in any state
-    held: int = 0  # HTLCs still `held`
+    held: int = 0  # HTLCs still waiting (`held`, or `forwarding`: not yet handed to LDK)
     forwarded: int = 0  # HTLCs `forwarded` and not yet settled
+    settled: int = 0
+    failed: int = 0
+    failure_age: float | None = None  # seconds since the last HTLC failure, if any
+    retry_grace_secs: float = 0.0  # the policy's wait for the payer's retry
 
 
 Guard = Callable[[HoldFacts], bool]
@@ -78,7 +84,13 @@ def _nothing_forwarded_left(f: HoldFacts) -> bool:
 
 
 def _nothing_in_flight(f: HoldFacts) -> bool:
-    return f.forwarded == 0 and f.held == 0
+    # No HTLC waiting, none with LDK downstream, and none settled (that hold settles instead).
+    return f.forwarded == 0 and f.held == 0 and f.settled == 0
+
+
+def _retry_grace_over(f: HoldFacts) -> bool:
+    # Every HTLC came back and the payer's router had its chance to retry over the hold's SCIDs.
+    return _nothing_in_flight(f) and f.failed > 0 and f.failure_age is not None and f.failure_age >= f.retry_grace_secs
 
 
 @dataclass(frozen=True)
@@ -100,10 +112,9 @@ TRANSITIONS: Final[tuple[Transition, ...]] = (
     Transition(RELEASED, HoldEvent.EXPIRE, EXPIRED, _unused_and_expired, "released, but no HTLC arrived in time"),
     Transition(ARMED, HoldEvent.FAIL_BACK, FAILED, _failback_due, "fail-back height reached"),
     Transition(HELD, HoldEvent.FAIL_BACK, FAILED, _failback_due, "fail-back height reached"),
-    Transition(RELEASED, HoldEvent.FAIL_BACK, FAILED, _stranded_failback_due, "released HTLC could not be forwarded"),
-    Transition(
-        RELEASED, HoldEvent.DOWNSTREAM_FAILED, FAILED, _nothing_in_flight, "every released HTLC failed downstream"
-    ),
+    Transition(RELEASED, HoldEvent.FAIL_BACK, FAILED, _stranded_failback_due, "released HTLC still waiting"),
+    Transition(RELEASED, HoldEvent.FORWARD_FAILED, FAILED, _nothing_in_flight, "no HTLC could be forwarded"),
+    Transition(RELEASED, HoldEvent.RETRY_EXPIRED, FAILED, _retry_grace_over, "every HTLC failed, no retry came"),
 )
 TABLE: Final[dict[tuple[str, HoldEvent], Transition]] = {(t.source, t.event): t for t in TRANSITIONS}
 

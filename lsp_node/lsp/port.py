@@ -25,6 +25,12 @@ class EnginePort(Protocol):
         so it earns no holds, devices or mailbox (SPEC.md §2.9, §11)."""
         ...
 
+    def has_ready_channel(self, node_id: str) -> bool:
+        """True if we have a channel with the node that is ready and not closing (the check of
+        is_client, for a hold's next node, SPEC.md §4.2). The peer may be offline: a payee's
+        phone usually is, and its channel becomes usable again when it reconnects."""
+        ...
+
     def is_online(self, node_id: str) -> bool: ...
 
     def channel_counterparty(self, channel_id: str) -> str | None:
@@ -32,6 +38,14 @@ class EnginePort(Protocol):
         ...
 
     def connected_peers(self) -> list[str]: ...
+
+    def node_addresses(self, node_id: str) -> list[str]:
+        """The "host:port" addresses of the node's announcement in our gossip; [] if none known."""
+        ...
+
+    async def connect(self, node_id: str, address: str) -> None:
+        """Dial the node at `address` and return once connected; raises LspNodeError if not."""
+        ...
 
     def get_intercept_scid(self) -> int: ...
 
@@ -52,8 +66,9 @@ class EnginePort(Protocol):
     async def fail_intercepted_htlc(self, intercept_id: str) -> None: ...
 
     async def forward_htlc(self, intercept_id: str, next_node_id: str, amount_msat: int) -> bool:
-        """Forward an intercepted HTLC to `next_node_id`. False if no channel can carry it now;
-        raises LspNodeError if LDK refuses (it no longer has the HTLC)."""
+        """Hand an intercepted HTLC to LDK for `next_node_id`. False if no usable channel to that
+        node can carry it now (nothing happened; the caller may wait and try again); raises
+        LspNodeError if LDK refuses (it no longer has the HTLC)."""
         ...
 
     def pending_inbound_payment_hashes(self) -> set[str]:
@@ -85,8 +100,12 @@ class LdkEngine:
         return self.node.best_block_height
 
     def is_client(self, node_id: str) -> bool:
+        return self.has_ready_channel(node_id)
+
+    def has_ready_channel(self, node_id: str) -> bool:
         # `is_ready`, not `is_usable`: a ready channel stays ready while the phone is offline,
-        # which is exactly when the mailbox has to recognise it as a client.
+        # which is exactly when the mailbox has to recognise it as a client, and when a hold's
+        # next node is a payee that will reconnect to be paid.
         return any(
             c.counterparty_node_id == node_id and c.is_ready and c.state != "closing" for c in self.node.channels()
         )
@@ -99,6 +118,12 @@ class LdkEngine:
 
     def connected_peers(self) -> list[str]:
         return [p.node_id for p in self.node.peers()]
+
+    def node_addresses(self, node_id: str) -> list[str]:
+        return self.node.node_addresses(node_id)
+
+    async def connect(self, node_id: str, address: str) -> None:
+        await self.node.connect(node_id, address)
 
     def get_intercept_scid(self) -> int:
         return self.node.get_intercept_scid()

@@ -22,7 +22,8 @@ from lsp_node.lsp.devices import Devices
 from lsp_node.lsp.holding import Holding
 from lsp_node.lsp.mailbox import Mailbox
 from lsp_node.lsp.port import EnginePort
-from lsp_node.lsp.store import Hold, LspStore
+from lsp_node.lsp.relay import Relay
+from lsp_node.lsp.store import HeldHtlc, Hold, LspStore
 from lsp_node.notify import Notifier
 
 log = logging.getLogger("lsp_node.lsp")
@@ -35,6 +36,7 @@ class LspService:
         self.holding = Holding(self.role)
         self.mailbox = Mailbox(self.role)
         self.devices = Devices(self.role)
+        self.relay = Relay(self.role)
 
     @property
     def engine(self) -> EnginePort:
@@ -64,8 +66,13 @@ class LspService:
         elif isinstance(event, HtlcIntercepted):
             await self.holding.on_htlc_intercepted(event)
         elif isinstance(event, OnionMessageIntercepted):
-            # prev_node_id: the peer that handed the message over (None if the engine cannot tell).
-            await self.mailbox.on_message_for_offline_peer(event.peer_node_id, event.message, event.prev_node_id)
+            if self.engine.is_client(event.peer_node_id):
+                # prev_node_id: the peer that handed the message over (None if the engine cannot tell).
+                await self.mailbox.on_message_for_offline_peer(event.peer_node_id, event.message, event.prev_node_id)
+            else:
+                # Another node (e.g. the next LSP on the message's path): dialled in the
+                # background if it announced an address, else dropped. Never waited for here.
+                self.relay.offer(event.peer_node_id, event.message)
         elif isinstance(event, OnionMessagePeerConnected):
             await self.mailbox.deliver(event.peer_node_id)
         elif isinstance(event, PaymentForwarded):
@@ -87,7 +94,16 @@ class LspService:
             except LspNodeError as e:
                 reply = p.HoldReply(msg.request_id, int(p.Status.INTERNAL), error=str(e))
         elif isinstance(msg, p.PaymentUnblock):
-            reply = await self.on_unblock(msg, bytes.fromhex(context) if context else None)
+            # The release is decided and committed with the event; its answer waits until the
+            # HTLCs were handed to LDK, which may take `release_wait_secs` for a reconnecting next
+            # hop: that part runs in the background so no other client's event waits behind it
+            # (a crash meanwhile is redone by start-up reconciliation, SPEC.md §8).
+            released = await self.holding.release(msg, bytes.fromhex(context) if context else None)
+            if isinstance(released, p.UnblockReply):
+                reply = released
+            else:
+                self.role.spawn(self._hand_over(msg, *released, responder), f"release {msg.payment_hash.hex()[:8]}")
+                return
         elif isinstance(msg, p.DeviceRegister):
             reply = await self.devices.on_device_register(msg)
         elif isinstance(msg, p.MailboxAck):
@@ -96,15 +112,21 @@ class LspService:
         else:
             log.info("ignoring %s sent to the LSP", type(msg).__name__)
             return
+        await self._answer(reply, responder)
+
+    async def _hand_over(self, msg: p.PaymentUnblock, hold: Hold, htlcs: list[HeldHtlc], responder: str | None) -> None:
+        await self._answer(await self.holding.hand_over(msg, hold, htlcs), responder)
+
+    async def _answer(self, reply: p.Message, responder: str | None) -> None:
         if responder is None:
-            log.info("cannot answer %s: the sender gave no reply path", type(msg).__name__)
+            log.info("cannot answer with %s: the sender gave no reply path", type(reply).__name__)
             return
         try:
             await self.engine.reply_onion_message(responder, reply.TYPE, reply.encode())
         except LspNodeError as e:
-            log.warning("reply to %s failed: %s", type(msg).__name__, e)
+            log.warning("sending %s failed: %s", type(reply).__name__, e)
 
-    # The protocol's entry points, by name (the benchmark times on_unblock here).
+    # The protocol's entry points, by name.
     async def on_hold_request(self, req: p.HoldRequest) -> p.HoldReply:
         return await self.holding.on_hold_request(req)
 
@@ -120,6 +142,10 @@ class LspService:
     async def tick(self) -> None:
         """Per block: fail back holds before LDK would, warn payers, expire unused holds."""
         await self.holding.tick()
+
+    async def close(self) -> None:
+        """Stop the background work of the role (dials for relayed messages)."""
+        await self.relay.close()
 
     async def reconcile(self) -> None:
         """After a restart: check the holds' HTLCs against each intercept LDK still holds (LDK does

@@ -93,10 +93,43 @@ def event_attempts_table(db: Database) -> None:
     )
 
 
-SCHEMA = Schema("lsp", [initial, hold_hashes_table, mailbox_sender, event_attempts_table])
+def hold_hops_table(db: Database) -> None:
+    """Revision 3 (SPEC.md §4.2): a hold names one next node per path of the payer's route, each
+    bound to the hold by its own intercept SCID, and an HTLC is forwarded to the next node of the
+    SCID it came on, so it records that node. A hold of an older file had one hop: its
+    (next_node, scid). `lsp_holds` keeps those two columns, written as a copy of the first hop:
+    SQLite drops a UNIQUE column only by rebuilding the table, which two others reference."""
+    db.table("lsp_hold_hops").create(
+        {"hold_id": str, "position": int, "next_node": str, "scid": int},
+        pk=("hold_id", "position"),
+        not_null={"hold_id", "position", "next_node", "scid"},
+        foreign_keys=[("hold_id", "lsp_holds", "hold_id")],
+    )
+    # The intercept lookup of every HTLC: indexed, and unique over every hold ever armed (stronger
+    # than among the active ones, and an HTLC on an ended hold's SCID still finds that hold).
+    db.table("lsp_hold_hops").create_index(["scid"], index_name="lsp_hold_hops_scid", unique=True)
+    db.execute(
+        "INSERT INTO lsp_hold_hops (hold_id, position, next_node, scid) SELECT hold_id, 0, next_node, scid FROM lsp_holds"
+    )
+    db.execute("ALTER TABLE lsp_hold_htlcs ADD COLUMN next_node TEXT NOT NULL DEFAULT ''")
+    db.execute(
+        "UPDATE lsp_hold_htlcs SET next_node = (SELECT h.next_node FROM lsp_holds h WHERE h.hold_id = lsp_hold_htlcs.hold_id)"
+    )
+
+
+SCHEMA = Schema("lsp", [initial, hold_hashes_table, mailbox_sender, event_attempts_table, hold_hops_table])
 
 
 # -- rows ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HoldHop:
+    """One next hop of a hold: the node after the LSP on one path of the payer's route, and the
+    intercept SCID the payer puts on the LSP's hop of that path (SPEC.md §4.2)."""
+
+    next_node: str
+    scid: int
 
 
 @dataclass(frozen=True)
@@ -107,8 +140,7 @@ class Hold:
     pid_hash: str
     payment_hashes: tuple[str, ...]
     amount_msat: int
-    next_node: str
-    scid: int
+    hops: tuple[HoldHop, ...]  # in the order of the request
     cltv_delta: int
     extra_final_cltv: int
     state: str
@@ -120,6 +152,9 @@ class Hold:
     released_at: float | None
     reason: str | None
 
+    def hop(self, scid: int) -> HoldHop | None:
+        return next((h for h in self.hops if h.scid == scid), None)
+
 
 @dataclass(frozen=True)
 class HeldHtlc:
@@ -130,6 +165,7 @@ class HeldHtlc:
     outbound_msat: int
     cltv_expiry: int
     state: str
+    next_node: str  # the next node of the hop whose SCID the HTLC came on: where it is forwarded
 
 
 @dataclass(frozen=True)
@@ -144,10 +180,10 @@ class MailboxEntry:
 
 
 _HOLD_COLS = (
-    "hold_id, client, request_id, pid_hash, amount_msat, next_node, scid, cltv_delta, extra_final_cltv,"
+    "hold_id, client, request_id, pid_hash, amount_msat, cltv_delta, extra_final_cltv,"
     " state, created_at, created_height, expires_height, failback_height, warned, released_at, reason"
 )
-_HTLC_COLS = "intercept_id, hold_id, payment_hash, inbound_msat, outbound_msat, cltv_expiry, state"
+_HTLC_COLS = "intercept_id, hold_id, payment_hash, inbound_msat, outbound_msat, cltv_expiry, state, next_node"
 _MAIL_COLS = "id, client, message, size, received_at, expires_at, sender"
 
 
@@ -197,11 +233,17 @@ class LspStore:
     # -- holds ------------------------------------------------------------------------------------
     def insert_hold(self, h: Hold) -> None:
         def insert() -> None:
-            row = {k: v for k, v in vars(h).items() if k != "payment_hashes"}
+            row = {k: v for k, v in vars(h).items() if k not in ("payment_hashes", "hops")}
             row["warned"] = int(h.warned)
+            # The legacy columns (migration 5) hold a copy of the first hop; nothing reads them.
+            row["next_node"], row["scid"] = h.hops[0].next_node, h.hops[0].scid
             self.db.table("lsp_holds").insert(row)
             self.db.table("lsp_hold_hashes").insert_all(
                 {"hold_id": h.hold_id, "position": i, "payment_hash": ph} for i, ph in enumerate(h.payment_hashes)
+            )
+            self.db.table("lsp_hold_hops").insert_all(
+                {"hold_id": h.hold_id, "position": i, "next_node": hop.next_node, "scid": hop.scid}
+                for i, hop in enumerate(h.hops)
             )
 
         self.call(insert)
@@ -218,8 +260,20 @@ class LspStore:
                 list(hashes),
             ):
                 hashes[r["hold_id"]].append(r["payment_hash"])
+            hops: dict[str, list[HoldHop]] = {r["hold_id"]: [] for r in rows}
+            for r in self._store.rows(
+                f"SELECT hold_id, next_node, scid FROM lsp_hold_hops WHERE hold_id IN ({_marks(len(hops))})"
+                " ORDER BY hold_id, position",
+                list(hops),
+            ):
+                hops[r["hold_id"]].append(HoldHop(r["next_node"], r["scid"]))
             return [
-                Hold(**{**r, "warned": bool(r["warned"]), "payment_hashes": tuple(hashes[r["hold_id"]])}) for r in rows
+                Hold(
+                    **{**r, "warned": bool(r["warned"])},
+                    payment_hashes=tuple(hashes[r["hold_id"]]),
+                    hops=tuple(hops[r["hold_id"]]),
+                )
+                for r in rows
             ]
 
         return self.call(load)
@@ -231,10 +285,11 @@ class LspStore:
         return next(iter(self._holds("client = ? AND request_id = ?", (client, request_id))), None)
 
     def hold_by_scid(self, scid: int) -> Hold | None:
-        return next(iter(self._holds("scid = ?", (scid,))), None)
+        """The hold one of whose hops uses this intercept SCID (an index lookup)."""
+        return next(iter(self._holds("hold_id = (SELECT hold_id FROM lsp_hold_hops WHERE scid = ?)", (scid,))), None)
 
     def scid_in_use(self, scid: int) -> bool:
-        return bool(self._rows("SELECT 1 AS x FROM lsp_holds WHERE scid = ?", (scid,)))
+        return bool(self._rows("SELECT 1 AS x FROM lsp_hold_hops WHERE scid = ?", (scid,)))
 
     def holds(self, states: tuple[str, ...] | None = None, client: str | None = None) -> list[Hold]:
         where, args = "1=1", []
@@ -293,10 +348,9 @@ class LspStore:
         """Record an intercepted HTLC; False if it was known already (LDK replays on restart)."""
         return (
             self._exec(
-                "INSERT OR IGNORE INTO lsp_hold_htlcs"
-                " (intercept_id, hold_id, payment_hash, inbound_msat, outbound_msat, cltv_expiry, state, updated_at)"
-                " VALUES (:intercept_id, :hold_id, :payment_hash, :inbound_msat, :outbound_msat, :cltv_expiry,"
-                " :state, :now)",
+                "INSERT OR IGNORE INTO lsp_hold_htlcs (intercept_id, hold_id, payment_hash, inbound_msat,"
+                " outbound_msat, cltv_expiry, state, next_node, updated_at) VALUES (:intercept_id, :hold_id,"
+                " :payment_hash, :inbound_msat, :outbound_msat, :cltv_expiry, :state, :next_node, :now)",
                 {**vars(h), "now": now},
             )
             == 1
@@ -342,6 +396,13 @@ class LspStore:
             q += f" AND state IN ({_marks(len(only_from))})"
             args += list(only_from)
         return self._exec(q, args) == 1
+
+    def last_failure_at(self, hold_id: str) -> float | None:
+        """When the hold's most recent HTLC failure was recorded (downstream or failed back)."""
+        [r] = self._rows(
+            "SELECT MAX(updated_at) AS t FROM lsp_hold_htlcs WHERE hold_id = ? AND state = 'failed'", (hold_id,)
+        )
+        return None if r["t"] is None else float(r["t"])
 
     def client_totals(self, client: str) -> tuple[int, int, int]:
         """(active holds, held HTLCs, held msat) of one client, for its caps."""

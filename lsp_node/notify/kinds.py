@@ -8,13 +8,14 @@ from typing import Final, Literal
 
 from lsp_node.errors import InvalidArgumentError
 
-Kind = Literal["message_waiting", "preimage_waiting", "hold_expiring"]
+Kind = Literal["message_waiting", "preimage_waiting", "hold_expiring", "hold_failed"]
 
 #: The human sentence sent with each kind. The push body is ``"<kind>: <sentence>"``.
 KIND_SENTENCES: Final[Mapping[str, str]] = {
     "message_waiting": "A message is waiting for you. Please open your wallet.",
     "preimage_waiting": "A payment you sent needs you online to finish. Please open your wallet.",
     "hold_expiring": "A pending payment will expire soon. Please open your wallet.",
+    "hold_failed": "A payment you sent could not be delivered. Please open your wallet.",
 }
 KINDS: Final[frozenset[str]] = frozenset(KIND_SENTENCES)
 

@@ -43,6 +43,7 @@ use crate::keys::WalletKeys;
 use crate::logger::{parse_level, EngineLogger};
 use crate::node::{Core, Node};
 use crate::onion::{AppMessageHandler, GuardedMessenger, RelayMessageRouter};
+use crate::payment::HeldRouter;
 use crate::seed::load_or_create_seed;
 use crate::tasks;
 use crate::types::*;
@@ -89,12 +90,16 @@ impl Node {
             .map_err(|e| Error::Storage(format!("cannot read channel monitors: {e}")))?;
         let network_graph = read_network_graph(&store, config.network, &logger)?;
         let scorer = read_scorer(&store, &network_graph, &logger)?;
-        let router = Arc::new(DefaultRouter::new(
+        let router = Arc::new(HeldRouter::new(
+            DefaultRouter::new(
+                Arc::clone(&network_graph),
+                Arc::clone(&logger),
+                Arc::clone(&keys),
+                Arc::clone(&scorer),
+                ProbabilisticScoringFeeParameters::default(),
+            ),
             Arc::clone(&network_graph),
             Arc::clone(&logger),
-            Arc::clone(&keys),
-            Arc::clone(&scorer),
-            ProbabilisticScoringFeeParameters::default(),
         ));
         let parts = ManagerParts {
             config: &config,
@@ -166,7 +171,9 @@ impl Node {
             tx_sync,
             chain_monitor,
             channel_manager: Arc::clone(&channel_manager),
+            router,
             peer_manager,
+            network_graph: Arc::clone(&network_graph),
             sweeper,
             onion_messenger,
             guard,

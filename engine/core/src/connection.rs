@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bitcoin::secp256k1::PublicKey;
 use lightning::ln::msgs::SocketAddress;
+use lightning::routing::gossip::NodeId;
 use lightning::util::logger::Level;
 
 use crate::error::{Error, Result};
@@ -59,6 +60,19 @@ impl Node {
         self.core.store.forget_peer(&pk.to_string())?;
         self.core.peer_manager.disconnect_by_node_id(pk);
         Ok(())
+    }
+
+    /// The addresses ("host:port") in the node announcement of `node_id` that our gossip holds,
+    /// in the announcement's order; empty if we have none (unknown node, or no announcement).
+    pub fn node_addresses(&self, node_id: &str) -> Result<Vec<String>> {
+        let pk = parse_pubkey(node_id)?;
+        let graph = self.core.network_graph.read_only();
+        let addresses = graph
+            .node(&NodeId::from_pubkey(&pk))
+            .and_then(|n| n.announcement_info.as_ref())
+            .map(|a| a.addresses().iter().map(|a| a.to_string()).collect())
+            .unwrap_or_default();
+        Ok(addresses)
     }
 
     pub fn list_peers(&self) -> Vec<PeerInfo> {

@@ -26,7 +26,7 @@ pub use error::{Error, Result};
 pub use event::{NodeEvent, QueuedEvent};
 pub use io::InterceptRecord;
 pub use io::PaymentRecord;
-pub use model::{ChannelInfo, InboundHtlc, InterceptHop, InvoiceInfo, OnionMessageStats, PeerInfo};
+pub use model::{ChannelInfo, HeldHop, InboundHtlc, InvoiceInfo, OnionMessageStats, PeerInfo};
 pub use node::Node;
 pub use onion::verify_message;
 pub use wallet::WalletBalance;

@@ -93,11 +93,11 @@ pub struct InboundHtlc {
     pub cltv_expiry: u32,
 }
 
-/// The intercept hop a payer puts in front of the payee's route: its LSP forwards (or holds)
-/// whatever arrives addressed to `short_channel_id`.
+/// One next hop of a held payment (LightningRod): the node right after the payer's LSP on a
+/// path, the intercept SCID the LSP assigned to it, and the LSP's fee and CLTV delta there.
 #[derive(Clone, Debug, PartialEq)]
-pub struct InterceptHop {
-    pub lsp_node_id: String,
+pub struct HeldHop {
+    pub next_node_id: String,
     pub short_channel_id: u64,
     pub fee_base_msat: u32,
     pub fee_proportional_millionths: u32,

@@ -23,7 +23,9 @@ use crate::event::EventSink;
 use crate::io::SqliteStore;
 use crate::logger::{EngineLogger, LogLine};
 use crate::onion::{GuardedMessenger, RelayMessageRouter};
-use crate::types::{ChainMonitor, ChannelManager, MessageRouter, OnionMessenger, PeerManager, Sweeper, TxSync};
+use crate::types::{
+    ChainMonitor, ChannelManager, MessageRouter, NetworkGraph, OnionMessenger, PeerManager, Router, Sweeper, TxSync,
+};
 use crate::wallet::OnchainWallet;
 
 /// Everything the running node shares between its tasks.
@@ -37,7 +39,11 @@ pub(crate) struct Core {
     pub(crate) tx_sync: Arc<TxSync>,
     pub(crate) chain_monitor: Arc<ChainMonitor>,
     pub(crate) channel_manager: Arc<ChannelManager>,
+    /// The channel manager's router, with the registry of held payments.
+    pub(crate) router: Arc<Router>,
     pub(crate) peer_manager: Arc<PeerManager>,
+    /// The gossip we learnt: where announced nodes can be reached (`node_addresses`).
+    pub(crate) network_graph: Arc<NetworkGraph>,
     pub(crate) sweeper: Arc<Sweeper>,
     pub(crate) onion_messenger: Arc<OnionMessenger>,
     /// The peer manager's onion-message handler: rate limits, then LDK's messenger.

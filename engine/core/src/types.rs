@@ -34,7 +34,8 @@ pub type ChainMonitor = chainmonitor::ChainMonitor<
     Arc<KeysManager>,
 >;
 
-pub type Router = DefaultRouter<
+/// LDK's router; the channel manager uses it through `Router`, which routes held payments.
+pub type InnerRouter = DefaultRouter<
     Arc<NetworkGraph>,
     Arc<EngineLogger>,
     Arc<KeysManager>,
@@ -42,6 +43,8 @@ pub type Router = DefaultRouter<
     ProbabilisticScoringFeeParameters,
     Scorer,
 >;
+
+pub type Router = crate::payment::HeldRouter;
 
 pub type ChannelManager = lightning::ln::channelmanager::ChannelManager<
     Arc<ChainMonitor>,

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use crate::errors::to_py;
 use crate::events;
 use crate::types::{
-    Balance, Channel, InboundHtlc, InterceptHop, InvoiceInfo, NodeOptions, OnionMessageStats, Payment, Peer,
+    Balance, Channel, HeldHop, InboundHtlc, InvoiceInfo, NodeOptions, OnionMessageStats, Payment, Peer,
     PendingIntercept,
 };
 
@@ -118,6 +118,11 @@ impl PyNode {
         py.detach(|| self.inner.list_peers()).into_iter().map(Peer::from).collect()
     }
 
+    /// "host:port" addresses of the node's announcement in our gossip; [] if we have none.
+    fn node_addresses(&self, py: Python<'_>, node_id: String) -> PyResult<Vec<String>> {
+        py.detach(|| self.inner.node_addresses(&node_id)).map_err(to_py)
+    }
+
     #[pyo3(signature = (node_id, amount_sat, push_msat=0, announce=false))]
     fn open_channel<'py>(
         &self, py: Python<'py>, node_id: String, amount_sat: u64, push_msat: u64, announce: bool,
@@ -191,14 +196,24 @@ impl PyNode {
         spawn!(py, self, |n| n.fail_intercepted_htlc(&intercept_id).map_err(to_py))
     }
 
-    /// Pay an invoice through the payer's LSP's intercept hop (a LightningRod hold).
-    #[pyo3(signature = (invoice, hop, extra_final_cltv, max_fee_msat=None))]
-    fn pay_invoice_via<'py>(
-        &self, py: Python<'py>, invoice: String, hop: PyRef<'py, InterceptHop>, extra_final_cltv: u32,
-        max_fee_msat: Option<u64>,
+    /// The distinct nodes right after the LSP on the paths the router would take now to pay
+    /// `invoice` through `lsp_node_id` (the next hops to ask the LSP to hold for).
+    fn held_route_next_hops<'py>(
+        &self, py: Python<'py>, invoice: String, lsp_node_id: String,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let hop = lsp_engine::InterceptHop::from(&*hop);
-        spawn!(py, self, |n| n.pay_invoice_via(&invoice, &hop, extra_final_cltv, max_fee_msat).map_err(to_py))
+        spawn!(py, self, |n| n.held_route_next_hops(&invoice, &lsp_node_id).map_err(to_py))
+    }
+
+    /// Pay an invoice through the hold `lsp_node_id` armed, one intercept SCID per next hop.
+    #[pyo3(signature = (invoice, lsp_node_id, hops, extra_final_cltv, max_fee_msat=None))]
+    fn pay_invoice_held<'py>(
+        &self, py: Python<'py>, invoice: String, lsp_node_id: String, hops: Vec<PyRef<'py, HeldHop>>,
+        extra_final_cltv: u32, max_fee_msat: Option<u64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let hops: Vec<lsp_engine::HeldHop> = hops.iter().map(|h| lsp_engine::HeldHop::from(&**h)).collect();
+        spawn!(py, self, |n| n
+            .pay_invoice_held(&invoice, &lsp_node_id, &hops, extra_final_cltv, max_fee_msat)
+            .map_err(to_py))
     }
 
     fn pending_inbound_htlcs(&self, py: Python<'_>) -> Vec<InboundHtlc> {

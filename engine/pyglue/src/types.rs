@@ -297,21 +297,22 @@ impl From<PaymentRecord> for Payment {
 }
 
 record!(
-    /// The hop through the payer's LSP that the LSP may hold (see SPEC.md).
-    InterceptHop {
-        lsp_node_id: String,
-        intercept_scid: u64,
+    /// One next hop of a held payment (see SPEC.md): the node right after the payer's LSP on a
+    /// path, the intercept SCID the LSP assigned to it, and the LSP's fee and CLTV delta there.
+    HeldHop {
+        next_node_id: String,
+        short_channel_id: u64,
         fee_base_msat: u32,
         fee_proportional_millionths: u32,
         cltv_expiry_delta: u16,
     }
 );
 
-impl From<&InterceptHop> for lsp_engine::InterceptHop {
-    fn from(h: &InterceptHop) -> Self {
+impl From<&HeldHop> for lsp_engine::HeldHop {
+    fn from(h: &HeldHop) -> Self {
         Self {
-            lsp_node_id: h.lsp_node_id.clone(),
-            short_channel_id: h.intercept_scid,
+            next_node_id: h.next_node_id.clone(),
+            short_channel_id: h.short_channel_id,
             fee_base_msat: h.fee_base_msat,
             fee_proportional_millionths: h.fee_proportional_millionths,
             cltv_expiry_delta: h.cltv_expiry_delta,
@@ -448,7 +449,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<InvoiceInfo>()?;
     m.add_class::<InboundHtlc>()?;
     m.add_class::<Payment>()?;
-    m.add_class::<InterceptHop>()?;
+    m.add_class::<HeldHop>()?;
     m.add_class::<PendingIntercept>()?;
     m.add_class::<OnionMessageStats>()?;
     m.add_class::<NodeOptions>()

@@ -128,6 +128,10 @@ impl Core {
                 )
             }
             Event::PaymentSent { payment_id, payment_preimage, payment_hash, amount_msat, fee_paid_msat, .. } => {
+                // No route is asked for once the preimage is known: the hold's routing ends.
+                if let Some(id) = &payment_id {
+                    self.router.forget(id);
+                }
                 let id = payment_id.map(|p| hexs(&p.0)).unwrap_or_else(|| hexs(&payment_hash.0));
                 if self.payment_has_status(&id, STATUS_SUCCEEDED) {
                     return Ok(());
@@ -153,6 +157,7 @@ impl Core {
                 )
             }
             Event::PaymentFailed { payment_id, payment_hash, reason } => {
+                self.router.forget(&payment_id);
                 let id = hexs(&payment_id.0);
                 if self.payment_has_status(&id, STATUS_FAILED) {
                     return Ok(());

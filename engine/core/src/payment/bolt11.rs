@@ -1,24 +1,18 @@
-//! BOLT11 invoices: creating, decoding and paying them, directly or through the payer's LSP's
-//! intercept SCID (a LightningRod hold).
+//! BOLT11 invoices: creating, decoding and paying them (held payments are in `held_pay`).
 
 use std::str::FromStr;
 
 use bitcoin::hashes::Hash;
-use lightning::ln::channelmanager::{
-    Bolt11InvoiceParameters, Bolt11PaymentError, PaymentId, RecipientOnionFields, Retry,
-};
-use lightning::routing::gossip::RoutingFees;
-use lightning::routing::router::{PaymentParameters, RouteHint, RouteHintHop, RouteParameters, RouteParametersConfig};
-use lightning::types::payment::PaymentHash;
+use lightning::ln::channelmanager::{Bolt11InvoiceParameters, Bolt11PaymentError, PaymentId, Retry};
+use lightning::routing::router::RouteParametersConfig;
 use lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Bolt11InvoiceDescriptionRef, Currency, Description};
 
 use super::RETRY_FOR;
-use crate::config::MAX_TOTAL_CLTV;
 use crate::error::{Error, Result};
 use crate::io::{now_secs, PaymentRecord, STATUS_FAILED, STATUS_PENDING};
-use crate::model::{InterceptHop, InvoiceInfo};
+use crate::model::InvoiceInfo;
 use crate::node::Node;
-use crate::parse::{hexs, parse_pubkey};
+use crate::parse::hexs;
 
 impl Node {
     pub fn create_invoice(&self, amount_msat: Option<u64>, description: &str, expiry_secs: u32) -> Result<String> {
@@ -58,7 +52,7 @@ impl Node {
         Ok(invoice.to_string())
     }
 
-    fn parse_invoice(&self, s: &str) -> Result<Bolt11Invoice> {
+    pub(super) fn parse_invoice(&self, s: &str) -> Result<Bolt11Invoice> {
         let inv =
             Bolt11Invoice::from_str(s.trim()).map_err(|e| Error::Invoice(format!("not a BOLT11 invoice: {e}")))?;
         let ours = Currency::from(self.core.config.network);
@@ -98,7 +92,7 @@ impl Node {
 
     /// Check an invoice can be paid (not ours, not expired, not paid before) and record the
     /// outbound payment as pending before LDK sees it.
-    fn begin_outbound(&self, s: &str, amount_msat: Option<u64>) -> Result<(Bolt11Invoice, String, u64)> {
+    pub(super) fn begin_outbound(&self, s: &str, amount_msat: Option<u64>) -> Result<(Bolt11Invoice, String, u64)> {
         self.check_running()?;
         let inv = self.parse_invoice(s)?;
         if inv.is_expired() {
@@ -160,64 +154,5 @@ impl Node {
                 Err(self.fail_before_send(&hash, Error::Payment("the amount does not match the invoice".into())))
             }
         }
-    }
-
-    /// Pay an invoice through the payer's LSP's intercept SCID, so the LSP can hold the HTLCs.
-    /// The intercept hop is put in front of the invoice's first route hint (or straight to the
-    /// payee), and the final CLTV is padded by `extra_final_cltv` so the payee still accepts the
-    /// HTLC after it was held that many blocks.
-    pub fn pay_invoice_via(
-        &self, s: &str, hop: &InterceptHop, extra_final_cltv: u32, max_fee_msat: Option<u64>,
-    ) -> Result<String> {
-        let lsp = parse_pubkey(&hop.lsp_node_id)?;
-        let (inv, hash, amount) = self.begin_outbound(s, None)?;
-        let first = RouteHintHop {
-            src_node_id: lsp,
-            short_channel_id: hop.short_channel_id,
-            fees: RoutingFees {
-                base_msat: hop.fee_base_msat,
-                proportional_millionths: hop.fee_proportional_millionths,
-            },
-            cltv_expiry_delta: hop.cltv_expiry_delta,
-            htlc_minimum_msat: None,
-            htlc_maximum_msat: None,
-        };
-        let mut chain = vec![first];
-        if let Some(h) = inv.route_hints().into_iter().next() {
-            chain.extend(h.0);
-        }
-        let final_delta = inv.min_final_cltv_expiry_delta() as u32 + extra_final_cltv;
-        let total: u32 = final_delta + chain.iter().map(|h| h.cltv_expiry_delta as u32).sum::<u32>();
-        if total > MAX_TOTAL_CLTV {
-            let why = format!(
-                "the route would lock funds for {total} blocks; LDK forwards at most {MAX_TOTAL_CLTV}: ask for a shorter hold"
-            );
-            return Err(self.fail_before_send(&hash, Error::InvalidArgument(why)));
-        }
-        let mut params = PaymentParameters::from_node_id(inv.get_payee_pub_key(), final_delta)
-            .with_route_hints(vec![RouteHint(chain)])
-            .map_err(|_| Error::Invoice("the invoice's route hints cannot be used".into()))?
-            .with_max_total_cltv_expiry_delta(MAX_TOTAL_CLTV);
-        if let Some(expiry) = inv.expires_at() {
-            params = params.with_expiry_time(expiry.as_secs());
-        }
-        if let Some(features) = inv.features() {
-            params = params
-                .with_bolt11_features(features.clone())
-                .map_err(|_| Error::Invoice("the invoice's features cannot be used".into()))?;
-        }
-        let mut route_params = RouteParameters::from_payment_params_and_value(params, amount);
-        route_params.max_total_routing_fee_msat = max_fee_msat;
-        self.core
-            .channel_manager
-            .send_payment(
-                PaymentHash(*inv.payment_hash().as_byte_array()),
-                RecipientOnionFields::secret_only(*inv.payment_secret()),
-                PaymentId(*inv.payment_hash().as_byte_array()),
-                route_params,
-                Retry::Timeout(RETRY_FOR),
-            )
-            .map_err(|f| self.send_failed(&hash, f))?;
-        Ok(hash)
     }
 }

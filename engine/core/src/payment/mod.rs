@@ -9,8 +9,13 @@ use crate::io::{now_secs, PaymentRecord, STATUS_FAILED};
 use crate::node::Node;
 
 mod bolt11;
+mod held;
+mod held_pay;
+mod held_router;
 mod intercept;
 mod keysend;
+
+pub use held_router::HeldRouter;
 
 /// How long LDK keeps retrying a payment over other routes before it reports failure.
 const RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(30);
