@@ -170,9 +170,13 @@ class LspRole:
         for t in self.tasks:
             with suppress(asyncio.CancelledError):
                 await t
-        # Releases still waiting for a next hop: their intent is committed, start-up redoes them.
-        self.service.role.cancel_background()
-        await self.service.role.drain()
+        # Hand-overs under way get the time a release may wait, so their answers go out; what is
+        # still waiting then is cancelled: its intent is committed and start-up redoes it.
+        role = self.service.role
+        with suppress(TimeoutError):
+            await asyncio.wait_for(role.drain(), role.policy.release_wait_secs)
+        role.cancel_background()
+        await role.drain()
         await self.service.close()
         self.service.store.close()
         if self.notifier is not None:

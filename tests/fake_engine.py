@@ -69,7 +69,8 @@ class FakeEngine:
         return node_id in self.clients
 
     def has_ready_channel(self, node_id: str) -> bool:
-        return node_id in self.channels or node_id in self.ready
+        # A client has a ready channel by definition (is_client is this check in LdkEngine).
+        return node_id in self.channels or node_id in self.ready or node_id in self.clients
 
     def channel_counterparty(self, channel_id: str) -> str | None:
         return self.channel_peers.get(channel_id)

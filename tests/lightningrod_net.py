@@ -237,7 +237,7 @@ async def state_is(net: Net, state: str) -> bool:
 
 @dataclass(frozen=True)
 class Topology:
-    """What lies between the payer's LSP and the payee (SPEC.md §4.9). Channels between LSPs and
+    """What lies between the payer's LSP and the payee (SPEC.md §1.5). Channels between LSPs and
     routing nodes are announced, so the payer's router learns them by gossip as on the real
     network; the phones' channels are private (the payee's is in its invoice's route hint).
 
@@ -323,59 +323,67 @@ async def build_net(
             await x.stop()
         await pushes.stop()
         raise
-    alice = await make_node("alice")
-    bob = await make_node("bob")
-    await chain.fund(alice, 3_000_000)
-    channels = _routing_channels(topology, lsp_a, lsp_b, routers)
-    for x in processes:
-        opens = sum(sat for opener, _, sat, _ in channels if opener is x)
-        await lsp_fund(chain, x, 5_000_000 + opens)
+    try:
+        alice = await make_node("alice")
+        bob = await make_node("bob")
+        await chain.fund(alice, 3_000_000)
+        channels = _routing_channels(topology, lsp_a, lsp_b, routers)
+        for x in processes:
+            opens = sum(sat for opener, _, sat, _ in channels if opener is x)
+            await lsp_fund(chain, x, 5_000_000 + opens)
 
-    # A pays from its own channel(s) to LSP_a; announced channels lead to LSP_b; LSP_b gives B
-    # inbound liquidity over a private channel.
-    await alice.connect(lsp_a.node_id, lsp_a.listen_addr)
-    for _ in range(alice_channels):
-        uid = await alice.open_channel(lsp_a.node_id, 1_000_000)
-        await wait_event(alice, "channel_pending", user_channel_id=uid)
-    for opener, peer, sat, push in channels:
-        await opener.api("POST", "/api/connect", {"node_id": peer.node_id, "address": peer.listen_addr})
-        body = {"node_id": peer.node_id, "amount_sat": sat, "push_msat": push, "announce": True}
-        await opener.api("POST", "/api/channels", body)
-    if topology.peer_lsps and lsp_b is not lsp_a:
-        # Onion messages (the pid notice, the unblock) go LSP to LSP directly: LDK forwards one
-        # only to a connected peer.
-        await lsp_a.api("POST", "/api/connect", {"node_id": lsp_b.node_id, "address": lsp_b.listen_addr})
-    await bob.connect(lsp_b.node_id, lsp_b.listen_addr)
-    await lsp_b.api("POST", "/api/channels", {"node_id": bob.node_id, "amount_sat": 2_000_000})
-    await until(
-        lambda: len(chain.raw.mempool_txids()) >= alice_channels + len(channels) + 1, "funding transactions broadcast"
-    )
-    await confirm_channel(chain, processes, [alice, bob])
-    if channels:
-        # LDK broadcasts a channel's announcement when the announcement signatures are exchanged,
-        # and a node whose peer's signatures came first may never broadcast its own
-        # channel_update; it re-broadcasts every 6 blocks (a week long), so 6 more blocks give
-        # every payer the whole graph, as time does on the real network. One block at a time:
-        # a sync reports only the tip, and the re-broadcast is tied to one height in six.
-        for _ in range(6):
-            chain.mine(1)
-            await asyncio.gather(*(x.api("POST", "/api/sync") for x in processes), alice.sync(), bob.sync())
-    # Drain the channel events so the clients start from a clean queue.
-    for n in (alice, bob):
-        while (e := n.poll_event()) is not None:
-            await n.event_handled(e)
-    if topology.parallel:  # a probe no single route can carry: both must be known
-        await routes_known(alice, bob, lsp_a.node_id, len(routers), topology.router_sat * 1_200)
-    else:
-        await routes_known(alice, bob, lsp_a.node_id, 1, 1_000)
+        # A pays from its own channel(s) to LSP_a; announced channels lead to LSP_b; LSP_b gives B
+        # inbound liquidity over a private channel.
+        await alice.connect(lsp_a.node_id, lsp_a.listen_addr)
+        for _ in range(alice_channels):
+            uid = await alice.open_channel(lsp_a.node_id, 1_000_000)
+            await wait_event(alice, "channel_pending", user_channel_id=uid)
+        for opener, peer, sat, push in channels:
+            await opener.api("POST", "/api/connect", {"node_id": peer.node_id, "address": peer.listen_addr})
+            body = {"node_id": peer.node_id, "amount_sat": sat, "push_msat": push, "announce": True}
+            await opener.api("POST", "/api/channels", body)
+        if topology.peer_lsps and lsp_b is not lsp_a:
+            # Onion messages (the pid notice, the unblock) go LSP to LSP directly: LDK forwards one
+            # only to a connected peer.
+            await lsp_a.api("POST", "/api/connect", {"node_id": lsp_b.node_id, "address": lsp_b.listen_addr})
+        await bob.connect(lsp_b.node_id, lsp_b.listen_addr)
+        await lsp_b.api("POST", "/api/channels", {"node_id": bob.node_id, "amount_sat": 2_000_000})
+        await until(
+            lambda: len(chain.raw.mempool_txids()) >= alice_channels + len(channels) + 1,
+            "funding transactions broadcast",
+        )
+        await confirm_channel(chain, processes, [alice, bob])
+        if channels:
+            # LDK broadcasts a channel's announcement when the announcement signatures are exchanged,
+            # and a node whose peer's signatures came first may never broadcast its own
+            # channel_update; it re-broadcasts every 6 blocks (a week long), so 6 more blocks give
+            # every payer the whole graph, as time does on the real network. One block at a time:
+            # a sync reports only the tip, and the re-broadcast is tied to one height in six.
+            for _ in range(6):
+                chain.mine(1)
+                await asyncio.gather(*(x.api("POST", "/api/sync") for x in processes), alice.sync(), bob.sync())
+        # Drain the channel events so the clients start from a clean queue.
+        for n in (alice, bob):
+            while (e := n.poll_event()) is not None:
+                await n.event_handled(e)
+        if topology.parallel:  # a probe no single route can carry: both must be known
+            await routes_known(alice, bob, lsp_a.node_id, len(routers), topology.router_sat * 1_200)
+        else:
+            await routes_known(alice, bob, lsp_a.node_id, 1, 1_000)
 
-    a = Client(alice, lsp_a.node_id)
-    b = Client(bob, lsp_b.node_id)
-    a.start()
-    b.start()
-    await a.register_device("webhook", "alice-phone")
-    await b.register_device("webhook", "bob-phone")
-    net = Net(chain, make_node, tmp_path, pushes, lsp_a, lsp_b, alice, bob, a, b, routers)
+        a = Client(alice, lsp_a.node_id)
+        b = Client(bob, lsp_b.node_id)
+        a.start()
+        b.start()
+        await a.register_device("webhook", "alice-phone")
+        await b.register_device("webhook", "bob-phone")
+        net = Net(chain, make_node, tmp_path, pushes, lsp_a, lsp_b, alice, bob, a, b, routers)
+    except BaseException:
+        # A failed set-up must not leave LSP processes running after the test.
+        for x in processes:
+            await x.stop()
+        await pushes.stop()
+        raise
     try:
         yield net
     finally:

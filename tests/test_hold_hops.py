@@ -194,25 +194,46 @@ async def test_release_waits_for_a_reconnecting_next_node(lsp: Lsp) -> None:
 
 async def test_a_waiting_release_does_not_stall_other_events(lsp: Lsp) -> None:
     """The unblock's answer waits for the hand-over, up to release_wait_secs; meanwhile the LSP
-    answers other messages (here a device registration's refusal) at once."""
+    answers another client's hold request."""
     lsp.service.policy = policy(release_wait_secs=1)
     lsp.engine.ready.add(R)  # a ready channel whose peer never comes back in time
     reply = await armed(lsp, nodes=(R,))
     await intercept(lsp, htlc(scid(reply)))
+    [first] = lsp.store.holds()
+
+    def first_states() -> dict[str, str]:
+        return {h.intercept_id: h.state for h in lsp.store.htlcs(first.hold_id)}
+
     unblock_msg = p.PaymentUnblock(PID, HASH)
-    t0 = time.monotonic()
     await lsp.service.on_message(unblock_msg.TYPE, unblock_msg.encode(), unblock_context(lsp).hex(), "payee")
-    assert time.monotonic() - t0 < 0.5 and lsp.engine.replies == []
-    other = p.MailboxAck(b"\x01" * 16)
-    await lsp.service.on_message(other.TYPE, other.encode(), None, None)  # handled meanwhile
-    assert states(lsp) == {"i1": "forwarding"}
+    # Released and committed with the event; the hand-over is still waiting, unanswered.
+    assert [h.state for h in lsp.store.holds()] == ["released"]
+    assert first_states() == {"i1": "forwarding"} and lsp.engine.replies == []
+    other = request(request_id=b"o" * 16, hashes=(bytes.fromhex("33" * 32),), pid=b"\x44" * 32)
+    await lsp.service.on_message(other.TYPE, other.encode(), None, "payer")
+    [(responder, tlv_type, payload)] = lsp.engine.replies  # answered while the release waits
+    assert responder == "payer" and p.decode(tlv_type, payload).status == p.Status.OK  # type: ignore[attr-defined]
+    assert first_states() == {"i1": "forwarding"}
     await lsp.service.role.drain()
-    [(responder, tlv_type, payload)] = lsp.engine.replies
+    (responder, tlv_type, payload) = lsp.engine.replies[1]
     answer = p.decode(tlv_type, payload)
     assert responder == "payee" and isinstance(answer, p.UnblockReply)
     assert answer.status == p.Status.FORWARD_FAILED
-    assert states(lsp) == {"i1": "failed"}
-    assert time.monotonic() - t0 >= 1.0
+    assert first_states() == {"i1": "failed"}
+
+
+async def test_htlcs_arriving_together_at_a_released_hold_are_each_forwarded_once(lsp: Lsp) -> None:
+    """Each arrival's hand-over owns only the HTLC it moved to `forwarding`: two arriving before
+    either hand-over ran are forwarded once each, not twice."""
+    reply = await armed(lsp)
+    released = await unblock(lsp)
+    assert released.status == p.Status.RELEASED_AWAITING_HTLC
+    for i in ("i1", "i2"):
+        await lsp.service.holding.on_htlc_intercepted(lsp.engine.intercepted(htlc(scid(reply), intercept_id=i)))
+    await lsp.service.role.drain()
+    assert sorted(i for i, _, _ in lsp.engine.forwarded) == ["i1", "i2"]
+    assert sorted(i for i, _ in lsp.engine.forward_calls) == ["i1", "i2"]
+    assert states(lsp) == {"i1": "forwarded", "i2": "forwarded"}
 
 
 async def test_release_gives_up_on_a_next_node_that_stays_unusable(lsp: Lsp) -> None:

@@ -48,6 +48,16 @@ def node(i: int) -> str:
     return "02" + f"{i:04x}" * 16
 
 
+async def test_only_a_channel_peer_can_make_the_lsp_dial(service: LspService) -> None:
+    """A message handed over by a node without a channel here (or by no known node) is dropped:
+    a stranger cannot make the LSP dial the network for it."""
+    engine = fake(service)
+    for prev in (node(7), None):
+        await service.handle(OnionMessageIntercepted(1, OTHER_LSP, "aa01", prev))
+    await service.relay.idle()
+    assert engine.dials == [] and engine.delivered == [] and service.relay.pending == 0
+
+
 async def test_message_for_an_announced_node_is_dialled_then_forwarded(service: LspService) -> None:
     engine = fake(service)
     engine.dial_gate = asyncio.Event()

@@ -1,4 +1,4 @@
-"""LightningRod across ordinary routing nodes (SPEC.md §4.9): A -> LSP_a -> R.. -> LSP_b -> B, the
+"""LightningRod across ordinary routing nodes (SPEC.md §1.5): A -> LSP_a -> R.. -> LSP_b -> B, the
 routers being this project's own nodes with the LSP role off, every channel between them
 announced and learnt by A through gossip. The hold's next hop is the first node after LSP_a on
 the route A's router picked, and each MPP part goes to the next hop of its own route."""
@@ -27,12 +27,10 @@ async def test_held_payment_crosses_one_routing_node(chain: Chain, make_node: No
         router = net.routers[0]
         # No channel between the LSPs: the only route is through the routing node.
         assert all(c["counterparty_node_id"] != net.lsp_b.node_id for c in await net.lsp_a.api("GET", "/api/channels"))
-        _, fee = await deliver_held_payment(net, 40_000_000)
+        await deliver_held_payment(net, 40_000_000)
         hold = await only_hold(net)
         assert [h["next_node"] for h in hold["hops"]] == [router.node_id]
         assert {h["next_node"] for h in hold["htlcs"]} == {router.node_id}
-        # The fee covers LSP_a's holding fee and the two hops after it.
-        assert fee > 0
 
 
 async def test_two_routing_nodes_while_blocks_pass(chain: Chain, make_node: NodeFactory, tmp_path: Path) -> None:

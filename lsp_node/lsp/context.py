@@ -49,7 +49,9 @@ class Role:
         def done(t: asyncio.Task[None]) -> None:
             self.background.discard(t)
             if not t.cancelled() and (e := t.exception()) is not None:
-                log.error("%s failed: %s: %s", what, type(e).__name__, e)
+                # The class only: engine errors name full node and intercept ids (SPEC.md §7.3).
+                # What it left `forwarding` is forwarded or failed back at the next start-up.
+                log.error("%s failed: %s", what, type(e).__name__)
 
         task.add_done_callback(done)
 

@@ -116,11 +116,15 @@ class Forwarder:
                 except LspNodeError as e:
                     # LDK no longer has it (already forwarded before a crash, or failed): never
                     # asked again. A redone forward keeps `forwarded`: LDK took the first one.
-                    log.info("HTLC %s not forwarded: %s", short(h.intercept_id), e)
+                    log.info("HTLC %s not forwarded: %s", short(h.intercept_id), type(e).__name__)
                     gone.append(h)
                     continue
                 forwarded.append(h)
                 hooks.fire(hooks.AFTER_LDK_FORWARD)
+                # Recorded at once, not after the batch: while another HTLC of the hold waits for
+                # its channel, this one may already fail or settle downstream, and those events
+                # look for `forwarded` HTLCs.
+                await self.store.run(self.store.set_htlc_state, h.intercept_id, "forwarded", time.time())
             # Only a ready channel whose peer is reconnecting is worth waiting for.
             waiting = [h for h in blocked if engine.has_ready_channel(h.next_node)]
             failed += [h for h in blocked if h not in waiting]
@@ -155,14 +159,11 @@ class Forwarder:
     ) -> bool:
         """One transaction; True if the hold became `failed`."""
         store = self.store
-        for h in forwarded:
-            # LDK took it: that is the truth, whatever was written meanwhile.
-            store.set_htlc_state(h.intercept_id, "forwarded", now)
         for h in gone:
             store.set_htlc_state(h.intercept_id, "gone", now, only_from=WAITING)
         for h in failed:
             # Recorded before LDK is asked to fail it: after a crash, start-up fails it again.
-            store.set_htlc_state(h.intercept_id, "failed", now, only_from=(*WAITING, "forwarded"))
+            store.set_htlc_state(h.intercept_id, "failed", now, only_from=WAITING)
         current = store.hold(hold.hold_id)
         if not end_hold or current is None or current.state != RELEASED:
             return False
@@ -176,4 +177,4 @@ class Forwarder:
         try:
             await self.role.engine.fail_intercepted_htlc(intercept_id)
         except LspNodeError as e:  # LDK already failed it (e.g. timed out)
-            log.info("intercepted HTLC %s already gone: %s", short(intercept_id), e)
+            log.info("intercepted HTLC %s already gone: %s", short(intercept_id), type(e).__name__)

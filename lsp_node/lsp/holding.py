@@ -49,9 +49,10 @@ class TickPlan:
     failed: list[str] = field(default_factory=list)  # payers of released holds that failed: hold_failed
 
 
-def next_hop_problem(nodes: list[str], own_id: str, ready: dict[str, bool]) -> str | None:
+def next_hop_problem(nodes: list[str], own_id: str, ready: dict[str, bool], client: str = "") -> str | None:
     """Why a hold request's next nodes cannot be held for, in the order of SPEC.md §4.2, or None.
-    `ready`: whether each is the peer of a ready, not closing channel of ours."""
+    `ready`: whether each is the peer of a ready, not closing channel of ours; `client`: the
+    payer, which cannot be a next hop of its own payment."""
     seen: set[str] = set()
     for i, node in enumerate(nodes, 1):
         if node in seen:
@@ -62,6 +63,8 @@ def next_hop_problem(nodes: list[str], own_id: str, ready: dict[str, bool]) -> s
     for i, node in enumerate(nodes, 1):
         if node == own_id:
             return f"next node {i} ({short(node)}) is this LSP itself"
+        if node == client:
+            return f"next node {i} ({short(node)}) is the payer itself"
         if not ready.get(node, False):
             return f"next node {i} ({short(node)}) is not the peer of a ready channel of this LSP"
     return None
@@ -145,7 +148,7 @@ class Holding:
         if store.active_hold_with_hash(hashes, client) is not None:
             return self._refuse(req, p.Status.INVALID_REQUEST, "a payment hash is already in one of your holds")
         nodes = [n.hex() for n in req.next_node_ids]
-        problem = next_hop_problem(nodes, self.role.engine.node_id(), ready)
+        problem = next_hop_problem(nodes, self.role.engine.node_id(), ready, client)
         if problem is not None:
             return self._refuse(req, p.Status.NEXT_HOP_UNUSABLE, problem)
         # One SCID per next node: LSP_a cannot read the onion past its own hop, so the SCID an HTLC
@@ -238,8 +241,10 @@ class Holding:
             # committed here but LDK crashed before persisting it. Do it again (SPEC.md §8).
             if known.state == "failed":
                 return "failed back before a restart"
-            if known.state == "forwarded" and hold is not None:
+            if known.state == "forwarded" and hold is not None and hold.state in (RELEASED, SETTLED):
                 return hold, [known]
+            if known.state == "forwarded":
+                return "forwarded before a restart, but its hold is no longer released"
             return None  # settled or gone: nothing to redo
         hop = hold.hop(htlc.requested_next_hop_scid) if hold is not None else None
         if hold is None or hop is None:
@@ -346,14 +351,6 @@ class Holding:
             return self._answer(msg, p.Status.ALREADY_RELEASED, "hold already released")
         # The intent to forward is part of the release: one commit, before any LDK call.
         return hold, self.store.mark_forwarding(hold_id, now)
-
-    # -- forwarding --------------------------------------------------------------------------------
-    async def forward_held(self, hold: Hold) -> None:
-        """Forward the waiting HTLCs of a released hold, once (SPEC.md §4.7): what cannot be
-        forwarded is failed back."""
-        htlcs = await self.store.run(self.store.mark_forwarding, hold.hold_id, time.time())
-        if htlcs:
-            await self.forwarder.forward(hold, htlcs, end_hold=True, push=True)
 
     # -- PaymentForwarded --------------------------------------------------------------------------
     async def on_payment_forwarded(self, event: PaymentForwarded) -> None:
@@ -471,6 +468,14 @@ class Holding:
             for h in fb.htlcs:
                 # Conditional: the tick read these HTLCs before its engine calls.
                 self.store.set_htlc_state(h.intercept_id, "failed", now, only_from=WAITING)
+            rows = [self.store.htlc(h.intercept_id) for h in fb.htlcs]
+            if any(r is not None and r.state != "failed" for r in rows):
+                # A hand-over beside the tick took one of these HTLCs first (LDK refused our fail
+                # of it): the hold's outcome is that HTLC's, not this fail-back's (SPEC.md §5.1).
+                log.warning(
+                    "hold %s: an HTLC was forwarded during its fail-back; hold left as is", short(fb.hold.hold_id)
+                )
+                continue
             if self.store.move_hold(fb.hold, HoldEvent.FAIL_BACK, reason=fb.reason):
                 log.info("hold %s failed back: %s", short(fb.hold.hold_id), fb.reason)
             else:

@@ -17,7 +17,7 @@ from lsp_node.engine import PendingIntercept
 from lsp_node.lsp.context import Role, short
 from lsp_node.lsp.forwarding import Forwarder
 from lsp_node.lsp.holds import HELD, RELEASED, SETTLED
-from lsp_node.lsp.store import WAITING, HeldHtlc, Hold, LspStore
+from lsp_node.lsp.store import FORWARDING, WAITING, HeldHtlc, Hold, LspStore
 
 log = logging.getLogger("lsp_node.lsp")
 
@@ -94,7 +94,9 @@ class Reconciler:
                 # else held, not in LDK, inbound pending: LDK is failing it back or will announce it
                 # again; the tick or that event deals with it.
             if hold.state == RELEASED:
-                plan.add_forward(hold, store.mark_forwarding(hold.hold_id, now))
+                # Those being handed over when we stopped, and those still held.
+                leftover = store.htlcs(hold.hold_id, FORWARDING)
+                plan.add_forward(hold, leftover + store.mark_forwarding(hold.hold_id, now))
         # 2. What LDK holds that we committed an end for, or do not know.
         for intercept_id, record in ldk.items():
             row = store.htlc(intercept_id)

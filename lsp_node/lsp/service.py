@@ -17,7 +17,7 @@ from lsp_node.engine import (
     PaymentForwarded,
 )
 from lsp_node.errors import LspNodeError
-from lsp_node.lsp.context import Role
+from lsp_node.lsp.context import Role, short
 from lsp_node.lsp.devices import Devices
 from lsp_node.lsp.holding import Holding
 from lsp_node.lsp.mailbox import Mailbox
@@ -69,10 +69,17 @@ class LspService:
             if self.engine.is_client(event.peer_node_id):
                 # prev_node_id: the peer that handed the message over (None if the engine cannot tell).
                 await self.mailbox.on_message_for_offline_peer(event.peer_node_id, event.message, event.prev_node_id)
-            else:
+            elif event.prev_node_id is not None and self.engine.has_ready_channel(event.prev_node_id):
                 # Another node (e.g. the next LSP on the message's path): dialled in the
                 # background if it announced an address, else dropped. Never waited for here.
+                # Only for messages a channel peer handed us (a client, a routing node): a
+                # stranger cannot make this LSP dial the network for it.
                 self.relay.offer(event.peer_node_id, event.message)
+            else:
+                log.info(
+                    "dropping onion message for %s: not a client, and not handed over by a channel peer",
+                    short(event.peer_node_id),
+                )
         elif isinstance(event, OnionMessagePeerConnected):
             await self.mailbox.deliver(event.peer_node_id)
         elif isinstance(event, PaymentForwarded):
@@ -132,9 +139,6 @@ class LspService:
 
     async def on_unblock(self, msg: p.PaymentUnblock, context: bytes | None) -> p.UnblockReply:
         return await self.holding.on_unblock(msg, context)
-
-    async def forward_held(self, hold: Hold) -> None:
-        await self.holding.forward_held(hold)
 
     async def deliver_mailbox(self, peer: str) -> int:
         return await self.mailbox.deliver(peer)

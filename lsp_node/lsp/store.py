@@ -9,6 +9,7 @@ are written only if the hold is still in the state they were decided on.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -369,12 +370,15 @@ class LspStore:
         return [HeldHtlc(**r) for r in self._rows(q + " ORDER BY rowid", args)]
 
     def mark_forwarding(self, hold_id: str, now: float) -> list[HeldHtlc]:
-        """Record the intent to forward every waiting HTLC of a released hold; those HTLCs."""
+        """Record the intent to forward every `held` HTLC of a released hold; only those HTLCs.
+        Whoever gets an HTLC here owns its hand-over: one already `forwarding` belongs to a
+        hand-over under way (or, at start-up, to reconciliation, which takes those itself)."""
+        moving = self.htlcs(hold_id, HELD)
         self._exec(
             "UPDATE lsp_hold_htlcs SET state = ?, updated_at = ? WHERE hold_id = ? AND state = ?",
             (FORWARDING, now, hold_id, HELD),
         )
-        return self.htlcs(hold_id, FORWARDING)
+        return [dataclasses.replace(h, state=FORWARDING) for h in moving]
 
     def htlc_counts(self, hold_id: str) -> dict[str, int]:
         """How many of the hold's HTLCs are in each state."""

@@ -24,6 +24,11 @@ use super::held::HeldPayment;
 use crate::logger::EngineLogger;
 use crate::types::{InnerRouter, NetworkGraph};
 
+/// Ids in logs: the first 4 bytes in hex, like the LSP role's short ids (SPEC.md §7.3).
+fn short(bytes: &[u8]) -> String {
+    crate::parse::hexs(&bytes[..bytes.len().min(4)])
+}
+
 /// Held payments in flight at once; past it a new one is refused rather than an old one
 /// forgotten (a forgotten payment's retries would bypass its hold).
 pub(crate) const MAX_HELD_PAYMENTS: usize = 10_000;
@@ -155,12 +160,22 @@ impl Router for HeldRouter {
         match &found {
             Ok(route) => self.logger.engine(
                 Level::Debug,
-                format!("held payment {payment_hash}: {} path(s) through LSP {}", route.paths.len(), held.lsp),
+                format!(
+                    "held payment {}: {} path(s) through LSP {}",
+                    short(&payment_hash.0),
+                    route.paths.len(),
+                    short(&held.lsp.serialize())
+                ),
             ),
             // LDK only logs that no route was found; say why.
-            Err(why) => self
-                .logger
-                .engine(Level::Warn, format!("held payment {payment_hash}: no route through LSP {}: {why}", held.lsp)),
+            Err(why) => self.logger.engine(
+                Level::Warn,
+                format!(
+                    "held payment {}: no route through LSP {}: {why}",
+                    short(&payment_hash.0),
+                    short(&held.lsp.serialize())
+                ),
+            ),
         }
         found
     }
