@@ -121,12 +121,7 @@ impl HeldPayment {
             Some(h) => failed.contains(&h.scid),
         };
         let payer_id = NodeId::from_pubkey(payer);
-        let mut excluded: Vec<u64> =
-            lsp_edges.iter().filter(|(_, other)| *other != payer_id && blocked(other)).map(|(scid, _)| *scid).collect();
-        excluded.extend(lsp_hint_edges(&self.lsp, payee, route_hints).into_iter().filter_map(|(scid, to)| {
-            let to = NodeId::from_pubkey(&to);
-            (to != payer_id && blocked(&to)).then_some(scid)
-        }));
+        let excluded = lsp_edges_where(&self.lsp, payee, route_hints, lsp_edges, |to| *to != payer_id && blocked(to));
 
         let mut restricted = params.clone();
         let rp = &mut restricted.payment_params;
@@ -201,6 +196,21 @@ pub(crate) fn lsp_hint_edges(lsp: &PublicKey, payee: &PublicKey, hints: &[RouteH
             }
         }
     }
+    out
+}
+
+/// The SCIDs of the LSP's edges, in the public graph (`graph_edges`, with their other end) and in
+/// the route hints, that lead to a node `pick` selects: what a route must not take.
+pub(crate) fn lsp_edges_where(
+    lsp: &PublicKey, payee: &PublicKey, hints: &[RouteHint], graph_edges: &[(u64, NodeId)],
+    pick: impl Fn(&NodeId) -> bool,
+) -> Vec<u64> {
+    let mut out: Vec<u64> = graph_edges.iter().filter(|(_, other)| pick(other)).map(|(scid, _)| *scid).collect();
+    out.extend(
+        lsp_hint_edges(lsp, payee, hints)
+            .into_iter()
+            .filter_map(|(scid, to)| pick(&NodeId::from_pubkey(&to)).then_some(scid)),
+    );
     out
 }
 

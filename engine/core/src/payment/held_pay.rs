@@ -6,11 +6,12 @@ use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::PublicKey;
 use lightning::ln::channel_state::ChannelDetails;
 use lightning::ln::channelmanager::{PaymentId, RecipientOnionFields, Retry, RetryableSendFailure};
+use lightning::routing::gossip::NodeId;
 use lightning::routing::router::{PaymentParameters, RouteParameters, Router};
 use lightning::types::payment::PaymentHash;
 use lightning_invoice::Bolt11Invoice;
 
-use super::held::{lsp_hint_edges, next_nodes, HeldNext, HeldPayment, MAX_NEXT_NODES};
+use super::held::{lsp_edges_where, next_nodes, HeldNext, HeldPayment, MAX_NEXT_NODES};
 use super::held_router::Refused;
 use super::RETRY_FOR;
 use crate::config::MAX_TOTAL_CLTV;
@@ -63,26 +64,21 @@ impl Node {
         // the hold's next hops (SPEC.md §4.3): with alternates in the hold, a retry can go around
         // a routing node short of liquidity instead of failing the payment.
         let payee = inv.get_payee_pub_key();
+        let graph_edges = self.core.router.lsp_edges(&lsp);
+        let hints = inv.route_hints();
         for _ in 0..MAX_ALTERNATES {
             if next.len() >= MAX_NEXT_NODES {
                 break;
             }
+            let found: Vec<NodeId> = next.iter().map(NodeId::from_pubkey).collect();
             let mut avoid = params.clone();
-            let failed = &mut avoid.payment_params.previously_failed_channels;
-            let found = |n: &PublicKey| next.contains(n);
-            let graph_edges = self.core.router.lsp_edges(&lsp);
-            let hints = inv.route_hints();
-            for (scid, _) in graph_edges
-                .iter()
-                .filter(|(_, other)| PublicKey::from_slice(other.as_slice()).map(|n| found(&n)).unwrap_or(false))
-            {
-                failed.push(*scid);
-            }
-            for (scid, to) in lsp_hint_edges(&lsp, &payee, &hints) {
-                if found(&to) {
-                    failed.push(scid);
-                }
-            }
+            avoid.payment_params.previously_failed_channels.extend(lsp_edges_where(
+                &lsp,
+                &payee,
+                &hints,
+                &graph_edges,
+                |to| found.contains(to),
+            ));
             let Ok(other) = self.core.router.inner().find_route(&us, &avoid, Some(&refs), cm.compute_inflight_htlcs())
             else {
                 break;
