@@ -318,12 +318,6 @@ async def build_net(
     processes = list({id(x): x for x in (lsp_a, lsp_b, *routers)}.values())
     try:
         await asyncio.gather(*(x.start() for x in processes))
-    except BaseException:
-        for x in processes:
-            await x.stop()
-        await pushes.stop()
-        raise
-    try:
         alice = await make_node("alice")
         bob = await make_node("bob")
         await chain.fund(alice, 3_000_000)

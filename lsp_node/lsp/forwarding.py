@@ -134,7 +134,7 @@ class Forwarder:
                 break
             if waiting:
                 await asyncio.sleep(min(POLL_SECS, left))
-        hold_failed = await self.store.run(self._commit, hold, forwarded, gone, failed, end_hold, time.time())
+        hold_failed = await self.store.run(self._commit, hold, gone, failed, end_hold, time.time())
         for h in failed:
             log.info(
                 "hold %s: no usable channel to %s for %s msat; failing HTLC %s back",
@@ -151,7 +151,6 @@ class Forwarder:
     def _commit(
         self,
         hold: Hold,
-        forwarded: list[HeldHtlc],
         gone: list[HeldHtlc],
         failed: list[HeldHtlc],
         end_hold: bool,
