@@ -39,7 +39,7 @@ import aiohttp
 from bench.holds import pct, until
 from lsp_node import _ldk
 from lsp_node import protocol as p
-from lsp_node.admin import create_app, serve
+from lsp_node.admin import Ops, create_app, serve
 from lsp_node.app import LspRole
 from lsp_node.client import Client
 from lsp_node.config import LspSettings, NotificationSettings
@@ -260,7 +260,7 @@ class Bench:
         role_b = await LspRole.start(lsp_b, d / "lsp_b", lsp_cfg, NotificationSettings())
         self.cleanup.append(role_b.stop)
         token = secrets.token_urlsafe(32)  # the admin API refuses short tokens
-        runner, url = await serve(create_app(lsp_a, role_a.service, token), "127.0.0.1:0")
+        runner, url = await serve(create_app(Ops(lsp_a, role_a.service), token), "127.0.0.1:0")
         self.cleanup.append(runner.cleanup)
         a, b = Client(alice, lsp_a.node_id), Client(bob, lsp_b.node_id)
         a.start()
