@@ -213,7 +213,7 @@ async def run(settings: Settings, on_ready: Callable[[StartupInfo], Awaitable[No
             role = await LspRole.start(node, settings.network_dir, settings.lsp, settings.notifications)
             stack.push_async_callback(role.stop)
         token_file = settings.network_dir / "admin.token"
-        ops = admin.Ops(node, role.service if role else None, role.notifier if role else None)
+        ops = admin.Ops(node, role.service if role else None, role.notifier if role else None, settings)
         admin_app = admin.create_app(ops, admin.load_or_create_token(token_file), settings.admin.max_body_bytes)
         runner, admin_url = await admin.serve(admin_app, settings.admin.listen)
         stack.push_async_callback(runner.cleanup)

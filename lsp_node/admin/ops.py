@@ -8,6 +8,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from lsp_node.config import Settings
 from lsp_node.engine import LightningNode, fields
 from lsp_node.errors import InvalidArgumentError
 from lsp_node.lsp import LspService
@@ -19,6 +20,7 @@ class Ops:
     node: LightningNode
     service: LspService | None = None
     notifier: Notifier | None = None
+    settings: Settings | None = None
 
     def lsp(self) -> LspService:
         if self.service is None:
