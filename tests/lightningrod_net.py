@@ -28,7 +28,8 @@ from .lsp_process import LspProcess
 class PushReceiver:
     """A local HTTP endpoint apprise's json:// posts to, standing in for a push service."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_push: Callable[[str, dict[str, object]], None] | None = None) -> None:
+        self.on_push = on_push
         self.pushes: list[tuple[str, dict[str, object]]] = []
         self.url = ""
         self.runner: web.AppRunner | None = None
@@ -36,6 +37,8 @@ class PushReceiver:
     async def start(self) -> None:
         async def push(request: web.Request) -> web.Response:
             self.pushes.append((request.match_info["device"], json.loads(await request.text())))
+            if self.on_push is not None:
+                self.on_push(*self.pushes[-1])
             return web.Response(text="ok")
 
         app = web.Application()
@@ -303,14 +306,22 @@ async def build_net(
     *,
     alice_channels: int = 1,
     topology: Topology = Topology(),
+    pushes: PushReceiver | None = None,
+    admin_listens: tuple[str, str] = ("127.0.0.1:0", "127.0.0.1:0"),
+    launcher: list[str] | None = None,
     **lsp: object,
 ) -> AsyncIterator[Net]:
-    pushes = PushReceiver()
+    """`admin_listens`: the admin (and dashboard) addresses of LSP_a and LSP_b; `launcher`: how
+    the LSPs are started (default `python main.py`)."""
+    pushes = pushes or PushReceiver()
     await pushes.start()
     announce = topology.announce
-    lsp_a = LspProcess(tmp_path, "lsp_a", chain.url, pushes.url, announce=announce, **lsp)
+    common: dict[str, Any] = {"announce": announce, "launcher": launcher, **lsp}
+    lsp_a = LspProcess(tmp_path, "lsp_a", chain.url, pushes.url, admin_listen=admin_listens[0], **common)
     lsp_b = (
-        lsp_a if topology.same_lsp else LspProcess(tmp_path, "lsp_b", chain.url, pushes.url, announce=announce, **lsp)
+        lsp_a
+        if topology.same_lsp
+        else LspProcess(tmp_path, "lsp_b", chain.url, pushes.url, admin_listen=admin_listens[1], **common)
     )
     routers = [
         LspProcess(tmp_path, f"router{i + 1}", chain.url, pushes.url, role=False) for i in range(topology.routers)

@@ -36,10 +36,13 @@ class LspProcess:
         *,
         role: bool = True,
         announce: bool = False,
+        admin_listen: str = "127.0.0.1:0",
+        launcher: list[str] | None = None,
         **lsp: object,
     ) -> None:
         """`role=False`: a plain routing node (main.py with the LSP role off). `announce`: listen
-        on a fixed free port and announce it (`announce_addresses`), so other nodes can dial it."""
+        on a fixed free port and announce it (`announce_addresses`), so other nodes can dial it.
+        `launcher`: the command before `--config` (default `python main.py`)."""
         self.role = role
         self.dir = tmp_path / name
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -52,6 +55,8 @@ class LspProcess:
         self.proc: subprocess.Popen[str] | None = None
         self.info: dict[str, str] = {}
         self.token = ""
+        self.admin_listen = admin_listen
+        self.launcher = launcher or [sys.executable, "main.py"]
 
     @property
     def node_id(self) -> str:
@@ -81,7 +86,7 @@ announce_addresses = {json.dumps(self.announce)}
 source = "esplora"
 esplora_url = "{self.esplora_url}"
 [admin]
-listen = "127.0.0.1:0"
+listen = "{self.admin_listen}"
 [lsp]
 enabled = {str(self.role).lower()}
 {lsp_lines if self.role else ""}
@@ -97,9 +102,9 @@ webhook = "{self.push_url}"
         """Start the LSP; with `fault`, through tests/fault_main.py with that fault installed."""
         cfg = self._config()
         log = open(self.dir / "stderr.log", "a")
-        launcher = ["main.py"] if fault is None else ["-m", "tests.fault_main", fault]
+        launcher = self.launcher if fault is None else [sys.executable, "-m", "tests.fault_main", fault]
         self.proc = subprocess.Popen(
-            [sys.executable, *launcher, "--config", str(cfg)],
+            [*launcher, "--config", str(cfg)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=log,
