@@ -4,10 +4,12 @@ file reopened on SIGHUP, as text or JSON lines."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from lsp_node.cli.client import AdminClient, AdminError, admin_url, read_token
 from lsp_node.config import load_settings
 from lsp_node.errors import ConfigError
 
@@ -122,6 +125,17 @@ def test_console_script_lsp_node_run_prints_identity_and_stops_on_sigterm(tmp_pa
     assert int(info["chain height"]) == 102  # 101 faucet blocks + the block funding our wallet
     assert info["wallet address"].startswith("bcrt1q")
     assert info["admin api"].startswith("http://127.0.0.1:")
+    # The admin commands' client finds this node from the same config file and its token.
+    url = info["admin api"].split()[0]
+    client = AdminClient.from_args(argparse.Namespace(config=cfg, admin_url=url))
+    assert client.call("GET", "/api/info")["node_id"] == info["node id"]
+    assert client.call("GET", "/api/peers") == []
+    with pytest.raises(AdminError, match=r"POST /api/connect: 400 .*field 'address' must be host:port") as bad:
+        client.call("POST", "/api/connect", {"node_id": "02" + "11" * 32, "address": "no port"})
+    assert bad.value.status == 400
+    with pytest.raises(AdminError, match="401 missing or wrong bearer token") as denied:
+        AdminClient(url, "x" * 43).call("GET", "/api/info")
+    assert denied.value.status == 401
     code, out, err = stop(proc, signal.SIGTERM)
     assert code == 0 and "stopped" in out
     assert "Traceback" not in err and "INFO lsp_node: stopping" in err
@@ -235,11 +249,13 @@ def test_empty_or_malformed_admin_token_refuses_to_start(tmp_path: Path, content
     assert str(token_file) in str(e.value) and f"delete {token_file}" in str(e.value)
 
 
-def test_empty_token_file_stops_the_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("launcher", list(LAUNCHERS))
+def test_empty_token_file_stops_the_process(tmp_path: Path, launcher: str) -> None:
+    """A configuration error found once the engine runs: exit code 2 and the sentence, either way."""
     net_dir = tmp_path / "data" / "regtest"
     net_dir.mkdir(parents=True)
     (net_dir / "admin.token").write_text("")
-    proc = start(write_config(tmp_path))
+    proc = start(write_config(tmp_path), launcher=launcher)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2
     assert "admin.token is empty" in err and "delete" in err
@@ -354,3 +370,27 @@ def test_commands_help_and_usage_errors(module: bool) -> None:
     assert bare.returncode == 2 and "usage: lsp-node" in bare.stderr and bare.stdout == ""
     typo = lsp_node("runn", module=module)
     assert typo.returncode == 2 and "invalid choice: 'runn'" in typo.stderr and "did you mean run?" in typo.stderr
+
+
+def test_admin_client_finds_the_node_from_the_config_or_says_why_not(tmp_path: Path) -> None:
+    def url(listen: str) -> str:
+        return admin_url(load_settings(None, {"admin": {"listen": listen}}))
+
+    assert url("127.0.0.1:9736") == "http://127.0.0.1:9736"
+    assert url("0.0.0.0:9736") == "http://127.0.0.1:9736"  # a wildcard is reached on loopback
+    assert url("[::]:9736") == "http://[::1]:9736"
+    assert url("[::1]:19736") == "http://[::1]:19736"
+    with pytest.raises(ConfigError, match=r"port 0.*--admin-url"):
+        url("127.0.0.1:0")
+    with pytest.raises(ConfigError, match=r"no admin token at .*admin\.token: start the node once"):
+        read_token(tmp_path / "admin.token")
+    (tmp_path / "admin.token").write_text("not a token\n")
+    with pytest.raises(ConfigError, match="does not hold a valid token") as e:
+        read_token(tmp_path / "admin.token")
+    assert "not a token" not in str(e.value)
+    # Nothing listens there: a clear sentence, not a traceback.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    with pytest.raises(AdminError, match=r"cannot reach the admin API at http://127\.0\.0\.1:\d+ .*lsp-node run"):
+        AdminClient(closed, "x" * 43, timeout=5).call("GET", "/api/info")
