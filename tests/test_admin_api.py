@@ -23,8 +23,8 @@ import pytest_asyncio
 from lsp_node.admin import create_app
 from lsp_node.admin.api import ROUTES
 from lsp_node.admin.api_lsp import HoldsQuery
-from lsp_node.admin.ops import Ops
 from lsp_node.admin.openapi import document
+from lsp_node.admin.ops import Ops
 from lsp_node.engine import PaymentFailed, PaymentSent
 from lsp_node.lsp.holds import STATES
 
@@ -180,7 +180,9 @@ async def test_a_forward_shows_at_each_routing_lsp_with_its_fee(net: Net) -> Non
 
     async def booked() -> bool:
         totals = [(await ok(x, "GET", "/api/forwards"))["totals"] for x in (net.lsp_a, net.lsp_b)]
-        return all(t["count"] == before[x.name]["count"] + 1 for t, x in zip(totals, (net.lsp_a, net.lsp_b)))
+        return all(
+            t["count"] == before[x.name]["count"] + 1 for t, x in zip(totals, (net.lsp_a, net.lsp_b), strict=True)
+        )
 
     await until(booked, "the forward booked at both LSPs")
     fees = 0

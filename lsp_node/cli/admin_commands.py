@@ -96,6 +96,15 @@ def kv(*keys: str) -> Callable[[Any], str]:
     return lambda d: tables.kv(d, list(keys) or None)
 
 
+CHANNEL_COLUMNS: Final = (
+    "channel_id",
+    "counterparty_node_id",
+    "state",
+    "capacity_sat",
+    "outbound_capacity_msat",
+    "inbound_capacity_msat",
+    "short_channel_id",
+)
 PAYMENT_KEYS: Final = ("payment_id", "status", "direction", "amount_msat", "fee_msat", "failure")
 
 
@@ -151,15 +160,7 @@ COMMANDS: Final[list[Command]] = [
         "channels with their balances and states",
         "GET",
         fixed("/api/channels"),
-        columns(
-            "channel_id",
-            "counterparty_node_id",
-            "state",
-            "capacity_sat",
-            "outbound_capacity_msat",
-            "inbound_capacity_msat",
-            "short_channel_id",
-        ),  # fmt: skip
+        columns(*CHANNEL_COLUMNS),
     ),
     Command(
         ("channel", "open"),
@@ -383,7 +384,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         add_client_options(p)
         p.set_defaults(handler=lambda a, c=cmd: run(c, a))
     # A group without a command of its own (`channel`, `hold`...) says what it offers.
-    for name, group in groups.items():
+    for name in groups:
         p = parsers[name]
         if p.get_default("handler") is None:
             p.set_defaults(handler=lambda a, p=p: _usage(p))
