@@ -84,7 +84,7 @@ async def net(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Net]:
         yield n
 
 
-def test_the_openapi_document_lists_exactly_the_app_routes() -> None:
+async def test_the_openapi_document_lists_exactly_the_app_routes() -> None:
     app = create_app(cast(Ops, None), "t" * 43)
     served = {
         (r.method, r.resource.canonical) for r in app.router.routes() if r.method != "HEAD" and r.resource is not None
