@@ -24,7 +24,7 @@ from lsp_node.admin import create_app
 from lsp_node.admin.api import ROUTES
 from lsp_node.admin.api_lsp import HoldsQuery
 from lsp_node.admin.openapi import document
-from lsp_node.admin.ops import Ops
+from lsp_node.admin.ops import Ops, redact_url
 from lsp_node.engine import PaymentFailed, PaymentSent
 from lsp_node.lsp.holds import STATES
 
@@ -318,6 +318,12 @@ async def restart_receiver(net: Net, port: int) -> None:
     await web.TCPSite(net.pushes.runner, "127.0.0.1", port).start()
 
 
+async def test_credentials_in_urls_are_redacted() -> None:
+    assert redact_url("https://user:pw@esplora.example:3000/api") == "https://<redacted>@esplora.example:3000/api"
+    assert redact_url("https://esplora.example/api") == "https://esplora.example/api"
+    assert redact_url(None) is None
+
+
 async def test_config_is_redacted(net: Net) -> None:
     cfg = await ok(net.lsp_a, "GET", "/api/config")
     assert cfg["lsp"]["enabled"] is True and cfg["node"]["network"] == "regtest"
@@ -423,6 +429,13 @@ BAD_INPUTS: dict[str, tuple[str, str, Any, int, str]] = {
     "payments: repeated parameter": ("GET", "/api/payments?limit=1&limit=2", None, 400, "repeated"),
     "forwards: limit 0": ("GET", "/api/forwards?limit=0", None, 400, "query parameter 'limit'"),
     "info: a query": ("GET", "/api/info?x=1", None, 400, "takes no query parameters"),
+    "balances: a query": ("GET", "/api/balances?x=1", None, 400, "takes no query parameters"),
+    "fees: a query": ("GET", "/api/onchain/fees?blocks=3", None, 400, "takes no query parameters"),
+    "mailboxes: a query": ("GET", "/api/mailboxes?client=x", None, 400, "takes no query parameters"),
+    "devices: a query": ("GET", "/api/devices?all=1", None, 400, "takes no query parameters"),
+    "config: a query": ("GET", "/api/config?secrets=1", None, 400, "takes no query parameters"),
+    "openapi: a query": ("GET", "/api/openapi.json?v=2", None, 400, "takes no query parameters"),
+    "outbox: limit too big": ("GET", "/api/outbox?limit=100000", None, 400, "query parameter 'limit'"),
     "disconnect: bad node": ("POST", "/api/peers/02ab/disconnect", None, 400, "path parameter 'node_id'"),
     "disconnect: not a peer": ("POST", f"/api/peers/{NODE}/disconnect", None, 404, "not connected"),
     "close: bad id": ("POST", "/api/channels/xyz/close", {"force": False}, 400, "path parameter 'channel_id'"),
