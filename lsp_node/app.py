@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from lsp_node import _ldk, admin
+from lsp_node import _ldk, admin, logs
 from lsp_node.config import LspSettings, NotificationSettings, Settings
 from lsp_node.engine import Event, LightningNode
 from lsp_node.errors import LspNodeError
@@ -183,12 +183,20 @@ class LspRole:
             self.notifier.store.close()
 
 
+def _reopen_log() -> None:
+    if logs.reopen():
+        log.info("log file reopened (SIGHUP)")
+
+
 async def run(settings: Settings, on_ready: Callable[[StartupInfo], Awaitable[None] | None]) -> None:
-    """Run until SIGINT/SIGTERM, then stop everything cleanly."""
+    """Run until SIGINT/SIGTERM, then stop everything cleanly; SIGHUP reopens the log file."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # On the loop: one open() like the writes every log line does; without a handler, the
+    # default action of SIGHUP (a closed terminal, a `kill -HUP` for logrotate) ends the process.
+    loop.add_signal_handler(signal.SIGHUP, _reopen_log)
 
     async with AsyncExitStack() as stack:
         chain: _ldk.RegtestChain | None = None

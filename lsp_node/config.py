@@ -102,6 +102,13 @@ class NodeSettings(_Section):
         max_length=100,
         description="host:port addresses in the node announcement, sent once a public channel is usable (empty: none).",
     )
+    # The Python log (the LSP logic, the admin API); LDK's own lines go to ldk.log.
+    log_file: Path | None = Field(
+        default=None, description="Append the Python log here instead of stderr; reopened on SIGHUP (logrotate)."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text lines, or one JSON object per line (ts, level, logger, message)."
+    )
 
     def options(self, *, accept_intercept_htlcs: bool) -> NodeOptions:
         """The engine options these settings describe; interception follows the LSP role."""

@@ -82,12 +82,18 @@ def main(argv: list[str] | None = None) -> int:
     a command may return 1 for a failed operation).
 
     With `argv` None (the console script, `python -m lsp_node`) this is the process's entry point:
-    a finished `run` then ends the process itself (see `exit_process`). With an explicit `argv` it
-    returns, and the caller owns the process's end (main.py, tests)."""
+    a `run` then ends the process itself, however it ended (see `exit_process`). With an explicit
+    `argv` it returns, and the caller owns the process's end (main.py, tests)."""
+    args_list = sys.argv[1:] if argv is None else argv
+    code = _dispatch(args_list)
+    if argv is None and args_list[:1] == ["run"]:
+        exit_process(code)
+    return code
+
+
+def _dispatch(args_list: list[str]) -> int:
     from lsp_node.cli.client import AdminError
 
-    entry_point = argv is None
-    args_list = sys.argv[1:] if argv is None else argv
     try:
         parser = build_parser()
         if not args_list:
@@ -101,14 +107,13 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return 2
         code: int = args.handler(args)
+        return code
     except AdminError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except LspNodeError as e:
+        # A configuration error may come after the engine started (an unusable token file).
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except SystemExit as e:  # --help, --version
+    except SystemExit as e:  # --help
         return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
-    if entry_point and args.command == "run":
-        exit_process(code)
-    return code

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
-import sys
 from pathlib import Path
 from typing import Any
 
+from lsp_node import logs
 from lsp_node.app import StartupInfo, run
 from lsp_node.cli.client import DEFAULT_CONFIG, config_file
 from lsp_node.config import load_settings
@@ -28,6 +27,8 @@ def add_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--esplora-url", help="use this Esplora server instead of the embedded chain")
     p.add_argument("--log-level", help="overrides node.log_level")
     p.add_argument("--admin-listen", help="overrides admin.listen (host:port)")
+    p.add_argument("--log-file", help="overrides node.log_file (append the log there; SIGHUP reopens it)")
+    p.add_argument("--log-format", help="overrides node.log_format (text | json)")
     p.set_defaults(handler=run_command)
 
 
@@ -44,6 +45,10 @@ def overrides_from(a: argparse.Namespace) -> tuple[Path | None, dict[str, Any]]:
         node["listen_addr"] = a.listen
     if a.log_level:
         node["log_level"] = a.log_level
+    if a.log_file:
+        node["log_file"] = a.log_file
+    if a.log_format:
+        node["log_format"] = a.log_format
     if a.admin_listen:
         overrides["admin"] = {"listen": a.admin_listen}
     if a.esplora_url:
@@ -67,12 +72,11 @@ def print_ready(info: StartupInfo) -> None:
 
 def run_command(a: argparse.Namespace) -> int:
     """Run the node until SIGINT/SIGTERM; a configuration error is raised (ConfigError, exit 2)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # LDK is chatty at INFO; its lines go to data/<network>/ldk.log in full.
-    logging.getLogger("lsp_node.ldk").setLevel(logging.WARNING)
+    # On stderr until the configuration says where the log goes.
+    logs.setup()
     config, overrides = overrides_from(a)
     settings = load_settings(config, overrides)
+    logs.setup(settings.node.log_format, settings.node.log_file)
     asyncio.run(run(settings, print_ready))
     print("stopped", flush=True)
-    sys.stdout.flush()
     return 0
