@@ -146,6 +146,7 @@ def test_monitor_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     cfg.write_text("[monitor]\nretention_day = 2\n")
     with pytest.raises(ConfigError, match=r"did you mean 'monitor\.retention_days'"):
         load_settings(cfg)
+    monkeypatch.delenv("LSP_MONITOR__SAMPLE_INTERVAL_SECS")
     cfg.write_text("[monitor]\nsample_interval_secs = 0\n")
     with pytest.raises(ConfigError, match=r"monitor\.sample_interval_secs"):
         load_settings(cfg)
