@@ -205,6 +205,26 @@ async def test_a_held_payment_moves_the_numbers(net: Net) -> None:
     assert sampled(net.lsp_a, "forward_fees_msat_total")[-1][1] == totals["fees_msat"]
 
 
+async def test_payments_by_direction_and_status(net: Net) -> None:
+    before = await scrape(net.lsp_a)
+    invoice = await net.lsp_a.api("POST", "/api/invoices", {"amount_msat": 2_000_000, "description": "metrics"})
+    await net.alice.pay_invoice(invoice["bolt11"])
+
+    async def paid() -> bool:
+        m = await scrape(net.lsp_a)
+        return val(m, "lsp_payments", direction="inbound", status="succeeded") == 1 + val(
+            before, "lsp_payments", direction="inbound", status="succeeded"
+        )
+
+    await until(paid, "LSP_a's inbound payment counted as succeeded")
+    m = await scrape(net.lsp_a)
+    assert val(m, "lsp_payments", direction="inbound", status="pending") == val(
+        before, "lsp_payments", direction="inbound", status="pending"
+    )
+    # A payment to the LSP itself is no forward.
+    assert val(m, "lsp_forwards_total") == val(before, "lsp_forwards_total")
+
+
 def expressions(dashboard: dict[str, Any]) -> list[str]:
     return [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
 
