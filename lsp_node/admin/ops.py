@@ -20,6 +20,7 @@ from lsp_node.engine import LightningNode, Payment, fields
 from lsp_node.errors import InvalidArgumentError, NotFoundError
 from lsp_node.lsp import ACTIVE, LspService
 from lsp_node.lsp.store import Hold
+from lsp_node.monitor.samples import SampleStore
 from lsp_node.notify import Notifier
 from lsp_node.notify.store import Device, OutboxEntry
 
@@ -94,6 +95,7 @@ class Ops:
     service: LspService | None = None
     notifier: Notifier | None = None
     settings: Settings | None = None
+    samples: SampleStore | None = None
 
     def lsp(self) -> LspService:
         if self.service is None:
