@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from lsp_node import dashboard
 from lsp_node.admin import api
 from lsp_node.admin.http import DEFAULT_MAX_BODY_BYTES, MAX_BODY, TOKEN, auth_and_errors
 from lsp_node.admin.ops import Ops
@@ -18,6 +19,7 @@ def create_app(ops: Ops, token: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTE
     app[TOKEN] = token
     app[MAX_BODY] = max_body_bytes
     api.add_routes(app, ops)
+    dashboard.setup(app, ops, token, ops.settings.admin if ops.settings is not None else None)
     return app
 
 
