@@ -16,6 +16,8 @@ from lsp_node.config import LspSettings, NotificationSettings, Settings
 from lsp_node.engine import Event, LightningNode
 from lsp_node.errors import LspNodeError
 from lsp_node.lsp import LdkEngine, LspService, LspStore
+from lsp_node.monitor.recorder import Recorder
+from lsp_node.monitor.samples import SampleStore
 from lsp_node.notify import NotificationStore, Notifier, NotifierSettings
 
 log = logging.getLogger("lsp_node")
@@ -90,7 +92,7 @@ class LspRole:
         return role
 
     async def _events(self) -> None:
-        node, store = self.node, self.service.store
+        node, store, meters = self.node, self.service.store, self.service.meters
         # Attempts are counted in lsp.sqlite, not in memory: a poison event is dropped after
         # MAX_EVENT_ATTEMPTS even if each attempt ends in a crash and a restart.
         head = await asyncio.to_thread(node.poll_event)
@@ -105,14 +107,17 @@ class LspRole:
                 n = attempts[event.id] = await self._count_attempt(event, "interrupted by a stop or crash")
                 counted = True
             count_first = False
+            handled = False
             if n >= MAX_EVENT_ATTEMPTS and not counted:
                 log.error("dropping %s event %s: %s attempts at it failed", event.kind, event.id, n)
             else:
                 try:
                     await self.service.handle(event)
+                    handled = True
                 except asyncio.CancelledError:
                     raise
                 except Exception as e:
+                    meters.events_failed.labels(event.kind).inc()
                     if not counted:
                         n = attempts[event.id] = await self._count_attempt(event, type(e).__name__)
                     # The reason only: the exception's text is ours, the traceback is for debugging.
@@ -137,6 +142,7 @@ class LspRole:
                 await store.run(store.forget_event, event.id)
             # Acknowledged only now: a crash before this line replays the event.
             await node.event_handled(event)
+            (meters.events_handled if handled else meters.events_dropped).labels(event.kind).inc()
 
     async def _count_attempt(self, event: Event, error: str) -> int:
         store = self.service.store
@@ -183,6 +189,12 @@ class LspRole:
             self.notifier.store.close()
 
 
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
+
+
 async def run(settings: Settings, on_ready: Callable[[StartupInfo], Awaitable[None] | None]) -> None:
     """Run until SIGINT/SIGTERM, then stop everything cleanly."""
     stop = asyncio.Event()
@@ -217,6 +229,15 @@ async def run(settings: Settings, on_ready: Callable[[StartupInfo], Awaitable[No
         admin_app = admin.create_app(ops, admin.load_or_create_token(token_file), settings.admin.max_body_bytes)
         runner, admin_url = await admin.serve(admin_app, settings.admin.listen)
         stack.push_async_callback(runner.cleanup)
+
+        # Samples for the dashboard's charts: one at start, then every interval (monitor.sqlite).
+        ops.samples = await asyncio.to_thread(SampleStore, settings.network_dir / "monitor.sqlite")
+        stack.callback(ops.samples.close)
+        mon = settings.monitor
+        recording = asyncio.create_task(
+            Recorder(ops, ops.samples, mon.sample_interval_secs, mon.retention_days).run(), name="monitor"
+        )
+        stack.push_async_callback(_cancel, recording)
 
         address = await node.new_address()
         if chain is not None and first_start and settings.chain.embedded_fund_sat > 0:

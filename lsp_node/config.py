@@ -258,6 +258,13 @@ class AdminSettings(_Section):
         return check_host_port(v)
 
 
+class MonitorSettings(_Section):
+    """Samples of the node's numbers kept over time (monitor.sqlite) for the dashboard's charts."""
+
+    sample_interval_secs: float = Field(default=60.0, ge=1, le=3600, description="Take a sample this often.")
+    retention_days: float = Field(default=14.0, gt=0, le=3650, description="Samples older than this are deleted.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
 
@@ -266,6 +273,7 @@ class Settings(BaseSettings):
     lsp: LspSettings = LspSettings()
     notifications: NotificationSettings = NotificationSettings()
     admin: AdminSettings = AdminSettings()
+    monitor: MonitorSettings = MonitorSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -181,6 +181,12 @@ class LightningNode:
     def best_block_height(self) -> int:
         return self._raw.best_block_height
 
+    @property
+    def last_sync_at(self) -> float | None:
+        """Unix time of the last successful chain sync (None before the first): its age tells a
+        monitor whether the node still follows the chain."""
+        return self._raw.last_sync_at
+
     async def sync(self) -> None:
         await self._raw.sync()
 

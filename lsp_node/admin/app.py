@@ -10,6 +10,7 @@ from lsp_node.admin.http import DEFAULT_MAX_BODY_BYTES, MAX_BODY, TOKEN, auth_an
 from lsp_node.admin.ops import Ops
 from lsp_node.admin.token import TOKEN_RE
 from lsp_node.errors import ConfigError
+from lsp_node.monitor.metrics import add_metrics_route
 
 
 def create_app(ops: Ops, token: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> web.Application:
@@ -20,6 +21,7 @@ def create_app(ops: Ops, token: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTE
     app[MAX_BODY] = max_body_bytes
     api.add_routes(app, ops)
     dashboard.setup(app, ops, token, ops.settings.admin if ops.settings is not None else None)
+    add_metrics_route(app, ops)  # /metrics: Prometheus text, the same bearer token
     return app
 
 

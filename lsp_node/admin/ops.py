@@ -12,6 +12,7 @@ from lsp_node.config import Settings
 from lsp_node.engine import LightningNode, fields
 from lsp_node.errors import InvalidArgumentError
 from lsp_node.lsp import LspService
+from lsp_node.monitor.samples import SampleStore
 from lsp_node.notify import Notifier
 
 
@@ -21,6 +22,7 @@ class Ops:
     service: LspService | None = None
     notifier: Notifier | None = None
     settings: Settings | None = None
+    samples: SampleStore | None = None
 
     def lsp(self) -> LspService:
         if self.service is None:

@@ -4,6 +4,7 @@ holds, the mailbox and device registration, and sends the replies (SPEC.md)."""
 from __future__ import annotations
 
 import logging
+import time
 
 from lsp_node import protocol as p
 from lsp_node.config import LspSettings
@@ -24,9 +25,17 @@ from lsp_node.lsp.mailbox import Mailbox
 from lsp_node.lsp.port import EnginePort
 from lsp_node.lsp.relay import Relay
 from lsp_node.lsp.store import HeldHtlc, Hold, LspStore
+from lsp_node.monitor.meters import Meters
 from lsp_node.notify import Notifier
 
 log = logging.getLogger("lsp_node.lsp")
+
+
+def _status_name(status: int) -> str:
+    try:
+        return p.Status(status).name
+    except ValueError:
+        return str(status)
 
 
 class LspService:
@@ -37,6 +46,8 @@ class LspService:
         self.mailbox = Mailbox(self.role)
         self.devices = Devices(self.role)
         self.relay = Relay(self.role)
+        #: Counted here, where things happen; exported by the admin app's /metrics.
+        self.meters = Meters()
 
     @property
     def engine(self) -> EnginePort:
@@ -94,10 +105,11 @@ class LspService:
             # Refused, not retried: returning normally acknowledges the event. The reason only,
             # never the payload (it is the sender's, and may be 32 KB).
             log.info("refused a message of type %s (%s bytes): %s", tlv_type, len(payload), e)
+            self.meters.undecodable.inc()
             return
         if isinstance(msg, p.HoldRequest):
             try:
-                reply: p.Message = await self.on_hold_request(msg)
+                reply: p.HoldReply | p.UnblockReply | p.DeviceReply = await self.on_hold_request(msg)
             except LspNodeError as e:
                 reply = p.HoldReply(msg.request_id, int(p.Status.INTERNAL), error=str(e))
         elif isinstance(msg, p.PaymentUnblock):
@@ -105,11 +117,14 @@ class LspService:
             # HTLCs were handed to LDK, which may take `release_wait_secs` for a reconnecting next
             # hop: that part runs in the background so no other client's event waits behind it
             # (a crash meanwhile is redone by start-up reconciliation, SPEC.md §8).
+            received = time.monotonic()
             released = await self.holding.release(msg, bytes.fromhex(context) if context else None)
             if isinstance(released, p.UnblockReply):
                 reply = released
             else:
-                self.role.spawn(self._hand_over(msg, *released, responder), f"release {msg.payment_hash.hex()[:8]}")
+                self.role.spawn(
+                    self._hand_over(msg, *released, responder, received), f"release {msg.payment_hash.hex()[:8]}"
+                )
                 return
         elif isinstance(msg, p.DeviceRegister):
             reply = await self.devices.on_device_register(msg)
@@ -121,10 +136,14 @@ class LspService:
             return
         await self._answer(reply, responder)
 
-    async def _hand_over(self, msg: p.PaymentUnblock, hold: Hold, htlcs: list[HeldHtlc], responder: str | None) -> None:
+    async def _hand_over(
+        self, msg: p.PaymentUnblock, hold: Hold, htlcs: list[HeldHtlc], responder: str | None, received: float
+    ) -> None:
         await self._answer(await self.holding.hand_over(msg, hold, htlcs), responder)
+        self.meters.release_seconds.observe(time.monotonic() - received)
 
-    async def _answer(self, reply: p.Message, responder: str | None) -> None:
+    async def _answer(self, reply: p.HoldReply | p.UnblockReply | p.DeviceReply, responder: str | None) -> None:
+        self.meters.replies.labels(type(reply).__name__, _status_name(reply.status)).inc()
         if responder is None:
             log.info("cannot answer with %s: the sender gave no reply path", type(reply).__name__)
             return

@@ -181,6 +181,7 @@ impl Node {
             events,
             dial_requests,
             sync_lock: tokio::sync::Mutex::new(()),
+            last_sync_ms: std::sync::atomic::AtomicU64::new(0),
         });
 
         // Catch up with the chain before accepting peers, so nothing acts on a stale tip.

@@ -3,7 +3,7 @@
 //! `event`; `builder` puts it together.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bitcoin::Network;
@@ -54,6 +54,9 @@ pub(crate) struct Core {
     pub(crate) dial_requests: tokio::sync::mpsc::Sender<crate::connection::DialRequest>,
     /// One chain sync at a time: overlapping syncs would confirm blocks out of order.
     pub(crate) sync_lock: tokio::sync::Mutex<()>,
+    /// Unix time in milliseconds when the last chain sync succeeded (0: none yet), so that an
+    /// operator's monitoring can tell a node that stopped following the chain.
+    pub(crate) last_sync_ms: AtomicU64,
 }
 
 type BackgroundTask = tokio::task::JoinHandle<std::result::Result<(), lightning::io::Error>>;
@@ -129,6 +132,14 @@ impl Node {
 
     pub fn best_block_height(&self) -> u32 {
         self.core.channel_manager.current_best_block().height
+    }
+
+    /// Unix time in seconds when the last chain sync (background or requested) succeeded.
+    pub fn last_sync_at(&self) -> Option<f64> {
+        match self.core.last_sync_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(ms as f64 / 1000.0),
+        }
     }
 
     pub fn drain_logs(&self, max: usize) -> Vec<LogLine> {

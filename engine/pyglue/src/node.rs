@@ -83,6 +83,12 @@ impl PyNode {
         self.inner.best_block_height()
     }
 
+    /// Unix time (seconds) of the last successful chain sync; None before the first.
+    #[getter]
+    fn last_sync_at(&self) -> Option<f64> {
+        self.inner.last_sync_at()
+    }
+
     fn sync<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         spawn!(py, self, |n| n.sync().await.map_err(to_py))
     }

@@ -1,5 +1,8 @@
 //! Bringing the channel manager, chain monitor, sweeper and wallet up to the chain tip.
 
+use std::sync::atomic::Ordering;
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use lightning::chain::Confirm;
 use lightning::util::logger::Level;
 
@@ -32,6 +35,8 @@ impl Core {
         if self.sweeper.regenerate_and_broadcast_spend_if_necessary().is_err() {
             self.logger.engine(Level::Warn, "sweeping matured outputs failed; will retry".into());
         }
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        self.last_sync_ms.store(now, Ordering::Relaxed);
         Ok(())
     }
 }
