@@ -199,7 +199,7 @@ async def test_partial_answers_the_live_region_alone(make_dash: DashFactory, wor
         assert "<html" not in body and "<head" not in body and 'id="live"' not in body, path
     _, _, body = await d.get("/?partial=1")
     assert 'id="onchain-balance"' in body and "1,000,000 sat" in body
-    assert body.count("<svg class=\"chart\"") == 6
+    assert body.count('<svg class="chart"') == 6
     _, _, body = await d.get("/holds?partial=1")
     assert 'id="no-holds"' in body
 

@@ -33,19 +33,20 @@ def points_of(root: ET.Element) -> list[list[tuple[float, float]]]:
     return out
 
 
-def tick_labels(root: ET.Element, anchor: str) -> list[str]:
-    return [t.text or "" for t in root.iter(f"{SVG}text") if t.get("class") == "tick" and t.get("text-anchor") == anchor]
+def tick_labels(root: ET.Element, axis: str) -> list[str]:
+    return [t.text or "" for t in root.iter(f"{SVG}text") if t.get("class") == f"tick {axis}"]
 
 
 @pytest.mark.parametrize(
     ("lo", "hi", "want"),
     [
-        (0, 10, (0, 10, 2.5 if False else 5)),
+        (0, 10, (0, 10, 2.5)),
         (0, 7, (0, 8, 2)),
+        (0, 100, (0, 100, 25)),
         (0, 1_234_567, (0, 1_500_000, 500_000)),
-        (3, 3, (0, 5, 1)),  # constant data: the axis still starts at zero and has height
-        (0, 0, (0, 1, 0.5)),  # all zero: a unit axis, not a division by zero
-        (-5, 5, (-6, 6, 2)),
+        (3, 3, (0, 3, 1)),  # constant data: the axis still starts at zero and has height
+        (0, 0, (0, 1, 0.25)),  # all zero: a unit axis, not a division by zero
+        (-5, 5, (-5, 5, 2.5)),
         (0, 0.3, (0, 0.3, 0.1)),
     ],
 )
@@ -57,7 +58,8 @@ def test_nice_range(lo: float, hi: float, want: tuple[float, float, float]) -> N
 
 
 @pytest.mark.parametrize(
-    ("v", "want"), [(0, "0"), (950, "950"), (1500, "1.5k"), (2_000_000, "2M"), (3e9, "3G"), (-1200, "-1.2k"), (0.25, "0.25")]
+    ("v", "want"),
+    [(0, "0"), (950, "950"), (1500, "1.5k"), (2_000_000, "2M"), (3e9, "3G"), (-1200, "-1.2k"), (0.25, "0.25")],
 )
 def test_short_number(v: float, want: str) -> None:
     assert charts.short_number(v) == want
@@ -85,8 +87,8 @@ def test_a_line_is_scaled_into_the_plot_with_time_left_to_right_and_values_upwar
     assert ys[0] == pytest.approx(200 - charts.BOTTOM)
     assert ys[-1] == pytest.approx(charts.TOP)
     assert ys[1] == pytest.approx((ys[0] + ys[2]) / 2)
-    assert tick_labels(root, "end") == ["0", "25", "50", "75", "100"]
-    assert len(tick_labels(root, "start")) == 1 and len(tick_labels(root, "middle")) == 1
+    assert tick_labels(root, "y") == ["0", "25", "50", "75", "100"]
+    assert len(tick_labels(root, "x")) == 3
     assert "Balance (sat)" in svg
     assert "on-chain 100" in svg  # the legend shows the latest value
 
@@ -115,7 +117,7 @@ def test_two_series_share_one_axis_and_get_their_own_colour() -> None:
     )
     lines = list(root.iter(f"{SVG}polyline"))
     assert [pl.get("class") for pl in lines] == ["series s0", "series s1"]
-    assert tick_labels(root, "end")[-1] == "40"
+    assert tick_labels(root, "y")[-1] == "40"
 
 
 def test_long_series_are_thinned_keeping_both_ends() -> None:
@@ -146,7 +148,7 @@ def test_formats() -> None:
     assert render.sat(1_234_567) == "1,234,567 sat"
     assert render.msat(20_000_000) == "20,000 sat"
     assert render.msat(1_500) == "1.500 sat"
-    assert render.msat(None) == "–"
+    assert render.msat(None) == render.NONE == "\u2013"
     assert render.num(1234) == "1,234"
     assert render.short("02" + "ab" * 32) == "02ababab…ababab"
     assert str(render.badge("held")) == '<span class="badge warn">held</span>'
@@ -166,7 +168,7 @@ def test_sessions_end_when_idle_or_old_and_are_bounded() -> None:
     clock.t += 31
     assert s.get(a.id) is None  # idle too long
     b = s.create()
-    for _ in range(6):
+    for _ in range(4):
         clock.t += 20
         assert s.get(b.id) is b
     clock.t += 20
@@ -216,3 +218,12 @@ def test_login_limiter_bounds_guessing_from_many_addresses_and_its_memory() -> N
         lim.failed(f"10.1.{i}.1")
         clock.t += 60
     assert len(lim._buckets) <= 50
+
+
+def test_counts_get_whole_ticks_and_a_line_keeps_its_colour() -> None:
+    root = parse(charts.line_chart("Held", [charts.Line("held", [(1, 0), (2, 1)], colour=3)], whole=True))
+    assert tick_labels(root, "y") == ["0", "1"]  # not 0, 0.25, 0.5 ...
+    assert [pl.get("class") for pl in root.iter(f"{SVG}polyline")] == ["series s3"]
+    assert [r.get("class") for r in root.iter(f"{SVG}rect") if "key" in (r.get("class") or "")] == ["key s3"]
+    title = [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "chart-title"]
+    assert title == ["Held"]

@@ -30,7 +30,7 @@ class FormError(Exception):
     """A form field is missing or malformed; the text says which and how."""
 
 
-Form = MultiDictProxy[str | web.FileField]
+Form = MultiDictProxy[str | bytes | bytearray | web.FileField]
 
 
 def text(form: Form, name: str, pattern: re.Pattern[str], what: str, *, required: bool = True) -> str:
@@ -54,9 +54,7 @@ def whole(form: Form, name: str, lo: int, hi: int) -> int:
     return int(digits)
 
 
-async def _act(
-    request: web.Request, back: str, work: Callable[[Form], Awaitable[str]], what: str
-) -> web.Response:
+async def _act(request: web.Request, back: str, work: Callable[[Form], Awaitable[str]], what: str) -> web.Response:
     """Run `work` on the form; its sentence (or the error's) is shown on the page at `back`."""
     session = session_of(request)
     assert session is not None  # the guard lets no POST without a session through

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -17,32 +17,37 @@ Point = tuple[float, float]
 #: Room around the plot for the axis labels, in SVG units.
 LEFT: Final = 56
 RIGHT: Final = 12
-TOP: Final = 12
+TOP: Final = 30  # the title and the legend sit above the plot
 BOTTOM: Final = 24
+#: Width of a character of the legend's text, roughly (11 px sans-serif), to lay out its items.
+CHAR_W: Final = 6.4
 #: At most this many points are drawn per series (a week of 10-second samples would be 60,000):
 #: the rest are dropped evenly, keeping the first and the last.
 MAX_POINTS: Final = 400
 
 
 def nice_step(span: float, ticks: int = 4) -> float:
-    """A round step (1, 2 or 5 times a power of ten) that cuts `span` into about `ticks` parts."""
+    """A round step (1, 2, 2.5 or 5 times a power of ten) that cuts `span` into about `ticks` parts."""
     if span <= 0 or not math.isfinite(span):
         return 1.0
     raw = span / ticks
     power = 10 ** math.floor(math.log10(raw))
-    for m in (1, 2, 5, 10):
+    for m in (1, 2, 2.5, 5, 10):
         if raw <= m * power:
             return float(m * power)
     return float(10 * power)  # pragma: no cover - the loop always returns
 
 
-def nice_range(lo: float, hi: float, ticks: int = 4) -> tuple[float, float, float]:
+def nice_range(lo: float, hi: float, ticks: int = 4, *, whole: bool = False) -> tuple[float, float, float]:
     """(bottom, top, step) of a value axis that holds [lo, hi] with round ticks. The axis starts at
-    zero for non-negative data, so that the height of a line means its size."""
+    zero for non-negative data, so that the height of a line means its size. `whole`: the values
+    are counts, so no tick falls between two whole numbers."""
     lo = min(lo, 0.0)
     if hi <= lo:
         hi = lo + 1.0
     step = nice_step(hi - lo, ticks)
+    if whole:
+        step = max(1.0, float(math.ceil(step)))
     bottom = math.floor(lo / step) * step
     top = math.ceil(hi / step) * step
     if top <= bottom:
@@ -83,6 +88,8 @@ class Line:
 
     label: str
     points: Sequence[Point]
+    #: The colour's index (CSS class s0..s5); by default the line's position in the chart.
+    colour: int | None = None
 
 
 def line_chart(
@@ -90,8 +97,9 @@ def line_chart(
     lines: Sequence[Line],
     *,
     unit: str = "",
+    whole: bool = False,
     width: int = 480,
-    height: int = 170,
+    height: int = 190,
     now: float | None = None,
     window: float | None = None,
 ) -> Markup:
@@ -105,13 +113,13 @@ def line_chart(
         f'aria-label="{escape(caption)}" xmlns="http://www.w3.org/2000/svg">'
         f"<title>{escape(caption)}</title>"
     )
-    finite = [
-        [(float(t), float(v)) for t, v in ln.points if math.isfinite(t) and math.isfinite(v)] for ln in lines
-    ]
+    finite = [[(float(t), float(v)) for t, v in ln.points if math.isfinite(t) and math.isfinite(v)] for ln in lines]
     all_points = [p for pts in finite for p in pts]
     if not all_points:
         return Markup(
-            head + f'<rect class="plot" x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}"/>'
+            head
+            + _legend(caption, lines, finite, width)
+            + f'<rect class="plot" x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}"/>'
             f'<text class="empty" x="{LEFT + pw / 2:.1f}" y="{TOP + ph / 2:.1f}" text-anchor="middle">'
             "no samples yet</text></svg>"
         )
@@ -123,7 +131,7 @@ def line_chart(
         x1 = max(t for t, _ in all_points)
     if x1 <= x0:
         x0, x1 = x0 - 30.0, x0 + 30.0  # one instant: centre it in a minute
-    bottom, top, step = nice_range(min(v for _, v in all_points), max(v for _, v in all_points))
+    bottom, top, step = nice_range(min(v for _, v in all_points), max(v for _, v in all_points), whole=whole)
 
     def sx(t: float) -> float:
         return LEFT + (t - x0) / (x1 - x0) * pw
@@ -138,33 +146,46 @@ def line_chart(
         v = bottom + i * step
         y = sy(v)
         out.append(f'<line class="grid" x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + pw}" y2="{y:.1f}"/>')
-        out.append(f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{short_number(v)}</text>')
+        out.append(f'<text class="tick y" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{short_number(v)}</text>')
     # Time axis: the two ends and the middle.
     for frac, anchor in ((0.0, "start"), (0.5, "middle"), (1.0, "end")):
         t = x0 + frac * (x1 - x0)
         out.append(
-            f'<text class="tick" x="{LEFT + frac * pw:.1f}" y="{height - 6}" text-anchor="{anchor}">'
+            f'<text class="tick x" x="{LEFT + frac * pw:.1f}" y="{height - 6}" text-anchor="{anchor}">'
             f"{time_label(t, x1 - x0)}</text>"
         )
-    for i, pts in enumerate(finite):
+    for i, (ln, pts) in enumerate(zip(lines, finite, strict=True)):
         visible = thin(sorted(p for p in pts if x0 <= p[0] <= x1))
-        cls = f"series s{i % 6}"
+        cls = f"series s{_colour(ln, i)}"
         if len(visible) == 1:
             t, v = visible[0]
             out.append(f'<circle class="{cls}" cx="{sx(t):.1f}" cy="{sy(v):.1f}" r="3"/>')
         elif visible:
             d = " ".join(f"{sx(t):.1f},{sy(v):.1f}" for t, v in visible)
             out.append(f'<polyline class="{cls}" points="{d}"/>')
-    # The legend: one coloured mark and label per series, with its latest value.
-    x = LEFT + 6
-    for i, (ln, pts) in enumerate(zip(lines, finite, strict=True)):
-        last = f" {short_number(max(pts, key=lambda p: p[0])[1])}" if pts else ""
-        label = f"{ln.label}{last}"
-        out.append(f'<rect class="key s{i % 6}" x="{x}" y="{TOP + 5}" width="10" height="4"/>')
-        out.append(f'<text class="legend" x="{x + 14}" y="{TOP + 11}">{escape(label)}</text>')
-        x += 24 + 7 * len(label)
+    out.append(_legend(caption, lines, finite, width))
     out.append("</svg>")
     return Markup("".join(out))
+
+
+def _colour(line: Line, i: int) -> int:
+    return (line.colour if line.colour is not None else i) % 6
+
+
+def _legend(title: str, lines: Sequence[Line], finite: Sequence[Sequence[Point]], width: int) -> str:
+    """The chart's title on the left above the plot; on the right, a coloured mark and label per
+    series with its latest value."""
+    out = [f'<text class="chart-title" x="{LEFT - 48}" y="18">{escape(title)}</text>']
+    items = []
+    for i, (ln, pts) in enumerate(zip(lines, finite, strict=True)):
+        last = f" {short_number(max(pts, key=lambda p: p[0])[1])}" if pts else ""
+        items.append((_colour(ln, i), f"{ln.label}{last}"))
+    x = width - RIGHT - sum(18 + CHAR_W * len(label) for _, label in items)
+    for i, label in items:
+        out.append(f'<rect class="key s{i}" x="{x:.1f}" y="11" width="10" height="4"/>')
+        out.append(f'<text class="legend" x="{x + 13:.1f}" y="17">{escape(label)}</text>')
+        x += 18 + CHAR_W * len(label)
+    return "".join(out)
 
 
 def capacity_bar(outbound_msat: int, inbound_msat: int, *, width: int = 220, height: int = 14) -> Markup:
@@ -180,14 +201,6 @@ def capacity_bar(outbound_msat: int, inbound_msat: int, *, width: int = 220, hei
     if total > 0:
         w_out = width * max(outbound_msat, 0) / total
         out.append(f'<rect class="cap-out" x="0" y="0" width="{w_out:.1f}" height="{height}" rx="3"/>')
-        out.append(
-            f'<rect class="cap-in" x="{w_out:.1f}" y="0" width="{width - w_out:.1f}" height="{height}" rx="3"/>'
-        )
+        out.append(f'<rect class="cap-in" x="{w_out:.1f}" y="0" width="{width - w_out:.1f}" height="{height}" rx="3"/>')
     out.append("</svg>")
     return Markup("".join(out))
-
-
-def lines_from(series: Mapping[str, Sequence[Point]], labels: Mapping[str, str], scale: float = 1.0) -> list[Line]:
-    """Lines for the named series (in the order of `labels`), values divided by `scale` (msat to
-    sat: 1000). A series the store does not have is an empty line, not an error."""
-    return [Line(label, [(t, v / scale) for t, v in series.get(name, [])]) for name, label in labels.items()]

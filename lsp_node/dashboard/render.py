@@ -13,6 +13,9 @@ from markupsafe import Markup, escape
 
 from lsp_node.dashboard import charts
 
+#: Shown for a missing value (an en dash).
+NONE = "\u2013"
+
 #: Known states get a colour; any other word is shown as a grey badge.
 BADGES = {
     # holds (SPEC.md §5.1) and their HTLCs
@@ -41,14 +44,14 @@ BADGES = {
 def sat(v: Any) -> str:
     """1234567 -> '1,234,567 sat'."""
     if v is None:
-        return "–"
+        return NONE
     return f"{int(v):,} sat"
 
 
 def msat(v: Any) -> str:
     """An msat amount in sat, with the msat after a point only when there are some."""
     if v is None:
-        return "–"
+        return NONE
     n = int(v)
     whole, rest = divmod(abs(n), 1000)
     sign = "-" if n < 0 else ""
@@ -57,21 +60,21 @@ def msat(v: Any) -> str:
 
 def num(v: Any) -> str:
     if v is None:
-        return "–"
+        return NONE
     return f"{int(v):,}"
 
 
 def when(ts: Any) -> str:
     """Unix seconds as local date and time."""
     if ts is None or ts == 0:
-        return "–"
+        return NONE
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(ts)))
 
 
 def ago(ts: Any) -> str:
     """How long ago (or in how long) a unix time is, for a person: '3 min ago', 'in 2 h'."""
     if ts is None or ts == 0:
-        return "–"
+        return NONE
     delta = time.time() - float(ts)
     future = delta < 0
     d = abs(delta)

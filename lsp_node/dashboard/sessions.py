@@ -41,9 +41,7 @@ class Session:
 
 
 class Sessions:
-    def __init__(
-        self, *, ttl_secs: float, idle_secs: float, max_sessions: int, clock: Clock = time.monotonic
-    ) -> None:
+    def __init__(self, *, ttl_secs: float, idle_secs: float, max_sessions: int, clock: Clock = time.monotonic) -> None:
         self.ttl = ttl_secs
         self.idle = min(idle_secs, ttl_secs)
         self.max = max_sessions

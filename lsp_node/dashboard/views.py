@@ -28,17 +28,25 @@ PAYMENT_DIRECTIONS: Final = ("inbound", "outbound")
 PAYMENT_STATUSES: Final = ("pending", "succeeded", "failed")
 ROLE_OFF: Final = "The LSP role is disabled on this node (config [lsp] enabled = false): no holds, mailbox or pushes."
 
-#: Charts of the overview: (title, unit, {series name: label}, divisor).
-CHARTS: Final[list[tuple[str, str, dict[str, str], float]]] = [
-    ("Balances", "sat", {"onchain_sat": "on-chain", "outbound_msat": "outbound", "inbound_msat": "inbound"}, 1.0),
-    ("Held HTLCs", "count", {"held_htlcs": "held HTLCs", "holds_active": "active holds"}, 1.0),
-    ("Forwards", "count", {"forwards_total": "forwards"}, 1.0),
-    ("Forwarding fees", "sat", {"forward_fees_msat_total": "fees earned"}, 1000.0),
-    ("Mailbox depth", "messages", {"mailbox_messages": "messages"}, 1.0),
-    ("Pushes", "count", {"pushes_sent_total": "sent", "pushes_failed_total": "failed"}, 1.0),
+#: Charts of the overview: title, unit, counts (whole numbers) or not, and the series as
+#: (name in the sample store, label, divisor to the unit, colour or None).
+CHARTS: Final[list[tuple[str, str, bool, list[tuple[str, str, float, int | None]]]]] = [
+    (
+        "Balances",
+        "sat",
+        False,
+        [
+            ("onchain_sat", "on-chain", 1, None),
+            ("outbound_msat", "outbound", 1000, None),
+            ("inbound_msat", "inbound", 1000, None),
+        ],
+    ),
+    ("Held HTLCs", "count", True, [("held_htlcs", "held HTLCs", 1, 2), ("holds_active", "active holds", 1, 4)]),
+    ("Forwards", "count", True, [("forwards_total", "forwards", 1, None)]),
+    ("Forwarding fees", "sat", False, [("forward_fees_msat_total", "fees earned", 1000, 1)]),
+    ("Mailbox depth", "messages", True, [("mailbox_messages", "messages", 1, 4)]),
+    ("Pushes", "count", True, [("pushes_sent_total", "sent", 1, 1), ("pushes_failed_total", "failed", 1, 3)]),
 ]
-#: Series whose values are msat and shown in sat (within a chart with sat series).
-MSAT_SERIES: Final = frozenset({"outbound_msat", "inbound_msat"})
 
 
 def choice(request: web.Request, name: str, allowed: tuple[str, ...] | list[str]) -> str | None:
@@ -70,18 +78,18 @@ async def chart_svgs(request: web.Request, window_name: str) -> list[Any]:
     ops = request.app[DASHBOARD].ops
     window = float(WINDOWS[window_name])
     now = time.time()
-    names = [name for _, _, labels, _ in CHARTS for name in labels]
+    names = [name for _, _, _, lines in CHARTS for name, _, _, _ in lines]
     store = ops.samples
     series: dict[str, list[tuple[float, float]]] = {}
     if store is not None:
         series = await store.run(store.series, names, now - window)
     out = []
-    for title, unit, labels, divisor in CHARTS:
+    for title, unit, whole, specs in CHARTS:
         lines = [
-            charts.Line(label, [(t, v / (1000.0 if name in MSAT_SERIES else divisor)) for t, v in series.get(name, [])])
-            for name, label in labels.items()
+            charts.Line(label, [(t, v / divisor) for t, v in series.get(name, [])], colour)
+            for name, label, divisor, colour in specs
         ]
-        out.append(charts.line_chart(title, lines, unit=unit, now=now, window=window))
+        out.append(charts.line_chart(title, lines, unit=unit, whole=whole, now=now, window=window))
     return out
 
 
