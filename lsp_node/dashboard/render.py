@@ -96,8 +96,10 @@ def short(v: Any, head: int = 8, tail: int = 6) -> str:
 
 
 def badge(state: Any) -> Markup:
+    """A state as a coloured pill; "htlc settled" is coloured as "settled"."""
     word = str(state) if state is not None else "unknown"
-    return Markup('<span class="badge {}">{}</span>').format(BADGES.get(word, "muted"), escape(word))
+    tone = BADGES.get(word) or BADGES.get(word.rsplit(" ", 1)[-1], "muted")
+    return Markup('<span class="badge {}">{}</span>').format(tone, escape(word))
 
 
 def setup(app: web.Application) -> None:
