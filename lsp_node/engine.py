@@ -16,6 +16,8 @@ from lsp_node._ldk import (
     ChannelClosed,
     ChannelPending,
     ChannelReady,
+    Forward,
+    ForwardTotals,
     HeldHop,
     HtlcHandlingFailed,
     HtlcIntercepted,
@@ -44,6 +46,8 @@ __all__ = [
     "ChannelPending",
     "ChannelReady",
     "Event",
+    "Forward",
+    "ForwardTotals",
     "HeldHop",
     "HtlcHandlingFailed",
     "HtlcIntercepted",
@@ -199,6 +203,10 @@ class LightningNode:
     def claimable_onchain_sat(self) -> int:
         return self._raw.claimable_onchain_sat()
 
+    def fee_estimates(self, targets: list[int]) -> dict[int, float]:
+        """sat/vB by confirmation target (blocks), from the estimates each chain sync refreshes."""
+        return dict(self._raw.fee_estimates(targets))
+
     async def send_onchain(self, address: str, amount_sat: int | None) -> str:
         return await self._raw.send_onchain(address, amount_sat)
 
@@ -267,6 +275,25 @@ class LightningNode:
 
     async def payments(self) -> list[Payment]:
         return await self._raw.list_payments()
+
+    async def payments_page(
+        self,
+        *,
+        direction: str | None = None,
+        status: str | None = None,
+        invoices_only: bool = False,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Payment]:
+        """One page of payments, newest first; `limit` 1..500 (InvalidArgumentError otherwise)."""
+        return await self._raw.payments_page(direction, status, invoices_only, limit, offset)
+
+    async def forwards(self, limit: int = 50, offset: int = 0) -> list[Forward]:
+        """One page of the forwarding history, newest first; `limit` 1..500."""
+        return await self._raw.list_forwards(limit, offset)
+
+    async def forward_totals(self) -> ForwardTotals:
+        return await self._raw.forward_totals()
 
     async def payment(self, payment_id: str) -> Payment | None:
         return await self._raw.payment(payment_id)

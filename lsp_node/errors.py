@@ -67,3 +67,7 @@ class NodeNotRunningError(LspNodeError):
 
 class InvalidArgumentError(LspNodeError, ValueError):
     """An argument was out of range or malformed."""
+
+
+class NotFoundError(InvalidArgumentError):
+    """The thing asked for (a hold, a push, a channel) does not exist."""

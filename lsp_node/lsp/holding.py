@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from lsp_node import protocol as p
 from lsp_node.engine import HtlcHandlingFailed, HtlcIntercepted, PaymentForwarded
+from lsp_node.errors import InvalidArgumentError
 from lsp_node.lsp import hooks
 from lsp_node.lsp.context import NOT_AUTHENTICATED, Role, short
 from lsp_node.lsp.forwarding import Forwarder, facts
@@ -40,6 +41,7 @@ class FailBack:
     htlcs: list[HeldHtlc]
     reason: str
     push: bool  # hold_expiring to the payer (not for released holds, SPEC.md §5.1)
+    event: HoldEvent = HoldEvent.FAIL_BACK  # OPERATOR_FAIL when the operator fails it by hand
 
 
 @dataclass
@@ -415,12 +417,7 @@ class Holding:
         released holds whose HTLCs all failed. Nothing is forwarded or retried here."""
         height = self.role.engine.best_block_height()
         plan = await self.store.run(self._plan_tick, height, time.time())
-        for fb in plan.fail_back:
-            for h in fb.htlcs:
-                await self.forwarder.fail(h.intercept_id)
-        if plan.fail_back:
-            await self.store.run(self._commit_fail_backs, plan.fail_back, time.time())
-            hooks.fire(hooks.AFTER_FAIL_BACK)
+        await self._fail_back(plan.fail_back)
         for client in plan.warn + [fb.hold.client for fb in plan.fail_back if fb.push]:
             await self.role.notify(client, "hold_expiring")
         for client in plan.failed:
@@ -463,7 +460,52 @@ class Holding:
         store.forget_requests_before(now - 2 * pol.request_max_age_secs)
         return plan
 
-    def _commit_fail_backs(self, fail_backs: list[FailBack], now: float) -> None:
+    async def _fail_back(self, fail_backs: list[FailBack]) -> set[str]:
+        """Fail the planned HTLCs back with LDK, then commit: the ids of the holds that became failed."""
+        for fb in fail_backs:
+            for h in fb.htlcs:
+                await self.forwarder.fail(h.intercept_id)
+        if not fail_backs:
+            return set()
+        moved = await self.store.run(self._commit_fail_backs, fail_backs, time.time())
+        hooks.fire(hooks.AFTER_FAIL_BACK)
+        return moved
+
+    # -- by hand -----------------------------------------------------------------------------------
+    async def fail_by_operator(self, hold_id: str) -> tuple[Hold, int, bool]:
+        """Fail a hold back now, as the tick does at its fail-back height (SPEC.md §5.1,
+        OPERATOR_FAIL): the hold read, its held HTLCs failed back, the hold moved if it is still
+        in the state it was read in. Returns the hold as read, how many HTLCs were failed back
+        and whether the hold became failed; raises InvalidArgumentError (naming the state) if the
+        machine has no such transition, KeyError if there is no such hold."""
+        plan = await self.store.run(self._plan_operator_fail, hold_id)
+        moved = hold_id in await self._fail_back([plan])
+        if moved:
+            log.info("hold %s failed back by the operator (%s HTLCs)", short(hold_id), len(plan.htlcs))
+            if not self.role.engine.is_online(plan.hold.client):
+                await self.role.notify(plan.hold.client, "hold_failed")
+        return plan.hold, len(plan.htlcs), moved
+
+    def _plan_operator_fail(self, hold_id: str) -> FailBack:
+        hold = self.store.hold(hold_id)
+        if hold is None:
+            raise KeyError(hold_id)
+        if not allowed(hold.state, HoldEvent.OPERATOR_FAIL, facts(hold, 0)):
+            if hold.state == RELEASED:
+                raise InvalidArgumentError(
+                    "the hold is released: its HTLCs are with LDK or being handed over; it ends when they settle or fail"
+                )
+            raise InvalidArgumentError(f"the hold is already {hold.state}")
+        return FailBack(
+            hold,
+            self.store.htlcs(hold_id, HELD),
+            "failed back by the operator",
+            push=False,
+            event=HoldEvent.OPERATOR_FAIL,
+        )
+
+    def _commit_fail_backs(self, fail_backs: list[FailBack], now: float) -> set[str]:
+        moved: set[str] = set()
         for fb in fail_backs:
             for h in fb.htlcs:
                 # Conditional: the tick read these HTLCs before its engine calls.
@@ -476,10 +518,12 @@ class Holding:
                     "hold %s: an HTLC was forwarded during its fail-back; hold left as is", short(fb.hold.hold_id)
                 )
                 continue
-            if self.store.move_hold(fb.hold, HoldEvent.FAIL_BACK, reason=fb.reason):
+            if self.store.move_hold(fb.hold, fb.event, reason=fb.reason):
                 log.info("hold %s failed back: %s", short(fb.hold.hold_id), fb.reason)
+                moved.add(fb.hold.hold_id)
             else:
                 log.warning("hold %s changed state during its fail-back; left as is", short(fb.hold.hold_id))
+        return moved
 
     # -- start-up ------------------------------------------------------------------------------------
     async def reconcile(self) -> None:

@@ -36,6 +36,7 @@ class HoldEvent(str, Enum):
     FAIL_BACK = "fail_back"  # block tick
     FORWARD_FAILED = "forward_failed"  # the release (or start-up) could hand none of its HTLCs to LDK
     RETRY_EXPIRED = "retry_expired"  # block tick: every HTLC failed and the payer did not retry in time
+    OPERATOR_FAIL = "operator_fail"  # the operator fails the hold back by hand (admin API)
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,9 @@ TRANSITIONS: Final[tuple[Transition, ...]] = (
     Transition(RELEASED, HoldEvent.FAIL_BACK, FAILED, _stranded_failback_due, "released HTLC still waiting"),
     Transition(RELEASED, HoldEvent.FORWARD_FAILED, FAILED, _nothing_in_flight, "no HTLC could be forwarded"),
     Transition(RELEASED, HoldEvent.RETRY_EXPIRED, FAILED, _retry_grace_over, "every HTLC failed, no retry came"),
+    # By hand, only before a release: a released hold's HTLCs are LDK's (or being handed to it).
+    Transition(ARMED, HoldEvent.OPERATOR_FAIL, FAILED, _always, "failed back by the operator"),
+    Transition(HELD, HoldEvent.OPERATOR_FAIL, FAILED, _always, "failed back by the operator"),
 )
 TABLE: Final[dict[tuple[str, HoldEvent], Transition]] = {(t.source, t.event): t for t in TRANSITIONS}
 

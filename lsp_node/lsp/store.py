@@ -302,6 +302,17 @@ class LspStore:
             args.append(client)
         return self._holds(where, args, "ORDER BY created_at")
 
+    def holds_page(self, state: str | None, limit: int, offset: int) -> list[Hold]:
+        """One page of holds, newest first, of one state if given (the admin API's listing)."""
+        where, args = ("state = ?", [state]) if state else ("1=1", [])
+        return self._holds(where, [*args, limit, offset], "ORDER BY created_at DESC, hold_id LIMIT ? OFFSET ?")
+
+    def htlc_history(self, hold_id: str) -> list[dict[str, Any]]:
+        """The hold's HTLCs with when each last changed state (`updated_at`), oldest first."""
+        return self._rows(
+            f"SELECT {_HTLC_COLS}, updated_at FROM lsp_hold_htlcs WHERE hold_id = ? ORDER BY rowid", (hold_id,)
+        )
+
     def active_hold_with_hash(self, payment_hashes: Iterable[str], client: str | None = None) -> str | None:
         """The id of an active hold (of `client`, if given) covering one of these hashes, if any."""
         hashes = list(payment_hashes)
@@ -470,6 +481,25 @@ class LspStore:
         if not ids:
             return 0
         return self._exec(f"DELETE FROM lsp_mailbox WHERE client = ? AND id IN ({_marks(len(ids))})", (client, *ids))
+
+    def mailbox_clients(self) -> list[dict[str, Any]]:
+        """Per client: messages kept, their bytes and the oldest one's arrival; fullest first."""
+        return self._rows(
+            "SELECT client, COUNT(*) AS messages, SUM(size) AS bytes, MIN(received_at) AS oldest_at"
+            " FROM lsp_mailbox GROUP BY client ORDER BY messages DESC, client"
+        )
+
+    def mailbox_entries(self, client: str | None = None) -> list[dict[str, Any]]:
+        """The entries without their bodies (opaque onion messages, up to 32 KB each)."""
+        q, args = "SELECT id, client, size, received_at, expires_at, sender FROM lsp_mailbox", []
+        if client:
+            q += " WHERE client = ?"
+            args.append(client)
+        return self._rows(q + " ORDER BY id", args)
+
+    def purge_client_mailbox(self, client: str) -> int:
+        """Delete every entry kept for one client (the operator's purge); how many."""
+        return self._exec("DELETE FROM lsp_mailbox WHERE client = ?", (client,))
 
     def purge_mailbox(self, now: float) -> int:
         return self._exec("DELETE FROM lsp_mailbox WHERE expires_at <= ?", (now,))

@@ -104,6 +104,10 @@ class Notifier:
             self._wake.set()
         return created
 
+    def wake(self) -> None:
+        """Look at the outbox now (a push made due by hand, e.g. the operator's retry)."""
+        self._wake.set()
+
     def status(self, now: float | None = None) -> dict[str, int]:
         s = self.store.status(now)
         return {

@@ -350,6 +350,54 @@ class NotificationStore:
             )
         return [OutboxEntry(**r) for r in rows]
 
+    def outbox_page(self, status: str | None, limit: int, offset: int) -> list[OutboxEntry]:
+        """One page of outbox rows, newest first, of one status if given (the admin API's listing)."""
+        where, args = ("WHERE status = ?", [status]) if status else ("", [])
+        rows = self._rows(
+            f"SELECT {_OUTBOX_COLS} FROM notify_outbox {where} ORDER BY id DESC LIMIT ? OFFSET ?",
+            [*args, limit, offset],
+        )
+        return [OutboxEntry(**r) for r in rows]
+
+    def all_devices(self, now: float | None = None) -> list[Device]:
+        """Every unexpired device of every client, oldest registration first."""
+        rows = self._rows(
+            f"SELECT {_DEVICE_COLS} FROM notify_devices WHERE expires_at > ? ORDER BY registered_at, client_id, platform",
+            (_now(now),),
+        )
+        return [Device(**r) for r in rows]
+
+    def retry(self, outbox_id: int, now: float | None = None) -> OutboxEntry:
+        """Make a push due now: a pending one is tried at once, a dead one is revived for one more
+        round of attempts. Raises KeyError for an unknown id, InvalidArgumentError for a push that
+        was sent or whose (client, kind) has another push pending."""
+        t = _now(now)
+
+        def retry() -> OutboxEntry:
+            rows = self._store.rows(f"SELECT {_OUTBOX_COLS} FROM notify_outbox WHERE id = ?", (outbox_id,))
+            if not rows:
+                raise KeyError(outbox_id)
+            entry = OutboxEntry(**rows[0])
+            if entry.status == "sent":
+                raise InvalidArgumentError("the push was sent already")
+            if entry.status == "dead":
+                pending = self._store.rows(
+                    "SELECT 1 AS x FROM notify_outbox WHERE client_id = ? AND kind = ? AND status = 'pending'",
+                    (entry.client_id, entry.kind),
+                )
+                if list(pending):
+                    raise InvalidArgumentError("a push of this kind is already pending for this client")
+            # Attempts restart: a revived push gets the delivery's whole round of attempts again.
+            self.db.execute(
+                "UPDATE notify_outbox SET status = 'pending', next_attempt_at = ?, attempts = 0, finished_at = NULL"
+                " WHERE id = ?",
+                (t, outbox_id),
+            )
+            [row] = self._store.rows(f"SELECT {_OUTBOX_COLS} FROM notify_outbox WHERE id = ?", (outbox_id,))
+            return OutboxEntry(**row)
+
+        return self.call(retry)
+
     def next_due_at(self) -> float | None:
         """When the earliest pending push is due, or None if nothing is pending."""
         [row] = self._rows("SELECT MIN(next_attempt_at) AS due FROM notify_outbox WHERE status = 'pending'")

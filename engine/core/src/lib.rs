@@ -25,7 +25,7 @@ pub use config::{NodeConfig, NodeOptions};
 pub use error::{Error, Result};
 pub use event::{NodeEvent, QueuedEvent};
 pub use io::InterceptRecord;
-pub use io::PaymentRecord;
+pub use io::{ForwardRecord, ForwardTotals, PaymentRecord};
 pub use model::{ChannelInfo, HeldHop, InboundHtlc, InvoiceInfo, OnionMessageStats, PeerInfo};
 pub use node::Node;
 pub use onion::verify_message;

@@ -248,6 +248,12 @@ impl crate::node::Node {
         self.core.chain_monitor.get_claimable_balances(&[]).iter().map(|b| b.claimable_amount_satoshis()).sum()
     }
 
+    /// The chain source's fee estimates (sat/vB) for these confirmation targets, from the cache
+    /// each sync refreshes (no request here).
+    pub fn fee_estimates(&self, targets: &[u16]) -> Vec<(u16, f64)> {
+        targets.iter().map(|&t| (t, self.core.chain.sat_per_vb(t))).collect()
+    }
+
     pub async fn send_onchain(&self, address: &str, amount_sat: Option<u64>) -> Result<String> {
         self.check_running()?;
         // Six blocks: an operator's withdrawal is not urgent, but should not linger for days.

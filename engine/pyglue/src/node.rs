@@ -10,8 +10,8 @@ use pyo3::prelude::*;
 use crate::errors::to_py;
 use crate::events;
 use crate::types::{
-    Balance, Channel, HeldHop, InboundHtlc, InvoiceInfo, NodeOptions, OnionMessageStats, Payment, Peer,
-    PendingIntercept,
+    Balance, Channel, Forward, ForwardTotals, HeldHop, InboundHtlc, InvoiceInfo, NodeOptions, OnionMessageStats,
+    Payment, Peer, PendingIntercept,
 };
 
 #[pyclass(frozen, name = "Node", module = "lsp_node._ldk")]
@@ -105,6 +105,11 @@ impl PyNode {
         py.detach(|| self.inner.claimable_onchain_sat())
     }
 
+    /// sat/vB per confirmation target (blocks), from the estimates each chain sync refreshes.
+    fn fee_estimates(&self, py: Python<'_>, targets: Vec<u16>) -> Vec<(u16, f64)> {
+        py.detach(|| self.inner.fee_estimates(&targets))
+    }
+
     #[pyo3(signature = (address, amount_sat=None))]
     fn send_onchain<'py>(
         &self, py: Python<'py>, address: String, amount_sat: Option<u64>,
@@ -179,6 +184,35 @@ impl PyNode {
             let v = n.list_payments().map_err(to_py)?;
             Ok(v.into_iter().map(Payment::from).collect::<Vec<_>>())
         })
+    }
+
+    /// Resolves to one page of payments, newest first: only `direction` (inbound, outbound) and
+    /// `status` (pending, succeeded, failed) if given; `invoices_only`: invoices this node made.
+    #[pyo3(signature = (direction=None, status=None, invoices_only=false, limit=50, offset=0))]
+    fn payments_page<'py>(
+        &self, py: Python<'py>, direction: Option<String>, status: Option<String>, invoices_only: bool, limit: u32,
+        offset: u64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| {
+            let v = n
+                .payments_page(direction.as_deref(), status.as_deref(), invoices_only, limit, offset)
+                .map_err(to_py)?;
+            Ok(v.into_iter().map(Payment::from).collect::<Vec<_>>())
+        })
+    }
+
+    /// Resolves to one page of the forwarding history, newest first.
+    #[pyo3(signature = (limit=50, offset=0))]
+    fn list_forwards<'py>(&self, py: Python<'py>, limit: u32, offset: u64) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| {
+            let v = n.list_forwards(limit, offset).map_err(to_py)?;
+            Ok(v.into_iter().map(Forward::from).collect::<Vec<_>>())
+        })
+    }
+
+    /// Resolves to the totals of the forwarding history.
+    fn forward_totals<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| Ok(ForwardTotals::from(n.forward_totals().map_err(to_py)?)))
     }
 
     /// Resolves to the payment with this id, or None.

@@ -297,6 +297,53 @@ impl From<PaymentRecord> for Payment {
 }
 
 record!(
+    /// A payment this node forwarded (its forwarding history, newest first); `id` is its place
+    /// in the history, `created_at` when it was booked (unix seconds).
+    Forward {
+        id: i64,
+        prev_channel_id: Option<String>,
+        next_channel_id: Option<String>,
+        prev_node_id: Option<String>,
+        next_node_id: Option<String>,
+        fee_earned_msat: Option<u64>,
+        outbound_amount_msat: Option<u64>,
+        claim_from_onchain_tx: bool,
+        created_at: u64,
+    }
+);
+
+impl From<lsp_engine::ForwardRecord> for Forward {
+    fn from(f: lsp_engine::ForwardRecord) -> Self {
+        Self {
+            id: f.id,
+            prev_channel_id: f.prev_channel_id,
+            next_channel_id: f.next_channel_id,
+            prev_node_id: f.prev_node_id,
+            next_node_id: f.next_node_id,
+            fee_earned_msat: f.fee_earned_msat,
+            outbound_amount_msat: f.outbound_amount_msat,
+            claim_from_onchain_tx: f.claim_from_onchain_tx,
+            created_at: f.created_at,
+        }
+    }
+}
+
+record!(
+    /// Totals over the forwarding history: forwards, fees earned and amounts sent on (msat).
+    ForwardTotals {
+        count: u64,
+        fees_msat: u64,
+        amount_msat: u64,
+    }
+);
+
+impl From<lsp_engine::ForwardTotals> for ForwardTotals {
+    fn from(t: lsp_engine::ForwardTotals) -> Self {
+        Self { count: t.count, fees_msat: t.fees_msat, amount_msat: t.amount_msat }
+    }
+}
+
+record!(
     /// One next hop of a held payment (see SPEC.md): the node right after the payer's LSP on a
     /// path, the intercept SCID the LSP assigned to it, and the LSP's fee and CLTV delta there.
     HeldHop {
@@ -449,6 +496,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<InvoiceInfo>()?;
     m.add_class::<InboundHtlc>()?;
     m.add_class::<Payment>()?;
+    m.add_class::<Forward>()?;
+    m.add_class::<ForwardTotals>()?;
     m.add_class::<HeldHop>()?;
     m.add_class::<PendingIntercept>()?;
     m.add_class::<OnionMessageStats>()?;

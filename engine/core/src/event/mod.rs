@@ -9,7 +9,7 @@ use lightning::util::logger::Level;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::io::{PaymentRecord, SqliteStore};
+use crate::io::{now_secs, ForwardRecord, PaymentRecord, SqliteStore};
 use crate::logger::EngineLogger;
 
 mod handler;
@@ -216,6 +216,29 @@ impl EventSink {
             NodeEvent::OnionMessagePeerConnected { peer_node_id } => {
                 self.store.push_message_event(kind, &json, Some(peer_node_id), u64::MAX, Some(1))
             }
+            // Booked in the forwarding history in the event's own transaction.
+            NodeEvent::PaymentForwarded {
+                prev_channel_id,
+                next_channel_id,
+                prev_node_id,
+                next_node_id,
+                fee_earned_msat,
+                outbound_amount_msat,
+                claim_from_onchain_tx,
+            } => {
+                let forward = ForwardRecord {
+                    id: 0,
+                    prev_channel_id: prev_channel_id.clone(),
+                    next_channel_id: next_channel_id.clone(),
+                    prev_node_id: prev_node_id.clone(),
+                    next_node_id: next_node_id.clone(),
+                    fee_earned_msat: *fee_earned_msat,
+                    outbound_amount_msat: *outbound_amount_msat,
+                    claim_from_onchain_tx: *claim_from_onchain_tx,
+                    created_at: now_secs(),
+                };
+                self.store.push_forward_event(kind, &json, &forward).map(Some)
+            }
             _ => self.store.push_event(kind, &json, payment).map(Some),
         };
         match queued {
@@ -273,5 +296,38 @@ mod tests {
             }
             other => panic!("decoded as {other:?}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod forward_tests {
+    use super::*;
+
+    #[test]
+    fn a_forwarded_event_is_booked_in_the_history_with_its_queue_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("node.sqlite")).unwrap());
+        let logger = Arc::new(EngineLogger::new(None, Level::Info, 0, 0).unwrap());
+        let limits = MessageLaneLimits { max_total: 10, max_intercepted_per_peer: 2 };
+        let sink = EventSink::new(Arc::clone(&store), logger, limits);
+        let event = NodeEvent::PaymentForwarded {
+            prev_channel_id: Some("c1".into()),
+            next_channel_id: Some("c2".into()),
+            prev_node_id: Some("02aa".into()),
+            next_node_id: None,
+            fee_earned_msat: Some(1_001),
+            outbound_amount_msat: Some(20_000_000),
+            claim_from_onchain_tx: false,
+        };
+        sink.emit(event.clone(), None).unwrap();
+        let (_, kind, body) = store.first_event().unwrap().unwrap();
+        assert_eq!(kind, "payment_forwarded");
+        assert_eq!(serde_json::from_str::<NodeEvent>(&body).unwrap(), event);
+        let [f] = store.forwards(10, 0).unwrap().try_into().unwrap();
+        assert_eq!((f.prev_channel_id.as_deref(), f.next_node_id), (Some("c1"), None));
+        assert_eq!((f.fee_earned_msat, f.outbound_amount_msat), (Some(1_001), Some(20_000_000)));
+        // Other events leave the history alone.
+        sink.emit(NodeEvent::OnionMessagePeerConnected { peer_node_id: "02aa".into() }, None).unwrap();
+        assert_eq!(store.forward_totals().unwrap().count, 1);
     }
 }

@@ -1,10 +1,12 @@
 //! Persistence: one SQLite file (`node.sqlite`) holding LDK's key-value namespaces, the event
-//! queue, payment records and known peer addresses, with a versioned schema.
+//! queue, payment records, the forwarding history and known peer addresses, with a versioned schema.
 
+mod forwards;
 mod intercepts;
 mod migrations;
 mod sqlite_store;
 
+pub use forwards::{ForwardRecord, ForwardTotals, MAX_PAGE};
 pub use intercepts::{InterceptRecord, INTERCEPT_FAILED, INTERCEPT_FORWARDED, INTERCEPT_PENDING};
 pub use migrations::SCHEMA_VERSION;
 pub use sqlite_store::{PaymentRecord, SqliteStore, STATUS_FAILED, STATUS_PENDING, STATUS_SUCCEEDED};

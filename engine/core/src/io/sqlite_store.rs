@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use lightning::util::persist::KVStoreSync;
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::forwards::{check_page, insert_forward, ForwardRecord};
 use super::migrations::migrate;
 use super::now_secs;
 use crate::error::{Error, Result};
@@ -70,6 +71,21 @@ impl SqliteStore {
         if let Some(p) = payment {
             upsert_payment(&tx, p)?;
         }
+        tx.execute(
+            "INSERT INTO events (kind, body, created_at) VALUES (?1, ?2, ?3)",
+            params![kind, body, now_secs() as i64],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Append a `payment_forwarded` event and book the forward in the same transaction, so the
+    /// forwarding history holds exactly the forwards whose events were queued.
+    pub fn push_forward_event(&self, kind: &str, body: &str, forward: &ForwardRecord) -> Result<i64> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        insert_forward(&tx, forward)?;
         tx.execute(
             "INSERT INTO events (kind, body, created_at) VALUES (?1, ?2, ?3)",
             params![kind, body, now_secs() as i64],
@@ -157,6 +173,25 @@ impl SqliteStore {
         let conn = self.lock();
         let mut stmt = conn.prepare(&format!("{PAYMENT_SELECT} ORDER BY created_at, payment_id"))?;
         let rows = stmt.query_map([], payment_from_row)?;
+        Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+    }
+
+    /// One page of payments, newest first, optionally only one `direction` and/or `status`;
+    /// `invoices_only`: inbound payments of invoices this node created (they carry the bolt11).
+    pub fn payments_page(
+        &self, direction: Option<&str>, status: Option<&str>, invoices_only: bool, limit: u32, offset: u64,
+    ) -> Result<Vec<PaymentRecord>> {
+        check_page(limit)?;
+        // Fixed SQL with optional parameters (NULL matches everything): no query text is built
+        // from the caller's values.
+        let sql = format!(
+            "{PAYMENT_SELECT} WHERE (?1 IS NULL OR direction = ?1) AND (?2 IS NULL OR status = ?2)
+               AND (?3 = 0 OR (direction = 'inbound' AND bolt11 IS NOT NULL))
+             ORDER BY created_at DESC, payment_id DESC LIMIT ?4 OFFSET ?5"
+        );
+        let conn = self.lock();
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(params![direction, status, invoices_only, limit, offset as i64], payment_from_row)?;
         Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
     }
 
@@ -307,6 +342,45 @@ mod tests {
         assert!(store.remove_event(id).unwrap());
         assert!(!store.remove_event(id).unwrap());
         assert_eq!(store.first_event().unwrap().unwrap().1, "b");
+    }
+
+    fn payment(id: &str, direction: &str, status: &str, bolt11: Option<&str>, at: u64) -> PaymentRecord {
+        PaymentRecord {
+            payment_id: id.into(),
+            payment_hash: id.into(),
+            direction: direction.into(),
+            status: status.into(),
+            amount_msat: Some(1000),
+            fee_msat: None,
+            preimage: Some("secret".into()),
+            bolt11: bolt11.map(String::from),
+            failure: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn payments_are_paged_newest_first_and_filtered() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("node.sqlite")).unwrap();
+        store.upsert_payment(&payment("a", "outbound", STATUS_SUCCEEDED, Some("lnbcrt1a"), 1)).unwrap();
+        store.upsert_payment(&payment("b", "inbound", STATUS_PENDING, Some("lnbcrt1b"), 2)).unwrap();
+        store.upsert_payment(&payment("c", "inbound", STATUS_SUCCEEDED, None, 3)).unwrap(); // keysend
+        store.upsert_payment(&payment("d", "outbound", STATUS_FAILED, None, 4)).unwrap();
+        store.upsert_payment(&payment("e", "inbound", STATUS_SUCCEEDED, Some("lnbcrt1e"), 5)).unwrap();
+        let ids = |v: Vec<PaymentRecord>| v.into_iter().map(|p| p.payment_id).collect::<Vec<_>>();
+        assert_eq!(ids(store.payments_page(None, None, false, 500, 0).unwrap()), ["e", "d", "c", "b", "a"]);
+        assert_eq!(ids(store.payments_page(None, None, false, 2, 1).unwrap()), ["d", "c"]);
+        assert_eq!(ids(store.payments_page(Some("inbound"), None, false, 10, 0).unwrap()), ["e", "c", "b"]);
+        assert_eq!(ids(store.payments_page(None, Some(STATUS_SUCCEEDED), false, 10, 0).unwrap()), ["e", "c", "a"]);
+        assert_eq!(ids(store.payments_page(Some("outbound"), Some("failed"), false, 10, 0).unwrap()), ["d"]);
+        // Invoices: inbound with the bolt11 this node created; a keysend or a paid invoice is not one.
+        assert_eq!(ids(store.payments_page(None, None, true, 10, 0).unwrap()), ["e", "b"]);
+        assert!(store.payments_page(Some("sideways"), None, false, 10, 0).unwrap().is_empty());
+        assert!(store.payments_page(None, None, false, 10, 5).unwrap().is_empty());
+        assert!(store.payments_page(None, None, false, 0, 0).is_err());
+        assert!(store.payments_page(None, None, false, 501, 0).is_err());
     }
 
     #[test]

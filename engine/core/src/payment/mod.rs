@@ -5,7 +5,7 @@
 use lightning::ln::channelmanager::RetryableSendFailure;
 
 use crate::error::{Error, Result};
-use crate::io::{now_secs, PaymentRecord, STATUS_FAILED};
+use crate::io::{now_secs, ForwardRecord, ForwardTotals, PaymentRecord, STATUS_FAILED};
 use crate::node::Node;
 
 mod bolt11;
@@ -23,6 +23,22 @@ const RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 impl Node {
     pub fn list_payments(&self) -> Result<Vec<PaymentRecord>> {
         self.core.store.payments()
+    }
+
+    /// One page of payments, newest first (`SqliteStore::payments_page`).
+    pub fn payments_page(
+        &self, direction: Option<&str>, status: Option<&str>, invoices_only: bool, limit: u32, offset: u64,
+    ) -> Result<Vec<PaymentRecord>> {
+        self.core.store.payments_page(direction, status, invoices_only, limit, offset)
+    }
+
+    /// The forwarding history, newest first.
+    pub fn list_forwards(&self, limit: u32, offset: u64) -> Result<Vec<ForwardRecord>> {
+        self.core.store.forwards(limit, offset)
+    }
+
+    pub fn forward_totals(&self) -> Result<ForwardTotals> {
+        self.core.store.forward_totals()
     }
 
     pub fn payment(&self, payment_id: &str) -> Result<Option<PaymentRecord>> {

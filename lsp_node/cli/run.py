@@ -1,0 +1,78 @@
+"""`lsp-node run`: load the configuration, start the node, print its identity, run until a signal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from lsp_node.app import StartupInfo, run
+from lsp_node.cli.client import DEFAULT_CONFIG, config_file
+from lsp_node.config import load_settings
+
+
+def add_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="run the LSP node until SIGINT or SIGTERM",
+        description="Run the LSP node. Options override the config file and the environment (LSP_SECTION__KEY).",
+        allow_abbrev=False,
+    )
+    p.add_argument("--config", type=Path, help=f"TOML config file (default: {DEFAULT_CONFIG} if present)")
+    p.add_argument("--data-dir", help="overrides node.data_dir")
+    p.add_argument("--network", help="overrides node.network")
+    p.add_argument("--listen", help="overrides node.listen_addr (host:port)")
+    p.add_argument("--esplora-url", help="use this Esplora server instead of the embedded chain")
+    p.add_argument("--log-level", help="overrides node.log_level")
+    p.add_argument("--admin-listen", help="overrides admin.listen (host:port)")
+    p.set_defaults(handler=run_command)
+
+
+def overrides_from(a: argparse.Namespace) -> tuple[Path | None, dict[str, Any]]:
+    """The config file to read and the command line's overrides, as nested dicts of settings."""
+    node: dict[str, Any] = {}
+    chain: dict[str, Any] = {}
+    overrides: dict[str, Any] = {}
+    if a.data_dir:
+        node["data_dir"] = a.data_dir
+    if a.network:
+        node["network"] = a.network
+    if a.listen:
+        node["listen_addr"] = a.listen
+    if a.log_level:
+        node["log_level"] = a.log_level
+    if a.admin_listen:
+        overrides["admin"] = {"listen": a.admin_listen}
+    if a.esplora_url:
+        chain.update(source="esplora", esplora_url=a.esplora_url)
+    if node:
+        overrides["node"] = node
+    if chain:
+        overrides["chain"] = chain
+    return config_file(a.config), overrides
+
+
+def print_ready(info: StartupInfo) -> None:
+    print(f"node id:        {info.node_id}", flush=True)
+    print(f"listening on:   {info.listen_addr}", flush=True)
+    print(f"chain height:   {info.chain_height}", flush=True)
+    print(f"wallet address: {info.wallet_address}", flush=True)
+    print(f"esplora:        {info.esplora_url}", flush=True)
+    print(f"admin api:      {info.admin_url} (bearer token in {info.admin_token_file})", flush=True)
+    print("running; press Ctrl-C to stop", flush=True)
+
+
+def run_command(a: argparse.Namespace) -> int:
+    """Run the node until SIGINT/SIGTERM; a configuration error is raised (ConfigError, exit 2)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # LDK is chatty at INFO; its lines go to data/<network>/ldk.log in full.
+    logging.getLogger("lsp_node.ldk").setLevel(logging.WARNING)
+    config, overrides = overrides_from(a)
+    settings = load_settings(config, overrides)
+    asyncio.run(run(settings, print_ready))
+    print("stopped", flush=True)
+    sys.stdout.flush()
+    return 0
