@@ -12,8 +12,9 @@ from aiohttp import web
 from lsp_node.admin.ops import Ops
 from lsp_node.config import AdminSettings
 from lsp_node.dashboard import actions, auth, render, views
-from lsp_node.dashboard.security import DASHBOARD, Dashboard, guard
+from lsp_node.dashboard.security import guard
 from lsp_node.dashboard.sessions import LoginLimiter, Sessions
+from lsp_node.dashboard.state import DASHBOARD, Dashboard
 
 STATIC_DIR: Final = Path(__file__).parent / "static"
 

@@ -15,7 +15,8 @@ from multidict import MultiDictProxy
 
 from lsp_node.admin.http import MAX_CHANNEL_SAT, MIN_CHANNEL_SAT
 from lsp_node.dashboard.render import short
-from lsp_node.dashboard.security import DASHBOARD, redirect, session_of
+from lsp_node.dashboard.security import redirect
+from lsp_node.dashboard.state import DASHBOARD, session_of
 from lsp_node.errors import LspNodeError
 
 log = logging.getLogger("lsp_node.dashboard")

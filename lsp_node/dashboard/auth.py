@@ -11,7 +11,8 @@ import math
 from aiohttp import web
 
 from lsp_node.dashboard.render import page
-from lsp_node.dashboard.security import COOKIE, DASHBOARD, redirect, session_of
+from lsp_node.dashboard.security import redirect
+from lsp_node.dashboard.state import COOKIE, DASHBOARD, session_of
 
 log = logging.getLogger("lsp_node.dashboard")
 

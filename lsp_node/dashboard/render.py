@@ -12,6 +12,7 @@ from aiohttp import web
 from markupsafe import Markup, escape
 
 from lsp_node.dashboard import charts
+from lsp_node.dashboard.state import session_of
 
 #: Shown for a missing value (an en dash).
 NONE = "\u2013"
@@ -122,7 +123,7 @@ def partial_requested(request: web.Request) -> bool:
 def page(request: web.Request, name: str, ctx: dict[str, Any], *, status: int = 200) -> web.Response:
     """The whole page, or with `?partial=1` only its `live` block: the region the page's script
     swaps in every few seconds. Both come from the one template, so they cannot drift apart."""
-    session = request.get("dashboard_session")
+    session = session_of(request)
     base = {
         "path": request.path,
         "csrf": session.csrf if session is not None else "",

@@ -11,22 +11,18 @@ import hmac
 import html
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import web
 
 from lsp_node.admin.http import API_PREFIXES
-from lsp_node.admin.ops import Ops
 from lsp_node.dashboard.render import partial_requested
-from lsp_node.dashboard.sessions import LoginLimiter, Session, Sessions
+from lsp_node.dashboard.sessions import Session
+from lsp_node.dashboard.state import session_of
 from lsp_node.errors import LspNodeError, NodeNotRunningError
 
 log = logging.getLogger("lsp_node.dashboard")
 
-COOKIE: Final = "lsp_session"
-#: The request key the session (or None) is kept under for the handlers and templates.
-SESSION_KEY: Final = "dashboard_session"
 #: Reachable without a session.
 PUBLIC: Final = frozenset({"/login"})
 STATIC_PREFIX: Final = "/static/"
@@ -37,22 +33,6 @@ CSP: Final = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-
-
-@dataclass
-class Dashboard:
-    ops: Ops
-    token: str
-    sessions: Sessions
-    limiter: LoginLimiter
-
-
-DASHBOARD: web.AppKey[Dashboard] = web.AppKey("dashboard", Dashboard)
-
-
-def session_of(request: web.Request) -> Session | None:
-    s = request.get(SESSION_KEY)
-    return s if isinstance(s, Session) else None
 
 
 def own_origin(request: web.Request) -> str:
@@ -132,9 +112,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def _guarded(request: web.Request, handler: Handler, static: bool) -> web.StreamResponse:
-    dash = request.app[DASHBOARD]
-    session = dash.sessions.get(request.cookies.get(COOKIE))
-    request[SESSION_KEY] = session
+    session = session_of(request)
     routed = request.match_info.http_exception is None
     if static or not routed:
         pass  # public files, and 404/405 below

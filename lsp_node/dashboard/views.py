@@ -12,7 +12,7 @@ from aiohttp import web
 
 from lsp_node.dashboard import charts
 from lsp_node.dashboard.render import page
-from lsp_node.dashboard.security import DASHBOARD
+from lsp_node.dashboard.state import DASHBOARD
 from lsp_node.errors import LspNodeError
 from lsp_node.lsp.holds import STATES as HOLD_STATES
 from lsp_node.monitor.summary import summary
