@@ -210,6 +210,8 @@ async def test_partial_answers_the_live_region_alone(make_dash: DashFactory, wor
     _, _, body = await d.get("/?partial=1")
     assert 'id="onchain-balance"' in body and "1,000,000 sat" in body
     assert body.count('<svg class="chart"') == 6
+    # The recorded samples are drawn: the balance line (three points) and the held HTLCs' line.
+    assert body.count("<polyline") == 2 and "on-chain 998k" in body
     _, _, body = await d.get("/holds?partial=1")
     assert 'id="no-holds"' in body
 

@@ -13,6 +13,7 @@ in-process phones."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -76,6 +77,7 @@ def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
         f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
     ):
         opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the page's console, for failures
     # The driver's path is given, so selenium-manager has nothing to find or download.
     os.environ["SE_OFFLINE"] = "true"
     d = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
@@ -116,20 +118,33 @@ def wait_for(d: WebDriver, cond: Callable[[WebDriver], Any], what: str, timeout:
     try:
         return WebDriverWait(d, timeout, poll_frequency=0.2).until(safe)
     except WebDriverException as e:
-        raise AssertionError(f"timed out waiting for {what} on {d.current_url}") from e
+        console = [entry.get("message") for entry in d.get_log("browser")][-10:]
+        raise AssertionError(f"timed out waiting for {what} on {d.current_url}; the console said: {console}") from e
 
 
 def text_of(d: WebDriver, css: str) -> str:
-    return str(d.find_element(By.CSS_SELECTOR, css).text)
+    """The text of the element, once it is there (a click's page may still be loading)."""
+    el = wait_for(d, lambda x: (x.find_elements(By.CSS_SELECTOR, css) or [None])[0], css, 15)
+    return str(el.text)
+
+
+def flash_starting(d: WebDriver, start: str) -> str:
+    """The message the page shows after a form post, once the new page is there."""
+
+    def found(x: WebDriver) -> str | None:
+        texts = [str(el.text) for el in x.find_elements(By.CSS_SELECTOR, ".flash")]
+        return next((t for t in texts if t.startswith(start)), None)
+
+    return str(wait_for(d, found, f"the message '{start}...'", 15))
 
 
 def shot(d: WebDriver, directory: Path, name: str) -> Path:
-    """A PNG of the whole page: the window grows to the page's height first."""
-    height = int(d.execute_script("return document.documentElement.scrollHeight"))
-    d.set_window_size(1360, max(700, min(height + 20, 4000)))
+    """A PNG of the whole page, beyond the window's height (Chrome's DevTools capture)."""
+    size = d.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 6000), "scale": 1}
+    data = d.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip})
     path = directory / f"{name}.png"
-    d.save_screenshot(str(path))
-    d.set_window_size(1360, 900)
+    path.write_bytes(base64.b64decode(data["data"]))
     return path
 
 
@@ -260,8 +275,7 @@ async def test_open_and_close_a_channel_from_the_page(driver: WebDriver, net: Ne
     d.find_element(By.ID, "open-node-id").send_keys(net.lsp_b.node_id)
     d.find_element(By.ID, "open-amount").send_keys("400,000")
     await in_thread(d.find_element(By.ID, "open-submit").click)
-    flash = text_of(d, ".flash")
-    assert flash.startswith("Opening a channel of 400,000 sat"), flash
+    await in_thread(flash_starting, d, "Opening a channel of 400,000 sat")
 
     async def opened() -> bool:
         return len(await lsp.api("GET", "/api/channels")) == len(before) + 1
@@ -282,7 +296,7 @@ async def test_open_and_close_a_channel_from_the_page(driver: WebDriver, net: Ne
 
     button = d.find_element(By.CSS_SELECTOR, row + " button.close-channel")
     await in_thread(button.click)
-    assert text_of(d, ".flash").startswith("Closing channel"), text_of(d, ".flash")
+    await in_thread(flash_starting, d, "Closing channel")
 
     async def closed() -> bool:
         chans = await lsp.api("GET", "/api/channels")

@@ -104,6 +104,16 @@ def test_a_fixed_window_places_points_by_time_and_drops_those_outside() -> None:
     assert line[1][0] == pytest.approx(charts.LEFT + plot_w)
 
 
+def test_data_younger_than_the_window_fills_the_chart_up_to_now() -> None:
+    now = 10_000.0
+    data = [(now - 600, 1.0), (now - 300, 2.0)]
+    root = parse(charts.line_chart("x", [charts.Line("a", data)], width=456, height=100, now=now, window=3600))
+    [line] = points_of(root)
+    plot_w = 456 - charts.LEFT - charts.RIGHT
+    assert line[0][0] == pytest.approx(charts.LEFT)  # the first sample starts the axis
+    assert line[1][0] == pytest.approx(charts.LEFT + plot_w / 2)  # the axis still ends now
+
+
 def test_a_single_point_is_a_dot_and_odd_values_are_ignored() -> None:
     root = parse(charts.line_chart("x", [charts.Line("a", [(5.0, 3.0), (6.0, float("nan")), (float("inf"), 1.0)])]))
     assert points_of(root) == []

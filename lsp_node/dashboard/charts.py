@@ -68,8 +68,11 @@ def short_number(v: float) -> str:
 
 
 def time_label(ts: float, span: float) -> str:
-    """A time tick: hours and minutes for a span within a day, else day and hour (local time)."""
+    """A time tick (local time): with seconds for a span of minutes, hours and minutes within a day,
+    else day and hour."""
     t = time.localtime(ts)
+    if span <= 600:
+        return time.strftime("%H:%M:%S", t)
     if span <= 86_400:
         return time.strftime("%H:%M", t)
     return time.strftime("%d %b %Hh", t)
@@ -103,9 +106,9 @@ def line_chart(
     now: float | None = None,
     window: float | None = None,
 ) -> Markup:
-    """An SVG line chart of `lines` over time. The x axis runs over `window` seconds up to `now`
-    when given (so charts of one page line up), else over the data's own span; the y axis starts
-    at zero. A chart with no point says so instead of drawing empty axes."""
+    """An SVG line chart of `lines` over time. The x axis runs up to `now` over `window` seconds
+    when given (at most: it starts at the first sample if that is later), else over the data's own
+    span; the y axis starts at zero. A chart with no point says so instead of drawing empty axes."""
     pw, ph = width - LEFT - RIGHT, height - TOP - BOTTOM
     caption = f"{title} ({unit})" if unit else title
     head = (
@@ -125,7 +128,9 @@ def line_chart(
         )
 
     if now is not None and window is not None:
-        x0, x1 = now - window, now
+        # Up to now; from the window's start, or from the first sample when the data is younger
+        # (a node that started ten minutes ago fills its chart rather than a sliver at the right).
+        x0, x1 = max(now - window, min(t for t, _ in all_points)), now
     else:
         x0 = min(t for t, _ in all_points)
         x1 = max(t for t, _ in all_points)

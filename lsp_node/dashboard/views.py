@@ -131,15 +131,19 @@ async def holds_page(request: web.Request) -> web.Response:
     ops = request.app[DASHBOARD].ops
     state = choice(request, "state", HOLD_STATES)
     offset = offset_of(request)
-    ctx: dict[str, Any] = {"state": state, "states": HOLD_STATES, "offset": offset, "page_size": PAGE_SIZE}
+    numbers = await summary(ops)
+    ctx: dict[str, Any] = {
+        "state": state,
+        "states": HOLD_STATES,
+        "offset": offset,
+        "page_size": PAGE_SIZE,
+        "height": numbers["block_height"],
+        "counts": numbers["holds_by_state"],
+    }
     if ops.service is None:
-        ctx.update(role_off=ROLE_OFF, holds=[], counts={})
+        ctx.update(role_off=ROLE_OFF, holds=[])
     else:
-        ctx.update(
-            role_off=None,
-            holds=await ops.holds(state=state, limit=PAGE_SIZE, offset=offset),
-            counts=(await summary(ops))["holds_by_state"],
-        )
+        ctx.update(role_off=None, holds=await ops.holds(state=state, limit=PAGE_SIZE, offset=offset))
     return page(request, "holds.html", ctx)
 
 

@@ -48,7 +48,7 @@
         }
         region.innerHTML = html;
         if (stamp) {
-          stamp.textContent = new Date().toLocaleTimeString();
+          stamp.textContent = new Date().toTimeString().slice(0, 8); // 24-hour, as the server writes it
         }
         if (stale) {
           stale.hidden = true;
