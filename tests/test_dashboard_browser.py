@@ -248,6 +248,30 @@ async def test_a_held_payment_appears_and_settles_without_a_reload(driver: WebDr
     assert "settled" in text_of(d, row)
 
 
+async def test_fail_back_a_held_payment_by_hand(driver: WebDriver, net: Net, shots: Path) -> None:
+    url, d = dash_url(net), driver
+    request = await net.b.create_payment_request(15_000_000, "failed back from the dashboard")
+    await net.phone_offline("bob")
+    held = await net.a.pay_with_hold(request)
+
+    async def held_now() -> list[dict[str, Any]]:
+        return [h for h in await net.holds() if h["state"] == "held"]
+
+    await until(held_now, "the second payment held at LSP_a")
+    [hold] = await held_now()
+    await in_thread(d.get, f"{url}/holds/{hold['hold_id']}")
+    assert "held" in text_of(d, "#hold-state")
+    await in_thread(d.find_element(By.ID, "fail-hold").click)
+    message = await in_thread(flash_starting, d, f"Hold {hold['hold_id'][:8]}")
+    assert "1 HTLC returned to the payer; the hold is failed." in message, message
+    assert "failed" in text_of(d, "#hold-state")
+    assert not d.find_elements(By.ID, "fail-hold")  # an ended hold has no button
+    failed = await net.a.wait_for("payment_failed", payment_hash=held.payment_hash)
+    assert failed is not None
+    assert {h["hold_id"]: h["state"] for h in await net.holds()}[hold["hold_id"]] == "failed"
+    await net.restart_phone("bob")
+
+
 async def test_charts_show_recorded_samples(driver: WebDriver, net: Net, shots: Path) -> None:
     url, d = dash_url(net), driver
     await in_thread(d.get, url + "/?window=15m")

@@ -111,8 +111,12 @@ async def fail_hold(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(reason="no such hold")
 
     async def work(form: Form) -> str:
-        await ops.fail_hold(hold_id)
-        return f"Hold {short(hold_id)} failed back: its HTLCs return to the payer."
+        done = await ops.fail_hold(hold_id)
+        n = int(done.get("htlcs_failed_back", 0))
+        return (
+            f"Hold {short(hold_id)} failed back by hand: {n} HTLC{'' if n == 1 else 's'} returned to the payer;"
+            f" the hold is {done.get('state', 'unchanged')}."
+        )
 
     return await _act(request, f"/holds/{hold_id}", work, "Fail back")
 
