@@ -187,16 +187,42 @@ async def test_a_held_payment_moves_the_numbers(net: Net) -> None:
     assert val(m, "lsp_protocol_replies_total", message="UnblockReply", status="OK") == 1
     assert val(m, "lsp_events_handled_total", kind="payment_forwarded") >= 1
     assert val(m, "lsp_events_failed_total", kind="payment_forwarded") == 0
-    # LSP_a forwarded the HTLC: its channel to LSP_b sends less, its channel from A receives less.
+    # LSP_a forwarded the HTLC: its channel to LSP_b sends less; its forwarding history has it.
     assert val(m, "lsp_lightning_outbound_msat") < val(a0, "lsp_lightning_outbound_msat")
+    totals = (await net.lsp_a.api("GET", "/api/forwards"))["totals"]
+    assert val(m, "lsp_forwards_total") == totals["count"] == 1 + val(a0, "lsp_forwards_total")
+    assert val(m, "lsp_forward_fees_msat_total") == totals["fees_msat"]
+    assert val(m, "lsp_forwarded_msat_total") == totals["amount_msat"] >= AMOUNT_MSAT
 
     mb = await scrape(net.lsp_b)
     assert val(mb, "lsp_mailbox_messages") == 0 and val(mb, "lsp_mailbox_bytes") == 0
     assert val(mb, "lsp_payments", direction="inbound", status="succeeded") == 0  # B was paid, not LSP_b
     assert val(mb, "lsp_events_handled_total", kind="onion_message_peer_connected") >= 1
 
-    # The recorder follows: the latest sample of held HTLCs is back at zero.
+    # The recorder follows: the latest samples have the HTLC released and the forward counted.
     await until(lambda: sampled(net.lsp_a, "held_htlcs")[-1][1] == 0, "a sample after the release")
+    await until(lambda: sampled(net.lsp_a, "forwards_total")[-1][1] == totals["count"], "the forward sampled")
+    assert sampled(net.lsp_a, "forward_fees_msat_total")[-1][1] == totals["fees_msat"]
+
+
+async def test_payments_by_direction_and_status(net: Net) -> None:
+    before = await scrape(net.lsp_a)
+    invoice = await net.lsp_a.api("POST", "/api/invoices", {"amount_msat": 2_000_000, "description": "metrics"})
+    await net.alice.pay_invoice(invoice["bolt11"])
+
+    async def paid() -> bool:
+        m = await scrape(net.lsp_a)
+        return val(m, "lsp_payments", direction="inbound", status="succeeded") == 1 + val(
+            before, "lsp_payments", direction="inbound", status="succeeded"
+        )
+
+    await until(paid, "LSP_a's inbound payment counted as succeeded")
+    m = await scrape(net.lsp_a)
+    assert val(m, "lsp_payments", direction="inbound", status="pending") == val(
+        before, "lsp_payments", direction="inbound", status="pending"
+    )
+    # A payment to the LSP itself is no forward.
+    assert val(m, "lsp_forwards_total") == val(before, "lsp_forwards_total")
 
 
 def expressions(dashboard: dict[str, Any]) -> list[str]:

@@ -36,6 +36,7 @@ class Snapshot:
     onion: OnionMessageStats
     channels: list[Channel]
     payments: dict[tuple[str, str], int]
+    forwards: dict[str, int]
     last_sync_at: float | None
     taken_at: float
     meters: Meters = field(default_factory=Meters)
@@ -53,6 +54,7 @@ async def take_snapshot(ops: Ops) -> Snapshot:
         onion=onion,
         channels=node.channels(),
         payments=dict(payments),
+        forwards=await ops.forward_totals(),
         last_sync_at=node.last_sync_at,
         taken_at=time.time(),
         # With the LSP role off nothing counts events: its counters are exported at zero.
@@ -104,6 +106,11 @@ def families(snap: Snapshot) -> Iterator[Metric]:
     for (direction, status), n in sorted(snap.payments.items()):
         payments.add_metric([direction, status], n)
     yield payments
+
+    f = snap.forwards
+    yield CounterMetricFamily("lsp_forwards", "HTLCs this node forwarded (settled)", value=f["count"])
+    yield CounterMetricFamily("lsp_forward_fees_msat", "Fees earned by forwarding", value=f["fees_msat"])
+    yield CounterMetricFamily("lsp_forwarded_msat", "Amounts forwarded on (outbound)", value=f["amount_msat"])
 
     labels = ["channel", "peer"]
     out = GaugeMetricFamily("lsp_channel_outbound_msat", "What we can send over the channel", labels=labels)

@@ -18,8 +18,8 @@ log = logging.getLogger("lsp_node.monitor")
 PRUNE_EVERY_SECS: Final = 3600.0
 
 
-def sample_values(s: dict[str, Any]) -> dict[str, float]:
-    """The recorded series (samples.SERIES) from a summary."""
+def sample_values(s: dict[str, Any], forwards: dict[str, int]) -> dict[str, float]:
+    """The recorded series (samples.SERIES) from a summary and the forward totals."""
     return {
         "onchain_sat": s["onchain_sat"],
         "outbound_msat": s["outbound_msat"],
@@ -31,6 +31,8 @@ def sample_values(s: dict[str, Any]) -> dict[str, float]:
         "mailbox_bytes": s["mailbox_bytes"],
         "pushes_sent_total": s["pushes"]["sent"],
         "pushes_failed_total": s["push_failures"],
+        "forwards_total": forwards["count"],
+        "forward_fees_msat_total": forwards["fees_msat"],
     }
 
 
@@ -45,7 +47,7 @@ class Recorder:
     async def sample(self, now: float | None = None) -> dict[str, float]:
         """Take one sample now and store it (and prune when due); returns what was stored."""
         now = time.time() if now is None else now
-        values = sample_values(await summary(self.ops))
+        values = sample_values(await summary(self.ops), await self.ops.forward_totals())
         await self.samples.run(self.samples.record, now, values)
         if now - self._last_prune >= PRUNE_EVERY_SECS:
             gone = await self.samples.run(self.samples.prune, now - self.retention)

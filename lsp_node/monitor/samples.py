@@ -103,12 +103,12 @@ class SampleStore:
                         (name, since, hi),
                     )
                 else:
-                    # Buckets over the span actually sampled; the last sample closes the last bucket.
-                    width = (last - first) / (max_points - 1)
+                    # Equal buckets over the span actually sampled; the last sample joins the last.
+                    width = (last - first) / max_points
                     cur = self.db.execute(
                         "SELECT AVG(ts), AVG(value) FROM samples WHERE name = ? AND ts >= ? AND ts <= ?"
-                        " GROUP BY CAST((ts - ?) / ? AS INTEGER) ORDER BY 1",
-                        (name, since, hi, first, width),
+                        " GROUP BY MIN(CAST((ts - ?) / ? AS INTEGER), ?) ORDER BY 1",
+                        (name, since, hi, first, width, max_points - 1),
                     )
                 out[name] = [(float(t), float(v)) for t, v in cur]
             return out
