@@ -20,7 +20,7 @@ def create_app(ops: Ops, token: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTE
     app[TOKEN] = token
     app[MAX_BODY] = max_body_bytes
     api.add_routes(app, ops)
-    dashboard.setup(app, ops, token, ops.settings.admin if ops.settings is not None else None)
+    dashboard.setup(app, ops, token)  # the web pages outside /api/ (sign-in with the same token)
     add_metrics_route(app, ops)  # /metrics: Prometheus text, the same bearer token
     return app
 

@@ -22,8 +22,10 @@ __all__ = ["setup"]
 
 
 def setup(app: web.Application, ops: Ops, token: str, settings: AdminSettings | None = None) -> None:
-    """Add the dashboard's routes and guard to `app` (before it starts)."""
-    s = settings if settings is not None else AdminSettings()
+    """Add the dashboard's routes and guard to `app` (before it starts); its settings are
+    `settings`, else the node's `[admin]` section, else the defaults."""
+    node_settings = getattr(ops, "settings", None)  # a route listing may build the app without Ops
+    s = settings or (node_settings.admin if node_settings is not None else AdminSettings())
     if not s.dashboard:
         return
     app[DASHBOARD] = Dashboard(
