@@ -8,7 +8,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/lsp_node/target
 CONFIG ?= config/lsp.toml
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-rust test-python bench bench-holds bench-flood lint stubtest fuzz clean
+.PHONY: help build browser run test test-rust test-python bench bench-holds bench-flood lint stubtest fuzz clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -29,7 +29,16 @@ test: test-rust test-python  ## the whole suite: Rust and Python
 test-rust:  ## cargo tests of the engine core and the regtest chain
 	cargo test --workspace --exclude lsp_node_ldk
 
-test-python: build  ## pytest: real nodes on the local chain, over real sockets
+# The dashboard's browser tests drive Debian's Chromium through its chromedriver. Installed here
+# when missing (root, apt); if that fails the browser tests fail and say so, the rest still run.
+browser:  ## Chromium and chromedriver for the dashboard's browser tests (Debian packages)
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  echo "installing chromium and chromium-driver (apt-get)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+	    || echo "could not install chromium and chromium-driver: the browser tests will fail"; \
+	fi
+
+test-python: build browser  ## pytest: real nodes on the local chain, over real sockets
 	$(BIN)/python -m pytest -q
 
 bench: build  ## payment latency and throughput, printed as tables

@@ -244,6 +244,20 @@ class AdminSettings(_Section):
     max_body_bytes: int = Field(
         default=65_536, ge=1024, le=16 * 1024 * 1024, description="Larger request bodies get 413."
     )
+    # The web dashboard on the same listen address (sign-in with the admin token).
+    dashboard: bool = Field(default=True, description="Serve the web dashboard beside the API.")
+    session_ttl_secs: int = Field(
+        default=43_200, ge=60, le=30 * 86_400, description="A dashboard session ends this long after sign-in."
+    )
+    session_idle_secs: int = Field(
+        default=1800, ge=60, le=30 * 86_400, description="A dashboard session ends after this long unused."
+    )
+    max_sessions: int = Field(
+        default=16, ge=1, le=1000, description="Dashboard sessions at once; a new one ends the least recently used."
+    )
+    login_max_failures: int = Field(
+        default=5, ge=1, le=100, description="Failed sign-ins per address before it waits (one more a minute)."
+    )
 
     @field_validator("listen")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from lsp_node import dashboard
 from lsp_node.admin import api
 from lsp_node.admin.http import DEFAULT_MAX_BODY_BYTES, MAX_BODY, TOKEN, auth_and_errors
 from lsp_node.admin.ops import Ops
@@ -19,6 +20,7 @@ def create_app(ops: Ops, token: str, max_body_bytes: int = DEFAULT_MAX_BODY_BYTE
     app[TOKEN] = token
     app[MAX_BODY] = max_body_bytes
     api.add_routes(app, ops)
+    dashboard.setup(app, ops, token)  # the web pages outside /api/ (sign-in with the same token)
     add_metrics_route(app, ops)  # /metrics: Prometheus text, the same bearer token
     return app
 
