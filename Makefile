@@ -8,7 +8,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/lsp_node/target
 CONFIG ?= config/lsp.toml
 
 .DEFAULT_GOAL := help
-.PHONY: help build browser run test test-rust test-python bench bench-holds bench-flood lint stubtest fuzz clean
+.PHONY: help build browser run demo test test-rust test-python bench bench-holds bench-flood lint stubtest fuzz clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ build: $(BIN)/maturin  ## compile the engine into the virtualenv (lsp_node._ldk)
 
 run: build  ## run the LSP on the embedded regtest chain (Ctrl-C stops it)
 	$(BIN)/python main.py --config $(CONFIG)
+
+demo: build  ## a local four-node network walks one async payment step by step, then keeps running (Ctrl-C stops)
+	$(BIN)/python -m demo.async_payment
 
 test: test-rust test-python  ## the whole suite: Rust and Python
 

@@ -1,0 +1,1 @@
+"""`make demo`: the LightningRod async payment on a local four-node network, step by step."""
