@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -41,6 +43,11 @@ class ReopenableFileHandler(logging.FileHandler):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, mode="a", encoding="utf-8")
+
+    def _open(self) -> io.TextIOWrapper:
+        # Mode 0600 from creation: the log names peers and payments, not for every local user.
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
 
     def reopen(self) -> None:
         """Open the path afresh, then swap: if the open fails, lines keep going to the old file."""

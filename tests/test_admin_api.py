@@ -324,6 +324,7 @@ async def restart_receiver(net: Net, port: int) -> None:
 async def test_credentials_in_urls_are_redacted() -> None:
     assert redact_url("https://user:pw@esplora.example:3000/api") == "https://<redacted>@esplora.example:3000/api"
     assert redact_url("https://esplora.example/api") == "https://esplora.example/api"
+    assert redact_url("https://esplora.example/api?key=s3cret&x=1") == "https://esplora.example/api?<redacted>"
     assert redact_url(None) is None
 
 

@@ -193,6 +193,8 @@ def test_log_file_is_reopened_on_sighup_and_json_lines_parse(tmp_path: Path) -> 
     assert sum(reopened <= r.items() for r in after) == 1
     assert any(r["message"] == "stopping" for r in after)
     assert not any(r["message"] == "stopping" for r in before)
+    # Both files (the first and the one SIGHUP created) are the owner's only.
+    assert rotated.stat().st_mode & 0o777 == 0o600 and log_file.stat().st_mode & 0o777 == 0o600
 
 
 def test_log_settings_from_the_file_text_lines_appended(tmp_path: Path) -> None:
@@ -394,3 +396,47 @@ def test_admin_client_finds_the_node_from_the_config_or_says_why_not(tmp_path: P
         closed = f"http://127.0.0.1:{s.getsockname()[1]}"
     with pytest.raises(AdminError, match=r"cannot reach the admin API at http://127\.0\.0\.1:\d+ .*lsp-node run"):
         AdminClient(closed, "x" * 43, timeout=5).call("GET", "/api/info")
+
+
+def test_admin_client_sends_its_token_to_no_proxy_and_follows_no_redirect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI's token goes to the admin address only: not through the environment's http_proxy
+    (which would see it in clear), not on to where a redirect points."""
+    import http.server
+    import threading
+
+    seen: list[tuple[str, str | None]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append((self.path, self.headers.get("Authorization")))
+            if self.path == "/api/info":
+                self.send_response(302)
+                self.send_header("Location", f"http://127.0.0.1:{self.server.server_address[1]}/elsewhere")
+                self.end_headers()
+            else:
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    for s in (server, proxy):
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy.server_address[1]}")
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        with pytest.raises(AdminError, match="302"):
+            AdminClient(url, "t" * 43, timeout=5).call("GET", "/api/info")
+    finally:
+        for s in (server, proxy):
+            s.shutdown()
+            s.server_close()
+    # One request, to the admin address itself (a proxy sees the absolute URL as its path).
+    assert seen == [("/api/info", "Bearer " + "t" * 43)]

@@ -78,15 +78,17 @@ def device_view(d: Device) -> dict[str, Any]:
 
 
 def redact_url(url: str | None) -> str | None:
-    """A URL without the user and password it may carry."""
+    """A URL without the user and password or the query it may carry (an API key often rides in
+    either)."""
     if url is None:
         return None
     parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{REDACTED}@{host}" + (f":{parts.port}" if parts.port else "")
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    if parts.username is not None or parts.password is not None:
+        host = parts.hostname or ""
+        parts = parts._replace(netloc=f"{REDACTED}@{host}" + (f":{parts.port}" if parts.port else ""))
+    if parts.query:
+        parts = parts._replace(query=REDACTED)
+    return urllib.parse.urlunsplit(parts)
 
 
 @dataclass

@@ -102,7 +102,7 @@ class AdminClient:
         if data is not None:
             req.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as r:
+            with _OPENER.open(req, timeout=self.timeout) as r:
                 raw = r.read(MAX_ANSWER_BYTES + 1)
         except urllib.error.HTTPError as e:
             raise AdminError(f"{method} {path}: {e.code} {_reason(e)}", e.code) from None
@@ -117,6 +117,17 @@ class AdminClient:
             return json.loads(raw) if raw.strip() else None
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise AdminError(f"{method} {path}: the answer is not JSON (is {self.url} the admin API?)") from None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an error: urllib would send the bearer token on to wherever it points."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+#: No proxy (the environment's http_proxy would see the token in clear) and no redirects.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
 
 
 def _reason(e: urllib.error.HTTPError) -> str:

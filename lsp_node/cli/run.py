@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lsp_node import logs
+from lsp_node.admin.ops import redact_url
 from lsp_node.app import StartupInfo, run
 from lsp_node.cli.client import DEFAULT_CONFIG, config_file
 from lsp_node.config import load_settings
@@ -65,7 +66,7 @@ def print_ready(info: StartupInfo) -> None:
     print(f"listening on:   {info.listen_addr}", flush=True)
     print(f"chain height:   {info.chain_height}", flush=True)
     print(f"wallet address: {info.wallet_address}", flush=True)
-    print(f"esplora:        {info.esplora_url}", flush=True)
+    print(f"esplora:        {redact_url(info.esplora_url)}", flush=True)
     print(f"admin api:      {info.admin_url} (bearer token in {info.admin_token_file})", flush=True)
     print("running; press Ctrl-C to stop", flush=True)
 

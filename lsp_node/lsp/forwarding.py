@@ -172,8 +172,11 @@ class Forwarder:
         log.info("hold %s failed: no released HTLC could be forwarded", short(hold.hold_id))
         return True
 
-    async def fail(self, intercept_id: str) -> None:
+    async def fail(self, intercept_id: str) -> bool:
+        """Fail an intercepted HTLC back to the payer; False if LDK no longer had it."""
         try:
             await self.role.engine.fail_intercepted_htlc(intercept_id)
         except LspNodeError as e:  # LDK already failed it (e.g. timed out)
             log.info("intercepted HTLC %s already gone: %s", short(intercept_id), type(e).__name__)
+            return False
+        return True

@@ -41,7 +41,6 @@ class FailBack:
     htlcs: list[HeldHtlc]
     reason: str
     push: bool  # hold_expiring to the payer (not for released holds, SPEC.md §5.1)
-    event: HoldEvent = HoldEvent.FAIL_BACK  # OPERATOR_FAIL when the operator fails it by hand
 
 
 @dataclass
@@ -473,20 +472,27 @@ class Holding:
 
     # -- by hand -----------------------------------------------------------------------------------
     async def fail_by_operator(self, hold_id: str) -> tuple[Hold, int, bool]:
-        """Fail a hold back now, as the tick does at its fail-back height (SPEC.md §5.1,
-        OPERATOR_FAIL): the hold read, its held HTLCs failed back, the hold moved if it is still
-        in the state it was read in. Returns the hold as read, how many HTLCs were failed back
-        and whether the hold became failed; raises InvalidArgumentError (naming the state) if the
-        machine has no such transition, KeyError if there is no such hold."""
-        plan = await self.store.run(self._plan_operator_fail, hold_id)
-        moved = hold_id in await self._fail_back([plan])
-        if moved:
-            log.info("hold %s failed back by the operator (%s HTLCs)", short(hold_id), len(plan.htlcs))
-            if not self.role.engine.is_online(plan.hold.client):
-                await self.role.notify(plan.hold.client, "hold_failed")
-        return plan.hold, len(plan.htlcs), moved
+        """Fail a hold back now (SPEC.md §5.1, OPERATOR_FAIL). Unlike the tick, which acts at a
+        height where no unblock is accepted any more, the operator acts at any time: so the hold
+        moves to `failed` and every HTLC it holds is marked `failed` in one transaction first, and
+        only then are they failed with LDK. An HTLC arriving later meets a failed hold and is
+        failed back; an unblock meets a failed hold and is answered EXPIRED; a crash after the
+        commit leaves `failed` rows that start-up fails again (reconcile step 2).
 
-    def _plan_operator_fail(self, hold_id: str) -> FailBack:
+        Returns the hold as read, how many HTLCs LDK failed back and whether the hold became
+        failed; raises InvalidArgumentError (naming the state) if the machine has no such
+        transition, KeyError if there is no such hold."""
+        hold, htlcs = await self.store.run(self._commit_operator_fail, hold_id, time.time())
+        hooks.fire(hooks.AFTER_FAIL_BACK)
+        failed = 0
+        for h in htlcs:
+            failed += await self.forwarder.fail(h.intercept_id)
+        log.info("hold %s failed back by the operator (%s of %s HTLCs)", short(hold_id), failed, len(htlcs))
+        if not self.role.engine.is_online(hold.client):
+            await self.role.notify(hold.client, "hold_failed")
+        return hold, failed, True
+
+    def _commit_operator_fail(self, hold_id: str, now: float) -> tuple[Hold, list[HeldHtlc]]:
         hold = self.store.hold(hold_id)
         if hold is None:
             raise KeyError(hold_id)
@@ -496,13 +502,14 @@ class Holding:
                     "the hold is released: its HTLCs are with LDK or being handed over; it ends when they settle or fail"
                 )
             raise InvalidArgumentError(f"the hold is already {hold.state}")
-        return FailBack(
-            hold,
-            self.store.htlcs(hold_id, HELD),
-            "failed back by the operator",
-            push=False,
-            event=HoldEvent.OPERATOR_FAIL,
-        )
+        # The database thread runs one unit of work at a time, so nothing changes the hold between
+        # the read above and this compare-and-set; the HTLCs read after it are all it will have.
+        if not self.store.move_hold(hold, HoldEvent.OPERATOR_FAIL, reason="failed back by the operator"):
+            raise InvalidArgumentError("the hold changed state; read it again")
+        htlcs = self.store.htlcs(hold_id, HELD)
+        for h in htlcs:
+            self.store.set_htlc_state(h.intercept_id, "failed", now, only_from=WAITING)
+        return hold, htlcs
 
     def _commit_fail_backs(self, fail_backs: list[FailBack], now: float) -> set[str]:
         moved: set[str] = set()
@@ -518,7 +525,7 @@ class Holding:
                     "hold %s: an HTLC was forwarded during its fail-back; hold left as is", short(fb.hold.hold_id)
                 )
                 continue
-            if self.store.move_hold(fb.hold, fb.event, reason=fb.reason):
+            if self.store.move_hold(fb.hold, HoldEvent.FAIL_BACK, reason=fb.reason):
                 log.info("hold %s failed back: %s", short(fb.hold.hold_id), fb.reason)
                 moved.add(fb.hold.hold_id)
             else:
