@@ -95,6 +95,7 @@ async def main(args: argparse.Namespace) -> int:
         step("stopping")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
+    step("stopped")
     return 0
 
 
