@@ -224,7 +224,9 @@ async def run(settings: Settings, on_ready: Callable[[StartupInfo], Awaitable[No
             str(settings.network_dir),
             network=settings.node.network,
             esplora_url=esplora_url,
-            options=settings.node.options(accept_intercept_htlcs=settings.lsp.enabled),
+            options=settings.node.options(
+                accept_intercept_htlcs=settings.lsp.enabled, lsps2=settings.lsps2.engine_options()
+            ),
         )
         stack.push_async_callback(node.stop)
 

@@ -18,7 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from lsp_node._ldk import NodeOptions
+from lsp_node._ldk import Lsps2Options, NodeOptions
 from lsp_node.errors import ConfigError
 from lsp_node.notify.urls import check_template
 
@@ -110,9 +110,10 @@ class NodeSettings(_Section):
         default="text", description="text lines, or one JSON object per line (ts, level, logger, message)."
     )
 
-    def options(self, *, accept_intercept_htlcs: bool) -> NodeOptions:
+    def options(self, *, accept_intercept_htlcs: bool, lsps2: Lsps2Options | None = None) -> NodeOptions:
         """The engine options these settings describe; interception follows the LSP role."""
         return NodeOptions(
+            lsps2=lsps2,
             listen_addr=self.listen_addr,
             sync_interval_secs=self.sync_interval_secs,
             log_level=self.log_level,
@@ -272,6 +273,54 @@ class MonitorSettings(_Section):
     retention_days: float = Field(default=14.0, gt=0, le=3650, description="Samples older than this are deleted.")
 
 
+_LSPS2 = Lsps2Options()
+
+
+class Lsps2Settings(_Section):
+    """The LSPS2 service (JIT channels, bLIP-52) over LSPS0; defaults are the engine's."""
+
+    enabled: bool = Field(default=False, description="Sell JIT channels to wallets that ask over LSPS2.")
+    min_payment_size_msat: int = Field(default=_LSPS2.min_payment_size_msat, ge=1)
+    max_payment_size_msat: int = Field(default=_LSPS2.max_payment_size_msat, ge=1, le=2_100_000_000_000_000_000)
+    min_fee_msat: int = Field(default=_LSPS2.min_fee_msat, ge=0, description="Smallest opening fee.")
+    proportional_ppm: int = Field(
+        default=_LSPS2.proportional_ppm, ge=0, lt=1_000_000, description="Opening fee per million of the payment."
+    )
+    min_lifetime_blocks: int = Field(
+        default=_LSPS2.min_lifetime_blocks, ge=0, le=1_000_000, description="Blocks the JIT channel is kept open."
+    )
+    max_client_to_self_delay: int = Field(default=_LSPS2.max_client_to_self_delay, ge=144, le=2016)
+    valid_for_secs: int = Field(
+        default=_LSPS2.valid_for_secs, ge=60, le=7 * 86400, description="How long a fee offer stays valid."
+    )
+    channel_over_payment_sat: int = Field(
+        default=_LSPS2.channel_over_payment_sat, ge=0, description="Capacity added to the payment's size."
+    )
+    max_channel_sat: int = Field(default=_LSPS2.max_channel_sat, ge=1_000, le=21_000_000 * 100_000_000)
+    zero_conf: bool = Field(
+        default=_LSPS2.zero_conf, description="Make the channel usable before its funding confirms."
+    )
+    cltv_expiry_delta: int = Field(default=_LSPS2.cltv_expiry_delta, ge=18, le=2016)
+
+    def engine_options(self) -> Lsps2Options | None:
+        """The engine's LSPS2 options, or None when the service is off."""
+        if not self.enabled:
+            return None
+        return Lsps2Options(
+            min_payment_size_msat=self.min_payment_size_msat,
+            max_payment_size_msat=self.max_payment_size_msat,
+            min_fee_msat=self.min_fee_msat,
+            proportional_ppm=self.proportional_ppm,
+            min_lifetime_blocks=self.min_lifetime_blocks,
+            max_client_to_self_delay=self.max_client_to_self_delay,
+            valid_for_secs=self.valid_for_secs,
+            channel_over_payment_sat=self.channel_over_payment_sat,
+            max_channel_sat=self.max_channel_sat,
+            zero_conf=self.zero_conf,
+            cltv_expiry_delta=self.cltv_expiry_delta,
+        )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
 
@@ -281,6 +330,7 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = NotificationSettings()
     admin: AdminSettings = AdminSettings()
     monitor: MonitorSettings = MonitorSettings()
+    lsps2: Lsps2Settings = Lsps2Settings()
 
     @classmethod
     def settings_customise_sources(

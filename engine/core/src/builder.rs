@@ -144,11 +144,12 @@ impl Node {
             Arc::clone(&events),
             (opts.onion_message_rate_per_sec, opts.onion_message_burst),
         ));
+        let liquidity = crate::lsps::build(&config, &keys, &channel_manager, &store, &chain).await?;
         let handler = MessageHandler {
             chan_handler: Arc::clone(&channel_manager),
             route_handler: Arc::clone(&gossip_sync),
             onion_message_handler: Arc::clone(&guard),
-            custom_message_handler: IgnoringMessageHandler {},
+            custom_message_handler: Arc::clone(&liquidity),
             send_only_message_handler: Arc::clone(&chain_monitor),
         };
         let ephemeral = keys.get_secure_random_bytes();
@@ -179,6 +180,7 @@ impl Node {
             guard,
             message_router: relay_router,
             events,
+            liquidity,
             dial_requests,
             sync_lock: tokio::sync::Mutex::new(()),
             last_sync_ms: std::sync::atomic::AtomicU64::new(0),
@@ -195,6 +197,7 @@ impl Node {
             tasks::sync_periodically(&core, stop.subscribe()),
             tasks::reconnect_channel_peers(&core, stop.subscribe()),
             tasks::dial_requested(&core, dial_queue, stop.subscribe()),
+            tasks::liquidity_events(&core, stop.subscribe()),
         ];
         if !announce.is_empty() {
             running.push(tasks::announce_node(&core, announce, stop.subscribe()));

@@ -65,6 +65,53 @@ pub struct NodeOptions {
     /// (the default) announces nothing. LDK relays the announcement only once we have a
     /// public channel with enough confirmations.
     pub announce_addresses: Vec<String>,
+    /// The LSPS2 (JIT channel) service; None leaves it off.
+    pub lsps2: Option<Lsps2Options>,
+}
+
+/// The operator's LSPS2 terms: one opening-fee offer (signed with the promise secret kept in
+/// the data directory), the payment sizes it covers, and how the JIT channel is sized.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lsps2Options {
+    /// Smallest and largest payment (msat) a JIT channel is opened for.
+    pub min_payment_size_msat: u64,
+    pub max_payment_size_msat: u64,
+    /// Opening fee: at least `min_fee_msat`, else `proportional_ppm` of the payment.
+    pub min_fee_msat: u64,
+    pub proportional_ppm: u32,
+    /// Blocks the LSP promises to keep the channel open.
+    pub min_lifetime_blocks: u32,
+    /// Largest `to_self_delay` the LSP imposes on the client in the JIT channel.
+    pub max_client_to_self_delay: u32,
+    /// Seconds a fee offer from `lsps2.get_info` stays valid.
+    pub valid_for_secs: u32,
+    /// Capacity added to the payment when sizing the channel, so the client can receive more.
+    pub channel_over_payment_sat: u64,
+    /// Largest JIT channel the LSP funds (satoshis).
+    pub max_channel_sat: u64,
+    /// Send `channel_ready` before the funding confirms (the client must trust us for that).
+    pub zero_conf: bool,
+    /// CLTV delta the LSP asks for on its hop of the client's invoice route hint.
+    pub cltv_expiry_delta: u32,
+}
+
+impl Default for Lsps2Options {
+    fn default() -> Self {
+        Self {
+            min_payment_size_msat: 10_000_000,
+            max_payment_size_msat: 10_000_000_000,
+            min_fee_msat: 2_000_000,
+            proportional_ppm: 10_000,
+            min_lifetime_blocks: 4_320,
+            max_client_to_self_delay: 2_016,
+            valid_for_secs: 3_600,
+            channel_over_payment_sat: 100_000,
+            max_channel_sat: 16_777_215,
+            zero_conf: true,
+            // ldk-node's LSP uses 72; it must cover the LSP's claim margin on the JIT hop.
+            cltv_expiry_delta: 72,
+        }
+    }
 }
 
 impl Default for NodeOptions {
@@ -91,6 +138,7 @@ impl Default for NodeOptions {
             log_max_bytes: 50 * 1024 * 1024,
             log_keep_files: 5,
             announce_addresses: Vec::new(),
+            lsps2: None,
         }
     }
 }
@@ -110,7 +158,8 @@ pub(crate) fn user_config(opts: &NodeOptions) -> UserConfig {
     c.channel_handshake_limits.max_minimum_depth = 144;
     // An LSP forwards to its clients' unannounced channels.
     c.accept_forwards_to_priv_channels = true;
-    c.accept_intercept_htlcs = opts.accept_intercept_htlcs;
+    // JIT channels are opened on an intercepted payment, whether or not the LightningRod role runs.
+    c.accept_intercept_htlcs = opts.accept_intercept_htlcs || opts.lsps2.is_some();
     // Every inbound channel passes the node's policy (size, no push, no zero-conf) first: a
     // channel is what makes a peer a client, so it must not be free to obtain.
     c.manually_accept_inbound_channels = true;

@@ -52,6 +52,15 @@ const STEPS: &[&str] = &[
         id INTEGER PRIMARY KEY AUTOINCREMENT, prev_channel_id TEXT, next_channel_id TEXT,
         prev_node_id TEXT, next_node_id TEXT, fee_earned_msat INTEGER, outbound_amount_msat INTEGER,
         claim_from_onchain_tx INTEGER NOT NULL, created_at INTEGER NOT NULL);",
+    // 6: the LSPS2 JIT channels sold (`jit.rs`). lightning-liquidity keeps its own state but
+    // does not say which intercept SCIDs are its; this table is how the intercept dispatcher
+    // tells a JIT SCID from a LightningRod hold's, and what the operator sees.
+    "CREATE TABLE IF NOT EXISTS jit_channels (
+        scid INTEGER PRIMARY KEY, client_node_id TEXT NOT NULL, user_channel_id TEXT NOT NULL UNIQUE,
+        payment_size_msat INTEGER, min_fee_msat INTEGER NOT NULL, proportional_ppm INTEGER NOT NULL,
+        valid_until TEXT NOT NULL, state TEXT NOT NULL, channel_id TEXT, opening_fee_msat INTEGER,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+     CREATE INDEX IF NOT EXISTS jit_channels_channel ON jit_channels(channel_id) WHERE channel_id IS NOT NULL;",
 ];
 
 /// The version this build writes.
