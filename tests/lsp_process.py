@@ -38,6 +38,7 @@ class LspProcess:
         announce: bool = False,
         admin_listen: str = "127.0.0.1:0",
         launcher: list[str] | None = None,
+        lsps2: dict[str, object] | None = None,
         **lsp: object,
     ) -> None:
         """`role=False`: a plain routing node (main.py with the LSP role off). `announce`: listen
@@ -57,6 +58,8 @@ class LspProcess:
         self.token = ""
         self.admin_listen = admin_listen
         self.launcher = launcher or [sys.executable, "main.py"]
+        # `[lsps2]` keys (enabled is set); None leaves the section out (the service off).
+        self.lsps2 = lsps2
 
     @property
     def node_id(self) -> str:
@@ -96,6 +99,10 @@ cooldown_secs = 0
 webhook = "{self.push_url}"
 """
         )
+        if self.lsps2 is not None:
+            keys = {"enabled": True, **self.lsps2}
+            with cfg.open("a") as f:
+                f.write("[lsps2]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items()))
         return cfg
 
     async def start(self, fault: str | None = None) -> None:
