@@ -8,7 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from lsp_node._ldk import Lsps2Options
+from lsp_node.config import load_settings
 from lsp_node.engine import PaymentReceived, PaymentSent
+from lsp_node.errors import ConfigError
 
 from .conftest import Chain, NodeFactory, wait_event
 from .ldk_node_peer import ldk_node_peer
@@ -26,6 +31,23 @@ TERMS: dict[str, object] = {
     "max_channel_sat": 2_000_000,
     "zero_conf": True,
 }
+
+
+def test_lsps2_section_reaches_the_engine_options(tmp_path: Path) -> None:
+    cfg = tmp_path / "lsp.toml"
+    cfg.write_text("[lsps2]\nenabled = true\nmin_fee_msat = 1500000\nproportional_ppm = 4000\nzero_conf = false\n")
+    opts = load_settings(cfg).node.options(
+        accept_intercept_htlcs=False, lsps2=load_settings(cfg).lsps2.engine_options()
+    )
+    assert opts.lsps2 is not None
+    assert (opts.lsps2.min_fee_msat, opts.lsps2.proportional_ppm, opts.lsps2.zero_conf) == (1_500_000, 4_000, False)
+    # Keys left out keep the engine's defaults; the section off gives the engine no service.
+    assert opts.lsps2.max_channel_sat == Lsps2Options().max_channel_sat
+    cfg.write_text("[lsps2]\nmin_fee_msat = 1500000\n")
+    assert load_settings(cfg).lsps2.engine_options() is None
+    cfg.write_text("[lsps2]\nenabled = true\nproportional_ppm = 1000000\n")
+    with pytest.raises(ConfigError, match="proportional_ppm"):
+        load_settings(cfg)
 
 
 async def lsp_channel_with(lsp: LspProcess, node_id: str) -> dict[str, Any]:
