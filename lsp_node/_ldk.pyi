@@ -134,6 +134,8 @@ class Lsps2Options:
         max_channel_sat: int = ...,
         zero_conf: bool = ...,
         cltv_expiry_delta: int = ...,
+        max_unpaid_per_client: int = ...,
+        max_unpaid_total_sat: int = ...,
     ) -> Self: ...
     @property
     def min_payment_size_msat(self) -> int: ...
@@ -157,10 +159,14 @@ class Lsps2Options:
     def zero_conf(self) -> bool: ...
     @property
     def cltv_expiry_delta(self) -> int: ...
+    @property
+    def max_unpaid_per_client(self) -> int: ...
+    @property
+    def max_unpaid_total_sat(self) -> int: ...
 
 @final
 class JitChannel:
-    """A JIT channel sold over LSPS2: its intercept SCID, client, the fee offer bought, and `state` (sold, opening, ready, paid, failed)."""
+    """A JIT channel sold over LSPS2: its intercept SCID, client, the fee offer bought, and `state` (sold, opening, ready, paid, failed, expired)."""
 
     __match_args__ = (
         "scid",

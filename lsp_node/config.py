@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, cast, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -300,7 +300,32 @@ class Lsps2Settings(_Section):
     zero_conf: bool = Field(
         default=_LSPS2.zero_conf, description="Make the channel usable before its funding confirms."
     )
-    cltv_expiry_delta: int = Field(default=_LSPS2.cltv_expiry_delta, ge=18, le=2016)
+    cltv_expiry_delta: int = Field(default=_LSPS2.cltv_expiry_delta, ge=48, le=2016)
+    max_unpaid_per_client: int = Field(
+        default=_LSPS2.max_unpaid_per_client,
+        ge=1,
+        le=1000,
+        description="Funded JIT channels a client may leave unpaid.",
+    )
+    max_unpaid_total_sat: int = Field(
+        default=_LSPS2.max_unpaid_total_sat,
+        ge=1_000,
+        le=21_000_000 * 100_000_000,
+        description="Capacity of all funded JIT channels not yet paid for.",
+    )
+
+    @model_validator(mode="after")
+    def _largest_payment_fits(self) -> Lsps2Settings:
+        # As the engine's check: the largest payment and the margin, plus 1% and 10000 sat
+        # for the channel's reserve and fees, must fit in the largest channel.
+        largest = -(-self.max_payment_size_msat // 1000) + self.channel_over_payment_sat
+        room = -(-largest // 100) + 10_000
+        if self.enabled and largest + room > self.max_channel_sat:
+            raise ValueError(
+                f"max_channel_sat {self.max_channel_sat} must hold max_payment_size_msat in sat plus "
+                f"channel_over_payment_sat ({largest}) and a margin of {room} sat"
+            )
+        return self
 
     def engine_options(self) -> Lsps2Options | None:
         """The engine's LSPS2 options, or None when the service is off."""
@@ -318,6 +343,8 @@ class Lsps2Settings(_Section):
             max_channel_sat=self.max_channel_sat,
             zero_conf=self.zero_conf,
             cltv_expiry_delta=self.cltv_expiry_delta,
+            max_unpaid_per_client=self.max_unpaid_per_client,
+            max_unpaid_total_sat=self.max_unpaid_total_sat,
         )
 
 

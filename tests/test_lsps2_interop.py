@@ -50,6 +50,23 @@ def test_lsps2_section_reaches_the_engine_options(tmp_path: Path) -> None:
         load_settings(cfg)
 
 
+def test_lsps2_limits_reach_the_engine_and_unsafe_terms_are_refused(tmp_path: Path) -> None:
+    cfg = tmp_path / "lsp.toml"
+    cfg.write_text("[lsps2]\nenabled = true\nmax_unpaid_per_client = 3\nmax_unpaid_total_sat = 5000000\n")
+    opts = load_settings(cfg).lsps2.engine_options()
+    assert opts is not None and (opts.max_unpaid_per_client, opts.max_unpaid_total_sat) == (3, 5_000_000)
+    assert (Lsps2Options().max_unpaid_per_client, Lsps2Options().cltv_expiry_delta) == (1, 72)
+    cfg.write_text("[lsps2]\nenabled = true\ncltv_expiry_delta = 47\n")
+    with pytest.raises(ConfigError, match="cltv_expiry_delta"):
+        load_settings(cfg)
+    # 10_000_000 sat of payment + 100_000 margin + 1% + 10_000 sat needs 10_211_000 sat.
+    cfg.write_text("[lsps2]\nenabled = true\nmax_channel_sat = 10210999\n")
+    with pytest.raises(ConfigError, match="max_channel_sat"):
+        load_settings(cfg)
+    cfg.write_text("[lsps2]\nenabled = true\nmax_channel_sat = 10211000\n")
+    assert load_settings(cfg).lsps2.engine_options() is not None
+
+
 async def lsp_channel_with(lsp: LspProcess, node_id: str) -> dict[str, Any]:
     chans = [c for c in await lsp.api("GET", "/api/channels") if c["counterparty_node_id"] == node_id]
     assert len(chans) == 1, chans

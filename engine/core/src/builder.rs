@@ -181,6 +181,7 @@ impl Node {
             message_router: relay_router,
             events,
             liquidity,
+            lsps2_handed: Default::default(),
             dial_requests,
             sync_lock: tokio::sync::Mutex::new(()),
             last_sync_ms: std::sync::atomic::AtomicU64::new(0),
@@ -188,6 +189,7 @@ impl Node {
 
         // Catch up with the chain before accepting peers, so nothing acts on a stale tip.
         core.sync().await?;
+        core.lsps2_reconcile().await;
 
         let listener = bind_listener(&config.options.listen_addr).await?;
         let listen_addr = listener.local_addr().map_err(|e| Error::Config(e.to_string()))?;
@@ -198,6 +200,7 @@ impl Node {
             tasks::reconnect_channel_peers(&core, stop.subscribe()),
             tasks::dial_requested(&core, dial_queue, stop.subscribe()),
             tasks::liquidity_events(&core, stop.subscribe()),
+            tasks::lsps2_sweep(&core, stop.subscribe()),
         ];
         if !announce.is_empty() {
             running.push(tasks::announce_node(&core, announce, stop.subscribe()));

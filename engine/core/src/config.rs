@@ -93,6 +93,11 @@ pub struct Lsps2Options {
     pub zero_conf: bool,
     /// CLTV delta the LSP asks for on its hop of the client's invoice route hint.
     pub cltv_expiry_delta: u32,
+    /// JIT channels one client may have funded and not yet paid for (opening or ready): a
+    /// client that never claims cannot make the LSP fund channel after channel.
+    pub max_unpaid_per_client: u32,
+    /// Capacity (satoshis) of all JIT channels funded and not yet paid for, every client.
+    pub max_unpaid_total_sat: u64,
 }
 
 impl Default for Lsps2Options {
@@ -110,6 +115,8 @@ impl Default for Lsps2Options {
             zero_conf: true,
             // ldk-node's LSP uses 72; it must cover the LSP's claim margin on the JIT hop.
             cltv_expiry_delta: 72,
+            max_unpaid_per_client: 1,
+            max_unpaid_total_sat: 100_000_000,
         }
     }
 }

@@ -83,6 +83,19 @@ pub(crate) fn liquidity_events(core: &Arc<Core>, mut stop: Stop) -> JoinHandle<(
     })
 }
 
+/// The LSPS2 housekeeping every 10 s (see `Core::lsps2_sweep`); nothing while LSPS2 is off.
+pub(crate) fn lsps2_sweep(core: &Arc<Core>, mut stop: Stop) -> JoinHandle<()> {
+    let core = Arc::clone(core);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tokio::time::sleep(Duration::from_secs(10)) => core.lsps2_sweep(),
+            }
+        }
+    })
+}
+
 /// Dials LDK asked for (`ConnectionNeeded`), a few at a time, each with a deadline; a slow or
 /// hostile address delays only its own dial, never event handling.
 pub(crate) fn dial_requested(

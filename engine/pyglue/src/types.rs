@@ -510,6 +510,8 @@ pub struct Lsps2Options {
     pub max_channel_sat: u64,
     pub zero_conf: bool,
     pub cltv_expiry_delta: u32,
+    pub max_unpaid_per_client: u32,
+    pub max_unpaid_total_sat: u64,
 }
 
 fn lsps2_default() -> lsp_engine::Lsps2Options {
@@ -532,12 +534,15 @@ impl Lsps2Options {
         max_channel_sat = lsps2_default().max_channel_sat,
         zero_conf = lsps2_default().zero_conf,
         cltv_expiry_delta = lsps2_default().cltv_expiry_delta,
+        max_unpaid_per_client = lsps2_default().max_unpaid_per_client,
+        max_unpaid_total_sat = lsps2_default().max_unpaid_total_sat,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         min_payment_size_msat: u64, max_payment_size_msat: u64, min_fee_msat: u64, proportional_ppm: u32,
         min_lifetime_blocks: u32, max_client_to_self_delay: u32, valid_for_secs: u32, channel_over_payment_sat: u64,
-        max_channel_sat: u64, zero_conf: bool, cltv_expiry_delta: u32,
+        max_channel_sat: u64, zero_conf: bool, cltv_expiry_delta: u32, max_unpaid_per_client: u32,
+        max_unpaid_total_sat: u64,
     ) -> Self {
         Self {
             min_payment_size_msat,
@@ -551,6 +556,8 @@ impl Lsps2Options {
             max_channel_sat,
             zero_conf,
             cltv_expiry_delta,
+            max_unpaid_per_client,
+            max_unpaid_total_sat,
         }
     }
 
@@ -573,13 +580,15 @@ impl From<&Lsps2Options> for lsp_engine::Lsps2Options {
             max_channel_sat: o.max_channel_sat,
             zero_conf: o.zero_conf,
             cltv_expiry_delta: o.cltv_expiry_delta,
+            max_unpaid_per_client: o.max_unpaid_per_client,
+            max_unpaid_total_sat: o.max_unpaid_total_sat,
         }
     }
 }
 
 record!(
     /// A JIT channel sold over LSPS2: its intercept SCID, client, the fee offer bought, and
-    /// `state` (sold, opening, ready, paid, failed).
+    /// `state` (sold, opening, ready, paid, failed, expired).
     JitChannel {
         scid: u64,
         client_node_id: String,

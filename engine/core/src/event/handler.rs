@@ -256,20 +256,21 @@ impl Core {
             } => {
                 // The one dispatcher for intercepted HTLCs (see `lsps::dispatch`).
                 let lsps2_on = self.liquidity.lsps2_service_handler().is_some();
-                match dispatch::owner(&self.store, requested_next_hop_scid, lsps2_on) {
+                let application_on = self.config.options.accept_intercept_htlcs;
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                match dispatch::owner(&self.store, requested_next_hop_scid, lsps2_on, application_on, now) {
                     Err(e) => {
                         self.logger.engine(Level::Error, format!("cannot look up an intercept SCID: {e}; will retry"));
                         return Err(ReplayEvent());
                     }
                     Ok(InterceptOwner::Lsps2) => {
                         let (scid, amount) = (requested_next_hop_scid, expected_outbound_amount_msat);
-                        self.lsps2_htlc_intercepted(scid, intercept_id, amount, payment_hash).await;
-                        return Ok(());
+                        return self.lsps2_htlc_intercepted(scid, intercept_id, amount, payment_hash).await;
                     }
-                    Ok(InterceptOwner::FailJit) => {
+                    Ok(InterceptOwner::Fail(why)) => {
                         self.logger.engine(
                             Level::Info,
-                            format!("HTLC for JIT scid {requested_next_hop_scid} failed back: LSPS2 is off"),
+                            format!("HTLC for intercept scid {requested_next_hop_scid} failed back: {why}"),
                         );
                         let _ = self.channel_manager.fail_intercepted_htlc(intercept_id);
                         return Ok(());

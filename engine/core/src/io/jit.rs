@@ -18,6 +18,21 @@ pub const JIT_READY: &str = "ready";
 pub const JIT_PAID: &str = "paid";
 /// The channel could not be opened; the payment was failed back.
 pub const JIT_FAILED: &str = "failed";
+/// Sold, never paid, and its offer's `valid_until` passed (the periodic sweep says so).
+pub const JIT_EXPIRED: &str = "expired";
+
+/// How many of a client's (or everyone's) JIT sales and channels are not paid for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JitUnpaid {
+    /// The client's `sold` rows whose offer has not expired.
+    pub client_sold: u64,
+    /// Everyone's.
+    pub total_sold: u64,
+    /// The client's channels being opened or ready, the fee not yet earned.
+    pub client_channels: u64,
+    /// The capacity of everyone's such channels (satoshis).
+    pub total_channel_sat: u64,
+}
 
 /// A JIT channel as the engine recorded it.
 #[derive(Clone, Debug, PartialEq)]
@@ -114,6 +129,58 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Record the size of the channel about to be funded for `scid`, with the state `opening`.
+    pub fn jit_opening(&self, scid: u64, channel_sat: u64, opening_fee_msat: u64) -> Result<()> {
+        self.lock().execute(
+            "UPDATE jit_channels SET state = ?2, channel_sat = ?3, opening_fee_msat = ?4, updated_at = ?5
+             WHERE scid = ?1",
+            params![scid as i64, JIT_OPENING, channel_sat as i64, opening_fee_msat as i64, now_secs() as i64],
+        )?;
+        Ok(())
+    }
+
+    /// What `client` and everyone have bought or been funded and not paid for, at `now`
+    /// (RFC 3339 in UTC with whole seconds, as `valid_until` is written: the text compares
+    /// like the time).
+    pub fn jit_unpaid(&self, client: &str, now: &str) -> Result<JitUnpaid> {
+        let conn = self.lock();
+        let count = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> rusqlite::Result<u64> {
+            conn.query_row(sql, p, |r| r.get::<_, i64>(0)).map(|v| v.max(0) as u64)
+        };
+        let sold = "SELECT COUNT(*) FROM jit_channels WHERE state = 'sold' AND valid_until >= ?1";
+        let open = "state IN ('opening', 'ready')";
+        Ok(JitUnpaid {
+            client_sold: count(&format!("{sold} AND client_node_id = ?2"), &[&now, &client])?,
+            total_sold: count(sold, &[&now])?,
+            client_channels: count(
+                &format!("SELECT COUNT(*) FROM jit_channels WHERE {open} AND client_node_id = ?1"),
+                &[&client],
+            )?,
+            total_channel_sat: count(
+                &format!("SELECT COALESCE(SUM(channel_sat), 0) FROM jit_channels WHERE {open}"),
+                &[],
+            )?,
+        })
+    }
+
+    /// Mark the unpaid sales whose offer is past at `now` (as in `jit_unpaid`) `expired`;
+    /// how many.
+    pub fn jit_expire_sold(&self, now: &str) -> Result<usize> {
+        Ok(self.lock().execute(
+            "UPDATE jit_channels SET state = ?1, updated_at = ?2 WHERE state = ?3 AND valid_until < ?4",
+            params![JIT_EXPIRED, now_secs() as i64, JIT_SOLD, now],
+        )?)
+    }
+
+    /// Every JIT channel in `state` (the start-up check reads the `opening` ones: a handful).
+    pub fn jit_in_state(&self, state: &str) -> Result<Vec<JitChannelRecord>> {
+        let conn = self.lock();
+        let sql = format!("SELECT {COLUMNS} FROM jit_channels WHERE state = ?1 ORDER BY scid");
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(params![state], record)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     /// The newest JIT channels first, `limit` of them from `offset`.
     pub fn jit_channels(&self, limit: u32, offset: u32) -> Result<Vec<JitChannelRecord>> {
         let conn = self.lock();
@@ -160,5 +227,38 @@ mod tests {
         let r = store.jit_by_channel_id("c1").unwrap().unwrap();
         assert_eq!((r.state.as_str(), r.opening_fee_msat), (JIT_PAID, Some(2_000_000)));
         assert_eq!(store.jit_channels(10, 0).unwrap(), vec![r]);
+    }
+
+    #[test]
+    fn unpaid_sales_and_channels_are_counted_per_client_and_expired_sales_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("node.sqlite")).unwrap();
+        let now = "2029-01-01T00:00:00+00:00";
+        let mut other = sale(5, 5);
+        other.client_node_id = "02bb".into();
+        store.record_jit_sale(&other).unwrap();
+        store.record_jit_sale(&sale(1, 1)).unwrap();
+        let mut old = sale(2, 2);
+        old.valid_until = "2028-12-31T23:59:59+00:00".into();
+        store.record_jit_sale(&old).unwrap();
+        store.record_jit_sale(&sale(3, 3)).unwrap();
+        store.record_jit_sale(&sale(4, 4)).unwrap();
+        store.jit_opening(3, 150_000, 2_000_000).unwrap();
+        store.jit_opening(4, 250_000, 2_000_000).unwrap();
+        store.jit_update(4, JIT_PAID, None, None).unwrap();
+        store.jit_opening(5, 1_000_000, 2_000_000).unwrap();
+        store.jit_update(5, JIT_READY, Some("c5"), None).unwrap();
+        let unpaid = store.jit_unpaid("02aa", now).unwrap();
+        // The expired sale (2) and the paid channel (4) count nowhere.
+        assert_eq!(
+            unpaid,
+            JitUnpaid { client_sold: 1, total_sold: 1, client_channels: 1, total_channel_sat: 1_150_000 }
+        );
+        assert_eq!(store.jit_by_scid(3).unwrap().unwrap().state, JIT_OPENING);
+        assert_eq!(store.jit_expire_sold(now).unwrap(), 1);
+        assert_eq!(store.jit_by_scid(2).unwrap().unwrap().state, JIT_EXPIRED);
+        assert_eq!(store.jit_by_scid(1).unwrap().unwrap().state, JIT_SOLD);
+        assert_eq!(store.jit_expire_sold(now).unwrap(), 0);
+        assert_eq!(store.jit_in_state(JIT_OPENING).unwrap().iter().map(|r| r.scid).collect::<Vec<_>>(), vec![3]);
     }
 }

@@ -61,6 +61,11 @@ const STEPS: &[&str] = &[
         valid_until TEXT NOT NULL, state TEXT NOT NULL, channel_id TEXT, opening_fee_msat INTEGER,
         created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
      CREATE INDEX IF NOT EXISTS jit_channels_channel ON jit_channels(channel_id) WHERE channel_id IS NOT NULL;",
+    // 7: the LSPS2 limits. The size of each JIT channel funded (the unpaid total is capped),
+    // and the indexes the per-client and total counts of unpaid sales and channels read.
+    "ALTER TABLE jit_channels ADD COLUMN channel_sat INTEGER;
+     CREATE INDEX IF NOT EXISTS jit_channels_client ON jit_channels(client_node_id, state);
+     CREATE INDEX IF NOT EXISTS jit_channels_state ON jit_channels(state, valid_until);",
 ];
 
 /// The version this build writes.

@@ -20,6 +20,7 @@ use crate::types::{ChannelManager, TxSync};
 pub(crate) mod dispatch;
 pub(crate) mod params;
 mod service;
+pub(crate) mod timeout;
 
 /// The liquidity manager. It persists its protocol state through the node's own KV store
 /// (node.sqlite), next to the channel manager's.

@@ -12,6 +12,11 @@ use crate::error::{Error, Result};
 
 /// LDK refuses a `to_self_delay` below 144 blocks (BREAKDOWN_TIMEOUT) for our own side.
 const MIN_TO_SELF_DELAY: u32 = 144;
+/// Satoshis a JIT channel needs beyond the payment and margin for commitment and HTLC fees.
+const CHANNEL_FEE_BUFFER_SAT: u64 = 10_000;
+/// The smallest CLTV delta for the JIT hop: LDK's own minimum for a forwarding hop is 36
+/// blocks (MIN_CLTV_EXPIRY_DELTA), with a margin for the claim to confirm.
+const MIN_CLTV_EXPIRY_DELTA: u32 = 48;
 
 /// Refuse terms that could never work, at start-up rather than at the first client.
 pub(crate) fn check(o: &Lsps2Options) -> Result<()> {
@@ -31,10 +36,22 @@ pub(crate) fn check(o: &Lsps2Options) -> Result<()> {
     if o.proportional_ppm >= 1_000_000 {
         return bad(format!("proportional_ppm {} must be below 1000000", o.proportional_ppm));
     }
-    if o.max_payment_size_msat.div_ceil(1000) > o.max_channel_sat {
+    // The largest payment plus the margin must fit with room to spare: LDK keeps a reserve
+    // and fee buffer out of what the LSP's side can send, so a channel exactly the payment's
+    // size could not carry it.
+    let largest = o.max_payment_size_msat.div_ceil(1000).saturating_add(o.channel_over_payment_sat);
+    let room = largest.div_ceil(100).saturating_add(CHANNEL_FEE_BUFFER_SAT);
+    if largest.saturating_add(room) > o.max_channel_sat {
         return bad(format!(
-            "max_payment_size_msat {} does not fit in a channel of max_channel_sat {}",
-            o.max_payment_size_msat, o.max_channel_sat
+            "max_payment_size_msat {} plus channel_over_payment_sat {} and a margin of {room} sat (1% and \
+             {CHANNEL_FEE_BUFFER_SAT} sat for fees) does not fit in a channel of max_channel_sat {}",
+            o.max_payment_size_msat, o.channel_over_payment_sat, o.max_channel_sat
+        ));
+    }
+    if o.cltv_expiry_delta < MIN_CLTV_EXPIRY_DELTA {
+        return bad(format!(
+            "cltv_expiry_delta {} must be at least {MIN_CLTV_EXPIRY_DELTA}: the LSP needs the blocks to claim on-chain",
+            o.cltv_expiry_delta
         ));
     }
     if o.max_client_to_self_delay < MIN_TO_SELF_DELAY {
@@ -140,11 +157,17 @@ mod tests {
     #[test]
     fn impossible_terms_are_refused_with_the_key_named() {
         assert!(check(&Lsps2Options::default()).is_ok());
+        assert!(
+            check(&Lsps2Options { max_channel_sat: 10_212_000, cltv_expiry_delta: 48, ..Default::default() }).is_ok()
+        );
         let cases = [
             (Lsps2Options { min_payment_size_msat: 0, ..Default::default() }, "min_payment_size_msat"),
             (Lsps2Options { min_fee_msat: 10_000_000, ..Default::default() }, "min_fee_msat"),
             (Lsps2Options { proportional_ppm: 1_000_000, ..Default::default() }, "proportional_ppm"),
             (Lsps2Options { max_channel_sat: 1_000, ..Default::default() }, "max_channel_sat"),
+            // 10_000_000 sat payment + 100_000 margin + 1% + the fee buffer passes 10_150_000.
+            (Lsps2Options { max_channel_sat: 10_150_000, ..Default::default() }, "max_channel_sat"),
+            (Lsps2Options { cltv_expiry_delta: 47, ..Default::default() }, "cltv_expiry_delta"),
             (Lsps2Options { max_client_to_self_delay: 100, ..Default::default() }, "max_client_to_self_delay"),
             (Lsps2Options { valid_for_secs: 5, ..Default::default() }, "valid_for_secs"),
         ];

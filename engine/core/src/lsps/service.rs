@@ -4,25 +4,67 @@
 //! failed, payment forwarded). lightning-liquidity forwards the payment itself, with the
 //! opening fee skimmed (LDK signals the skim to the client in `update_add_htlc`).
 
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use bitcoin::secp256k1::PublicKey;
-use lightning::events::HTLCHandlingFailureType;
+use lightning::events::{HTLCHandlingFailureType, ReplayEvent};
 use lightning::ln::channelmanager::InterceptId;
 use lightning::ln::types::ChannelId;
 use lightning::sign::EntropySource;
 use lightning::types::payment::PaymentHash;
 use lightning::util::logger::Level;
 use lightning_liquidity::events::LiquidityEvent;
-use lightning_liquidity::lsps0::ser::LSPSRequestId;
+use lightning_liquidity::lsps0::ser::{LSPSDateTime, LSPSRequestId};
 use lightning_liquidity::lsps2::event::LSPS2ServiceEvent;
 use lightning_liquidity::lsps2::msgs::LSPS2OpeningFeeParams;
 
 use super::params;
 use crate::config::{user_config, Lsps2Options};
-use crate::io::{JitChannelRecord, JIT_FAILED, JIT_OPENING, JIT_PAID, JIT_READY, JIT_SOLD};
+use crate::io::{JitChannelRecord, JitUnpaid, JIT_FAILED, JIT_OPENING, JIT_PAID, JIT_READY, JIT_SOLD};
 use crate::node::Core;
 use crate::parse::hexs;
+
+/// Unexpired unpaid sales (`sold` rows) one client may hold: each is a durable row and an
+/// SCID, and `buy` costs a client nothing. A wallet needs one per invoice it has out.
+const MAX_SOLD_PER_CLIENT: u64 = 20;
+/// Unexpired unpaid sales of every client together.
+const MAX_SOLD_TOTAL: u64 = 10_000;
+
+/// Now as the RFC 3339 text `valid_until` is recorded in (UTC, whole seconds).
+fn now_rfc3339() -> String {
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    LSPSDateTime::new_from_duration_since_epoch(std::time::Duration::from_secs(now.as_secs())).to_rfc3339()
+}
+
+/// Why a buy is refused, if it is: the client or everyone holds too many unpaid sales.
+pub(crate) fn buy_refusal(u: &JitUnpaid) -> Option<String> {
+    if u.client_sold >= MAX_SOLD_PER_CLIENT {
+        return Some(format!("the client holds {} unpaid JIT offers (at most {MAX_SOLD_PER_CLIENT})", u.client_sold));
+    }
+    if u.total_sold >= MAX_SOLD_TOTAL {
+        return Some(format!("{} unpaid JIT offers are out (at most {MAX_SOLD_TOTAL})", u.total_sold));
+    }
+    None
+}
+
+/// Why funding a `channel_sat` JIT channel is refused, if it is: the client already has
+/// `max_unpaid_per_client` funded and unpaid, or the total unpaid capacity would pass
+/// `max_unpaid_total_sat`.
+pub(crate) fn open_refusal(o: &Lsps2Options, u: &JitUnpaid, channel_sat: u64) -> Option<String> {
+    if u.client_channels >= u64::from(o.max_unpaid_per_client) {
+        return Some(format!(
+            "the client has {} unpaid JIT channels (max_unpaid_per_client {})",
+            u.client_channels, o.max_unpaid_per_client
+        ));
+    }
+    if u.total_channel_sat.saturating_add(channel_sat) > o.max_unpaid_total_sat {
+        return Some(format!(
+            "{} sat of unpaid JIT channels plus {channel_sat} would pass max_unpaid_total_sat {}",
+            u.total_channel_sat, o.max_unpaid_total_sat
+        ));
+    }
+    None
+}
 
 impl Core {
     fn lsps2_options(&self) -> Option<&Lsps2Options> {
@@ -82,6 +124,15 @@ impl Core {
         payment_size_msat: Option<u64>,
     ) {
         let (Some(o), Some(handler)) = (self.lsps2_options(), self.liquidity.lsps2_service_handler()) else { return };
+        let refusal = match self.store.jit_unpaid(&client.to_string(), &now_rfc3339()) {
+            Ok(u) => buy_refusal(&u),
+            Err(e) => Some(format!("cannot count the unpaid sales: {e}")),
+        };
+        if let Some(why) = refusal {
+            // Unanswered, the client's request times out: no row, no SCID.
+            self.lsps2_log(Level::Warn, format!("buy of {client} refused: {why}"));
+            return;
+        }
         let scid = self.channel_manager.get_intercept_scid();
         let random = self.keys.get_secure_random_bytes();
         let user_channel_id = u128::from_be_bytes(random[..16].try_into().unwrap_or([1; 16]));
@@ -114,8 +165,11 @@ impl Core {
         }
     }
 
-    /// The first payment for a JIT SCID arrived: fund the channel. Every way this fails ends
-    /// in `channel_open_failed`, which fails the payment back so the payer may retry.
+    /// The first payment for a JIT SCID arrived: fund the channel, within the operator's
+    /// limits on unpaid channels. A refusal before anything was funded ends in
+    /// `channel_open_failed` (the payment is failed back, the payer may retry); `opening` is
+    /// recorded before the channel is asked for, so a channel that later closes before it is
+    /// ready is abandoned rather than re-armed (see `lsps2_channel_closed`).
     async fn lsps2_open_channel(
         &self, client: PublicKey, amt_to_forward_msat: u64, opening_fee_msat: u64, user_channel_id: u128, scid: u64,
     ) {
@@ -129,75 +183,175 @@ impl Core {
         {
             return;
         }
-        let opened = match params::channel_sat(o, amt_to_forward_msat) {
+        let refused = match params::channel_sat(o, amt_to_forward_msat) {
             None => Err(format!("{amt_to_forward_msat} msat does not fit in max_channel_sat {}", o.max_channel_sat)),
             Some(_) if self.peer_manager.peer_by_node_id(&client).is_none() => Err("client is not connected".into()),
-            Some(sat) => {
-                let cfg = params::channel_config(&user_config(&self.config.options), o);
-                self.channel_manager
-                    .create_channel(client, sat, 0, user_channel_id, None, Some(cfg))
-                    .map(|_| sat)
-                    .map_err(|e| format!("{e:?}"))
-            }
+            Some(sat) => match self.store.jit_unpaid(&client.to_string(), &now_rfc3339()) {
+                Err(e) => Err(format!("cannot count the unpaid JIT channels: {e}")),
+                Ok(u) => open_refusal(o, &u, sat).map_or(Ok(sat), Err),
+            },
         };
-        match opened {
-            Ok(sat) => {
-                self.lsps2_log(
-                    Level::Info,
-                    format!(
-                        "opening a {sat} sat JIT channel to {client} for scid {scid} (fee {opening_fee_msat} msat)"
-                    ),
-                );
-                if let Err(e) = self.store.jit_update(scid, JIT_OPENING, None, Some(opening_fee_msat)) {
-                    self.lsps2_log(Level::Warn, format!("cannot record the JIT open of scid {scid}: {e}"));
-                }
-            }
+        let sat = match refused {
+            Ok(sat) => sat,
             Err(why) => {
                 self.lsps2_log(Level::Warn, format!("cannot open the JIT channel to {client} for scid {scid}: {why}"));
+                return self.lsps2_open_failed(client, user_channel_id, scid).await;
+            }
+        };
+        if let Err(e) = self.store.jit_opening(scid, sat, opening_fee_msat) {
+            // Unrecorded, the channel would escape the limits: do not fund it.
+            self.lsps2_log(Level::Error, format!("cannot record the JIT open of scid {scid}: {e}"));
+            return self.lsps2_open_failed(client, user_channel_id, scid).await;
+        }
+        let cfg = params::channel_config(&user_config(&self.config.options), o);
+        match self.channel_manager.create_channel(client, sat, 0, user_channel_id, None, Some(cfg)) {
+            Ok(_) => self.lsps2_log(
+                Level::Info,
+                format!("opening a {sat} sat JIT channel to {client} for scid {scid} (fee {opening_fee_msat} msat)"),
+            ),
+            Err(e) => {
+                self.lsps2_log(Level::Warn, format!("cannot open the JIT channel to {client} for scid {scid}: {e:?}"));
                 self.lsps2_open_failed(client, user_channel_id, scid).await;
             }
         }
     }
 
+    /// Nothing was funded: fail the payment back and re-arm the SCID for a retry.
     async fn lsps2_open_failed(&self, client: PublicKey, user_channel_id: u128, scid: u64) {
         let Some(handler) = self.liquidity.lsps2_service_handler() else { return };
-        if let Err(e) = handler.channel_open_failed(&client, user_channel_id).await {
-            self.lsps2_log(Level::Warn, format!("cannot reset JIT scid {scid} after a failed open: {e:?}"));
+        match handler.channel_open_failed(&client, user_channel_id).await {
+            // Re-armed: the next payment may open it; the dispatcher must let it through.
+            Ok(()) => self.lsps2_set_state(scid, JIT_SOLD),
+            Err(e) => {
+                self.lsps2_log(Level::Warn, format!("cannot reset JIT scid {scid} after a failed open: {e:?}"));
+                self.lsps2_set_state(scid, JIT_FAILED);
+            }
         }
-        let _ = self.store.jit_update(scid, JIT_FAILED, None, None);
+    }
+
+    /// A channel was funded but closed before it was ready: fail the payment back and retire
+    /// the SCID for good, so a client cannot have the LSP fund channel after channel.
+    async fn lsps2_open_abandoned(&self, client: PublicKey, user_channel_id: u128, scid: u64) {
+        let Some(handler) = self.liquidity.lsps2_service_handler() else { return };
+        if let Err(e) = handler.channel_open_abandoned(&client, user_channel_id).await {
+            self.lsps2_log(Level::Warn, format!("cannot retire JIT scid {scid} after its channel closed: {e:?}"));
+        }
+        self.lsps2_set_state(scid, JIT_FAILED);
+    }
+
+    fn lsps2_set_state(&self, scid: u64, state: &str) {
+        if let Err(e) = self.store.jit_update(scid, state, None, None) {
+            self.lsps2_log(Level::Error, format!("cannot record JIT scid {scid} as {state}: {e}"));
+        }
     }
 
     /// An HTLC for a JIT SCID (the dispatcher decided). lightning-liquidity fails it back
-    /// itself when it does not fit the offer (too small or large, offer expired, underpaid).
+    /// itself when it does not fit the offer (too small or large, offer expired, underpaid);
+    /// it answers Ok without a word for an SCID it forgot, so every HTLC handed over is
+    /// remembered for `lsps2_sweep`. Err: have LDK hand the event again.
     pub(crate) async fn lsps2_htlc_intercepted(
         &self, scid: u64, intercept_id: InterceptId, expected_outbound_amount_msat: u64, payment_hash: PaymentHash,
-    ) {
-        let Some(handler) = self.liquidity.lsps2_service_handler() else { return };
+    ) -> std::result::Result<(), ReplayEvent> {
+        let Some(handler) = self.liquidity.lsps2_service_handler() else { return Ok(()) };
         let handled = handler.htlc_intercepted(scid, intercept_id, expected_outbound_amount_msat, payment_hash).await;
-        if let Err(e) = handled {
-            self.lsps2_log(Level::Info, format!("HTLC for JIT scid {scid} refused: {e:?}"));
-            // Failed already in most refusals; a second fail only errs, so this is a safety net.
+        let Err(e) = handled else {
+            self.lsps2_handed.handed(intercept_id, scid, Instant::now());
+            return Ok(());
+        };
+        // lightning-liquidity's errors are all APIMisuseError texts; these two are the ones
+        // after which the HTLC is still pending and nobody else will answer it.
+        let why = format!("{e:?}");
+        if why.contains("No counterparty found") {
+            // Not taken: the SCID's client is unknown to it (its state was lost).
+            self.lsps2_log(Level::Info, format!("HTLC for JIT scid {scid} failed back: {why}"));
             let _ = self.channel_manager.fail_intercepted_htlc(intercept_id);
+            return Ok(());
+        }
+        if why.contains("Failed to persist") {
+            // Queued in memory but not durable: have LDK hand it again rather than lose it.
+            self.lsps2_log(Level::Error, format!("HTLC for JIT scid {scid} not persisted: {why}; will retry"));
+            return Err(ReplayEvent());
+        }
+        // Failed back by lightning-liquidity already (refused, or a forward it could not make:
+        // then the sweep fails what is left).
+        self.lsps2_log(Level::Info, format!("HTLC for JIT scid {scid} refused: {why}"));
+        self.lsps2_handed.handed(intercept_id, scid, Instant::now());
+        Ok(())
+    }
+
+    /// The periodic LSPS2 housekeeping: fail the handed HTLCs nobody answered within the MPP
+    /// timeout (`timeout::HandedHtlcs::overdue`), and mark unpaid sales past their offer
+    /// `expired` so they stop counting against the limits.
+    pub(crate) fn lsps2_sweep(&self) {
+        if self.liquidity.lsps2_service_handler().is_none() {
+            return;
+        }
+        let cm = &self.channel_manager;
+        let overdue = self
+            .lsps2_handed
+            .overdue(&self.store, Instant::now(), |id| cm.intercepted_htlc_inbound_amount_msat(*id).is_some());
+        match overdue {
+            Ok(ids) => {
+                for id in ids {
+                    self.lsps2_log(
+                        Level::Info,
+                        "HTLC for a JIT scid unanswered past the MPP timeout: failed back".into(),
+                    );
+                    let _ = cm.fail_intercepted_htlc(id);
+                }
+            }
+            Err(e) => self.lsps2_log(Level::Warn, format!("cannot read the JIT channels: {e}")),
+        }
+        match self.store.jit_expire_sold(&now_rfc3339()) {
+            Ok(0) => {}
+            Ok(n) => self.lsps2_log(Level::Info, format!("{n} unpaid JIT offers expired")),
+            Err(e) => self.lsps2_log(Level::Warn, format!("cannot expire unpaid JIT offers: {e}")),
+        }
+    }
+
+    /// At start-up: a sale left `opening` with no channel carrying its `user_channel_id` was
+    /// recorded but never funded (the node stopped in between); fail its payment back and
+    /// re-arm it, as lightning-liquidity still waits for that channel.
+    pub(crate) async fn lsps2_reconcile(&self) {
+        if self.liquidity.lsps2_service_handler().is_none() {
+            return;
+        }
+        let opening = match self.store.jit_in_state(JIT_OPENING) {
+            Ok(rows) => rows,
+            Err(e) => return self.lsps2_log(Level::Warn, format!("cannot read the JIT channels at start: {e}")),
+        };
+        let channels = self.channel_manager.list_channels();
+        for jit in opening {
+            if channels.iter().any(|c| c.user_channel_id == jit.user_channel_id) {
+                continue;
+            }
+            let Ok(client) = jit.client_node_id.parse::<PublicKey>() else { continue };
+            self.lsps2_log(Level::Info, format!("JIT scid {} was never funded: failed back", jit.scid));
+            self.lsps2_open_failed(client, jit.user_channel_id, jit.scid).await;
         }
     }
 
     /// LDK's `ChannelReady`: for a JIT channel, lightning-liquidity forwards the waiting
-    /// payment over it, less the opening fee.
+    /// payment over it, less the opening fee. `ready` only once it took the channel.
     pub(crate) async fn lsps2_channel_ready(&self, user_channel_id: u128, channel_id: &ChannelId, client: &PublicKey) {
         let Some(handler) = self.liquidity.lsps2_service_handler() else { return };
         let Ok(Some(jit)) = self.store.jit_by_user_channel_id(user_channel_id) else { return };
         if let Err(e) = handler.channel_ready(user_channel_id, channel_id, client).await {
             self.lsps2_log(Level::Warn, format!("JIT channel {channel_id} ready but not forwarded: {e:?}"));
+            return;
         }
-        let _ = self.store.jit_update(jit.scid, JIT_READY, Some(&hexs(&channel_id.0)), None);
+        if let Err(e) = self.store.jit_update(jit.scid, JIT_READY, Some(&hexs(&channel_id.0)), None) {
+            self.lsps2_log(Level::Error, format!("cannot record JIT channel {channel_id} ready: {e}"));
+        }
     }
 
-    /// LDK's `ChannelClosed`: a JIT channel that closed before it was ready failed to open.
+    /// LDK's `ChannelClosed`: a JIT channel that closed before it was ready failed to open;
+    /// it was funded (or about to be), so the SCID is retired, not re-armed.
     pub(crate) async fn lsps2_channel_closed(&self, user_channel_id: u128, client: Option<PublicKey>) {
         let Some(client) = client else { return };
         let Ok(Some(jit)) = self.store.jit_by_user_channel_id(user_channel_id) else { return };
         if jit.state == JIT_OPENING {
-            self.lsps2_open_failed(client, user_channel_id, jit.scid).await;
+            self.lsps2_open_abandoned(client, user_channel_id, jit.scid).await;
         }
     }
 
@@ -211,7 +365,7 @@ impl Core {
             self.lsps2_log(Level::Warn, format!("forward over JIT channel {next_channel_id} not booked: {e:?}"));
         }
         if jit.state == JIT_READY && skimmed > 0 {
-            let _ = self.store.jit_update(jit.scid, JIT_PAID, None, None);
+            self.lsps2_set_state(jit.scid, JIT_PAID);
         }
     }
 
@@ -222,5 +376,32 @@ impl Core {
         if let Err(e) = handler.htlc_handling_failed(failure_type).await {
             self.lsps2_log(Level::Warn, format!("failed forward not booked: {e:?}"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_buy_is_refused_once_the_client_or_everyone_holds_too_many_unpaid_offers() {
+        let u =
+            JitUnpaid { client_sold: MAX_SOLD_PER_CLIENT - 1, total_sold: MAX_SOLD_TOTAL - 1, ..Default::default() };
+        assert_eq!(buy_refusal(&u), None);
+        assert!(buy_refusal(&JitUnpaid { client_sold: MAX_SOLD_PER_CLIENT, ..u }).unwrap().contains("the client"));
+        assert!(buy_refusal(&JitUnpaid { total_sold: MAX_SOLD_TOTAL, ..u }).unwrap().contains("unpaid JIT offers"));
+    }
+
+    #[test]
+    fn funding_is_refused_past_the_unpaid_channel_limits() {
+        let o = Lsps2Options { max_unpaid_per_client: 1, max_unpaid_total_sat: 1_000_000, ..Default::default() };
+        let none = JitUnpaid::default();
+        assert_eq!(open_refusal(&o, &none, 1_000_000), None);
+        assert!(open_refusal(&o, &none, 1_000_001).unwrap().contains("max_unpaid_total_sat"));
+        let one = JitUnpaid { client_channels: 1, ..none };
+        assert!(open_refusal(&o, &one, 10).unwrap().contains("max_unpaid_per_client"));
+        let busy = JitUnpaid { total_channel_sat: 900_000, ..none };
+        assert_eq!(open_refusal(&o, &busy, 100_000), None);
+        assert!(open_refusal(&o, &busy, 100_001).is_some());
     }
 }
