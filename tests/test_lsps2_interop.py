@@ -21,7 +21,7 @@ from .lightningrod_net import PushReceiver, lsp_fund, until
 from .lsp_process import LspProcess
 
 # The operator's terms: 5% of the payment, at least 2000 sat; the channel gets 100k sat more
-# than the payment. Zero-conf: ldk-node trusts its LSP for that.
+# than the payment (and the engine's 1% + 10,000 sat room). Zero-conf: ldk-node trusts its LSP for that.
 TERMS: dict[str, object] = {
     "min_payment_size_msat": 10_000_000,
     "max_payment_size_msat": 1_000_000_000,
@@ -114,9 +114,11 @@ async def test_ldk_node_gets_a_jit_channel_and_then_pays_and_receives(
             sent = await wait_event(payer, "payment_sent", payment_id=payment_id)
             assert isinstance(sent, PaymentSent)
 
-            # The JIT channel: static_remote_key, sized to the payment less the fee plus the margin.
+            # The JIT channel: static_remote_key, sized to the payment less the fee plus the margin,
+            # plus 1% and 10,000 sat so the LSP's reserve and commitment fees never stop the forward.
             chan = await lsp_channel_with(lsp, ldk.node_id)
-            assert chan["capacity_sat"] == (amount - fee) // 1000 + 100_000
+            wanted = (amount - fee) // 1000 + 100_000
+            assert chan["capacity_sat"] == wanted + -(-wanted // 100) + 10_000
             [ldk_chan] = await ldk.channels()
             assert ldk_chan["counterparty_node_id"] == lsp.node_id
 

@@ -90,7 +90,7 @@ pub(crate) fn lsps2_sweep(core: &Arc<Core>, mut stop: Stop) -> JoinHandle<()> {
         loop {
             tokio::select! {
                 _ = stop.changed() => return,
-                _ = tokio::time::sleep(Duration::from_secs(10)) => core.lsps2_sweep(),
+                _ = tokio::time::sleep(Duration::from_secs(10)) => core.lsps2_sweep().await,
             }
         }
     })

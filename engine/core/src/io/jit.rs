@@ -129,14 +129,35 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Record the size of the channel about to be funded for `scid`, with the state `opening`.
-    pub fn jit_opening(&self, scid: u64, channel_sat: u64, opening_fee_msat: u64) -> Result<()> {
-        self.lock().execute(
+    /// Record the size of the channel about to be funded for `scid`, with the state `opening`,
+    /// if its sale is still unopened (`sold`, or `expired` after the payment came in time).
+    /// false: the sweep abandoned it first (`jit_fail_unopened`), do not fund it. The two
+    /// conditional updates decide, under the store's lock, which of them wins.
+    pub fn jit_opening(&self, scid: u64, channel_sat: u64, opening_fee_msat: u64) -> Result<bool> {
+        let n = self.lock().execute(
             "UPDATE jit_channels SET state = ?2, channel_sat = ?3, opening_fee_msat = ?4, updated_at = ?5
-             WHERE scid = ?1",
-            params![scid as i64, JIT_OPENING, channel_sat as i64, opening_fee_msat as i64, now_secs() as i64],
+             WHERE scid = ?1 AND state IN (?6, ?7)",
+            params![
+                scid as i64,
+                JIT_OPENING,
+                channel_sat as i64,
+                opening_fee_msat as i64,
+                now_secs() as i64,
+                JIT_SOLD,
+                JIT_EXPIRED
+            ],
         )?;
-        Ok(())
+        Ok(n == 1)
+    }
+
+    /// Mark `scid` `failed` if its sale is still unopened (`sold` or `expired`); false: it is
+    /// not (being opened already, or failed before).
+    pub fn jit_fail_unopened(&self, scid: u64) -> Result<bool> {
+        let n = self.lock().execute(
+            "UPDATE jit_channels SET state = ?2, updated_at = ?3 WHERE scid = ?1 AND state IN (?4, ?5)",
+            params![scid as i64, JIT_FAILED, now_secs() as i64, JIT_SOLD, JIT_EXPIRED],
+        )?;
+        Ok(n == 1)
     }
 
     /// What `client` and everyone have bought or been funded and not paid for, at `now`
@@ -243,10 +264,10 @@ mod tests {
         store.record_jit_sale(&old).unwrap();
         store.record_jit_sale(&sale(3, 3)).unwrap();
         store.record_jit_sale(&sale(4, 4)).unwrap();
-        store.jit_opening(3, 150_000, 2_000_000).unwrap();
-        store.jit_opening(4, 250_000, 2_000_000).unwrap();
+        assert!(store.jit_opening(3, 150_000, 2_000_000).unwrap());
+        assert!(store.jit_opening(4, 250_000, 2_000_000).unwrap());
         store.jit_update(4, JIT_PAID, None, None).unwrap();
-        store.jit_opening(5, 1_000_000, 2_000_000).unwrap();
+        assert!(store.jit_opening(5, 1_000_000, 2_000_000).unwrap());
         store.jit_update(5, JIT_READY, Some("c5"), None).unwrap();
         let unpaid = store.jit_unpaid("02aa", now).unwrap();
         // The expired sale (2) and the paid channel (4) count nowhere.
@@ -260,5 +281,25 @@ mod tests {
         assert_eq!(store.jit_by_scid(1).unwrap().unwrap().state, JIT_SOLD);
         assert_eq!(store.jit_expire_sold(now).unwrap(), 0);
         assert_eq!(store.jit_in_state(JIT_OPENING).unwrap().iter().map(|r| r.scid).collect::<Vec<_>>(), vec![3]);
+    }
+
+    #[test]
+    fn opening_and_abandoning_an_unopened_sale_exclude_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("node.sqlite")).unwrap();
+        for scid in 1..=3 {
+            store.record_jit_sale(&sale(scid, u128::from(scid))).unwrap();
+        }
+        store.jit_update(2, JIT_EXPIRED, None, None).unwrap();
+        // The sweep abandons 1 first: the open that was queued must not fund it.
+        assert!(store.jit_fail_unopened(1).unwrap());
+        assert!(!store.jit_opening(1, 150_000, 1).unwrap());
+        assert_eq!(store.jit_by_scid(1).unwrap().unwrap().state, JIT_FAILED);
+        // A payment that came in before the offer expired still opens; then the sweep keeps off.
+        assert!(store.jit_opening(2, 150_000, 1).unwrap());
+        assert!(!store.jit_fail_unopened(2).unwrap());
+        assert_eq!(store.jit_by_scid(2).unwrap().unwrap().state, JIT_OPENING);
+        assert!(store.jit_fail_unopened(3).unwrap());
+        assert!(!store.jit_fail_unopened(3).unwrap());
     }
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use lightning_liquidity::lsps0::ser::LSPSDateTime;
 
 use crate::error::Result;
-use crate::io::{SqliteStore, JIT_FAILED, JIT_SOLD};
+use crate::io::{SqliteStore, JIT_EXPIRED, JIT_FAILED, JIT_SOLD};
 
 /// Who decides an intercepted HTLC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,7 +62,7 @@ pub(crate) fn owner(
     } else if jit.state == JIT_FAILED {
         // lightning-liquidity retired the SCID (or the open failed): it would ignore the HTLC.
         InterceptOwner::Fail("the JIT channel failed")
-    } else if jit.state == JIT_SOLD && offer_expired(&jit.valid_until, now) {
+    } else if jit.state == JIT_EXPIRED || (jit.state == JIT_SOLD && offer_expired(&jit.valid_until, now)) {
         // An unpaid sale past its offer is pruned by lightning-liquidity, or refused by it.
         InterceptOwner::Fail("the JIT offer expired")
     } else {
@@ -125,6 +125,10 @@ mod tests {
         store.jit_update(2, JIT_FAILED, None, None).unwrap();
         // Past its offer but already opening: lightning-liquidity still owns the flow.
         store.jit_update(4, JIT_OPENING, None, None).unwrap();
+        // Marked expired by the sweep: failed at once whatever the clock says.
+        store.record_jit_sale(&sale(5, "2030-01-01T00:00:00+00:00")).unwrap();
+        store.jit_update(5, JIT_EXPIRED, None, None).unwrap();
+        assert_eq!(owner(&store, 5, true, true, NOW).unwrap(), InterceptOwner::Fail("the JIT offer expired"));
         assert_eq!(owner(&store, 1, true, true, NOW).unwrap(), InterceptOwner::Fail("the JIT offer expired"));
         assert_eq!(owner(&store, 2, true, true, NOW).unwrap(), InterceptOwner::Fail("the JIT channel failed"));
         assert_eq!(owner(&store, 3, true, true, NOW).unwrap(), InterceptOwner::Fail("the JIT offer expired"));

@@ -40,7 +40,7 @@ pub(crate) fn check(o: &Lsps2Options) -> Result<()> {
     // and fee buffer out of what the LSP's side can send, so a channel exactly the payment's
     // size could not carry it.
     let largest = o.max_payment_size_msat.div_ceil(1000).saturating_add(o.channel_over_payment_sat);
-    let room = largest.div_ceil(100).saturating_add(CHANNEL_FEE_BUFFER_SAT);
+    let room = room_sat(largest);
     if largest.saturating_add(room) > o.max_channel_sat {
         return bad(format!(
             "max_payment_size_msat {} plus channel_over_payment_sat {} and a margin of {room} sat (1% and \
@@ -82,15 +82,25 @@ pub(crate) fn fee_menu(o: &Lsps2Options, now: Duration) -> Vec<LSPS2RawOpeningFe
     }]
 }
 
+/// The room a channel of `sat` (payment and margin) needs on top for what LDK keeps out of
+/// the LSP's sendable balance: 1% (covers the channel reserve) and a fixed fee buffer (the
+/// commitment and HTLC fees the funder pays).
+fn room_sat(sat: u64) -> u64 {
+    sat.div_ceil(100).saturating_add(CHANNEL_FEE_BUFFER_SAT)
+}
+
 /// Satoshis to fund a JIT channel that must carry `amt_to_forward_msat`: the payment rounded
-/// up, plus the operator's margin, capped at `max_channel_sat`. None if even the payment
-/// alone does not fit (the buy checks sizes, so only a changed config gets here).
+/// up, plus the operator's margin, plus the room `check` assumed (`room_sat`), capped at
+/// `max_channel_sat` (the start-up check made the cap fit the largest payment with its room).
+/// None if even the payment alone does not fit (the buy checks sizes, so only a changed
+/// config gets here).
 pub(crate) fn channel_sat(o: &Lsps2Options, amt_to_forward_msat: u64) -> Option<u64> {
     let needed = amt_to_forward_msat.div_ceil(1000);
     if needed > o.max_channel_sat {
         return None;
     }
-    Some(needed.saturating_add(o.channel_over_payment_sat).min(o.max_channel_sat))
+    let wanted = needed.saturating_add(o.channel_over_payment_sat);
+    Some(wanted.saturating_add(room_sat(wanted)).min(o.max_channel_sat))
 }
 
 /// LDK's config for one JIT channel: no forwarding fee (the opening fee pays), our
@@ -130,9 +140,14 @@ mod tests {
     }
 
     #[test]
-    fn a_channel_is_the_payment_rounded_up_plus_the_margin_within_the_cap() {
+    fn a_channel_is_the_payment_rounded_up_plus_the_margin_and_room_within_the_cap() {
         let o = Lsps2Options { channel_over_payment_sat: 50_000, max_channel_sat: 1_000_000, ..Default::default() };
-        assert_eq!(channel_sat(&o, 100_000_001), Some(150_001));
+        // 100_001 sat + 50_000 margin = 150_001; + 1% (1_501) + 10_000 for the reserve and fees.
+        assert_eq!(channel_sat(&o, 100_000_001), Some(161_502));
+        // The largest payment `check` accepts for this cap gets exactly the room it assumed.
+        let fits = Lsps2Options { max_payment_size_msat: 895_000_000, ..o };
+        assert!(check(&fits).is_ok());
+        assert_eq!(channel_sat(&o, 895_000_000), Some(945_000 + 9_450 + 10_000));
         assert_eq!(channel_sat(&o, 990_000_000), Some(1_000_000));
         assert_eq!(channel_sat(&o, 1_000_000_000), Some(1_000_000));
         assert_eq!(channel_sat(&o, 1_000_000_001), None);

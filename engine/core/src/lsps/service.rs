@@ -18,16 +18,15 @@ use lightning_liquidity::lsps0::ser::{LSPSDateTime, LSPSRequestId};
 use lightning_liquidity::lsps2::event::LSPS2ServiceEvent;
 use lightning_liquidity::lsps2::msgs::LSPS2OpeningFeeParams;
 
-use super::params;
+use super::{params, timeout};
 use crate::config::{user_config, Lsps2Options};
 use crate::io::{JitChannelRecord, JitUnpaid, JIT_FAILED, JIT_OPENING, JIT_PAID, JIT_READY, JIT_SOLD};
 use crate::node::Core;
 use crate::parse::hexs;
 
-/// Unexpired unpaid sales (`sold` rows) one client may hold: each is a durable row and an
-/// SCID, and `buy` costs a client nothing. A wallet needs one per invoice it has out.
-const MAX_SOLD_PER_CLIENT: u64 = 20;
-/// Unexpired unpaid sales of every client together.
+/// Unexpired unpaid sales (`sold` rows) of every client together: each is a durable row and
+/// an SCID, and `buy` costs a client nothing. Per client lightning-liquidity already answers
+/// a `buy` past 10 pending requests and unpaid sales with an LSPS2 error.
 const MAX_SOLD_TOTAL: u64 = 10_000;
 
 /// Now as the RFC 3339 text `valid_until` is recorded in (UTC, whole seconds).
@@ -36,11 +35,8 @@ fn now_rfc3339() -> String {
     LSPSDateTime::new_from_duration_since_epoch(std::time::Duration::from_secs(now.as_secs())).to_rfc3339()
 }
 
-/// Why a buy is refused, if it is: the client or everyone holds too many unpaid sales.
+/// Why a buy is refused, if it is: everyone together holds too many unpaid sales.
 pub(crate) fn buy_refusal(u: &JitUnpaid) -> Option<String> {
-    if u.client_sold >= MAX_SOLD_PER_CLIENT {
-        return Some(format!("the client holds {} unpaid JIT offers (at most {MAX_SOLD_PER_CLIENT})", u.client_sold));
-    }
     if u.total_sold >= MAX_SOLD_TOTAL {
         return Some(format!("{} unpaid JIT offers are out (at most {MAX_SOLD_TOTAL})", u.total_sold));
     }
@@ -129,7 +125,10 @@ impl Core {
             Err(e) => Some(format!("cannot count the unpaid sales: {e}")),
         };
         if let Some(why) = refusal {
-            // Unanswered, the client's request times out: no row, no SCID.
+            // lightning-liquidity 0.2 has no call to answer a buy with an error (its
+            // `invalid_token_provided` answers get_info only): unanswered, the client's request
+            // times out; no row, no SCID. lightning-liquidity drops the pending request when
+            // the peer disconnects after the offer expired.
             self.lsps2_log(Level::Warn, format!("buy of {client} refused: {why}"));
             return;
         }
@@ -198,10 +197,18 @@ impl Core {
                 return self.lsps2_open_failed(client, user_channel_id, scid).await;
             }
         };
-        if let Err(e) = self.store.jit_opening(scid, sat, opening_fee_msat) {
-            // Unrecorded, the channel would escape the limits: do not fund it.
-            self.lsps2_log(Level::Error, format!("cannot record the JIT open of scid {scid}: {e}"));
-            return self.lsps2_open_failed(client, user_channel_id, scid).await;
+        match self.store.jit_opening(scid, sat, opening_fee_msat) {
+            Ok(true) => {}
+            Ok(false) => {
+                // The sweep gave the sale up (and lightning-liquidity failed its payment) first.
+                self.lsps2_log(Level::Info, format!("JIT scid {scid} was abandoned before its open: not funded"));
+                return;
+            }
+            Err(e) => {
+                // Unrecorded, the channel would escape the limits: do not fund it.
+                self.lsps2_log(Level::Error, format!("cannot record the JIT open of scid {scid}: {e}"));
+                return self.lsps2_open_failed(client, user_channel_id, scid).await;
+            }
         }
         let cfg = params::channel_config(&user_config(&self.config.options), o);
         match self.channel_manager.create_channel(client, sat, 0, user_channel_id, None, Some(cfg)) {
@@ -258,31 +265,29 @@ impl Core {
             self.lsps2_handed.handed(intercept_id, scid, Instant::now());
             return Ok(());
         };
-        // lightning-liquidity's errors are all APIMisuseError texts; these two are the ones
-        // after which the HTLC is still pending and nobody else will answer it.
+        // lightning-liquidity's errors are all APIMisuseError texts. After "Failed to persist"
+        // the HTLC is queued in memory but not durable: have LDK hand it again rather than lose it.
         let why = format!("{e:?}");
-        if why.contains("No counterparty found") {
-            // Not taken: the SCID's client is unknown to it (its state was lost).
-            self.lsps2_log(Level::Info, format!("HTLC for JIT scid {scid} failed back: {why}"));
-            let _ = self.channel_manager.fail_intercepted_htlc(intercept_id);
-            return Ok(());
-        }
         if why.contains("Failed to persist") {
-            // Queued in memory but not durable: have LDK hand it again rather than lose it.
             self.lsps2_log(Level::Error, format!("HTLC for JIT scid {scid} not persisted: {why}; will retry"));
             return Err(ReplayEvent());
         }
-        // Failed back by lightning-liquidity already (refused, or a forward it could not make:
-        // then the sweep fails what is left).
-        self.lsps2_log(Level::Info, format!("HTLC for JIT scid {scid} refused: {why}"));
-        self.lsps2_handed.handed(intercept_id, scid, Instant::now());
+        // Any other error: it either failed the HTLC back itself (refused), or never took it
+        // (its client unknown) or could not forward it (the client offline): if LDK still
+        // holds it, nobody else will answer it.
+        if self.channel_manager.intercepted_htlc_inbound_amount_msat(intercept_id).is_some() {
+            self.lsps2_log(Level::Info, format!("HTLC for JIT scid {scid} failed back: {why}"));
+            let _ = self.channel_manager.fail_intercepted_htlc(intercept_id);
+        } else {
+            self.lsps2_log(Level::Info, format!("HTLC for JIT scid {scid} refused: {why}"));
+        }
         Ok(())
     }
 
-    /// The periodic LSPS2 housekeeping: fail the handed HTLCs nobody answered within the MPP
-    /// timeout (`timeout::HandedHtlcs::overdue`), and mark unpaid sales past their offer
-    /// `expired` so they stop counting against the limits.
-    pub(crate) fn lsps2_sweep(&self) {
+    /// The periodic LSPS2 housekeeping: give up the sales with HTLCs nobody answered within
+    /// the MPP timeout (`timeout::HandedHtlcs::overdue`), and mark unpaid sales past their
+    /// offer `expired` so they stop counting against the limits.
+    pub(crate) async fn lsps2_sweep(&self) {
         if self.liquidity.lsps2_service_handler().is_none() {
             return;
         }
@@ -291,13 +296,9 @@ impl Core {
             .lsps2_handed
             .overdue(&self.store, Instant::now(), |id| cm.intercepted_htlc_inbound_amount_msat(*id).is_some());
         match overdue {
-            Ok(ids) => {
-                for id in ids {
-                    self.lsps2_log(
-                        Level::Info,
-                        "HTLC for a JIT scid unanswered past the MPP timeout: failed back".into(),
-                    );
-                    let _ = cm.fail_intercepted_htlc(id);
+            Ok(sales) => {
+                for sale in sales {
+                    self.lsps2_give_up(sale).await;
                 }
             }
             Err(e) => self.lsps2_log(Level::Warn, format!("cannot read the JIT channels: {e}")),
@@ -306,6 +307,60 @@ impl Core {
             Ok(0) => {}
             Ok(n) => self.lsps2_log(Level::Info, format!("{n} unpaid JIT offers expired")),
             Err(e) => self.lsps2_log(Level::Warn, format!("cannot expire unpaid JIT offers: {e}")),
+        }
+    }
+
+    /// A sale whose HTLCs went unanswered past the MPP timeout: retired as a whole. The row
+    /// is marked `failed` first, and only if still unopened, so an `OpenChannel` already
+    /// queued cannot fund it (`jit_opening` then refuses); lightning-liquidity's
+    /// `channel_open_abandoned` then fails every part it queued and forgets the SCID. Parts it
+    /// does not know (it forgot the SCID before) are failed here: it counts none of them.
+    async fn lsps2_give_up(&self, sale: timeout::Overdue) {
+        let Some(handler) = self.liquidity.lsps2_service_handler() else { return };
+        let scid = sale.scid;
+        let abandoned = match &sale.sale {
+            None => Err("no JIT sale recorded".to_string()),
+            Some(jit) => {
+                // false: already failed (abandon again: its parts may be queued still) or being
+                // opened meanwhile (then the abandon is refused and the HTLCs left to it).
+                if let Err(e) = self.store.jit_fail_unopened(scid) {
+                    // Unrecorded, an open could race the abandon: leave it to LDK's timeout.
+                    self.lsps2_log(Level::Error, format!("cannot record JIT scid {scid} as failed: {e}"));
+                    return;
+                }
+                match jit.client_node_id.parse::<PublicKey>() {
+                    Err(_) => Err("the recorded client does not parse".to_string()),
+                    Ok(client) => {
+                        handler.channel_open_abandoned(&client, jit.user_channel_id).await.map_err(|e| format!("{e:?}"))
+                    }
+                }
+            }
+        };
+        let parts = sale.htlcs.len();
+        match abandoned {
+            Ok(()) => self.lsps2_log(
+                Level::Info,
+                format!(
+                    "JIT scid {scid} unpaid past the MPP timeout ({parts} HTLC(s)): abandoned, payment failed back"
+                ),
+            ),
+            // It cleared and failed the queue in memory; only the write failed.
+            Err(why) if why.contains("Failed to persist") => {
+                self.lsps2_log(Level::Warn, format!("JIT scid {scid} abandoned but not persisted: {why}"))
+            }
+            // A channel exists for it after all: its HTLCs are lightning-liquidity's.
+            Err(why) if why.contains("Cannot abandon") => {
+                self.lsps2_log(Level::Warn, format!("JIT scid {scid} left to its channel: {why}"))
+            }
+            Err(why) => {
+                self.lsps2_log(
+                    Level::Info,
+                    format!("JIT scid {scid} unknown to lightning-liquidity ({why}): {parts} HTLC(s) failed back"),
+                );
+                for id in sale.htlcs {
+                    let _ = self.channel_manager.fail_intercepted_htlc(id);
+                }
+            }
         }
     }
 
@@ -346,10 +401,16 @@ impl Core {
     }
 
     /// LDK's `ChannelClosed`: a JIT channel that closed before it was ready failed to open;
-    /// it was funded (or about to be), so the SCID is retired, not re-armed.
+    /// it was funded (or about to be), so the SCID is retired, not re-armed. One that closed
+    /// ready but unpaid never earns its fee: `failed`, so it stops counting against the
+    /// unpaid limits (else throwaway client ids could hold `max_unpaid_total_sat` for ever).
     pub(crate) async fn lsps2_channel_closed(&self, user_channel_id: u128, client: Option<PublicKey>) {
-        let Some(client) = client else { return };
         let Ok(Some(jit)) = self.store.jit_by_user_channel_id(user_channel_id) else { return };
+        if jit.state == JIT_READY {
+            self.lsps2_log(Level::Info, format!("JIT channel of scid {} closed unpaid", jit.scid));
+            return self.lsps2_set_state(jit.scid, JIT_FAILED);
+        }
+        let Some(client) = client else { return };
         if jit.state == JIT_OPENING {
             self.lsps2_open_abandoned(client, user_channel_id, jit.scid).await;
         }
@@ -384,11 +445,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_buy_is_refused_once_the_client_or_everyone_holds_too_many_unpaid_offers() {
-        let u =
-            JitUnpaid { client_sold: MAX_SOLD_PER_CLIENT - 1, total_sold: MAX_SOLD_TOTAL - 1, ..Default::default() };
+    fn a_buy_is_refused_once_everyone_together_holds_too_many_unpaid_offers() {
+        // One client's count is lightning-liquidity's to limit (10), not ours.
+        let u = JitUnpaid { client_sold: 1_000, total_sold: MAX_SOLD_TOTAL - 1, ..Default::default() };
         assert_eq!(buy_refusal(&u), None);
-        assert!(buy_refusal(&JitUnpaid { client_sold: MAX_SOLD_PER_CLIENT, ..u }).unwrap().contains("the client"));
         assert!(buy_refusal(&JitUnpaid { total_sold: MAX_SOLD_TOTAL, ..u }).unwrap().contains("unpaid JIT offers"));
     }
 

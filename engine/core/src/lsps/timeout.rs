@@ -1,9 +1,11 @@
 //! HTLCs handed to lightning-liquidity that nobody answers. It keeps no timer of its own: an
 //! HTLC it queued for an SCID it later forgot, or MPP parts that never add up, would wait for
 //! LDK's own timeout (blocks away) while the payer's funds stay locked. The engine remembers
-//! what it handed over and fails, after the LSPS2 MPP timeout, what LDK still holds while the
-//! sale is still unpaid (`sold`) or dead (`failed`); once a channel is being opened, the HTLC
-//! is lightning-liquidity's to forward or fail.
+//! what it handed over and, after the LSPS2 MPP timeout, gives up the whole sale while it is
+//! unopened (`sold`, `expired`) or dead (`failed`): lightning-liquidity counts every part in
+//! its payment queue and has no call to drop one, so single parts are never failed behind its
+//! back (a retried MPP would then open the channel short of a part). Once a channel is being
+//! opened, the HTLCs are lightning-liquidity's to forward or fail.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 use lightning::ln::channelmanager::InterceptId;
 
 use crate::error::Result;
-use crate::io::{SqliteStore, JIT_FAILED, JIT_SOLD};
+use crate::io::{JitChannelRecord, SqliteStore, JIT_EXPIRED, JIT_FAILED, JIT_SOLD};
 
 /// bLIP-52's MPP timeout: the LSP fails the parts of a payment not complete within 90 s.
 pub(crate) const MPP_TIMEOUT: Duration = Duration::from_secs(90);
@@ -35,43 +37,58 @@ impl HandedHtlcs {
         self.lock().len()
     }
 
-    /// The HTLCs to fail at `now`: handed at least `MPP_TIMEOUT` ago, still held by LDK
-    /// (`still_pending`), their sale `sold` or `failed`. They, and those LDK no longer holds,
-    /// are forgotten; the others are kept for the next round. Err: the store cannot be read
+    /// The sales to give up at `now`: those with an HTLC handed at least `MPP_TIMEOUT` ago
+    /// and still held by LDK (`still_pending`), the sale unopened or dead, each with all its
+    /// handed HTLCs LDK still holds. Those HTLCs, and the ones LDK no longer holds, are
+    /// forgotten; the others are kept for the next round. Err: the store cannot be read
     /// (nothing is forgotten).
     pub(crate) fn overdue(
         &self, store: &SqliteStore, now: Instant, still_pending: impl Fn(&InterceptId) -> bool,
-    ) -> Result<Vec<InterceptId>> {
-        let due: Vec<(InterceptId, u64)> = self
-            .lock()
-            .iter()
-            .filter(|(_, (_, at))| now.saturating_duration_since(*at) >= MPP_TIMEOUT)
-            .map(|(id, (scid, _))| (*id, *scid))
-            .collect();
-        let (mut fail, mut forget) = (Vec::new(), Vec::new());
-        for (id, scid) in due {
-            if !still_pending(&id) {
-                forget.push(id);
-                continue;
+    ) -> Result<Vec<Overdue>> {
+        let (mut due_scids, mut forget) = (Vec::new(), Vec::new());
+        for (id, (scid, at)) in self.lock().iter() {
+            if !still_pending(id) {
+                forget.push(*id);
+            } else if now.saturating_duration_since(*at) >= MPP_TIMEOUT && !due_scids.contains(scid) {
+                due_scids.push(*scid);
             }
-            let state = store.jit_by_scid(scid)?.map(|j| j.state);
-            // No row cannot happen (the dispatcher found one); fail rather than hold for ever.
-            if state.as_deref().is_none_or(|s| s == JIT_SOLD || s == JIT_FAILED) {
-                fail.push(id);
+        }
+        let mut out = Vec::new();
+        for scid in due_scids {
+            let sale = store.jit_by_scid(scid)?;
+            // No row cannot happen (the dispatcher found one); give up rather than hold for ever.
+            if sale.as_ref().is_none_or(|j| [JIT_SOLD, JIT_EXPIRED, JIT_FAILED].contains(&j.state.as_str())) {
+                out.push(Overdue { scid, sale, htlcs: Vec::new() });
             }
         }
         let mut map = self.lock();
-        for id in forget.iter().chain(&fail) {
+        for id in &forget {
             map.remove(id);
         }
-        Ok(fail)
+        for o in &mut out {
+            o.htlcs = map.iter().filter(|(_, (scid, _))| *scid == o.scid).map(|(id, _)| *id).collect();
+            o.htlcs.sort_by_key(|id| id.0);
+            for id in &o.htlcs {
+                map.remove(id);
+            }
+        }
+        Ok(out)
     }
+}
+
+/// One sale the sweep gives up: its SCID, its row (None: none, which cannot happen) and every
+/// HTLC handed for it that LDK still held.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Overdue {
+    pub(crate) scid: u64,
+    pub(crate) sale: Option<JitChannelRecord>,
+    pub(crate) htlcs: Vec<InterceptId>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::{JitChannelRecord, JIT_OPENING};
+    use crate::io::JIT_OPENING;
 
     fn sale(scid: u64) -> JitChannelRecord {
         JitChannelRecord {
@@ -91,34 +108,48 @@ mod tests {
     }
 
     #[test]
-    fn unanswered_htlcs_of_unpaid_or_failed_sales_are_failed_after_the_mpp_timeout() {
+    fn an_unopened_or_dead_sale_is_given_up_whole_after_the_mpp_timeout() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("node.sqlite")).unwrap();
-        for scid in 1..=3 {
+        for scid in 1..=4 {
             store.record_jit_sale(&sale(scid)).unwrap();
         }
         store.jit_update(2, JIT_FAILED, None, None).unwrap();
         store.jit_update(3, JIT_OPENING, None, None).unwrap();
+        store.jit_update(4, JIT_EXPIRED, None, None).unwrap();
         let handed = HandedHtlcs::default();
         let t0 = Instant::now();
-        let (sold, failed, opening, gone) =
-            (InterceptId([1; 32]), InterceptId([2; 32]), InterceptId([3; 32]), InterceptId([4; 32]));
-        handed.handed(sold, 1, t0);
-        handed.handed(failed, 2, t0);
-        handed.handed(opening, 3, t0);
-        handed.handed(gone, 1, t0);
-        let pending = |id: &InterceptId| *id != gone;
-        // Before the timeout nothing is failed, nothing forgotten.
+        let id = |n: u8| InterceptId([n; 32]);
+        handed.handed(id(1), 1, t0);
+        handed.handed(id(2), 2, t0);
+        handed.handed(id(3), 3, t0);
+        handed.handed(id(4), 1, t0);
+        handed.handed(id(6), 4, t0);
+        // A later part of sale 1, not yet 90 s old: it goes with the sale all the same.
+        handed.handed(id(5), 1, t0 + Duration::from_secs(60));
+        let gone = id(4);
+        let pending = |i: &InterceptId| *i != gone;
+        // Before the timeout nothing is given up; what LDK settled is forgotten.
         assert!(handed.overdue(&store, t0 + Duration::from_secs(89), pending).unwrap().is_empty());
-        assert_eq!(handed.len(), 4);
+        assert_eq!(handed.len(), 5);
         let mut due = handed.overdue(&store, t0 + MPP_TIMEOUT, pending).unwrap();
-        due.sort_by_key(|id| id.0);
-        assert_eq!(due, vec![sold, failed]);
-        // The one LDK settled is forgotten; the opening one waits for lightning-liquidity.
+        due.sort_by_key(|o| o.scid);
+        let got: Vec<(u64, Option<String>, Vec<InterceptId>)> =
+            due.into_iter().map(|o| (o.scid, o.sale.map(|s| s.state), o.htlcs)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, Some(JIT_SOLD.into()), vec![id(1), id(5)]),
+                (2, Some(JIT_FAILED.into()), vec![id(2)]),
+                (4, Some(JIT_EXPIRED.into()), vec![id(6)]),
+            ]
+        );
+        // The opening one waits for lightning-liquidity.
         assert_eq!(handed.len(), 1);
         assert!(handed.overdue(&store, t0 + MPP_TIMEOUT * 2, pending).unwrap().is_empty());
         store.jit_update(3, JIT_FAILED, None, None).unwrap();
-        assert_eq!(handed.overdue(&store, t0 + MPP_TIMEOUT * 2, pending).unwrap(), vec![opening]);
+        let due = handed.overdue(&store, t0 + MPP_TIMEOUT * 2, pending).unwrap();
+        assert_eq!(due.iter().map(|o| (o.scid, o.htlcs.clone())).collect::<Vec<_>>(), vec![(3, vec![id(3)])]);
         assert_eq!(handed.len(), 0);
     }
 }
