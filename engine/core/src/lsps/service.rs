@@ -417,7 +417,8 @@ impl Core {
     }
 
     /// LDK's `PaymentForwarded`: over a JIT channel, the skim tells lightning-liquidity the
-    /// fee is paid (it then forwards any later payment in full).
+    /// fee is paid (it then forwards any later payment in full). A `failed` row found by its
+    /// channel id was `ready` when its channel closed: a claim settled on-chain still earns it.
     pub(crate) async fn lsps2_payment_forwarded(&self, next_channel_id: ChannelId, skimmed_fee_msat: Option<u64>) {
         let Some(handler) = self.liquidity.lsps2_service_handler() else { return };
         let Ok(Some(jit)) = self.store.jit_by_channel_id(&hexs(&next_channel_id.0)) else { return };
@@ -425,7 +426,7 @@ impl Core {
         if let Err(e) = handler.payment_forwarded(next_channel_id, skimmed).await {
             self.lsps2_log(Level::Warn, format!("forward over JIT channel {next_channel_id} not booked: {e:?}"));
         }
-        if jit.state == JIT_READY && skimmed > 0 {
+        if (jit.state == JIT_READY || jit.state == JIT_FAILED) && skimmed > 0 {
             self.lsps2_set_state(jit.scid, JIT_PAID);
         }
     }
