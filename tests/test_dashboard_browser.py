@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -223,6 +224,9 @@ async def test_a_held_payment_appears_and_settles_without_a_reload(driver: WebDr
     blocks_left = int(text_of(d, "#blocks-left").replace(",", ""))
     assert 0 < blocks_left <= 1008
     assert len(d.find_elements(By.CSS_SELECTOR, "#hold-htlcs tbody tr")) == 1
+    # The timeline gives the HTLC's amount as the rest of the page does (sat, digits grouped).
+    timeline = text_of(d, "#timeline")
+    assert "msat" not in timeline and re.search(r"\b25,[0-9]{3}(\.[0-9]{3})? sat in\b", timeline), timeline
     await in_thread(shot, d, shots, "hold")
 
     # The overview counts it while it is held.
