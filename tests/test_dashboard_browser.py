@@ -317,7 +317,10 @@ async def test_open_and_close_a_channel_from_the_page(driver: WebDriver, net: Ne
     net.chain.mine(6)
     for x in (net.lsp_a, net.lsp_b):
         await x.api("POST", "/api/sync")
-    await in_thread(wait_for, d, lambda x: x.find_elements(By.CSS_SELECTOR, row + '[data-state="usable"]'), "usable")
+    # Funding confirmed, then channel_ready both ways: slow on a loaded machine.
+    await in_thread(
+        wait_for, d, lambda x: x.find_elements(By.CSS_SELECTOR, row + '[data-state="usable"]'), "usable", 120
+    )
     assert page_unchanged(d)
     assert "400,000 sat" in text_of(d, row)
     await in_thread(shot, d, shots, "channels-new")
