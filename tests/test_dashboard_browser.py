@@ -159,7 +159,10 @@ def page_unchanged(d: WebDriver) -> bool:
 
 
 def sign_in(d: WebDriver, url: str, token: str) -> None:
+    """Sign in (or stay signed in: each test starts from the session the one before left)."""
     d.get(url + "/")
+    if d.current_url == url + "/":
+        return
     wait_for(d, lambda x: x.current_url == url + "/login", "the redirect to /login")
     d.find_element(By.ID, "token").send_keys(token)
     d.find_element(By.ID, "sign-in").click()
@@ -372,6 +375,8 @@ async def test_refused_without_a_session_or_from_another_origin(driver: WebDrive
         channels_before = len(await net.lsp_a.api("GET", "/api/channels"))
         await in_thread(d.get, evil_url)
         await in_thread(d.find_element(By.ID, "go").click)
+        # The click only starts the navigation: wait for the dashboard's answer to replace the form.
+        await in_thread(wait_for, d, lambda x: x.current_url.startswith(url + "/"), "the dashboard's answer")
         body = text_of(d, "body")
         assert "403 Forbidden" in body and "another origin" in body, body
         await in_thread(shot, d, shots, "refused-origin")
