@@ -6,9 +6,10 @@ BIN := $(VENV)/bin
 # Outside the clone so CI runs and later sessions reuse the compiled dependencies.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/lsp_node/target
 CONFIG ?= config/lsp.toml
+PEER_MANIFEST := interop/ldk-node-peer/Cargo.toml
 
 .DEFAULT_GOAL := help
-.PHONY: help build browser run demo test test-rust test-python bench bench-holds bench-flood lint stubtest fuzz clean
+.PHONY: help build browser interop-peer run demo test test-rust test-python bench bench-holds bench-flood lint stubtest fuzz clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -29,8 +30,9 @@ demo: build  ## a local four-node network walks one async payment step by step, 
 
 test: test-rust test-python  ## the whole suite: Rust and Python
 
-test-rust:  ## cargo tests of the engine core and the regtest chain
+test-rust:  ## cargo tests of the engine core and the regtest chain (and the interop peer's command parser)
 	cargo test --workspace --exclude lsp_node_ldk
+	cargo test --manifest-path $(PEER_MANIFEST) --locked
 
 # The dashboard's browser tests drive Debian's Chromium through its chromedriver. Installed here
 # when missing (root, apt); if that fails the browser tests fail and say so, the rest still run.
@@ -41,7 +43,13 @@ browser:  ## Chromium and chromedriver for the dashboard's browser tests (Debian
 	    || echo "could not install chromium and chromium-driver: the browser tests will fail"; \
 	fi
 
-test-python: build browser  ## pytest: real nodes on the local chain, over real sockets
+# Stock ldk-node 0.7.1 (crates.io) as a peer for the interop tests: its own cargo workspace and
+# lock, so its dependency tree stays out of the engine's lock and the wheel; built into the same
+# target directory (outside the clone) so CI caches it with the rest.
+interop-peer:  ## build the ldk-node 0.7.1 test peer (tests/ldk_node_peer.py drives it)
+	cargo build --manifest-path $(PEER_MANIFEST) --locked
+
+test-python: build browser interop-peer  ## pytest: real nodes on the local chain, over real sockets
 	$(BIN)/python -m pytest -q
 
 bench: build  ## payment latency and throughput, printed as tables
@@ -73,6 +81,8 @@ lint: build  ## ruff (format, lint), mypy, cargo fmt, clippy: all must be clean
 	$(BIN)/python -m mypy lsp_node main.py
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	cargo fmt --manifest-path $(PEER_MANIFEST) --check
+	cargo clippy --manifest-path $(PEER_MANIFEST) --locked --all-targets --quiet -- -D warnings
 
 clean:  ## remove the virtualenv (the cargo cache stays)
 	rm -rf $(VENV) .pytest_cache .mypy_cache
