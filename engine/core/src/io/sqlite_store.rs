@@ -183,11 +183,12 @@ impl SqliteStore {
     ) -> Result<Vec<PaymentRecord>> {
         check_page(limit)?;
         // Fixed SQL with optional parameters (NULL matches everything): no query text is built
-        // from the caller's values.
+        // from the caller's values. Newest first: created_at has whole seconds, so ties go by
+        // rowid, the order the payments were first recorded (an upsert keeps its row's rowid).
         let sql = format!(
             "{PAYMENT_SELECT} WHERE (?1 IS NULL OR direction = ?1) AND (?2 IS NULL OR status = ?2)
                AND (?3 = 0 OR (direction = 'inbound' AND bolt11 IS NOT NULL))
-             ORDER BY created_at DESC, payment_id DESC LIMIT ?4 OFFSET ?5"
+             ORDER BY created_at DESC, rowid DESC LIMIT ?4 OFFSET ?5"
         );
         let conn = self.lock();
         let mut stmt = conn.prepare(&sql)?;
@@ -392,6 +393,20 @@ mod tests {
         assert!(store.payments_page(None, None, false, 10, 5).unwrap().is_empty());
         assert!(store.payments_page(None, None, false, 0, 0).is_err());
         assert!(store.payments_page(None, None, false, 501, 0).is_err());
+    }
+
+    #[test]
+    fn payments_in_one_second_are_listed_newest_recorded_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("node.sqlite")).unwrap();
+        // Ids chosen so that their text order is the opposite of the order they were recorded in.
+        for id in ["z", "m", "a"] {
+            store.upsert_payment(&payment(id, "outbound", STATUS_PENDING, None, 7)).unwrap();
+        }
+        // An update (the payment succeeding) keeps its place.
+        store.upsert_payment(&payment("z", "outbound", STATUS_SUCCEEDED, None, 7)).unwrap();
+        let ids = |v: Vec<PaymentRecord>| v.into_iter().map(|p| p.payment_id).collect::<Vec<_>>();
+        assert_eq!(ids(store.payments_page(None, None, false, 10, 0).unwrap()), ["a", "m", "z"]);
     }
 
     #[test]
