@@ -71,11 +71,7 @@ impl SqliteStore {
         if let Some(p) = payment {
             upsert_payment(&tx, p)?;
         }
-        tx.execute(
-            "INSERT INTO events (kind, body, created_at) VALUES (?1, ?2, ?3)",
-            params![kind, body, now_secs() as i64],
-        )?;
-        let id = tx.last_insert_rowid();
+        let id = insert_event(&tx, kind, body)?;
         tx.commit()?;
         Ok(id)
     }
@@ -86,11 +82,7 @@ impl SqliteStore {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         insert_forward(&tx, forward)?;
-        tx.execute(
-            "INSERT INTO events (kind, body, created_at) VALUES (?1, ?2, ?3)",
-            params![kind, body, now_secs() as i64],
-        )?;
-        let id = tx.last_insert_rowid();
+        let id = insert_event(&tx, kind, body)?;
         tx.commit()?;
         Ok(id)
     }
@@ -247,6 +239,15 @@ fn payment_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PaymentRecord> {
         created_at: r.get::<_, i64>(9)? as u64,
         updated_at: r.get::<_, i64>(10)? as u64,
     })
+}
+
+/// Append a lane-0 event (HTLCs, payments, channels) inside the caller's transaction; its id.
+fn insert_event(conn: &Connection, kind: &str, body: &str) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO events (kind, body, created_at) VALUES (?1, ?2, ?3)",
+        params![kind, body, now_secs() as i64],
+    )?;
+    Ok(conn.last_insert_rowid())
 }
 
 fn upsert_payment(conn: &Connection, p: &PaymentRecord) -> Result<()> {
