@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 # Outside the clone so CI runs and later sessions reuse the compiled dependencies.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/lsp_node/target
 CONFIG ?= config/lsp.toml
+PEER_MANIFEST := interop/ldk-node-peer/Cargo.toml
 
 .DEFAULT_GOAL := help
 .PHONY: help build browser interop-peer run demo test test-rust test-python bench bench-holds bench-flood lint stubtest fuzz clean
@@ -29,8 +30,9 @@ demo: build  ## a local four-node network walks one async payment step by step, 
 
 test: test-rust test-python  ## the whole suite: Rust and Python
 
-test-rust:  ## cargo tests of the engine core and the regtest chain
+test-rust:  ## cargo tests of the engine core and the regtest chain (and the interop peer's command parser)
 	cargo test --workspace --exclude lsp_node_ldk
+	cargo test --manifest-path $(PEER_MANIFEST) --locked
 
 # The dashboard's browser tests drive Debian's Chromium through its chromedriver. Installed here
 # when missing (root, apt); if that fails the browser tests fail and say so, the rest still run.
@@ -44,7 +46,6 @@ browser:  ## Chromium and chromedriver for the dashboard's browser tests (Debian
 # Stock ldk-node 0.7.1 (crates.io) as a peer for the interop tests: its own cargo workspace and
 # lock, so its dependency tree stays out of the engine's lock and the wheel; built into the same
 # target directory (outside the clone) so CI caches it with the rest.
-PEER_MANIFEST := interop/ldk-node-peer/Cargo.toml
 interop-peer:  ## build the ldk-node 0.7.1 test peer (tests/ldk_node_peer.py drives it)
 	cargo build --manifest-path $(PEER_MANIFEST) --locked
 

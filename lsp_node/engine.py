@@ -290,6 +290,11 @@ class LightningNode:
         """One page of payments, newest first; `limit` 1..500 (InvalidArgumentError otherwise)."""
         return await self._raw.payments_page(direction, status, invoices_only, limit, offset)
 
+    async def payment_counts(self) -> dict[tuple[str, str], int]:
+        """How many payments of each (direction, status) the engine recorded; pairs without any
+        are absent. Counted in the engine's database: no record crosses the FFI."""
+        return {(d, s): n for d, s, n in await self._raw.payment_counts()}
+
     async def forwards(self, limit: int = 50, offset: int = 0) -> list[Forward]:
         """One page of the forwarding history, newest first; `limit` 1..500."""
         return await self._raw.list_forwards(limit, offset)

@@ -1,5 +1,6 @@
 """The dashboard over real HTTP: sessions (cookie attributes, idle and absolute lifetime, bound,
-sign-out), the CSRF token and Origin check of every POST, the sign-in throttle, security headers,
+sign-out), the CSRF token and Origin check of every POST, unreadable forms and non-ASCII numbers
+(400, never a 500), the sign-in throttle (concurrent guesses, per address), security headers,
 the live fragments (`?partial=1`) and the redirects and 401s without a session.
 
 One real LDK node with the LSP role and a push outbox (a module-scoped fixture on the module's
@@ -8,7 +9,9 @@ it on a real loopback socket, so each test has its own sessions and throttle."""
 
 from __future__ import annotations
 
+import asyncio
 import html
+import logging
 import re
 import secrets
 import time
@@ -26,9 +29,11 @@ from yarl import URL
 from lsp_node import admin
 from lsp_node.app import LspRole
 from lsp_node.config import AdminSettings, LspSettings, NotificationSettings, Settings
+from lsp_node.dashboard.render import msat, sat
 from lsp_node.dashboard.state import COOKIE, DASHBOARD
 from lsp_node.engine import LightningNode
 from lsp_node.monitor.samples import SampleStore
+from lsp_node.monitor.summary import summary
 
 from .lightningrod_net import own_chain
 
@@ -388,3 +393,113 @@ async def test_bad_input_gets_a_clear_4xx_and_is_escaped(make_dash: DashFactory)
     assert status == 404
     status, _, _ = await d.post("/holds/xyz/fail", {"csrf": csrf})
     assert status == 404
+
+
+#: Bodies aiohttp's form parser cannot read, by content type.
+UNREADABLE = [
+    ("multipart/form-data", b"token=x"),  # no boundary
+    ("multipart/form-data; boundary=zz", b"garbage"),
+    ("multipart/form-data; boundary=zz", b"--zz\r\nContent-Disposition: form-data\r\n\r\nx\r\n--zz--\r\n"),
+    ("multipart/form-data; boundary=zz", b"--zz\r\nContent-Disposition: form-data; name=a\r\n\r\nx"),
+    (
+        "multipart/form-data; boundary=zz",
+        b"--zz\r\nContent-Disposition: form-data; name=a\r\nContent-Transfer-Encoding: bogus\r\n\r\nx\r\n--zz--\r\n",
+    ),
+    ("multipart/form-data; boundary=zz", b"--zz\r\nContent-Disposition: form-data; name=a\r\n\r\n\xff\r\n--zz--\r\n"),
+    ("application/x-www-form-urlencoded", b"token=\xff\xfe"),
+    ("application/x-www-form-urlencoded; charset=bogus", b"token=a"),
+]
+
+
+async def test_an_unreadable_form_is_a_400_signed_in_or_not(
+    make_dash: DashFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    d = await make_dash()
+    for path in ("/login", "/channels/open"):
+        if path != "/login":
+            await d.sign_in()
+        for content_type, body in UNREADABLE:
+            status, headers, text = await d.post(path, body, headers={"Content-Type": content_type})
+            assert status == 400 and text == "400 Bad Request: the form could not be read\n", (path, content_type)
+            assert_hardened(headers)
+    # None of them reached a handler's generic failure or aiohttp's 500 (a traceback in the log).
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info], caplog.records
+    # The form is bounded in size whatever its encoding: 413, before any field is looked at.
+    for path, field in (("/channels/open", "csrf"), ("/login", "token")):
+        big = aiohttp.FormData({field: "x", "pad": "x" * 100_000})
+        big.add_field("file", b"y", filename="f.txt")  # a file field makes it multipart
+        status, _, text = await d.post(path, big)
+        assert status == 413 and "the form is too large" in text, path
+    assert (await d.get("/"))[0] == 200  # still signed in; nothing broke
+
+
+async def test_numbers_in_queries_paths_and_forms_are_ascii_digits(make_dash: DashFactory) -> None:
+    d = await make_dash()
+    csrf = await d.sign_in()
+    # "²".isdigit() and "٣".isdigit() are true; int() refuses the first and reads the second as 3.
+    for v in ("\u00b2", "\u0663", "\uff11", "1_0", " 1", "+1"):
+        for page in ("/payments", "/holds", "/devices"):
+            status, _, body = await d.get(page, params={"offset": v})
+            assert status == 400 and "offset must be a whole number" in body, (page, v)
+        status, _, _ = await d.post(f"/outbox/{v}/retry", {"csrf": csrf})
+        assert status == 404, v
+    # A form's amount may group its digits ("100,000", "100_000"), in ASCII digits only.
+    for v in ("\u00b2", "\u0663", "\uff11"):
+        status, _, _ = await d.post("/channels/open", {"node_id": NODE, "amount_sat": v + "00000", "csrf": csrf})
+        assert status == 303
+        _, _, body = await d.get("/channels")
+        assert "amount sat must be a whole number from 1,000 to 16,777,215" in body, (v, body[:2000])
+    assert (await d.get("/payments?offset=50"))[0] == 200
+
+
+async def test_concurrent_guesses_cannot_outrun_the_throttle(make_dash: DashFactory) -> None:
+    d = await make_dash(login_max_failures=5)
+
+    async def slow_body(i: int) -> AsyncIterator[bytes]:
+        # The headers go first, the form a moment later (chunked): every request is in the
+        # server, waiting for its form, before any of them has been answered.
+        yield b"token=wrong-"  # aiohttp's client sends the headers with the first chunk
+        await asyncio.sleep(0.2)
+        yield f"{i:02d}{'x' * 40}".encode()
+
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    results = await asyncio.gather(*(d.post("/login", slow_body(i), headers=form) for i in range(40)))
+    statuses = sorted(status for status, _, _ in results)
+    assert statuses.count(401) == 5 and statuses.count(429) == 35, statuses
+
+
+async def sign_in_from(d: Dash, ip: str, token: str) -> int:
+    """POST /login over a connection from `ip` (any 127.x address reaches the loopback listener)."""
+    connector = aiohttp.TCPConnector(local_addr=(ip, 0))
+    async with aiohttp.ClientSession(connector=connector) as http:
+        data = {"token": token}
+        async with http.post(d.url + "/login", data=data, headers={"Origin": d.url}, allow_redirects=False) as r:
+            return r.status
+
+
+async def test_a_guesser_cannot_lock_out_the_operator_at_another_address(make_dash: DashFactory) -> None:
+    d = await make_dash(login_max_failures=2)
+    # Guesses from eleven addresses: more failures in all than ten times one address's tries.
+    for i in range(2, 13):
+        got = [await sign_in_from(d, f"127.0.0.{i}", "wrong-" + "x" * 40) for _ in range(3)]
+        assert got == [401, 401, 429], (i, got)
+    # Each guessing address waits, even with the right token ...
+    assert await sign_in_from(d, "127.0.0.2", d.token) == 429
+    # ... and the operator's address does not.
+    assert await sign_in_from(d, "127.0.0.1", d.token) == 303
+
+
+async def test_the_overview_shows_the_summarys_numbers(make_dash: DashFactory, world: World) -> None:
+    d = await make_dash()
+    await d.sign_in()
+    numbers = await summary(d.app[DASHBOARD].ops)
+    _, _, body = await d.get("/?partial=1")
+    for tile, want in [
+        ("onchain-balance", sat(numbers["onchain_sat"])),
+        ("outbound", msat(numbers["outbound_msat"])),
+        ("inbound", msat(numbers["inbound_msat"])),
+    ]:
+        m = re.search(rf'id="{tile}">([^<]*)<', body)
+        assert m is not None and m.group(1) == want, tile
+    usable = sum(c.is_usable for c in world.node.channels())
+    assert f"{usable} of {numbers['channels']} channel" in body

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -158,7 +159,10 @@ def page_unchanged(d: WebDriver) -> bool:
 
 
 def sign_in(d: WebDriver, url: str, token: str) -> None:
+    """Sign in (or stay signed in: each test starts from the session the one before left)."""
     d.get(url + "/")
+    if d.current_url == url + "/":
+        return
     wait_for(d, lambda x: x.current_url == url + "/login", "the redirect to /login")
     d.find_element(By.ID, "token").send_keys(token)
     d.find_element(By.ID, "sign-in").click()
@@ -223,6 +227,9 @@ async def test_a_held_payment_appears_and_settles_without_a_reload(driver: WebDr
     blocks_left = int(text_of(d, "#blocks-left").replace(",", ""))
     assert 0 < blocks_left <= 1008
     assert len(d.find_elements(By.CSS_SELECTOR, "#hold-htlcs tbody tr")) == 1
+    # The timeline gives the HTLC's amount as the rest of the page does (sat, digits grouped).
+    timeline = text_of(d, "#timeline")
+    assert "msat" not in timeline and re.search(r"\b25,[0-9]{3}(\.[0-9]{3})? sat in\b", timeline), timeline
     await in_thread(shot, d, shots, "hold")
 
     # The overview counts it while it is held.
@@ -313,7 +320,10 @@ async def test_open_and_close_a_channel_from_the_page(driver: WebDriver, net: Ne
     net.chain.mine(6)
     for x in (net.lsp_a, net.lsp_b):
         await x.api("POST", "/api/sync")
-    await in_thread(wait_for, d, lambda x: x.find_elements(By.CSS_SELECTOR, row + '[data-state="usable"]'), "usable")
+    # Funding confirmed, then channel_ready both ways: slow on a loaded machine.
+    await in_thread(
+        wait_for, d, lambda x: x.find_elements(By.CSS_SELECTOR, row + '[data-state="usable"]'), "usable", 120
+    )
     assert page_unchanged(d)
     assert "400,000 sat" in text_of(d, row)
     await in_thread(shot, d, shots, "channels-new")
@@ -365,6 +375,8 @@ async def test_refused_without_a_session_or_from_another_origin(driver: WebDrive
         channels_before = len(await net.lsp_a.api("GET", "/api/channels"))
         await in_thread(d.get, evil_url)
         await in_thread(d.find_element(By.ID, "go").click)
+        # The click only starts the navigation: wait for the dashboard's answer to replace the form.
+        await in_thread(wait_for, d, lambda x: x.current_url.startswith(url + "/"), "the dashboard's answer")
         body = text_of(d, "body")
         assert "403 Forbidden" in body and "another origin" in body, body
         await in_thread(shot, d, shots, "refused-origin")

@@ -1,5 +1,6 @@
 """The dashboard's pure parts: the SVG charts (axes, scaling, empty and odd series, escaping), the
-number formats, the session table (idle and absolute lifetime, bound) and the sign-in throttle."""
+number formats, the session table (idle and absolute lifetime, bound), the sign-in throttle, the
+form number parser and the id patterns the dashboard shares with the API."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from lsp_node.dashboard import charts, render
-from lsp_node.dashboard.sessions import LoginLimiter, Sessions
+from lsp_node.admin import api_lsp, api_node, patterns
+from lsp_node.dashboard import actions, charts, forms, render, views
+from lsp_node.dashboard.sessions import LoginLimiter, Sessions, client_key
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -216,18 +218,59 @@ def test_login_limiter_throttles_failures_per_address_and_refills() -> None:
     assert lim.retry_after("10.0.0.1") > 0
 
 
-def test_login_limiter_bounds_guessing_from_many_addresses_and_its_memory() -> None:
+def test_login_limiter_throttles_each_address_alone_and_bounds_its_memory() -> None:
     clock = Clock()
     lim = LoginLimiter(burst=2, refill_secs=60, max_addresses=50, clock=clock)
-    for i in range(20):  # the global bucket holds ten times one address's
+    for i in range(40):  # many addresses, each out of tries
         lim.failed(f"10.0.{i}.1")
-    assert lim.retry_after("192.0.2.7") > 0  # a fresh address waits too: the global bucket is empty
+        lim.failed(f"10.0.{i}.1")
+    assert lim.retry_after("10.0.3.1") > 0
+    # No shared bucket: guessers elsewhere cannot lock the operator out.
+    assert lim.retry_after("192.0.2.7") == 0
     assert len(lim._buckets) <= 50
     clock.t += 3600
     for i in range(200):
         lim.failed(f"10.1.{i}.1")
         clock.t += 60
     assert len(lim._buckets) <= 50
+
+
+def test_login_limiter_counts_an_ipv6_slash_64_as_one_address() -> None:
+    lim = LoginLimiter(burst=2, refill_secs=60, clock=Clock())
+    lim.failed("2001:db8:1:2::1")
+    lim.failed("2001:db8:1:2:ffff::9")
+    assert lim.retry_after("2001:db8:1:2::77") > 0  # a fresh address in the same /64
+    assert lim.retry_after("2001:db8:1:3::1") == 0
+    assert client_key("::ffff:192.0.2.1") == client_key("192.0.2.1") == "192.0.2.1"
+    assert client_key("unknown") == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("v", "want"),
+    [("0", 0), ("7", 7), ("1000000", 1_000_000), ("1000001", None), ("-1", None), ("", None), (" 1", None),
+     ("\u00b2", None), ("\u0663", None), ("\uff11", None), ("1" * 19, None), ("1e3", None), ("0x10", None)],
+)  # fmt: skip
+def test_numbers_are_ascii_digits_within_bounds(v: str, want: int | None) -> None:
+    assert forms.number(v, 0, 1_000_000) == want
+
+
+def test_ids_and_addresses_have_one_definition() -> None:
+    assert actions.NODE_ID_RE is patterns.NODE_ID_RE and views.HOLD_ID_RE is patterns.HOLD_ID_RE
+    assert actions.HOLD_ID_RE is patterns.HOLD_ID_RE and actions.PEER_ADDRESS_RE is patterns.PEER_ADDRESS_RE
+    # The API's models check the same patterns, anchored.
+    for model, name, pattern in [
+        (api_node.ConnectBody, "node_id", patterns.NODE_ID),
+        (api_node.ConnectBody, "address", patterns.PEER_ADDRESS),
+        (api_lsp.HoldPath, "hold_id", patterns.HEX16),
+    ]:
+        schema = model.model_json_schema()["properties"][name]
+        assert schema["pattern"] == patterns.anchored(pattern), (model, name)
+
+
+def test_timeline_amounts_read_like_the_rest_of_the_page() -> None:
+    assert views.amounts_for_people("25001000 msat in") == "25,001 sat in"
+    assert views.amounts_for_people("1500 msat in") == "1.500 sat in"
+    assert views.amounts_for_people("at height 120") == "at height 120"
 
 
 def test_counts_get_whole_ticks_and_a_line_keeps_its_colour() -> None:

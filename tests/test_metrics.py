@@ -1,9 +1,9 @@
 """Prometheus /metrics of real LSP processes (`python main.py`, A -> LSP_a -> LSP_b -> B), scraped
 over HTTP with the admin token and parsed with prometheus-client's own parser: the numbers follow
 a held payment (held HTLCs and amount while held, the pid in LSP_b's mailbox while B is offline,
-then the release: latency histogram, settled hold, events handled), the samples in LSP_a's
-monitor.sqlite hold the same values, and the example Grafana dashboard names only metrics that
-are exported."""
+the push to B counted, then the release: latency histogram, settled hold, events handled), the
+samples in LSP_a's monitor.sqlite hold the same values, no full node id is exported, and the
+example Grafana dashboard names only metrics that are exported."""
 
 from __future__ import annotations
 
@@ -109,8 +109,12 @@ async def test_idle_numbers_match_the_node(net: Net) -> None:
     assert 0 <= val(m, "lsp_chain_sync_age_seconds") < 30
     assert val(m, "lsp_onchain_balance_sat") == info["balance"]["total_sat"]
     assert val(m, "lsp_channels") == len(channels) == 2
+    status, _, text = await scrape_text(net.lsp_a)
+    assert status == 200
     for c in channels:
-        key = {"channel": str(c["short_channel_id"]), "peer": c["counterparty_node_id"]}
+        # A peer is named by its node id's first 8 digits, never the whole id (a client's identity).
+        assert c["counterparty_node_id"] not in text
+        key = {"channel": str(c["short_channel_id"]), "peer": c["counterparty_node_id"][:8]}
         assert val(m, "lsp_channel_outbound_msat", **key) == c["outbound_capacity_msat"]
         assert val(m, "lsp_channel_inbound_msat", **key) == c["inbound_capacity_msat"]
         assert val(m, "lsp_channel_capacity_sat", **key) == c["capacity_sat"]
@@ -122,7 +126,9 @@ async def test_idle_numbers_match_the_node(net: Net) -> None:
     assert val(m, "lsp_onion_messages_total", result="accepted") >= 1
     assert val(m, "lsp_protocol_replies_total", message="DeviceReply", status="OK") == 1
     assert val(m, "lsp_events_queued", lane="messages") == 0
-    assert {"lsp_release_seconds_count", "lsp_release_seconds_bucket", "lsp_pushes"} <= names(m)
+    assert {"lsp_release_seconds_count", "lsp_release_seconds_bucket", "lsp_push_outbox"} <= names(m)
+    for result in ("sent", "retried", "dead"):
+        assert ("lsp_push_attempts_total", frozenset({("result", result)})) in m
 
 
 async def test_a_held_payment_moves_the_numbers(net: Net) -> None:
@@ -156,10 +162,16 @@ async def test_a_held_payment_moves_the_numbers(net: Net) -> None:
     assert val(mb, "lsp_mailbox_bytes") == mail["size"] > 0
     assert val(mb, "lsp_mailbox_clients") == 1
 
+    sent0 = val(b0, "lsp_push_attempts_total", result="sent")
+
     async def pushed() -> bool:
-        return val(await scrape(net.lsp_b), "lsp_pushes", state="sent") > val(b0, "lsp_pushes", state="sent")
+        return val(await scrape(net.lsp_b), "lsp_push_attempts_total", result="sent") > sent0
 
     await until(pushed, "LSP_b's push to B counted as sent")
+    assert val(await scrape(net.lsp_b), "lsp_push_outbox", state="sent") >= 1
+    await until(lambda: sampled(net.lsp_b, "pushes_sent_total")[-1][1] > sent0, "the push sampled")
+    pushes = [v for _, v in sampled(net.lsp_b, "pushes_sent_total")]
+    assert pushes == sorted(pushes), "a counter's samples never fall"
 
     # LSP_a's recorder saw the held HTLC: the same numbers in monitor.sqlite.
     await until(lambda: any(v == 1 for _, v in sampled(net.lsp_a, "held_htlcs")), "a sample with the held HTLC")

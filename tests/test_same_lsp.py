@@ -14,7 +14,17 @@ from lsp_node import protocol as p
 from lsp_node.client import HoldRefused
 
 from .conftest import Chain, NodeFactory
-from .lightningrod_net import Topology, build_net, deliver_held_payment, inbound, no_htlcs, only_hold, outbound, until
+from .lightningrod_net import (
+    Topology,
+    build_net,
+    deliver_held_payment,
+    inbound,
+    no_htlcs,
+    only_hold,
+    outbound,
+    state_is,
+    until,
+)
 
 ONE_LSP = Topology(same_lsp=True)
 
@@ -34,8 +44,10 @@ async def test_payee_online(chain: Chain, make_node: NodeFactory, tmp_path: Path
         sent = await net.a.wait_for("payment_sent", payment_hash=held.payment_hash)
         assert sent.fee_paid_msat is not None
         await no_htlcs(net.alice, net.bob)
+        # A learns the preimage when the LSP passes it back, a moment before the LSP's event
+        # handler books the hold settled.
+        await until(lambda: state_is(net, "settled"), "hold settled")
         hold = await only_hold(net)
-        assert hold["state"] == "settled"
         assert [h["next_node"] for h in hold["hops"]] == [net.bob.node_id]
         assert [h["state"] for h in hold["htlcs"]] == ["settled"]
         assert [e.kind for e in net.b.events].count("payment_received") == 1

@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from lsp_node.admin.ops import Ops
+from lsp_node.admin.patterns import HEX16, HEX32, NODE_ID, PEER_ADDRESS, anchored
 from lsp_node.engine import fields
 from lsp_node.errors import InvalidArgumentError, LspNodeError, NodeNotRunningError, NotFoundError
 
@@ -34,9 +35,8 @@ MIN_CHANNEL_SAT: Final = 1_000
 API_PREFIXES: Final = ("/api/", "/metrics")
 
 
-NodeId = Annotated[str, StringConstraints(pattern=r"^0[23][0-9a-fA-F]{64}$")]
-# host:port or [v6]:port; the engine resolves and dials it.
-PeerAddress = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.\-\[\]:]{1,255}:[0-9]{1,5}$")]
+NodeId = Annotated[str, StringConstraints(pattern=anchored(NODE_ID))]
+PeerAddress = Annotated[str, StringConstraints(pattern=anchored(PEER_ADDRESS))]
 
 
 class Body(BaseModel):
@@ -170,8 +170,8 @@ MAX_LIMIT: Final = 500
 MAX_MSAT: Final = 21_000_000 * 100_000_000 * 1000
 MAX_SAT: Final = 21_000_000 * 100_000_000
 
-Hex32 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]
-Hex16 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{32}$")]
+Hex32 = Annotated[str, StringConstraints(pattern=anchored(HEX32))]
+Hex16 = Annotated[str, StringConstraints(pattern=anchored(HEX16))]
 
 
 class Query(BaseModel):

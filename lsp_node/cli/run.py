@@ -35,29 +35,23 @@ def add_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
 
 def overrides_from(a: argparse.Namespace) -> tuple[Path | None, dict[str, Any]]:
     """The config file to read and the command line's overrides, as nested dicts of settings."""
-    node: dict[str, Any] = {}
-    chain: dict[str, Any] = {}
+    # Each option that names a [node] key directly: option attribute -> key.
+    node_keys = {
+        "data_dir": "data_dir",
+        "network": "network",
+        "listen": "listen_addr",
+        "log_level": "log_level",
+        "log_file": "log_file",
+        "log_format": "log_format",
+    }
     overrides: dict[str, Any] = {}
-    if a.data_dir:
-        node["data_dir"] = a.data_dir
-    if a.network:
-        node["network"] = a.network
-    if a.listen:
-        node["listen_addr"] = a.listen
-    if a.log_level:
-        node["log_level"] = a.log_level
-    if a.log_file:
-        node["log_file"] = a.log_file
-    if a.log_format:
-        node["log_format"] = a.log_format
+    node = {key: getattr(a, opt) for opt, key in node_keys.items() if getattr(a, opt)}
+    if node:
+        overrides["node"] = node
     if a.admin_listen:
         overrides["admin"] = {"listen": a.admin_listen}
     if a.esplora_url:
-        chain.update(source="esplora", esplora_url=a.esplora_url)
-    if node:
-        overrides["node"] = node
-    if chain:
-        overrides["chain"] = chain
+        overrides["chain"] = {"source": "esplora", "esplora_url": a.esplora_url}
     return config_file(a.config), overrides
 
 

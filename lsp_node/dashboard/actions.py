@@ -6,14 +6,14 @@ checked here strictly; a bad value or a refused operation becomes a message, nev
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from typing import Final
 
 from aiohttp import web
-from multidict import MultiDictProxy
 
 from lsp_node.admin.http import MAX_CHANNEL_SAT, MIN_CHANNEL_SAT
+from lsp_node.admin.patterns import CHANNEL_ID_RE, HOLD_ID_RE, NODE_ID_RE, PEER_ADDRESS_RE
+from lsp_node.dashboard.forms import Form, FormError, number, read_form, text, whole
 from lsp_node.dashboard.render import short
 from lsp_node.dashboard.security import redirect
 from lsp_node.dashboard.state import DASHBOARD, session_of
@@ -21,45 +21,15 @@ from lsp_node.errors import LspNodeError
 
 log = logging.getLogger("lsp_node.dashboard")
 
-NODE_ID_RE: Final = re.compile(r"0[23][0-9a-fA-F]{64}")
-CHANNEL_ID_RE: Final = re.compile(r"[0-9a-fA-F]{64}")
-HOLD_ID_RE: Final = re.compile(r"[0-9a-f]{32}")
-PEER_ADDRESS_RE: Final = re.compile(r"[A-Za-z0-9.\-\[\]:]{1,255}:[0-9]{1,5}")
-
-
-class FormError(Exception):
-    """A form field is missing or malformed; the text says which and how."""
-
-
-Form = MultiDictProxy[str | bytes | bytearray | web.FileField]
-
-
-def text(form: Form, name: str, pattern: re.Pattern[str], what: str, *, required: bool = True) -> str:
-    v = form.get(name)
-    if v is None or v == "":
-        if required:
-            raise FormError(f"{name.replace('_', ' ')} is missing")
-        return ""
-    if not isinstance(v, str) or not pattern.fullmatch(v.strip()):
-        raise FormError(f"{name.replace('_', ' ')} must be {what}")
-    return v.strip()
-
-
-def whole(form: Form, name: str, lo: int, hi: int) -> int:
-    v = form.get(name)
-    if not isinstance(v, str) or not v.strip():
-        raise FormError(f"{name.replace('_', ' ')} is missing")
-    digits = v.strip().replace(",", "").replace("_", "")
-    if not digits.isdigit() or len(digits) > 20 or not lo <= int(digits) <= hi:
-        raise FormError(f"{name.replace('_', ' ')} must be a whole number from {lo:,} to {hi:,}")
-    return int(digits)
+#: The largest push id a path may carry (outbox ids are SQLite rowids).
+MAX_PUSH_ID: Final = 10**18
 
 
 async def _act(request: web.Request, back: str, work: Callable[[Form], Awaitable[str]], what: str) -> web.Response:
     """Run `work` on the form; its sentence (or the error's) is shown on the page at `back`."""
     session = session_of(request)
     assert session is not None  # the guard lets no POST without a session through
-    form = await request.post()
+    form = await read_form(request)  # already read by the guard's CSRF check
     try:
         session.flash("ok", await work(form))
     except FormError as e:
@@ -106,7 +76,7 @@ async def close_channel(request: web.Request) -> web.Response:
 
 async def fail_hold(request: web.Request) -> web.Response:
     ops = request.app[DASHBOARD].ops
-    hold_id = request.match_info["hold_id"]
+    hold_id = request.match_info["hold_id"].lower()
     if not HOLD_ID_RE.fullmatch(hold_id):
         raise web.HTTPNotFound(reason="no such hold")
 
@@ -134,13 +104,13 @@ async def purge_mailbox(request: web.Request) -> web.Response:
 
 async def retry_push(request: web.Request) -> web.Response:
     ops = request.app[DASHBOARD].ops
-    raw = request.match_info["push_id"]
-    if not raw.isdigit() or len(raw) > 18:
+    push_id = number(request.match_info["push_id"], 1, MAX_PUSH_ID)
+    if push_id is None:
         raise web.HTTPNotFound(reason="no such push")
 
     async def work(form: Form) -> str:
-        await ops.retry_push(int(raw))
-        return f"Push {raw} is queued to be sent again."
+        await ops.retry_push(push_id)
+        return f"Push {push_id} is queued to be sent again."
 
     return await _act(request, "/devices", work, "Retry")
 

@@ -1,6 +1,6 @@
 """Sign-in with the admin token and sign-out. The token is compared in constant time; failures are
-throttled per remote address; a success gets a new random session id in an HttpOnly,
-SameSite=Strict cookie (Secure over https), never the token itself."""
+throttled per remote address (per /64 for IPv6, see `LoginLimiter`); a success gets a new random
+session id in an HttpOnly, SameSite=Strict cookie (Secure over https), never the token itself."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import math
 
 from aiohttp import web
 
+from lsp_node.dashboard.forms import read_form
 from lsp_node.dashboard.render import page
 from lsp_node.dashboard.security import redirect
 from lsp_node.dashboard.state import COOKIE, DASHBOARD, session_of
@@ -33,12 +34,14 @@ async def login_form(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     dash = request.app[DASHBOARD]
     address = request.remote or "unknown"
+    # The form is read first: from the throttle's check to the failure's record there is no
+    # await, so concurrent guesses cannot all pass the check before any of them is counted.
+    form = await read_form(request)
     wait = dash.limiter.retry_after(address)
     if wait > 0:
         response = _login_page(request, f"Too many failed sign-ins: try again in {math.ceil(wait)} s.", 429)
         response.headers["Retry-After"] = str(math.ceil(wait))
         return response
-    form = await request.post()
     supplied = form.get("token")
     ok = isinstance(supplied, str) and 0 < len(supplied) <= MAX_TOKEN_CHARS
     if ok:

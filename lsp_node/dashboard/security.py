@@ -3,7 +3,7 @@ session from its cookie, the redirect to /login (401 for the live fragments), th
 Origin check of every state-changing request, and the security headers of every answer.
 
 GET never changes state, so only other methods are checked; a refused request gets 403 with the
-reason in plain text, before its handler runs."""
+reason in plain text, before its handler runs, and a body that is no readable form gets 400."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Final
 from aiohttp import web
 
 from lsp_node.admin.http import API_PREFIXES
+from lsp_node.dashboard.forms import FORM_TYPES, BadForm, read_form
 from lsp_node.dashboard.render import partial_requested
 from lsp_node.dashboard.sessions import Session
 from lsp_node.dashboard.state import session_of
@@ -55,9 +56,9 @@ def origin_problem(request: web.Request) -> str | None:
 
 
 async def csrf_problem(request: web.Request, session: Session) -> str | None:
-    if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+    if request.content_type not in FORM_TYPES:
         return "a state-changing request must be a form post"
-    form = await request.post()  # bounded by the application's client_max_size (413)
+    form = await read_form(request)  # BadForm: 400
     supplied = form.get("csrf")
     if not isinstance(supplied, str) or not supplied:
         return "the form's CSRF token is missing"
@@ -114,21 +115,23 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def _guarded(request: web.Request, handler: Handler, static: bool) -> web.StreamResponse:
     session = session_of(request)
     routed = request.match_info.http_exception is None
-    if static or not routed:
-        pass  # public files, and 404/405 below
-    elif request.method not in SAFE_METHODS:
-        problem = origin_problem(request)
-        if problem is None and request.path not in PUBLIC:
-            problem = "not signed in" if session is None else await csrf_problem(request, session)
-        if problem is not None:
-            log.info("dashboard: refused %s %s: %s", request.method, request.path, problem)
-            return forbidden(problem)
-    elif session is None and request.path not in PUBLIC:
-        if partial_requested(request):
-            return web.Response(status=401, text="401 Unauthorized: sign in again\n", content_type="text/plain")
-        return redirect("/login")
     try:
+        if static or not routed:
+            pass  # public files, and 404/405 below
+        elif request.method not in SAFE_METHODS:
+            problem = origin_problem(request)
+            if problem is None and request.path not in PUBLIC:
+                problem = "not signed in" if session is None else await csrf_problem(request, session)
+            if problem is not None:
+                log.info("dashboard: refused %s %s: %s", request.method, request.path, problem)
+                return forbidden(problem)
+        elif session is None and request.path not in PUBLIC:
+            if partial_requested(request):
+                return web.Response(status=401, text="401 Unauthorized: sign in again\n", content_type="text/plain")
+            return redirect("/login")
         return await handler(request)
+    except BadForm as e:
+        return web.Response(status=400, text=f"400 Bad Request: {e}\n", content_type="text/plain")
     except web.HTTPRequestEntityTooLarge:
         return error_page(413, "the form is too large")
     except web.HTTPException as e:

@@ -8,6 +8,7 @@ recently used goes first) so that sign-ins cannot grow memory."""
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import time
 from collections import OrderedDict
@@ -87,11 +88,27 @@ class Sessions:
         self._by_id.pop(sid, None)
 
 
+def client_key(address: str) -> str:
+    """The throttle's key for a remote address: an IPv4 address itself, an IPv6 address its /64
+    (one host usually holds a whole /64 and could otherwise take a fresh address per guess)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 class LoginLimiter:
-    """Failed sign-ins per remote address, as token buckets: `burst` failures at once, then one
-    more every `refill_secs`. A global bucket (ten times larger) bounds guessing from many
-    addresses. The table of addresses is bounded; when it is full, full buckets are forgotten
-    first (they carry no information), then the oldest."""
+    """Failed sign-ins per remote address (see `client_key`), as token buckets: `burst` failures at
+    once, then one more every `refill_secs`. A guesser is slowed at its own address only: a shared
+    bucket for all addresses would let anyone lock the operator out by failing on purpose, and the
+    token (at least 32 characters of 64 symbols, 192 bits) is out of reach of guessing anyway. The
+    table of addresses is bounded; when it is full, full buckets are forgotten first (they carry no
+    information), then the oldest."""
 
     def __init__(
         self,
@@ -105,33 +122,27 @@ class LoginLimiter:
         self.refill = refill_secs
         self.max_addresses = max_addresses
         self.clock = clock
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # address -> (tokens, at)
-        self._global = (self.burst * 10, clock())
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, at)
 
-    def _level(self, bucket: tuple[float, float], cap: float, now: float) -> float:
+    def _level(self, bucket: tuple[float, float], now: float) -> float:
         tokens, at = bucket
-        return min(cap, tokens + (now - at) / self.refill)
+        return min(self.burst, tokens + (now - at) / self.refill)
 
     def retry_after(self, address: str) -> float:
         """Seconds before `address` may try again; 0 when it may try now."""
-        now = self.clock()
-        waits = [0.0]
-        if address in self._buckets:
-            level = self._level(self._buckets[address], self.burst, now)
-            waits.append((1.0 - level) * self.refill)
-        level = self._level(self._global, self.burst * 10, now)
-        waits.append((1.0 - level) * self.refill)
-        return max(waits)
+        bucket = self._buckets.get(client_key(address))
+        if bucket is None:
+            return 0.0
+        return max(0.0, (1.0 - self._level(bucket, self.clock())) * self.refill)
 
     def failed(self, address: str) -> None:
         now = self.clock()
-        level = self._level(self._buckets.get(address, (self.burst, now)), self.burst, now)
-        self._buckets[address] = (max(level - 1.0, 0.0), now)
-        self._buckets.move_to_end(address)
-        g = self._level(self._global, self.burst * 10, now)
-        self._global = (max(g - 1.0, 0.0), now)
+        key = client_key(address)
+        level = self._level(self._buckets.get(key, (self.burst, now)), now)
+        self._buckets[key] = (max(level - 1.0, 0.0), now)
+        self._buckets.move_to_end(key)
         if len(self._buckets) > self.max_addresses:
-            for a in [a for a, b in self._buckets.items() if self._level(b, self.burst, now) >= self.burst]:
-                del self._buckets[a]
+            for k in [k for k, b in self._buckets.items() if self._level(b, now) >= self.burst]:
+                del self._buckets[k]
             while len(self._buckets) > self.max_addresses:
                 self._buckets.popitem(last=False)

@@ -10,8 +10,10 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from lsp_node.admin.patterns import HOLD_ID_RE
 from lsp_node.dashboard import charts
-from lsp_node.dashboard.render import page
+from lsp_node.dashboard.forms import number
+from lsp_node.dashboard.render import msat, page
 from lsp_node.dashboard.state import DASHBOARD
 from lsp_node.errors import LspNodeError
 from lsp_node.lsp.holds import STATES as HOLD_STATES
@@ -19,7 +21,9 @@ from lsp_node.monitor.summary import summary
 
 PAGE_SIZE: Final = 50
 MAX_OFFSET: Final = 1_000_000
-HOLD_ID_RE: Final = re.compile(r"[0-9a-f]{32}")
+#: An amount in a hold timeline's detail ("25001000 msat in"), shown as the rest of the page shows
+#: amounts ("25,001 sat in").
+DETAIL_MSAT_RE: Final = re.compile(r"\b([0-9]{1,24}) msat\b")
 #: The charts' time windows a person can pick (query `window`), in seconds.
 WINDOWS: Final = {"15m": 900, "1h": 3600, "6h": 21_600, "24h": 86_400, "7d": 604_800}
 DEFAULT_WINDOW: Final = "1h"
@@ -60,17 +64,15 @@ def choice(request: web.Request, name: str, allowed: tuple[str, ...] | list[str]
 
 
 def offset_of(request: web.Request) -> int:
-    v = request.query.get("offset", "0")
-    if not v.isdigit() or int(v) > MAX_OFFSET:
+    n = number(request.query.get("offset", "0"), 0, MAX_OFFSET)
+    if n is None:
         raise web.HTTPBadRequest(reason=f"offset must be a whole number from 0 to {MAX_OFFSET}")
-    return int(v)
+    return n
 
 
-def lightning_totals(channels: list[dict[str, Any]]) -> tuple[int, int]:
-    return (
-        sum(int(c["outbound_capacity_msat"]) for c in channels),
-        sum(int(c["inbound_capacity_msat"]) for c in channels),
-    )
+def amounts_for_people(detail: str) -> str:
+    """'25001000 msat in' -> '25,001 sat in'."""
+    return DETAIL_MSAT_RE.sub(lambda m: msat(m.group(1)), detail)
 
 
 async def chart_svgs(request: web.Request, window_name: str) -> list[Any]:
@@ -96,14 +98,13 @@ async def chart_svgs(request: web.Request, window_name: str) -> list[Any]:
 async def overview(request: web.Request) -> web.Response:
     ops = request.app[DASHBOARD].ops
     window = choice(request, "window", list(WINDOWS)) or DEFAULT_WINDOW
+    numbers = await summary(ops)  # the balances and counts the API and /metrics show
     channels = ops.channels()
-    outbound, inbound = lightning_totals(channels)
     ctx = {
         "info": ops.info(),
-        "summary": await summary(ops),
-        "outbound_msat": outbound,
-        "inbound_msat": inbound,
-        "channels_ready": sum(1 for c in channels if c.get("is_usable")),
+        "summary": numbers,
+        # Usable (ready and the peer connected), which is not the API's `channels_ready`.
+        "channels_usable": sum(1 for c in channels if c["is_usable"]),
         "channel_count": len(channels),
         "role": ops.service is not None,
         "charts": await chart_svgs(request, window),
@@ -117,13 +118,7 @@ async def overview(request: web.Request) -> web.Response:
 async def channels_page(request: web.Request) -> web.Response:
     ops = request.app[DASHBOARD].ops
     channels = sorted(ops.channels(), key=lambda c: (c["state"] != "usable", c["counterparty_node_id"]))
-    outbound, inbound = lightning_totals(channels)
-    ctx = {
-        "channels": channels,
-        "peers": ops.peers(),
-        "outbound_msat": outbound,
-        "inbound_msat": inbound,
-    }
+    ctx = {"channels": channels, "peers": ops.peers(), "summary": await summary(ops)}
     return page(request, "channels.html", ctx)
 
 
@@ -158,6 +153,7 @@ async def hold_page(request: web.Request) -> web.Response:
         hold = await ops.hold(hold_id)
     except LspNodeError:
         raise web.HTTPNotFound(reason="no such hold") from None
+    hold["timeline"] = [{**ev, "detail": amounts_for_people(str(ev["detail"]))} for ev in hold["timeline"]]
     return page(request, "hold.html", {"hold": hold, "active": hold["state"] in ("armed", "held", "released")})
 
 

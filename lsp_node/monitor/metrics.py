@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter as Tally
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -23,6 +22,7 @@ from lsp_node.admin.ops import Ops
 from lsp_node.engine import Channel, OnionMessageStats
 from lsp_node.monitor.meters import Meters
 from lsp_node.monitor.summary import summary
+from lsp_node.notify.ids import client_tag
 
 #: The onion-message front door's counters (engine `onion_message_stats`), by result.
 ONION_RESULTS: Final = ("accepted", "rate_limited", "forwarded", "intercepted", "undeliverable", "queue_refused")
@@ -46,14 +46,12 @@ async def take_snapshot(ops: Ops) -> Snapshot:
     node = ops.node
     s = await summary(ops)
     onion = await node.onion_message_stats()
-    # Every payment record is read to count them: fine for a small operator's node (thousands);
-    # a node with millions would want counts kept by the engine.
-    payments = Tally((p.direction, p.status) for p in await node.payments())
     return Snapshot(
         summary=s,
         onion=onion,
         channels=node.channels(),
-        payments=dict(payments),
+        # Counted by the engine's database: no payment record (nor its preimage) is read.
+        payments=await node.payment_counts(),
         forwards=await ops.forward_totals(),
         last_sync_at=node.last_sync_at,
         taken_at=time.time(),
@@ -83,11 +81,27 @@ def families(snap: Snapshot) -> Iterator[Metric]:
     yield _gauge("lsp_mailbox_bytes", "Size of the onion messages kept for offline clients", s["mailbox_bytes"])
     yield _gauge("lsp_mailbox_clients", "Offline clients with messages waiting", s["mailbox_clients"])
 
-    pushes = GaugeMetricFamily("lsp_pushes", "Pushes in the outbox, by state (pending, sent, dead)", labels=["state"])
+    attempts = CounterMetricFamily(
+        "lsp_push_attempts",
+        "Attempts at pushes, by result: sent, retried (failed, tried again later), dead (failed, given up)",
+        labels=["result"],
+    )
+    for result, n in s["push_attempts"].items():
+        attempts.add_metric([result], n)
+    yield attempts
+    # The outbox now: rows come and go (retries, deletion of finished rows after the retention),
+    # so these are gauges; the counters above are what rates and totals are made of.
+    outbox = GaugeMetricFamily(
+        "lsp_push_outbox", "Pushes in the outbox now, by state (pending, sent, dead)", labels=["state"]
+    )
     for state, n in s["pushes"].items():
-        pushes.add_metric([state], n)
-    yield pushes
-    yield _gauge("lsp_push_failures", "Pushes given up, or pending after a failed attempt", s["push_failures"])
+        outbox.add_metric([state], n)
+    yield outbox
+    yield _gauge(
+        "lsp_push_outbox_failing",
+        "Pushes in the outbox given up, or pending after a failed attempt",
+        s["push_failures"],
+    )
 
     queued = GaugeMetricFamily("lsp_events_queued", "Engine events waiting for the LSP logic, by lane", labels=["lane"])
     queued.add_metric(["messages"], snap.onion.queued_messages)
@@ -112,12 +126,14 @@ def families(snap: Snapshot) -> Iterator[Metric]:
     yield CounterMetricFamily("lsp_forward_fees_msat", "Fees earned by forwarding", value=f["fees_msat"])
     yield CounterMetricFamily("lsp_forwarded_msat", "Amounts forwarded on (outbound)", value=f["amount_msat"])
 
+    # The peer is named by its node id's first digits, as logs name a client: enough to tell
+    # channels apart, not the client's identity in every scrape and time-series database.
     labels = ["channel", "peer"]
     out = GaugeMetricFamily("lsp_channel_outbound_msat", "What we can send over the channel", labels=labels)
     inn = GaugeMetricFamily("lsp_channel_inbound_msat", "What we can receive over the channel", labels=labels)
     cap = GaugeMetricFamily("lsp_channel_capacity_sat", "The channel's capacity", labels=labels)
     for c in snap.channels:
-        key = [channel_label(c), c.counterparty_node_id]
+        key = [channel_label(c), client_tag(c.counterparty_node_id)]
         out.add_metric(key, c.outbound_capacity_msat)
         inn.add_metric(key, c.inbound_capacity_msat)
         cap.add_metric(key, c.capacity_sat)

@@ -29,8 +29,10 @@ def sample_values(s: dict[str, Any], forwards: dict[str, int]) -> dict[str, floa
         "holds_active": s["holds_active"],
         "mailbox_messages": s["mailbox_messages"],
         "mailbox_bytes": s["mailbox_bytes"],
-        "pushes_sent_total": s["pushes"]["sent"],
-        "pushes_failed_total": s["push_failures"],
+        # Counters kept in notify.sqlite (never the outbox's rows, which retries and retention
+        # change): pushes sent, and attempts that failed (retried later or given up).
+        "pushes_sent_total": s["push_attempts"]["sent"],
+        "pushes_failed_total": s["push_attempts"]["retried"] + s["push_attempts"]["dead"],
         "forwards_total": forwards["count"],
         "forward_fees_msat_total": forwards["fees_msat"],
     }

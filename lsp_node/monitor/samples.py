@@ -8,7 +8,7 @@ this file does not need a pragma of its own."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Final, ParamSpec, TypeVar
 
@@ -54,23 +54,13 @@ def initial(db: Database) -> None:
 SCHEMA = Schema("monitor", [initial])
 
 
-class SampleStore:
+class SampleStore(Store):
     """monitor.sqlite. `run` executes a function on the database thread in one transaction; the
     other methods are steps meant to run there (`await store.run(store.record, ts, values)`)."""
 
     def __init__(self, path: str | Path) -> None:
-        self._store = Store(path, SCHEMA, "monitor")
-        self.db = self._store.db
-        self.path = self._store.path
-
-    def close(self) -> None:
-        self._store.close()
-
-    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        return await self._store.run(fn, *args, **kwargs)
-
-    def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        return self._store.call(fn, *args, **kwargs)
+        # A Store itself: run, call, close, db and path are the database's own (lsp_node/db.py).
+        super().__init__(path, SCHEMA, "monitor")
 
     def record(self, ts: float, values: Mapping[str, float]) -> None:
         """One sample of each series at time `ts` (a second sample at the same time replaces it)."""

@@ -1,5 +1,6 @@
-"""The node's numbers at one moment, as plain data: holds, held HTLCs, the mailbox, the push outbox,
-balances and the chain. The dashboard's overview, the recorded samples and /metrics all read this.
+"""The node's numbers at one moment, as plain data: holds, held HTLCs, the mailbox, the push outbox
+and the push attempts counted so far, balances and the chain. The dashboard's overview, the
+recorded samples and /metrics all read this.
 
 Each store is read in one unit of work on its own database thread (so its numbers agree with each
 other and the loop never waits on SQLite); the engine's numbers are in memory."""
@@ -12,7 +13,7 @@ from typing import Any, Final
 from lsp_node.admin.ops import Ops
 from lsp_node.lsp.holds import ACTIVE, HELD, STATES
 from lsp_node.lsp.store import LspStore
-from lsp_node.notify.store import NotificationStore
+from lsp_node.notify.store import PUSH_RESULTS, NotificationStore
 
 #: The push outbox's states (notify_outbox.status).
 PUSH_STATES: Final = ("pending", "sent", "dead")
@@ -31,8 +32,11 @@ class LspNumbers:
 @dataclass(frozen=True)
 class PushNumbers:
     by_state: dict[str, int]
-    #: Pushes that failed: given up ('dead'), or still pending after at least one failed attempt.
+    #: Pushes that are failing now: given up ('dead'), or still pending after a failed attempt (a
+    #: gauge: it falls when a retry succeeds or old rows are deleted).
     failures: int
+    #: Attempts at pushes ever made, by result (`PUSH_RESULTS`): counters, they never fall.
+    attempts: dict[str, int]
 
 
 def read_lsp(store: LspStore) -> LspNumbers:
@@ -60,7 +64,7 @@ def read_pushes(store: NotificationStore) -> PushNumbers:
     [failures] = store.db.execute(
         "SELECT COUNT(*) FROM notify_outbox WHERE status = 'dead' OR (status = 'pending' AND attempts > 0)"
     ).fetchone()
-    return PushNumbers(by_state, int(failures))
+    return PushNumbers(by_state, int(failures), store.attempt_counts())
 
 
 async def summary(ops: Ops) -> dict[str, Any]:
@@ -75,7 +79,7 @@ async def summary(ops: Ops) -> dict[str, Any]:
         nstore = ops.notifier.store
         pushes = await nstore.run(read_pushes, nstore)
     else:
-        pushes = PushNumbers({s: 0 for s in PUSH_STATES}, 0)
+        pushes = PushNumbers({s: 0 for s in PUSH_STATES}, 0, dict.fromkeys(PUSH_RESULTS, 0))
     node = ops.node
     channels = node.channels()
     return {
@@ -88,6 +92,7 @@ async def summary(ops: Ops) -> dict[str, Any]:
         "mailbox_clients": lsp.mailbox_clients,
         "pushes": pushes.by_state,
         "push_failures": pushes.failures,
+        "push_attempts": pushes.attempts,
         "onchain_sat": node.balance().total_sat,
         "outbound_msat": sum(c.outbound_capacity_msat for c in channels),
         "inbound_msat": sum(c.inbound_capacity_msat for c in channels),

@@ -72,11 +72,39 @@ CREATE TABLE IF NOT EXISTS notify_sent (
 """
 
 
+#: What an attempt at a push ends in: it reached the client's devices ('sent'), it failed and is
+#: tried again later ('retried'), or it failed for the last time ('dead'). Counted in
+#: notify_counters, which outlives the outbox rows (finished rows are deleted after the retention).
+PUSH_RESULTS: Final = ("sent", "retried", "dead")
+
+
 def initial(db: Database) -> None:
     db.executescript(SCHEMA_V1)
 
 
-SCHEMA = Schema("notify", [initial])
+def push_counters(db: Database) -> None:
+    # Seeded from the rows the outbox still holds, so a chart of the old outbox counts does not
+    # drop to zero at the upgrade: a finished row's last attempt gave its status and each earlier
+    # one failed; a pending row's attempts all failed. Rows purged before the upgrade are lost.
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS notify_counters (
+            result TEXT    PRIMARY KEY,
+            value  INTEGER NOT NULL DEFAULT 0
+        );
+        INSERT OR IGNORE INTO notify_counters (result, value)
+            SELECT 'sent', COUNT(*) FROM notify_outbox WHERE status = 'sent';
+        INSERT OR IGNORE INTO notify_counters (result, value)
+            SELECT 'dead', COUNT(*) FROM notify_outbox WHERE status = 'dead';
+        INSERT OR IGNORE INTO notify_counters (result, value)
+            SELECT 'retried', COALESCE(SUM(CASE WHEN status = 'pending' THEN attempts
+                                                ELSE MAX(attempts - 1, 0) END), 0)
+            FROM notify_outbox;
+        """
+    )
+
+
+SCHEMA = Schema("notify", [initial, push_counters])
 
 
 def _now(now: float | None) -> float:
@@ -433,11 +461,23 @@ class NotificationStore:
 
         self.call(record)
 
-    def _update(self, sql: str, args: tuple[Any, ...]) -> None:
-        self.call(lambda: self.db.execute(sql, args))
+    def _attempted(self, result: str, sql: str, args: tuple[Any, ...]) -> None:
+        """Record an attempt's outcome on its outbox row and count it, in one transaction. Only a
+        pending row changes (the UPDATEs say so), so an attempt is counted once even if marked twice."""
+
+        def step() -> None:
+            if self.db.execute(sql, args).rowcount:
+                self.db.execute(
+                    "INSERT INTO notify_counters (result, value) VALUES (?, 1)"
+                    " ON CONFLICT (result) DO UPDATE SET value = value + 1",
+                    (result,),
+                )
+
+        self.call(step)
 
     def mark_sent(self, outbox_id: int, now: float) -> None:
-        self._update(
+        self._attempted(
+            "sent",
             "UPDATE notify_outbox SET status = 'sent', sent_at = ?, finished_at = ?, last_error = NULL,"
             " attempts = attempts + 1 WHERE id = ? AND status = 'pending'",
             (now, now, outbox_id),
@@ -445,18 +485,28 @@ class NotificationStore:
 
     def mark_failed(self, outbox_id: int, now: float, next_attempt_at: float, error: str) -> None:
         """One more failed attempt; try again at ``next_attempt_at``."""
-        self._update(
+        self._attempted(
+            "retried",
             "UPDATE notify_outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
             " WHERE id = ? AND status = 'pending'",
             (next_attempt_at, error, outbox_id),
         )
 
     def mark_dead(self, outbox_id: int, now: float, error: str) -> None:
-        self._update(
+        self._attempted(
+            "dead",
             "UPDATE notify_outbox SET status = 'dead', attempts = attempts + 1, finished_at = ?, last_error = ?"
             " WHERE id = ? AND status = 'pending'",
             (now, error, outbox_id),
         )
+
+    def attempt_counts(self) -> dict[str, int]:
+        """Attempts at pushes since the store was created, by result (`PUSH_RESULTS`): counters
+        that only rise, whatever the outbox's retention deletes."""
+        counts = dict.fromkeys(PUSH_RESULTS, 0)
+        for result, n in self.call(lambda: self.db.execute("SELECT result, value FROM notify_counters").fetchall()):
+            counts[str(result)] = int(n)
+        return counts
 
     def status(self, now: float | None = None) -> NotifyStatus:
         counts = {

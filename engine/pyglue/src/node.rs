@@ -201,6 +201,12 @@ impl PyNode {
         })
     }
 
+    /// Resolves to (direction, status, count) for each pair that has payments, sorted: counted
+    /// by the engine's database, no record is read.
+    fn payment_counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| n.payment_counts().map_err(to_py))
+    }
+
     /// Resolves to one page of the forwarding history, newest first.
     #[pyo3(signature = (limit=50, offset=0))]
     fn list_forwards<'py>(&self, py: Python<'py>, limit: u32, offset: u64) -> PyResult<Bound<'py, PyAny>> {

@@ -71,11 +71,7 @@ impl SqliteStore {
         if let Some(p) = payment {
             upsert_payment(&tx, p)?;
         }
-        tx.execute(
-            "INSERT INTO events (kind, body, created_at) VALUES (?1, ?2, ?3)",
-            params![kind, body, now_secs() as i64],
-        )?;
-        let id = tx.last_insert_rowid();
+        let id = insert_event(&tx, kind, body)?;
         tx.commit()?;
         Ok(id)
     }
@@ -86,11 +82,7 @@ impl SqliteStore {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         insert_forward(&tx, forward)?;
-        tx.execute(
-            "INSERT INTO events (kind, body, created_at) VALUES (?1, ?2, ?3)",
-            params![kind, body, now_secs() as i64],
-        )?;
-        let id = tx.last_insert_rowid();
+        let id = insert_event(&tx, kind, body)?;
         tx.commit()?;
         Ok(id)
     }
@@ -183,15 +175,27 @@ impl SqliteStore {
     ) -> Result<Vec<PaymentRecord>> {
         check_page(limit)?;
         // Fixed SQL with optional parameters (NULL matches everything): no query text is built
-        // from the caller's values.
+        // from the caller's values. Newest first: created_at has whole seconds, so ties go by
+        // rowid, the order the payments were first recorded (an upsert keeps its row's rowid).
         let sql = format!(
             "{PAYMENT_SELECT} WHERE (?1 IS NULL OR direction = ?1) AND (?2 IS NULL OR status = ?2)
                AND (?3 = 0 OR (direction = 'inbound' AND bolt11 IS NOT NULL))
-             ORDER BY created_at DESC, payment_id DESC LIMIT ?4 OFFSET ?5"
+             ORDER BY created_at DESC, rowid DESC LIMIT ?4 OFFSET ?5"
         );
         let conn = self.lock();
         let mut stmt = conn.prepare(&sql)?;
         let rows = stmt.query_map(params![direction, status, invoices_only, limit, offset as i64], payment_from_row)?;
+        Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
+    }
+
+    /// How many payments there are of each (direction, status), sorted: what /metrics exports,
+    /// counted in SQL so a scrape never reads the records (preimages included) over the FFI.
+    pub fn payment_counts(&self) -> Result<Vec<(String, String, u64)>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT direction, status, COUNT(*) FROM payments GROUP BY direction, status ORDER BY direction, status",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)))?;
         Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
     }
 
@@ -235,6 +239,15 @@ fn payment_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PaymentRecord> {
         created_at: r.get::<_, i64>(9)? as u64,
         updated_at: r.get::<_, i64>(10)? as u64,
     })
+}
+
+/// Append a lane-0 event (HTLCs, payments, channels) inside the caller's transaction; its id.
+fn insert_event(conn: &Connection, kind: &str, body: &str) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO events (kind, body, created_at) VALUES (?1, ?2, ?3)",
+        params![kind, body, now_secs() as i64],
+    )?;
+    Ok(conn.last_insert_rowid())
 }
 
 fn upsert_payment(conn: &Connection, p: &PaymentRecord) -> Result<()> {
@@ -381,6 +394,41 @@ mod tests {
         assert!(store.payments_page(None, None, false, 10, 5).unwrap().is_empty());
         assert!(store.payments_page(None, None, false, 0, 0).is_err());
         assert!(store.payments_page(None, None, false, 501, 0).is_err());
+    }
+
+    #[test]
+    fn payments_in_one_second_are_listed_newest_recorded_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("node.sqlite")).unwrap();
+        // Ids chosen so that their text order is the opposite of the order they were recorded in.
+        for id in ["z", "m", "a"] {
+            store.upsert_payment(&payment(id, "outbound", STATUS_PENDING, None, 7)).unwrap();
+        }
+        // An update (the payment succeeding) keeps its place.
+        store.upsert_payment(&payment("z", "outbound", STATUS_SUCCEEDED, None, 7)).unwrap();
+        let ids = |v: Vec<PaymentRecord>| v.into_iter().map(|p| p.payment_id).collect::<Vec<_>>();
+        assert_eq!(ids(store.payments_page(None, None, false, 10, 0).unwrap()), ["a", "m", "z"]);
+    }
+
+    #[test]
+    fn payments_are_counted_by_direction_and_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.sqlite");
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            assert!(store.payment_counts().unwrap().is_empty());
+            store.upsert_payment(&payment("a", "outbound", STATUS_SUCCEEDED, None, 1)).unwrap();
+            store.upsert_payment(&payment("b", "inbound", STATUS_PENDING, Some("lnbcrt1b"), 2)).unwrap();
+            store.upsert_payment(&payment("c", "inbound", STATUS_SUCCEEDED, None, 3)).unwrap();
+            store.upsert_payment(&payment("d", "outbound", STATUS_SUCCEEDED, None, 4)).unwrap();
+            store.upsert_payment(&payment("e", "inbound", STATUS_SUCCEEDED, None, 5)).unwrap();
+            // An update moves a payment between counts; it is not counted twice.
+            store.upsert_payment(&payment("b", "inbound", STATUS_FAILED, Some("lnbcrt1b"), 6)).unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let counts = store.payment_counts().unwrap();
+        let want = [("inbound", "failed", 1), ("inbound", "succeeded", 2), ("outbound", "succeeded", 2)];
+        assert_eq!(counts, want.iter().map(|&(d, s, n)| (d.to_string(), s.to_string(), n)).collect::<Vec<_>>());
     }
 
     #[test]

@@ -32,6 +32,11 @@ impl Node {
         self.core.store.payments_page(direction, status, invoices_only, limit, offset)
     }
 
+    /// (direction, status, count) of the recorded payments (`SqliteStore::payment_counts`).
+    pub fn payment_counts(&self) -> Result<Vec<(String, String, u64)>> {
+        self.core.store.payment_counts()
+    }
+
     /// The forwarding history, newest first.
     pub fn list_forwards(&self, limit: u32, offset: u64) -> Result<Vec<ForwardRecord>> {
         self.core.store.forwards(limit, offset)
