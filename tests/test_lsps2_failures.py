@@ -1,0 +1,169 @@
+"""LSPS2's failure paths against stock ldk-node 0.7.1 as the JIT client, end to end: the client
+offline when its first payment arrives (failed back at once, the sale re-armed, paid once the
+client is back), the service turned off after a sale (the SCID's HTLC failed at once, nothing
+funded), and a first payment in two parts (one channel, the fee skimmed and booked once)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from lsp_node.engine import LightningNode, PaymentFailed, PaymentSent
+
+from .conftest import Chain, NodeFactory, wait_event
+from .ldk_node_peer import LdkNodePeer, ldk_node_peer
+from .lightningrod_net import PushReceiver, lsp_fund, until
+from .lsp_process import LspProcess
+from .test_lsps2_interop import TERMS
+
+
+@asynccontextmanager
+async def jit_lsp(
+    chain: Chain, make_node: NodeFactory, tmp_path: Path, payer_channels: int = 1
+) -> AsyncIterator[tuple[LspProcess, LightningNode]]:
+    """An LSP selling JIT channels on TERMS, and a payer with `payer_channels` usable channels
+    of 600k sat to it."""
+    pushes = PushReceiver()
+    await pushes.start()
+    lsp = LspProcess(tmp_path, "lsp", chain.url, pushes.url, lsps2=TERMS)
+    await lsp.start()
+    try:
+        await lsp_fund(chain, lsp, 5_000_000)
+        payer = await make_node("payer")
+        await chain.fund(payer, 3_000_000)
+        await payer.connect(lsp.node_id, lsp.listen_addr)
+        for n in range(payer_channels):
+            await payer.open_channel(lsp.node_id, 600_000)
+            await until(lambda n=n: len(chain.raw.mempool_txids()) >= 1, f"payer's funding {n} broadcast")
+            chain.mine(1)
+        chain.mine(6)
+        await until(lambda: usable(lsp, payer, payer_channels), "payer's channels usable")
+        yield lsp, payer
+    finally:
+        await lsp.stop()
+        await pushes.stop()
+
+
+async def usable(lsp: LspProcess, payer: LightningNode, count: int) -> bool:
+    await payer.sync()
+    await lsp.api("POST", "/api/sync")
+    return sum(c.is_usable for c in payer.channels()) == count
+
+
+async def sales(lsp: LspProcess) -> list[dict[str, Any]]:
+    return list((await lsp.api("GET", "/api/lsps2"))["channels"])
+
+
+async def channels_with(lsp: LspProcess, node_id: str) -> list[dict[str, Any]]:
+    return [c for c in await lsp.api("GET", "/api/channels") if c["counterparty_node_id"] == node_id]
+
+
+def lsps2_source(lsp: LspProcess) -> dict[str, Any]:
+    return {"node_id": lsp.node_id, "address": lsp.listen_addr, "token": None}
+
+
+async def test_client_offline_at_its_first_payment_is_failed_back_then_paid_once_back(
+    chain: Chain, make_node: NodeFactory, tmp_path: Path
+) -> None:
+    async with jit_lsp(chain, make_node, tmp_path) as (lsp, payer):
+        ldk = LdkNodePeer(tmp_path, "ldk")
+        await ldk.start(chain.url, lsps2=lsps2_source(lsp))
+        try:
+            amount, fee = 40_000_000, 2_000_000  # 5% is below the 2,000 sat minimum fee
+            invoice = await ldk.receive_via_jit_channel(amount, "first payment", max_lsp_fee_msat=fee)
+            await ldk.stop()
+
+            # Nobody to open a channel to: the payment is failed back at once, nothing is funded
+            # and the sale is re-armed for the next attempt.
+            await payer.pay_invoice(invoice["bolt11"])
+            failed = await wait_event(payer, "payment_failed", payment_hash=invoice["payment_hash"], timeout=60)
+            assert isinstance(failed, PaymentFailed)
+            [sale] = await sales(lsp)
+            assert sale["state"] == "sold" and sale["channel_id"] is None
+            assert await channels_with(lsp, ldk.node_id) == []
+            assert chain.raw.mempool_txids() == []
+
+            # The phone is back: the same invoice now opens the channel and arrives, less the fee.
+            await ldk.start(chain.url, lsps2=lsps2_source(lsp))
+            await ldk.connect(lsp.node_id, lsp.listen_addr)
+            await payer.pay_invoice(invoice["bolt11"])
+            received = await ldk.wait_event("payment_received", payment_hash=invoice["payment_hash"], timeout=90)
+            assert received["amount_msat"] == amount - fee
+            assert isinstance(
+                await wait_event(payer, "payment_sent", payment_hash=invoice["payment_hash"]), PaymentSent
+            )
+            assert len(await channels_with(lsp, ldk.node_id)) == 1
+
+            async def paid() -> bool:
+                return [s["state"] for s in await sales(lsp)] == ["paid"]
+
+            await until(paid, "the JIT channel booked as paid")
+            assert (await sales(lsp))[0]["opening_fee_msat"] == fee
+        finally:
+            await ldk.stop()
+
+
+async def test_lsps2_turned_off_after_a_sale_fails_its_payment_at_once(
+    chain: Chain, make_node: NodeFactory, tmp_path: Path
+) -> None:
+    async with (
+        jit_lsp(chain, make_node, tmp_path) as (lsp, payer),
+        ldk_node_peer(tmp_path, chain.url, lsps2=lsps2_source(lsp)) as ldk,
+    ):
+        invoice = await ldk.receive_via_jit_channel(40_000_000, "sold, then the service stops")
+        lsp.lsps2 = None
+        await lsp.stop()
+        await lsp.start()
+        await payer.connect(lsp.node_id, lsp.listen_addr)
+        await until(lambda: usable(lsp, payer, 1), "payer's channel usable again")
+        await payer.pay_invoice(invoice["bolt11"])
+        failed = await wait_event(payer, "payment_failed", payment_hash=invoice["payment_hash"], timeout=30)
+        assert isinstance(failed, PaymentFailed)
+        # The operator still sees the sale; nothing was funded.
+        state = await lsp.api("GET", "/api/lsps2")
+        assert state["enabled"] is False
+        assert [s["state"] for s in state["channels"]] == ["sold"]
+        assert await channels_with(lsp, ldk.node_id) == []
+        assert chain.raw.mempool_txids() == []
+
+
+async def test_a_first_payment_in_two_parts_opens_one_channel_and_books_the_fee_once(
+    chain: Chain, make_node: NodeFactory, tmp_path: Path
+) -> None:
+    async with (
+        jit_lsp(chain, make_node, tmp_path, payer_channels=2) as (lsp, payer),
+        ldk_node_peer(tmp_path, chain.url, lsps2=lsps2_source(lsp)) as ldk,
+    ):
+        # 900k sat cannot fit one of the payer's 600k sat channels: it goes in (at least) two parts.
+        amount = 900_000_000
+        fee = amount * 50_000 // 1_000_000
+        invoice = await ldk.receive_via_jit_channel(amount, "two parts", max_lsp_fee_msat=fee)
+        await payer.pay_invoice(invoice["bolt11"])
+        received = await ldk.wait_event("payment_received", payment_hash=invoice["payment_hash"], timeout=90)
+        assert received["amount_msat"] == amount - fee
+        assert isinstance(await wait_event(payer, "payment_sent", payment_hash=invoice["payment_hash"]), PaymentSent)
+        assert len(await channels_with(lsp, ldk.node_id)) == 1
+
+        async def paid() -> bool:
+            return [s["state"] for s in await sales(lsp)] == ["paid"]
+
+        await until(paid, "the JIT channel booked as paid")
+        # The fee is booked once, whole, however many parts carried it.
+        await until(lambda: fee_booked(lsp, fee), "the whole opening fee booked")
+        # Each part is a forward of its own; together they carry the payment less the whole fee,
+        # and what the LSP earned on them is that fee (the JIT hop charges no routing fee).
+        await until(lambda: forwarded_to(lsp, ldk.node_id, amount - fee), "both parts booked as forwards")
+        parts = [f for f in (await lsp.api("GET", "/api/forwards"))["forwards"] if f["next_node_id"] == ldk.node_id]
+        assert sum(f["fee_earned_msat"] for f in parts) == fee
+
+
+async def fee_booked(lsp: LspProcess, fee: int) -> bool:
+    return bool((await sales(lsp))[0]["opening_fee_msat"] == fee)
+
+
+async def forwarded_to(lsp: LspProcess, node_id: str, total_msat: int) -> bool:
+    forwards = (await lsp.api("GET", "/api/forwards"))["forwards"]
+    parts = [f for f in forwards if f["next_node_id"] == node_id]
+    return len(parts) >= 2 and sum(f["outbound_amount_msat"] for f in parts) == total_msat
