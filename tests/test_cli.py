@@ -120,6 +120,8 @@ async def test_node_commands(net: Net) -> None:
     table, cfg = await both(a, "config")
     assert cfg["notifications"]["templates"] == {"webhook": "<redacted>"} and "push/{device}" not in table
     assert re.search(r"^notifications\.templates\.webhook\s+<redacted>$", table, re.M), table
+    table, lsps2 = await both(a, "lsps2")
+    assert lsps2 == {"enabled": False, "channels": []} and table.startswith("LSPS2 off")
     doc = (await ok(a, "openapi")).json()
     assert doc["openapi"] == "3.1.0" and "/api/holds/{hold_id}/fail" in doc["paths"]
     assert (await ok(a, "sync")).out.strip() == f"height {net.chain.raw.height}"

@@ -140,6 +140,12 @@ async def test_ldk_node_gets_a_jit_channel_and_then_pays_and_receives(
             await ldk.sync()
             await payer.sync()
 
+            async def ldk_usable() -> bool:
+                await ldk.sync()
+                return any(c["is_usable"] for c in await ldk.channels())
+
+            await until(ldk_usable, "ldk-node's JIT channel usable after confirmation")
+
             # ldk-node pays the payer over its JIT channel.
             out = 10_000_000
             bill = await payer.create_invoice(out, "from ldk-node")

@@ -84,6 +84,12 @@ def show_forwards(d: Any) -> str:
     return head + "\n" + tables.table(d["forwards"], cols, ["id", "at", "from", "to", "amount_msat", "fee_msat"])
 
 
+def show_lsps2(d: Any) -> str:
+    head = "LSPS2 on" if d["enabled"] else "LSPS2 off ([lsps2] enabled = false)"
+    cols = ["scid", "client_node_id", "state", "payment_size_msat", "opening_fee_msat", "valid_until", "channel_id"]
+    return head + "\n" + tables.table(d["channels"], cols)
+
+
 def one(key: str) -> Callable[[Any], str]:
     return lambda d: str(d[key])
 
@@ -246,6 +252,14 @@ COMMANDS: Final[list[Command]] = [
         "GET",
         lambda a: "/api/forwards" + query(a, "limit", "offset"),
         show_forwards,
+        args=page_args(),
+    ),
+    Command(
+        ("lsps2",),
+        "LSPS2: whether it runs, and the JIT channels sold, newest first",
+        "GET",
+        lambda a: "/api/lsps2" + query(a, "limit", "offset"),
+        show_lsps2,
         args=page_args(),
     ),
     Command(
