@@ -90,17 +90,15 @@ fn room_sat(sat: u64) -> u64 {
 }
 
 /// Satoshis to fund a JIT channel that must carry `amt_to_forward_msat`: the payment rounded
-/// up, plus the operator's margin, plus the room `check` assumed (`room_sat`), capped at
-/// `max_channel_sat` (the start-up check made the cap fit the largest payment with its room).
-/// None if even the payment alone does not fit (the buy checks sizes, so only a changed
-/// config gets here).
+/// up, plus the operator's margin, plus the room `check` assumed (`room_sat`). None if that
+/// passes `max_channel_sat`: a channel cut down to the cap could leave the LSP short of the
+/// reserve and fees it needs to forward the payment, so the open is refused instead (the
+/// start-up check makes every payment the offer allows fit; only a config changed since the
+/// sale gets here).
 pub(crate) fn channel_sat(o: &Lsps2Options, amt_to_forward_msat: u64) -> Option<u64> {
-    let needed = amt_to_forward_msat.div_ceil(1000);
-    if needed > o.max_channel_sat {
-        return None;
-    }
-    let wanted = needed.saturating_add(o.channel_over_payment_sat);
-    Some(wanted.saturating_add(room_sat(wanted)).min(o.max_channel_sat))
+    let wanted = amt_to_forward_msat.div_ceil(1000).saturating_add(o.channel_over_payment_sat);
+    let sat = wanted.saturating_add(room_sat(wanted));
+    (sat <= o.max_channel_sat).then_some(sat)
 }
 
 /// LDK's config for one JIT channel: no forwarding fee (the opening fee pays), our
@@ -140,7 +138,7 @@ mod tests {
     }
 
     #[test]
-    fn a_channel_is_the_payment_rounded_up_plus_the_margin_and_room_within_the_cap() {
+    fn a_channel_is_the_payment_rounded_up_plus_the_margin_and_room_or_refused_past_the_cap() {
         let o = Lsps2Options { channel_over_payment_sat: 50_000, max_channel_sat: 1_000_000, ..Default::default() };
         // 100_001 sat + 50_000 margin = 150_001; + 1% (1_501) + 10_000 for the reserve and fees.
         assert_eq!(channel_sat(&o, 100_000_001), Some(161_502));
@@ -148,8 +146,11 @@ mod tests {
         let fits = Lsps2Options { max_payment_size_msat: 895_000_000, ..o };
         assert!(check(&fits).is_ok());
         assert_eq!(channel_sat(&o, 895_000_000), Some(945_000 + 9_450 + 10_000));
-        assert_eq!(channel_sat(&o, 990_000_000), Some(1_000_000));
-        assert_eq!(channel_sat(&o, 1_000_000_000), Some(1_000_000));
+        // 930_198 + 50_000 + 9_802 + 10_000 is the cap exactly; one msat more is refused, not
+        // cut down to the cap.
+        assert_eq!(channel_sat(&o, 930_198_000), Some(1_000_000));
+        assert_eq!(channel_sat(&o, 930_198_001), None);
+        assert_eq!(channel_sat(&o, 990_000_000), None);
         assert_eq!(channel_sat(&o, 1_000_000_001), None);
     }
 

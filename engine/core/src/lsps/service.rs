@@ -183,7 +183,10 @@ impl Core {
             return;
         }
         let refused = match params::channel_sat(o, amt_to_forward_msat) {
-            None => Err(format!("{amt_to_forward_msat} msat does not fit in max_channel_sat {}", o.max_channel_sat)),
+            None => Err(format!(
+                "{amt_to_forward_msat} msat with the margin and room needs a channel past max_channel_sat {}",
+                o.max_channel_sat
+            )),
             Some(_) if self.peer_manager.peer_by_node_id(&client).is_none() => Err("client is not connected".into()),
             Some(sat) => match self.store.jit_unpaid(&client.to_string(), &now_rfc3339()) {
                 Err(e) => Err(format!("cannot count the unpaid JIT channels: {e}")),
