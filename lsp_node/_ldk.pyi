@@ -166,7 +166,7 @@ class Lsps2Options:
 
 @final
 class JitChannel:
-    """A JIT channel sold over LSPS2: its intercept SCID, client, the fee offer bought, and `state` (sold, opening, ready, paid, failed, expired)."""
+    """A JIT channel sold over LSPS2: its intercept SCID, client, the fee offer bought, and `state` (sold, opening, ready, paid, failed, expired); `channel_sat` the channel funded (None: none was), `skimmed_msat` the fee skimmed from forwards over it so far."""
 
     __match_args__ = (
         "scid",
@@ -181,6 +181,8 @@ class JitChannel:
         "opening_fee_msat",
         "created_at",
         "updated_at",
+        "channel_sat",
+        "skimmed_msat",
     )
     def __new__(
         cls,
@@ -196,6 +198,8 @@ class JitChannel:
         opening_fee_msat: int | None,
         created_at: int,
         updated_at: int,
+        channel_sat: int | None,
+        skimmed_msat: int,
     ) -> Self: ...
     @property
     def scid(self) -> int: ...
@@ -221,6 +225,10 @@ class JitChannel:
     def created_at(self) -> int: ...
     @property
     def updated_at(self) -> int: ...
+    @property
+    def channel_sat(self) -> int | None: ...
+    @property
+    def skimmed_msat(self) -> int: ...
 
 @final
 class Balance:

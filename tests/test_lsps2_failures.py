@@ -1,7 +1,8 @@
 """LSPS2's failure paths against stock ldk-node 0.7.1 as the JIT client, end to end: the client
 offline when its first payment arrives (failed back at once, the sale re-armed, paid once the
 client is back), the service turned off after a sale (the SCID's HTLC failed at once, nothing
-funded), and a first payment in two parts (one channel, the fee skimmed and booked once)."""
+funded), and a first payment in two parts (one channel, the fee skimmed part by part and booked once the
+parts add up to it, after which later payments over the JIT SCID go through in full)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from lsp_node.engine import LightningNode, PaymentFailed, PaymentSent
+from lsp_node.engine import HeldHop, LightningNode, PaymentFailed, PaymentSent
 
 from .conftest import Chain, NodeFactory, wait_event
 from .ldk_node_peer import LdkNodePeer, ldk_node_peer
@@ -150,13 +151,29 @@ async def test_a_first_payment_in_two_parts_opens_one_channel_and_books_the_fee_
             return [s["state"] for s in await sales(lsp)] == ["paid"]
 
         await until(paid, "the JIT channel booked as paid")
-        # The fee is booked once, whole, however many parts carried it.
+        # The fee is booked once, whole, however many parts carried it: `paid` only once the
+        # parts' skims add up to it.
         await until(lambda: fee_booked(lsp, fee), "the whole opening fee booked")
+        [sale] = await sales(lsp)
+        assert sale["skimmed_msat"] == fee
         # Each part is a forward of its own; together they carry the payment less the whole fee,
         # and what the LSP earned on them is that fee (the JIT hop charges no routing fee).
         await until(lambda: forwarded_to(lsp, ldk.node_id, amount - fee), "both parts booked as forwards")
         parts = [f for f in (await lsp.api("GET", "/api/forwards"))["forwards"] if f["next_node_id"] == ldk.node_id]
         assert sum(f["fee_earned_msat"] for f in parts) == fee
+
+        # lightning-liquidity was told the fee is paid (it compares each report with the whole
+        # fee): a later payment over the JIT SCID is forwarded in full at once, not queued
+        # behind a first payment it still thinks is in flight. The payer routes an ordinary
+        # invoice of the client through the LSP onto that SCID.
+        later = await ldk.receive_invoice(20_000_000, "over the JIT SCID")
+        hop = HeldHop(ldk.node_id, sale["scid"], 0, 0, 72)
+        await payer.pay_invoice_held(later["bolt11"], lsp.node_id, [hop], extra_final_cltv=0)
+        again = await ldk.wait_event("payment_received", payment_hash=later["payment_hash"], timeout=60)
+        assert again["amount_msat"] == 20_000_000
+        assert isinstance(await wait_event(payer, "payment_sent", payment_hash=later["payment_hash"]), PaymentSent)
+        [sale] = await sales(lsp)
+        assert (sale["state"], sale["skimmed_msat"]) == ("paid", fee)
 
 
 async def fee_booked(lsp: LspProcess, fee: int) -> bool:

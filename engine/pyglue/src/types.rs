@@ -588,7 +588,8 @@ impl From<&Lsps2Options> for lsp_engine::Lsps2Options {
 
 record!(
     /// A JIT channel sold over LSPS2: its intercept SCID, client, the fee offer bought, and
-    /// `state` (sold, opening, ready, paid, failed, expired).
+    /// `state` (sold, opening, ready, paid, failed, expired); `channel_sat` the channel funded
+    /// (None: none was), `skimmed_msat` the fee skimmed from forwards over it so far.
     JitChannel {
         scid: u64,
         client_node_id: String,
@@ -602,6 +603,8 @@ record!(
         opening_fee_msat: Option<u64>,
         created_at: u64,
         updated_at: u64,
+        channel_sat: Option<u64>,
+        skimmed_msat: u64,
     }
 );
 
@@ -620,6 +623,8 @@ impl From<lsp_engine::JitChannelRecord> for JitChannel {
             opening_fee_msat: r.opening_fee_msat,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            channel_sat: r.channel_sat,
+            skimmed_msat: r.skimmed_msat,
         }
     }
 }

@@ -188,24 +188,24 @@ impl Core {
                 outbound_amount_forwarded_msat,
                 ..
             } => {
+                let skimmed = skimmed_fee_msat.unwrap_or(0);
                 if let Some(next) = next_channel_id {
-                    self.lsps2_payment_forwarded(next, skimmed_fee_msat).await;
+                    self.lsps2_payment_forwarded(next, skimmed).await?;
                 }
                 if let (Some(p), Some(n)) = (prev_channel_id, next_channel_id) {
                     self.forget_settled_intercepts(&hexs(&p.0), &hexs(&n.0));
                 }
-                self.emit(
-                    NodeEvent::PaymentForwarded {
-                        prev_channel_id: prev_channel_id.map(|c| hexs(&c.0)),
-                        next_channel_id: next_channel_id.map(|c| hexs(&c.0)),
-                        prev_node_id: prev_node_id.map(|n| n.to_string()),
-                        next_node_id: next_node_id.map(|n| n.to_string()),
-                        fee_earned_msat: total_fee_earned_msat,
-                        outbound_amount_msat: outbound_amount_forwarded_msat,
-                        claim_from_onchain_tx,
-                    },
-                    None,
-                )
+                // The skim is added to its JIT channel's total with the event (and the forward).
+                let event = NodeEvent::PaymentForwarded {
+                    prev_channel_id: prev_channel_id.map(|c| hexs(&c.0)),
+                    next_channel_id: next_channel_id.map(|c| hexs(&c.0)),
+                    prev_node_id: prev_node_id.map(|n| n.to_string()),
+                    next_node_id: next_node_id.map(|n| n.to_string()),
+                    fee_earned_msat: total_fee_earned_msat,
+                    outbound_amount_msat: outbound_amount_forwarded_msat,
+                    claim_from_onchain_tx,
+                };
+                self.events.emit_forward(event, skimmed).map_err(|_| ReplayEvent())
             }
             Event::HTLCHandlingFailed { prev_channel_id, failure_type, failure_reason } => {
                 self.lsps2_htlc_handling_failed(failure_type.clone()).await;

@@ -3,7 +3,7 @@
 //! lightning-liquidity keeps the protocol state itself; this is the index the intercept
 //! dispatcher and the operator read.
 
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{now_secs, SqliteStore};
 use crate::error::Result;
@@ -52,10 +52,15 @@ pub struct JitChannelRecord {
     pub opening_fee_msat: Option<u64>,
     pub created_at: u64,
     pub updated_at: u64,
+    /// The size of the channel funded (or about to be), satoshis; None while none was.
+    pub channel_sat: Option<u64>,
+    /// What forwards over the channel have skimmed so far: the fee is earned once this reaches
+    /// `opening_fee_msat` (an MPP payment is skimmed part by part).
+    pub skimmed_msat: u64,
 }
 
 const COLUMNS: &str = "scid, client_node_id, user_channel_id, payment_size_msat, min_fee_msat, proportional_ppm,
-    valid_until, state, channel_id, opening_fee_msat, created_at, updated_at";
+    valid_until, state, channel_id, opening_fee_msat, created_at, updated_at, channel_sat, skimmed_msat";
 
 fn record(r: &Row<'_>) -> rusqlite::Result<JitChannelRecord> {
     let user_channel_id: String = r.get(2)?;
@@ -73,7 +78,29 @@ fn record(r: &Row<'_>) -> rusqlite::Result<JitChannelRecord> {
         opening_fee_msat: r.get::<_, Option<i64>>(9)?.map(|v| v as u64),
         created_at: r.get::<_, i64>(10)? as u64,
         updated_at: r.get::<_, i64>(11)? as u64,
+        channel_sat: r.get::<_, Option<i64>>(12)?.map(|v| v as u64),
+        skimmed_msat: r.get::<_, i64>(13)?.max(0) as u64,
     })
+}
+
+/// Inside the transaction that books a forward over `channel_id` (and queues its event): add
+/// what it skimmed to the JIT channel's total, and book the fee `paid` once the total reaches
+/// it. Booked with the event, so an event LDK replays after a failed write is not counted
+/// twice. A `failed` row was `ready` when its channel closed: a claim settled on-chain still
+/// earns its fee.
+pub(super) fn add_skim(conn: &Connection, channel_id: &str, skimmed_msat: u64) -> Result<()> {
+    if skimmed_msat == 0 {
+        return Ok(());
+    }
+    conn.execute(
+        "UPDATE jit_channels SET skimmed_msat = skimmed_msat + ?2,
+            state = CASE WHEN state IN (?3, ?4) AND opening_fee_msat IS NOT NULL
+                AND skimmed_msat + ?2 >= opening_fee_msat THEN ?5 ELSE state END,
+            updated_at = ?6
+         WHERE channel_id = ?1",
+        params![channel_id, skimmed_msat as i64, JIT_READY, JIT_FAILED, JIT_PAID, now_secs() as i64],
+    )?;
+    Ok(())
 }
 
 impl SqliteStore {
@@ -230,6 +257,8 @@ mod tests {
             opening_fee_msat: None,
             created_at: 0,
             updated_at: 0,
+            channel_sat: None,
+            skimmed_msat: 0,
         }
     }
 
@@ -281,6 +310,51 @@ mod tests {
         assert_eq!(store.jit_by_scid(1).unwrap().unwrap().state, JIT_SOLD);
         assert_eq!(store.jit_expire_sold(now).unwrap(), 0);
         assert_eq!(store.jit_in_state(JIT_OPENING).unwrap().iter().map(|r| r.scid).collect::<Vec<_>>(), vec![3]);
+    }
+
+    fn forward_over(channel_id: &str) -> crate::io::ForwardRecord {
+        crate::io::ForwardRecord {
+            id: 0,
+            prev_channel_id: Some("payer".into()),
+            next_channel_id: Some(channel_id.into()),
+            prev_node_id: None,
+            next_node_id: None,
+            fee_earned_msat: None,
+            outbound_amount_msat: None,
+            claim_from_onchain_tx: false,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn the_fee_is_paid_once_the_skims_of_its_parts_add_up_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("node.sqlite")).unwrap();
+        for scid in 1..=2 {
+            store.record_jit_sale(&sale(scid, u128::from(scid))).unwrap();
+            assert!(store.jit_opening(scid, 150_000, 2_000_000).unwrap());
+        }
+        store.jit_update(1, JIT_READY, Some("c1"), None).unwrap();
+        let skim = |channel: &str, msat: u64| {
+            store.push_forward_event("payment_forwarded", "{}", &forward_over(channel), msat).unwrap();
+        };
+        // One part of an MPP first payment: skimmed, not yet the fee.
+        skim("c1", 1_200_000);
+        let r = store.jit_by_scid(1).unwrap().unwrap();
+        assert_eq!((r.state.as_str(), r.skimmed_msat), (JIT_READY, 1_200_000));
+        // A forward over another channel, and one that skimmed nothing, change nothing.
+        skim("c9", 5_000_000);
+        skim("c1", 0);
+        assert_eq!(store.jit_by_scid(1).unwrap().unwrap().skimmed_msat, 1_200_000);
+        skim("c1", 800_000);
+        let r = store.jit_by_scid(1).unwrap().unwrap();
+        assert_eq!((r.state.as_str(), r.skimmed_msat), (JIT_PAID, 2_000_000));
+        // The forwards and their events are booked as before.
+        assert_eq!(store.forward_totals().unwrap().count, 4);
+        // A channel that closed ready (row failed) still earns a claim settled on-chain.
+        store.jit_update(2, JIT_FAILED, Some("c2"), None).unwrap();
+        skim("c2", 2_500_000);
+        assert_eq!(store.jit_by_scid(2).unwrap().unwrap().state, JIT_PAID);
     }
 
     #[test]

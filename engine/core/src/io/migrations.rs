@@ -66,6 +66,9 @@ const STEPS: &[&str] = &[
     "ALTER TABLE jit_channels ADD COLUMN channel_sat INTEGER;
      CREATE INDEX IF NOT EXISTS jit_channels_client ON jit_channels(client_node_id, state);
      CREATE INDEX IF NOT EXISTS jit_channels_state ON jit_channels(state, valid_until);",
+    // 8: what forwards over each JIT channel skimmed so far. An MPP first payment is skimmed
+    // part by part, one `PaymentForwarded` each: the fee is earned when the parts add up to it.
+    "ALTER TABLE jit_channels ADD COLUMN skimmed_msat INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The version this build writes.

@@ -20,7 +20,7 @@ use lightning_liquidity::lsps2::msgs::LSPS2OpeningFeeParams;
 
 use super::{params, timeout};
 use crate::config::{user_config, Lsps2Options};
-use crate::io::{JitChannelRecord, JitUnpaid, JIT_FAILED, JIT_OPENING, JIT_PAID, JIT_READY, JIT_SOLD};
+use crate::io::{JitChannelRecord, JitUnpaid, JIT_FAILED, JIT_OPENING, JIT_READY, JIT_SOLD};
 use crate::node::Core;
 use crate::parse::hexs;
 
@@ -148,6 +148,8 @@ impl Core {
             opening_fee_msat: None,
             created_at: 0,
             updated_at: 0,
+            channel_sat: None,
+            skimmed_msat: 0,
         };
         if let Err(e) = self.store.record_jit_sale(&sale) {
             // Unanswered, the client's request times out: better than an SCID nobody knows.
@@ -419,19 +421,37 @@ impl Core {
         }
     }
 
-    /// LDK's `PaymentForwarded`: over a JIT channel, the skim tells lightning-liquidity the
-    /// fee is paid (it then forwards any later payment in full). A `failed` row found by its
-    /// channel id was `ready` when its channel closed: a claim settled on-chain still earns it.
-    pub(crate) async fn lsps2_payment_forwarded(&self, next_channel_id: ChannelId, skimmed_fee_msat: Option<u64>) {
-        let Some(handler) = self.liquidity.lsps2_service_handler() else { return };
-        let Ok(Some(jit)) = self.store.jit_by_channel_id(&hexs(&next_channel_id.0)) else { return };
-        let skimmed = skimmed_fee_msat.unwrap_or(0);
-        if let Err(e) = handler.payment_forwarded(next_channel_id, skimmed).await {
-            self.lsps2_log(Level::Warn, format!("forward over JIT channel {next_channel_id} not booked: {e:?}"));
+    /// LDK's `PaymentForwarded` over `next_channel_id`, which skimmed `skimmed_msat`:
+    /// lightning-liquidity is told, whatever our row says, what forwards over the channel have
+    /// skimmed in all (the row's total plus this one). It compares each call with the whole
+    /// opening fee and moves on (forwards later payments in full) only once it is reached, so
+    /// an MPP first payment, skimmed part by part, is told when its last part is claimed. The
+    /// row's total, and `paid` once it reaches the fee, are booked with the event afterwards
+    /// (`EventSink::emit_forward`): a replay after an error here counts nothing twice, and
+    /// telling lightning-liquidity the same total again changes nothing. Err: have LDK replay
+    /// the event (our row unreadable, or lightning-liquidity's state not written).
+    pub(crate) async fn lsps2_payment_forwarded(
+        &self, next_channel_id: ChannelId, skimmed_msat: u64,
+    ) -> std::result::Result<(), ReplayEvent> {
+        let Some(handler) = self.liquidity.lsps2_service_handler() else { return Ok(()) };
+        let before = match self.store.jit_by_channel_id(&hexs(&next_channel_id.0)) {
+            Ok(row) => row.map_or(0, |j| j.skimmed_msat),
+            Err(e) => {
+                self.lsps2_log(Level::Error, format!("cannot read the JIT channel {next_channel_id}: {e}; will retry"));
+                return Err(ReplayEvent());
+            }
+        };
+        let total = before.saturating_add(skimmed_msat);
+        let Err(e) = handler.payment_forwarded(next_channel_id, total).await else { return Ok(()) };
+        let why = format!("{e:?}");
+        if why.contains("Failed to persist") {
+            self.lsps2_log(Level::Error, format!("forward over JIT channel {next_channel_id} not persisted: {why}"));
+            return Err(ReplayEvent());
         }
-        if (jit.state == JIT_READY || jit.state == JIT_FAILED) && skimmed > 0 {
-            self.lsps2_set_state(jit.scid, JIT_PAID);
-        }
+        // E.g. its first payment failed before this part's claim was reported (it waits for
+        // another payment, which is skimmed again and adds to the total).
+        self.lsps2_log(Level::Warn, format!("forward over JIT channel {next_channel_id} not booked: {why}"));
+        Ok(())
     }
 
     /// LDK's `HTLCHandlingFailed`: a forward over a JIT channel that failed lets the next

@@ -104,6 +104,8 @@ mod tests {
             opening_fee_msat: None,
             created_at: 0,
             updated_at: 0,
+            channel_sat: None,
+            skimmed_msat: 0,
         }
     }
 
