@@ -336,8 +336,17 @@ impl Core {
                     None,
                 )
             }
-            Event::ChannelClosed { channel_id, user_channel_id, reason, counterparty_node_id, .. } => {
-                self.lsps2_channel_closed(user_channel_id, counterparty_node_id).await;
+            Event::ChannelClosed {
+                channel_id,
+                user_channel_id,
+                reason,
+                counterparty_node_id,
+                channel_capacity_sats,
+                channel_funding_txo,
+                ..
+            } => {
+                let funded_sat = channel_funding_txo.map(|_| channel_capacity_sats.unwrap_or(0));
+                self.lsps2_channel_closed(user_channel_id, counterparty_node_id, funded_sat).await?;
                 self.emit(
                     NodeEvent::ChannelClosed {
                         channel_id: hexs(&channel_id.0),

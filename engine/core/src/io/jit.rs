@@ -28,7 +28,9 @@ pub struct JitUnpaid {
     pub client_sold: u64,
     /// Everyone's.
     pub total_sold: u64,
-    /// The client's channels being opened or ready, the fee not yet earned.
+    /// The client's channels being opened or ready, the fee not yet earned, and those funded
+    /// that closed unpaid lately (`failed` with a `channel_sat`, updated since the cut-off
+    /// given to `jit_unpaid`): closing an unpaid channel must not free the limits at once.
     pub client_channels: u64,
     /// The capacity of everyone's such channels (satoshis).
     pub total_channel_sat: u64,
@@ -187,26 +189,51 @@ impl SqliteStore {
         Ok(n == 1)
     }
 
+    /// Move `scid` to `state` when nothing was funded for it (re-armed after a failed open, or
+    /// given up before any funding): its `channel_sat` is cleared, so it never counts against
+    /// the limits on funded channels (`jit_unpaid`).
+    pub fn jit_update_unfunded(&self, scid: u64, state: &str) -> Result<()> {
+        self.lock().execute(
+            "UPDATE jit_channels SET state = ?2, channel_sat = NULL, updated_at = ?3 WHERE scid = ?1",
+            params![scid as i64, state, now_secs() as i64],
+        )?;
+        Ok(())
+    }
+
+    /// A channel of `channel_sat` was funded for the `failed` sale `scid` after all (it was
+    /// failed as never funded at start-up, and its channel's close came after): record it, as
+    /// of now, so it counts against the limits like any channel that closed unpaid.
+    pub fn jit_failed_was_funded(&self, scid: u64, channel_sat: u64) -> Result<()> {
+        self.lock().execute(
+            "UPDATE jit_channels SET channel_sat = ?2, updated_at = ?3 WHERE scid = ?1 AND state = ?4",
+            params![scid as i64, channel_sat as i64, now_secs() as i64, JIT_FAILED],
+        )?;
+        Ok(())
+    }
+
     /// What `client` and everyone have bought or been funded and not paid for, at `now`
     /// (RFC 3339 in UTC with whole seconds, as `valid_until` is written: the text compares
-    /// like the time).
-    pub fn jit_unpaid(&self, client: &str, now: &str) -> Result<JitUnpaid> {
+    /// like the time). Funded channels that closed unpaid count while updated at or after
+    /// `closed_since` (Unix seconds).
+    pub fn jit_unpaid(&self, client: &str, now: &str, closed_since: u64) -> Result<JitUnpaid> {
         let conn = self.lock();
         let count = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> rusqlite::Result<u64> {
             conn.query_row(sql, p, |r| r.get::<_, i64>(0)).map(|v| v.max(0) as u64)
         };
         let sold = "SELECT COUNT(*) FROM jit_channels WHERE state = 'sold' AND valid_until >= ?1";
-        let open = "state IN ('opening', 'ready')";
+        let since = closed_since as i64;
+        let unpaid = "(state IN ('opening', 'ready')
+            OR (state = 'failed' AND channel_sat IS NOT NULL AND updated_at >= ?1))";
         Ok(JitUnpaid {
             client_sold: count(&format!("{sold} AND client_node_id = ?2"), &[&now, &client])?,
             total_sold: count(sold, &[&now])?,
             client_channels: count(
-                &format!("SELECT COUNT(*) FROM jit_channels WHERE {open} AND client_node_id = ?1"),
-                &[&client],
+                &format!("SELECT COUNT(*) FROM jit_channels WHERE {unpaid} AND client_node_id = ?2"),
+                &[&since, &client],
             )?,
             total_channel_sat: count(
-                &format!("SELECT COALESCE(SUM(channel_sat), 0) FROM jit_channels WHERE {open}"),
-                &[],
+                &format!("SELECT COALESCE(SUM(channel_sat), 0) FROM jit_channels WHERE {unpaid}"),
+                &[&since],
             )?,
         })
     }
@@ -298,7 +325,7 @@ mod tests {
         store.jit_update(4, JIT_PAID, None, None).unwrap();
         assert!(store.jit_opening(5, 1_000_000, 2_000_000).unwrap());
         store.jit_update(5, JIT_READY, Some("c5"), None).unwrap();
-        let unpaid = store.jit_unpaid("02aa", now).unwrap();
+        let unpaid = store.jit_unpaid("02aa", now, 0).unwrap();
         // The expired sale (2) and the paid channel (4) count nowhere.
         assert_eq!(
             unpaid,
@@ -310,6 +337,37 @@ mod tests {
         assert_eq!(store.jit_by_scid(1).unwrap().unwrap().state, JIT_SOLD);
         assert_eq!(store.jit_expire_sold(now).unwrap(), 0);
         assert_eq!(store.jit_in_state(JIT_OPENING).unwrap().iter().map(|r| r.scid).collect::<Vec<_>>(), vec![3]);
+    }
+
+    #[test]
+    fn a_funded_channel_that_closed_unpaid_counts_against_the_limits_for_a_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("node.sqlite")).unwrap();
+        let now = "2029-01-01T00:00:00+00:00";
+        for scid in 1..=4 {
+            store.record_jit_sale(&sale(scid, u128::from(scid))).unwrap();
+            assert!(store.jit_opening(scid, 100_000 * scid, 2_000_000).unwrap());
+        }
+        // 1 closed unpaid just now, 2 a while ago; 3 was never funded (failed before any funding);
+        // 4 was re-armed after a failed open, then given up.
+        store.jit_update(1, JIT_FAILED, Some("c1"), None).unwrap();
+        store.jit_update(2, JIT_FAILED, Some("c2"), None).unwrap();
+        store.lock().execute("UPDATE jit_channels SET updated_at = 1000 WHERE scid = 2", []).unwrap();
+        store.jit_update_unfunded(3, JIT_FAILED).unwrap();
+        store.jit_update_unfunded(4, JIT_SOLD).unwrap();
+        assert!(store.jit_fail_unopened(4).unwrap());
+        assert_eq!(store.jit_by_scid(4).unwrap().unwrap().channel_sat, None);
+        let since = now_secs() - 86_400;
+        let u = store.jit_unpaid("02aa", now, since).unwrap();
+        assert_eq!((u.client_channels, u.total_channel_sat), (1, 100_000));
+        // With a cut-off before the older close, both funded closes count.
+        let u = store.jit_unpaid("02aa", now, 1000).unwrap();
+        assert_eq!((u.client_channels, u.total_channel_sat), (2, 300_000));
+        assert_eq!(store.jit_unpaid("02bb", now, 1000).unwrap().client_channels, 0);
+        // A close that comes after the sale was failed as never funded puts it back in the count.
+        store.jit_failed_was_funded(3, 300_000).unwrap();
+        let u = store.jit_unpaid("02aa", now, since).unwrap();
+        assert_eq!((u.client_channels, u.total_channel_sat), (2, 400_000));
     }
 
     fn forward_over(channel_id: &str) -> crate::io::ForwardRecord {

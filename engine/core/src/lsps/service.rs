@@ -4,7 +4,7 @@
 //! failed, payment forwarded). lightning-liquidity forwards the payment itself, with the
 //! opening fee skimmed (LDK signals the skim to the client in `update_add_htlc`).
 
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bitcoin::secp256k1::PublicKey;
 use lightning::events::{HTLCHandlingFailureType, ReplayEvent};
@@ -29,6 +29,16 @@ use crate::parse::hexs;
 /// a `buy` past 10 pending requests and unpaid sales with an LSPS2 error.
 const MAX_SOLD_TOTAL: u64 = 10_000;
 
+/// How long a funded JIT channel that closed unpaid still counts against the limits on unpaid
+/// channels: a client (or anyone with throwaway node ids) could otherwise have channel after
+/// channel funded and closed, each freeing its place the moment it closes.
+pub(crate) const CLOSED_UNPAID_COUNTS: Duration = Duration::from_secs(24 * 3600);
+
+/// The `closed_since` cut-off of `SqliteStore::jit_unpaid` now.
+fn closed_unpaid_since() -> u64 {
+    crate::io::now_secs().saturating_sub(CLOSED_UNPAID_COUNTS.as_secs())
+}
+
 /// Now as the RFC 3339 text `valid_until` is recorded in (UTC, whole seconds).
 fn now_rfc3339() -> String {
     let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
@@ -45,11 +55,12 @@ pub(crate) fn buy_refusal(u: &JitUnpaid) -> Option<String> {
 
 /// Why funding a `channel_sat` JIT channel is refused, if it is: the client already has
 /// `max_unpaid_per_client` funded and unpaid, or the total unpaid capacity would pass
-/// `max_unpaid_total_sat`.
+/// `max_unpaid_total_sat`. Funded channels that closed unpaid within `CLOSED_UNPAID_COUNTS`
+/// count with the open ones (`JitUnpaid`).
 pub(crate) fn open_refusal(o: &Lsps2Options, u: &JitUnpaid, channel_sat: u64) -> Option<String> {
     if u.client_channels >= u64::from(o.max_unpaid_per_client) {
         return Some(format!(
-            "the client has {} unpaid JIT channels (max_unpaid_per_client {})",
+            "the client has {} unpaid JIT channels, open or closed within a day (max_unpaid_per_client {})",
             u.client_channels, o.max_unpaid_per_client
         ));
     }
@@ -120,7 +131,7 @@ impl Core {
         payment_size_msat: Option<u64>,
     ) {
         let (Some(o), Some(handler)) = (self.lsps2_options(), self.liquidity.lsps2_service_handler()) else { return };
-        let refusal = match self.store.jit_unpaid(&client.to_string(), &now_rfc3339()) {
+        let refusal = match self.store.jit_unpaid(&client.to_string(), &now_rfc3339(), closed_unpaid_since()) {
             Ok(u) => buy_refusal(&u),
             Err(e) => Some(format!("cannot count the unpaid sales: {e}")),
         };
@@ -190,7 +201,7 @@ impl Core {
                 o.max_channel_sat
             )),
             Some(_) if self.peer_manager.peer_by_node_id(&client).is_none() => Err("client is not connected".into()),
-            Some(sat) => match self.store.jit_unpaid(&client.to_string(), &now_rfc3339()) {
+            Some(sat) => match self.store.jit_unpaid(&client.to_string(), &now_rfc3339(), closed_unpaid_since()) {
                 Err(e) => Err(format!("cannot count the unpaid JIT channels: {e}")),
                 Ok(u) => open_refusal(o, &u, sat).map_or(Ok(sat), Err),
             },
@@ -228,32 +239,42 @@ impl Core {
         }
     }
 
-    /// Nothing was funded: fail the payment back and re-arm the SCID for a retry.
+    /// Nothing was funded: fail the payment back and re-arm the SCID for a retry (or, if
+    /// lightning-liquidity cannot reset it, retire it). Either way the row holds no channel.
     async fn lsps2_open_failed(&self, client: PublicKey, user_channel_id: u128, scid: u64) {
         let Some(handler) = self.liquidity.lsps2_service_handler() else { return };
-        match handler.channel_open_failed(&client, user_channel_id).await {
+        let state = match handler.channel_open_failed(&client, user_channel_id).await {
             // Re-armed: the next payment may open it; the dispatcher must let it through.
-            Ok(()) => self.lsps2_set_state(scid, JIT_SOLD),
+            Ok(()) => JIT_SOLD,
             Err(e) => {
                 self.lsps2_log(Level::Warn, format!("cannot reset JIT scid {scid} after a failed open: {e:?}"));
-                self.lsps2_set_state(scid, JIT_FAILED);
+                JIT_FAILED
+            }
+        };
+        if let Err(e) = self.store.jit_update_unfunded(scid, state) {
+            self.lsps2_log(Level::Error, format!("cannot record JIT scid {scid} as {state}: {e}"));
+        }
+    }
+
+    /// A channel for `scid` closed before it was ready, or was never funded at all before a
+    /// restart: fail the payment back and retire the SCID for good (`failed`), so a client
+    /// cannot have the LSP fund channel after channel. `funded`: a funding transaction was
+    /// made, and the row keeps its `channel_sat` (it counts against the limits for a day);
+    /// else it is cleared. Err: the row could not be written.
+    async fn lsps2_open_abandoned(
+        &self, client: PublicKey, user_channel_id: u128, scid: u64, funded: bool,
+    ) -> crate::Result<()> {
+        if let Some(handler) = self.liquidity.lsps2_service_handler() {
+            // Fails every HTLC it queued and forgets the SCID. Refused once it forwarded a
+            // payment over a channel (not the case here); unknown: it forgot the SCID before.
+            if let Err(e) = handler.channel_open_abandoned(&client, user_channel_id).await {
+                self.lsps2_log(Level::Warn, format!("cannot retire JIT scid {scid} in lightning-liquidity: {e:?}"));
             }
         }
-    }
-
-    /// A channel was funded but closed before it was ready: fail the payment back and retire
-    /// the SCID for good, so a client cannot have the LSP fund channel after channel.
-    async fn lsps2_open_abandoned(&self, client: PublicKey, user_channel_id: u128, scid: u64) {
-        let Some(handler) = self.liquidity.lsps2_service_handler() else { return };
-        if let Err(e) = handler.channel_open_abandoned(&client, user_channel_id).await {
-            self.lsps2_log(Level::Warn, format!("cannot retire JIT scid {scid} after its channel closed: {e:?}"));
-        }
-        self.lsps2_set_state(scid, JIT_FAILED);
-    }
-
-    fn lsps2_set_state(&self, scid: u64, state: &str) {
-        if let Err(e) = self.store.jit_update(scid, state, None, None) {
-            self.lsps2_log(Level::Error, format!("cannot record JIT scid {scid} as {state}: {e}"));
+        if funded {
+            self.store.jit_update(scid, JIT_FAILED, None, None)
+        } else {
+            self.store.jit_update_unfunded(scid, JIT_FAILED)
         }
     }
 
@@ -405,20 +426,42 @@ impl Core {
         }
     }
 
-    /// LDK's `ChannelClosed`: a JIT channel that closed before it was ready failed to open;
-    /// it was funded (or about to be), so the SCID is retired, not re-armed. One that closed
-    /// ready but unpaid never earns its fee: `failed`, so it stops counting against the
-    /// unpaid limits (else throwaway client ids could hold `max_unpaid_total_sat` for ever).
-    pub(crate) async fn lsps2_channel_closed(&self, user_channel_id: u128, client: Option<PublicKey>) {
-        let Ok(Some(jit)) = self.store.jit_by_user_channel_id(user_channel_id) else { return };
-        if jit.state == JIT_READY {
-            self.lsps2_log(Level::Info, format!("JIT channel of scid {} closed unpaid", jit.scid));
-            return self.lsps2_set_state(jit.scid, JIT_FAILED);
-        }
-        let Some(client) = client else { return };
-        if jit.state == JIT_OPENING {
-            self.lsps2_open_abandoned(client, user_channel_id, jit.scid).await;
-        }
+    /// LDK's `ChannelClosed` (`funded_sat`: the capacity, when a funding transaction was
+    /// made). A JIT channel that closed before it was ready failed to open: the SCID is
+    /// retired, not re-armed. One that closed ready but unpaid never earns its fee: `failed`.
+    /// Either way a funded one keeps counting against the unpaid limits for a day
+    /// (`jit_unpaid`), so closing channels one after another frees nothing at once. A sale
+    /// already `failed` as never funded (at start-up, before this close was handled) that was
+    /// funded after all gets its channel back on the books. Err: our row could not be read or
+    /// written; LDK replays the event.
+    pub(crate) async fn lsps2_channel_closed(
+        &self, user_channel_id: u128, client: Option<PublicKey>, funded_sat: Option<u64>,
+    ) -> std::result::Result<(), ReplayEvent> {
+        let jit = match self.store.jit_by_user_channel_id(user_channel_id) {
+            Ok(Some(jit)) => jit,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(self.lsps2_replay(format!("cannot read the JIT channel {user_channel_id}: {e}"))),
+        };
+        let scid = jit.scid;
+        let written = match (jit.state.as_str(), client, funded_sat) {
+            (JIT_READY, _, _) => {
+                self.lsps2_log(Level::Info, format!("JIT channel of scid {scid} closed unpaid"));
+                self.store.jit_update(scid, JIT_FAILED, None, None)
+            }
+            (JIT_OPENING, Some(client), funded) => {
+                self.lsps2_log(Level::Info, format!("JIT channel of scid {scid} closed before it was ready"));
+                self.lsps2_open_abandoned(client, user_channel_id, scid, funded.is_some()).await
+            }
+            (JIT_FAILED, _, Some(sat)) if jit.channel_sat.is_none() => self.store.jit_failed_was_funded(scid, sat),
+            _ => Ok(()),
+        };
+        written.map_err(|e| self.lsps2_replay(format!("cannot record the close of JIT scid {scid}: {e}")))
+    }
+
+    /// Log why an LDK event's LSPS2 step failed and have LDK replay the event.
+    fn lsps2_replay(&self, why: String) -> ReplayEvent {
+        self.lsps2_log(Level::Error, format!("{why}; will retry"));
+        ReplayEvent()
     }
 
     /// LDK's `PaymentForwarded` over `next_channel_id`, which skimmed `skimmed_msat`:
