@@ -179,14 +179,24 @@ impl SqliteStore {
         Ok(n == 1)
     }
 
-    /// Mark `scid` `failed` if its sale is still unopened (`sold` or `expired`); false: it is
-    /// not (being opened already, or failed before).
+    /// Mark `scid` `failed` if its sale is still unopened (`sold` or `expired`). true: the sale
+    /// is dead now (failed by this call, or before: left as it was), so lightning-liquidity
+    /// may be told to abandon it; false: it is not (being opened meanwhile, or further along;
+    /// or unknown), leave it alone. Read and written under one lock, so `jit_opening` and this
+    /// decide which of them wins.
     pub fn jit_fail_unopened(&self, scid: u64) -> Result<bool> {
-        let n = self.lock().execute(
+        let conn = self.lock();
+        let n = conn.execute(
             "UPDATE jit_channels SET state = ?2, updated_at = ?3 WHERE scid = ?1 AND state IN (?4, ?5)",
             params![scid as i64, JIT_FAILED, now_secs() as i64, JIT_SOLD, JIT_EXPIRED],
         )?;
-        Ok(n == 1)
+        if n == 1 {
+            return Ok(true);
+        }
+        let state: Option<String> = conn
+            .query_row("SELECT state FROM jit_channels WHERE scid = ?1", params![scid as i64], |r| r.get(0))
+            .optional()?;
+        Ok(state.as_deref() == Some(JIT_FAILED))
     }
 
     /// Move `scid` to `state` when nothing was funded for it (re-armed after a failed open, or
@@ -427,11 +437,17 @@ mod tests {
         assert!(store.jit_fail_unopened(1).unwrap());
         assert!(!store.jit_opening(1, 150_000, 1).unwrap());
         assert_eq!(store.jit_by_scid(1).unwrap().unwrap().state, JIT_FAILED);
-        // A payment that came in before the offer expired still opens; then the sweep keeps off.
+        // A payment that came in before the offer expired still opens; then the sweep keeps off
+        // (it read the sale `expired` before the open: it must not abandon it now).
         assert!(store.jit_opening(2, 150_000, 1).unwrap());
         assert!(!store.jit_fail_unopened(2).unwrap());
         assert_eq!(store.jit_by_scid(2).unwrap().unwrap().state, JIT_OPENING);
+        // A sale failed before is still dead (its queued parts may need abandoning again), and
+        // stays as it was; one nobody sold is not.
         assert!(store.jit_fail_unopened(3).unwrap());
-        assert!(!store.jit_fail_unopened(3).unwrap());
+        store.lock().execute("UPDATE jit_channels SET updated_at = 7 WHERE scid = 3", []).unwrap();
+        assert!(store.jit_fail_unopened(3).unwrap());
+        assert_eq!(store.jit_by_scid(3).unwrap().unwrap().updated_at, 7);
+        assert!(!store.jit_fail_unopened(99).unwrap());
     }
 }

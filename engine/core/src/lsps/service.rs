@@ -340,19 +340,28 @@ impl Core {
     /// is marked `failed` first, and only if still unopened, so an `OpenChannel` already
     /// queued cannot fund it (`jit_opening` then refuses); lightning-liquidity's
     /// `channel_open_abandoned` then fails every part it queued and forgets the SCID. Parts it
-    /// does not know (it forgot the SCID before) are failed here: it counts none of them.
+    /// does not know (it forgot the SCID before) are failed here: it counts none of them. A
+    /// sale opened since `overdue` read it is left alone: lightning-liquidity would accept the
+    /// abandon while the channel is being opened, and the channel would then be funded for an
+    /// SCID it forgot.
     async fn lsps2_give_up(&self, sale: timeout::Overdue) {
         let Some(handler) = self.liquidity.lsps2_service_handler() else { return };
         let scid = sale.scid;
         let abandoned = match &sale.sale {
             None => Err("no JIT sale recorded".to_string()),
             Some(jit) => {
-                // false: already failed (abandon again: its parts may be queued still) or being
-                // opened meanwhile (then the abandon is refused and the HTLCs left to it).
-                if let Err(e) = self.store.jit_fail_unopened(scid) {
-                    // Unrecorded, an open could race the abandon: leave it to LDK's timeout.
-                    self.lsps2_log(Level::Error, format!("cannot record JIT scid {scid} as failed: {e}"));
-                    return;
+                match self.store.jit_fail_unopened(scid) {
+                    // Failed now or before (abandon again: its parts may be queued still).
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let why = "being opened meanwhile: its HTLCs are lightning-liquidity's";
+                        return self.lsps2_log(Level::Info, format!("JIT scid {scid} not given up: {why}"));
+                    }
+                    Err(e) => {
+                        // Unrecorded, an open could race the abandon: leave it to LDK's timeout.
+                        self.lsps2_log(Level::Error, format!("cannot record JIT scid {scid} as failed: {e}"));
+                        return;
+                    }
                 }
                 match jit.client_node_id.parse::<PublicKey>() {
                     Err(_) => Err("the recorded client does not parse".to_string()),
