@@ -326,7 +326,7 @@ impl Core {
                 None,
             ),
             Event::ChannelReady { channel_id, user_channel_id, counterparty_node_id, .. } => {
-                self.lsps2_channel_ready(user_channel_id, &channel_id, &counterparty_node_id).await;
+                self.lsps2_channel_ready(user_channel_id, &channel_id, &counterparty_node_id).await?;
                 self.emit(
                     NodeEvent::ChannelReady {
                         channel_id: hexs(&channel_id.0),

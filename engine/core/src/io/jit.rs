@@ -158,6 +158,15 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Record the channel `scid`'s JIT channel got (at `ChannelReady`), its state unchanged.
+    pub fn jit_record_channel(&self, scid: u64, channel_id: &str) -> Result<()> {
+        self.lock().execute(
+            "UPDATE jit_channels SET channel_id = ?2, updated_at = ?3 WHERE scid = ?1",
+            params![scid as i64, channel_id, now_secs() as i64],
+        )?;
+        Ok(())
+    }
+
     /// Record the size of the channel about to be funded for `scid`, with the state `opening`,
     /// if its sale is still unopened (`sold`, or `expired` after the payment came in time).
     /// false: the sweep abandoned it first (`jit_fail_unopened`), do not fund it. The two

@@ -73,6 +73,17 @@ pub(crate) fn open_refusal(o: &Lsps2Options, u: &JitUnpaid, channel_sat: u64) ->
     None
 }
 
+/// Whether lightning-liquidity's error from `channel_ready` (its `APIError`, as text) still
+/// means it took the channel and forwarded the waiting payment: its state was written but not
+/// persisted (it moved on in memory and writes with its next persist), or, when LDK replays
+/// the event after our own write failed, it is already past the open (forwarding or paid).
+/// Anything else (no payment left to forward, an SCID it forgot) means it did not.
+pub(crate) fn channel_taken(why: &str) -> bool {
+    why.contains("Failed to persist")
+        || (why.contains("Channel ready received when JIT Channel was in state")
+            && (why.contains("PendingPayment") || why.contains("PaymentForwarded")))
+}
+
 impl Core {
     fn lsps2_options(&self) -> Option<&Lsps2Options> {
         self.config.options.lsps2.as_ref()
@@ -422,17 +433,37 @@ impl Core {
     }
 
     /// LDK's `ChannelReady`: for a JIT channel, lightning-liquidity forwards the waiting
-    /// payment over it, less the opening fee. `ready` only once it took the channel.
-    pub(crate) async fn lsps2_channel_ready(&self, user_channel_id: u128, channel_id: &ChannelId, client: &PublicKey) {
-        let Some(handler) = self.liquidity.lsps2_service_handler() else { return };
-        let Ok(Some(jit)) = self.store.jit_by_user_channel_id(user_channel_id) else { return };
-        if let Err(e) = handler.channel_ready(user_channel_id, channel_id, client).await {
-            self.lsps2_log(Level::Warn, format!("JIT channel {channel_id} ready but not forwarded: {e:?}"));
-            return;
+    /// payment over it, less the opening fee. The channel id is recorded first, whatever
+    /// lightning-liquidity answers (forwards over the channel and its close find the row by
+    /// it); `ready` once it took the channel (`channel_taken`). Err: our row could not be read
+    /// or written; LDK replays the event.
+    pub(crate) async fn lsps2_channel_ready(
+        &self, user_channel_id: u128, channel_id: &ChannelId, client: &PublicKey,
+    ) -> std::result::Result<(), ReplayEvent> {
+        let jit = match self.store.jit_by_user_channel_id(user_channel_id) {
+            Ok(Some(jit)) => jit,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(self.lsps2_replay(format!("cannot read the JIT channel {user_channel_id}: {e}"))),
+        };
+        let scid = jit.scid;
+        let recorded = self.store.jit_record_channel(scid, &hexs(&channel_id.0));
+        recorded.map_err(|e| self.lsps2_replay(format!("cannot record JIT channel {channel_id}: {e}")))?;
+        let Some(handler) = self.liquidity.lsps2_service_handler() else { return Ok(()) };
+        let taken = match handler.channel_ready(user_channel_id, channel_id, client).await {
+            Ok(()) => true,
+            Err(e) => {
+                let why = format!("{e:?}");
+                let taken = channel_taken(&why);
+                let level = if taken { Level::Warn } else { Level::Error };
+                self.lsps2_log(level, format!("JIT channel {channel_id} of scid {scid} ready: {why}"));
+                taken
+            }
+        };
+        if !taken || jit.state != JIT_OPENING {
+            return Ok(());
         }
-        if let Err(e) = self.store.jit_update(jit.scid, JIT_READY, Some(&hexs(&channel_id.0)), None) {
-            self.lsps2_log(Level::Error, format!("cannot record JIT channel {channel_id} ready: {e}"));
-        }
+        let written = self.store.jit_update(scid, JIT_READY, None, None);
+        written.map_err(|e| self.lsps2_replay(format!("cannot record JIT channel {channel_id} ready: {e}")))
     }
 
     /// LDK's `ChannelClosed` (`funded_sat`: the capacity, when a funding transaction was
@@ -526,6 +557,22 @@ mod tests {
         let u = JitUnpaid { client_sold: 1_000, total_sold: MAX_SOLD_TOTAL - 1, ..Default::default() };
         assert_eq!(buy_refusal(&u), None);
         assert!(buy_refusal(&JitUnpaid { total_sold: MAX_SOLD_TOTAL, ..u }).unwrap().contains("unpaid JIT offers"));
+    }
+
+    #[test]
+    fn a_ready_channel_counts_as_taken_when_its_state_was_only_not_persisted_or_is_past_the_open() {
+        // lightning-liquidity 0.2.7's texts, as `{:?}` of its APIError prints them (states cut short).
+        let api = |err: &str| format!("APIMisuseError {{ err: {err:?} }}");
+        let ready = "Failed to transition to channel ready: ";
+        let in_state = "Channel ready received when JIT Channel was in state: ";
+        let persist = api("Failed to persist peer state for 02ab: disk full");
+        let replayed = api(&format!("{ready}{in_state}PendingPaymentForward {{ opening_fee_msat: 2000000 }}"));
+        let paid = api(&format!("{ready}{in_state}PaymentForwarded {{ channel_id: ChannelId(..) }}"));
+        let empty = api(&format!("{ready}No forwardable payment available when moving to channel ready."));
+        let reset = api(&format!("{ready}{in_state}PendingInitialPayment {{ payment_queue: PaymentQueue {{ }} }}"));
+        let forgot = api("Could not find a channel with that user_channel_id 7");
+        assert!(channel_taken(&persist) && channel_taken(&replayed) && channel_taken(&paid));
+        assert!(!channel_taken(&empty) && !channel_taken(&reset) && !channel_taken(&forgot));
     }
 
     #[test]
