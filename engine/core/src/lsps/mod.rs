@@ -1,7 +1,8 @@
 //! The LSP specifications over LDK's `lightning-liquidity`: LSPS0 transport (BOLT8 custom
 //! messages, the peer manager's custom-message handler) and the LSPS2 JIT-channel service.
 //! `params` maps the operator's options, `dispatch` decides who owns an intercepted HTLC,
-//! `service` drives lightning-liquidity's LSPS2 handler from its events and LDK's.
+//! `service` drives lightning-liquidity's LSPS2 handler from its events, `hooks` from LDK's,
+//! `sweep` and `timeout` end what nobody else would (HTLCs left unanswered, stale sales).
 
 use std::sync::Arc;
 
@@ -18,8 +19,10 @@ use crate::io::SqliteStore;
 use crate::types::{ChannelManager, TxSync};
 
 pub(crate) mod dispatch;
+mod hooks;
 pub(crate) mod params;
 mod service;
+mod sweep;
 pub(crate) mod timeout;
 
 /// The liquidity manager. It persists its protocol state through the node's own KV store
