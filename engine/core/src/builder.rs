@@ -145,6 +145,8 @@ impl Node {
             (opts.onion_message_rate_per_sec, opts.onion_message_burst),
         ));
         let liquidity = crate::lsps::build(&config, &keys, &channel_manager, &store, &chain).await?;
+        // HTLCs handed to the LSPS2 service before a stop: LDK will not hand them out again.
+        let lsps2_handed = crate::lsps::timeout::HandedHtlcs::load(&store, std::time::Instant::now())?;
         let handler = MessageHandler {
             chan_handler: Arc::clone(&channel_manager),
             route_handler: Arc::clone(&gossip_sync),
@@ -181,7 +183,7 @@ impl Node {
             message_router: relay_router,
             events,
             liquidity,
-            lsps2_handed: Default::default(),
+            lsps2_handed,
             dial_requests,
             sync_lock: tokio::sync::Mutex::new(()),
             last_sync_ms: std::sync::atomic::AtomicU64::new(0),

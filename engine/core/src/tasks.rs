@@ -83,7 +83,8 @@ pub(crate) fn liquidity_events(core: &Arc<Core>, mut stop: Stop) -> JoinHandle<(
     })
 }
 
-/// The LSPS2 housekeeping every 10 s (see `Core::lsps2_sweep`); nothing while LSPS2 is off.
+/// The LSPS2 housekeeping every 10 s (see `Core::lsps2_sweep`); while LSPS2 is off, only
+/// HTLCs handed to it before a restart are failed once overdue.
 pub(crate) fn lsps2_sweep(core: &Arc<Core>, mut stop: Stop) -> JoinHandle<()> {
     let core = Arc::clone(core);
     tokio::spawn(async move {

@@ -69,6 +69,10 @@ const STEPS: &[&str] = &[
     // 8: what forwards over each JIT channel skimmed so far. An MPP first payment is skimmed
     // part by part, one `PaymentForwarded` each: the fee is earned when the parts add up to it.
     "ALTER TABLE jit_channels ADD COLUMN skimmed_msat INTEGER NOT NULL DEFAULT 0;",
+    // 9: the HTLCs handed to lightning-liquidity (`jit_htlcs.rs`): LDK does not hand a handled
+    // intercept out again, so without them a restart forgets which HTLCs the MPP timeout ends.
+    "CREATE TABLE IF NOT EXISTS jit_htlcs (
+        intercept_id TEXT PRIMARY KEY, scid INTEGER NOT NULL, handed_at INTEGER NOT NULL);",
 ];
 
 /// The version this build writes.

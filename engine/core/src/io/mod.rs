@@ -4,6 +4,7 @@
 mod forwards;
 mod intercepts;
 mod jit;
+mod jit_htlcs;
 mod migrations;
 mod sqlite_store;
 

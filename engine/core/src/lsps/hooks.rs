@@ -31,16 +31,17 @@ impl Core {
     /// An HTLC for a JIT SCID (the dispatcher decided). lightning-liquidity fails it back
     /// itself when it does not fit the offer (too small or large, offer expired, underpaid);
     /// it answers Ok without a word for an SCID it forgot, so every HTLC handed over is
-    /// remembered for `lsps2_sweep`. Err: have LDK hand the event again.
+    /// remembered, durably and before it is handed, for `lsps2_sweep`. Err: have LDK hand the
+    /// event again.
     pub(crate) async fn lsps2_htlc_intercepted(
         &self, scid: u64, intercept_id: InterceptId, expected_outbound_amount_msat: u64, payment_hash: PaymentHash,
     ) -> std::result::Result<(), ReplayEvent> {
         let Some(handler) = self.liquidity.lsps2_service_handler() else { return Ok(()) };
+        if let Err(e) = self.lsps2_handed.handed(&self.store, intercept_id, scid, Instant::now()) {
+            return Err(self.lsps2_replay(format!("cannot record an HTLC for JIT scid {scid}: {e}")));
+        }
         let handled = handler.htlc_intercepted(scid, intercept_id, expected_outbound_amount_msat, payment_hash).await;
-        let Err(e) = handled else {
-            self.lsps2_handed.handed(intercept_id, scid, Instant::now());
-            return Ok(());
-        };
+        let Err(e) = handled else { return Ok(()) };
         // lightning-liquidity's errors are all APIMisuseError texts. After "Failed to persist"
         // the HTLC is queued in memory but not durable: have LDK hand it again rather than lose it.
         let why = format!("{e:?}");

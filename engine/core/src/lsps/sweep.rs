@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use bitcoin::secp256k1::PublicKey;
+use lightning::ln::channelmanager::InterceptId;
 use lightning::util::logger::Level;
 
 use super::service::now_rfc3339;
@@ -15,22 +16,37 @@ use crate::node::Core;
 impl Core {
     /// The periodic LSPS2 housekeeping: give up the sales with HTLCs nobody answered within
     /// the MPP timeout (`timeout::HandedHtlcs::overdue`), and mark unpaid sales past their
-    /// offer `expired` so they stop counting against the limits.
+    /// offer `expired` so they stop counting against the limits. With LSPS2 turned off since
+    /// HTLCs were handed over (before a restart), nobody will answer them: they are failed.
     pub(crate) async fn lsps2_sweep(&self) {
-        if self.liquidity.lsps2_service_handler().is_none() {
-            return;
-        }
+        let lsps2_on = self.liquidity.lsps2_service_handler().is_some();
         let cm = &self.channel_manager;
-        let overdue = self
-            .lsps2_handed
-            .overdue(&self.store, Instant::now(), |id| cm.intercepted_htlc_inbound_amount_msat(*id).is_some());
-        match overdue {
+        let still_pending = |id: &InterceptId| cm.intercepted_htlc_inbound_amount_msat(*id).is_some();
+        match self.lsps2_handed.overdue(&self.store, Instant::now(), !lsps2_on, still_pending) {
             Ok(sales) => {
                 for sale in sales {
-                    self.lsps2_give_up(sale).await;
+                    let (scid, htlcs) = (sale.scid, sale.htlcs.clone());
+                    if lsps2_on {
+                        self.lsps2_give_up(sale).await;
+                    } else {
+                        let n = htlcs.len();
+                        self.lsps2_log(
+                            Level::Info,
+                            format!("LSPS2 is off: {n} HTLC(s) for JIT scid {scid} failed back"),
+                        );
+                        for id in &htlcs {
+                            let _ = self.channel_manager.fail_intercepted_htlc(*id);
+                        }
+                    }
+                    if let Err(e) = self.lsps2_handed.resolved(&self.store, &htlcs) {
+                        self.lsps2_log(Level::Warn, format!("cannot forget the HTLCs of JIT scid {scid}: {e}"));
+                    }
                 }
             }
             Err(e) => self.lsps2_log(Level::Warn, format!("cannot read the JIT channels: {e}")),
+        }
+        if !lsps2_on {
+            return;
         }
         match self.store.jit_expire_sold(&now_rfc3339()) {
             Ok(0) => {}
