@@ -1,11 +1,13 @@
 """LSPS2's failure paths against stock ldk-node 0.7.1 as the JIT client, end to end: the client
 offline when its first payment arrives (failed back at once, the sale re-armed, paid once the
 client is back), the service turned off after a sale (the SCID's HTLC failed at once, nothing
-funded), and a first payment in two parts (one channel, the fee skimmed part by part and booked once the
-parts add up to it, after which later payments over the JIT SCID go through in full)."""
+funded), a first payment in two parts (one channel, the fee skimmed part by part and booked once the
+parts add up to it, after which later payments over the JIT SCID go through in full), and a restart
+while the channel is being opened (the sale given up, nothing funded)."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -174,6 +176,48 @@ async def test_a_first_payment_in_two_parts_opens_one_channel_and_books_the_fee_
         assert isinstance(await wait_event(payer, "payment_sent", payment_hash=later["payment_hash"]), PaymentSent)
         [sale] = await sales(lsp)
         assert (sale["state"], sale["skimmed_msat"]) == ("paid", fee)
+
+
+async def test_a_restart_while_the_channel_is_being_opened_gives_the_sale_up(
+    chain: Chain, make_node: NodeFactory, tmp_path: Path
+) -> None:
+    async with (
+        jit_lsp(chain, make_node, tmp_path) as (lsp, payer),
+        ldk_node_peer(tmp_path, chain.url, lsps2=lsps2_source(lsp)) as ldk,
+    ):
+        invoice = await ldk.receive_via_jit_channel(40_000_000, "opened across a restart")
+        # The client stops answering with its connection still up: the LSP records the open and
+        # asks for the channel, which never gets as far as its funding. Then the LSP dies.
+        assert ldk.proc is not None
+        ldk.proc.send_signal(signal.SIGSTOP)
+        try:
+            await payer.pay_invoice(invoice["bolt11"])
+
+            async def opening() -> bool:
+                return [s["state"] for s in await sales(lsp)] == ["opening"]
+
+            await until(opening, "the JIT channel being opened")
+            lsp.kill9()
+            await lsp.start()
+        finally:
+            ldk.proc.send_signal(signal.SIGCONT)
+        await payer.connect(lsp.node_id, lsp.listen_addr)
+
+        # LDK kept no unfunded channel: the sale is given up for good (lightning-liquidity
+        # abandons it and fails the payment back), not re-armed while an open it asked for
+        # before the stop could still fund a channel it no longer expects.
+        failed = await wait_event(payer, "payment_failed", payment_hash=invoice["payment_hash"], timeout=90)
+        assert isinstance(failed, PaymentFailed)
+        [sale] = await sales(lsp)
+        assert (sale["state"], sale["channel_sat"]) == ("failed", None)
+        # The SCID is retired: paying the invoice again is failed at once, and nothing is funded.
+        await until(lambda: usable(lsp, payer, 1), "payer's channel usable again")
+        await payer.pay_invoice(invoice["bolt11"])
+        again = await wait_event(payer, "payment_failed", payment_hash=invoice["payment_hash"], timeout=30)
+        assert isinstance(again, PaymentFailed)
+        assert await channels_with(lsp, ldk.node_id) == []
+        assert chain.raw.mempool_txids() == []
+        assert [s["state"] for s in await sales(lsp)] == ["failed"]
 
 
 async def fee_booked(lsp: LspProcess, fee: int) -> bool:

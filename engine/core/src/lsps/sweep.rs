@@ -119,8 +119,14 @@ impl Core {
     }
 
     /// At start-up: a sale left `opening` with no channel carrying its `user_channel_id` was
-    /// recorded but never funded (the node stopped in between); fail its payment back and
-    /// re-arm it, as lightning-liquidity still waits for that channel.
+    /// recorded but never funded (the node stopped before the channel was funded, and LDK
+    /// keeps no unfunded channel across a restart). It is given up for good: lightning-liquidity
+    /// abandons it (fails the HTLCs it queued and forgets the SCID) and the row is `failed`, as
+    /// never funded. Re-arming it instead (`channel_open_failed`) would put lightning-liquidity
+    /// back in wait for a first payment while an `OpenChannel` it handed out before the stop
+    /// may still come and fund a channel it no longer expects. A sale whose channel exists is
+    /// left to `ChannelReady`; one whose funded channel closed meanwhile is put back on the
+    /// books by that close (`lsps2_channel_closed`).
     pub(crate) async fn lsps2_reconcile(&self) {
         if self.liquidity.lsps2_service_handler().is_none() {
             return;
@@ -135,8 +141,11 @@ impl Core {
                 continue;
             }
             let Ok(client) = jit.client_node_id.parse::<PublicKey>() else { continue };
-            self.lsps2_log(Level::Info, format!("JIT scid {} was never funded: failed back", jit.scid));
-            self.lsps2_open_failed(client, jit.user_channel_id, jit.scid).await;
+            let scid = jit.scid;
+            self.lsps2_log(Level::Info, format!("JIT scid {scid} was never funded before the stop: given up"));
+            if let Err(e) = self.lsps2_open_abandoned(client, jit.user_channel_id, scid, false).await {
+                self.lsps2_log(Level::Error, format!("cannot record JIT scid {scid} as failed: {e}"));
+            }
         }
     }
 }
