@@ -266,6 +266,18 @@ impl SqliteStore {
         )?)
     }
 
+    /// Delete the sales that ended without a channel and were last updated before `before`
+    /// (Unix seconds): `expired` offers, and `failed` sales nothing was funded for. A buy costs
+    /// a client nothing, so without this the table would grow by one row per buy for ever;
+    /// sales that got a channel stay (the operator's record of what was funded). How many.
+    pub fn jit_delete_stale(&self, before: u64) -> Result<usize> {
+        Ok(self.lock().execute(
+            "DELETE FROM jit_channels WHERE updated_at < ?1
+                AND (state = ?2 OR (state = ?3 AND channel_sat IS NULL AND channel_id IS NULL))",
+            params![before as i64, JIT_EXPIRED, JIT_FAILED],
+        )?)
+    }
+
     /// Every JIT channel in `state` (the start-up check reads the `opening` ones: a handful).
     pub fn jit_in_state(&self, state: &str) -> Result<Vec<JitChannelRecord>> {
         let conn = self.lock();
@@ -387,6 +399,33 @@ mod tests {
         store.jit_failed_was_funded(3, 300_000).unwrap();
         let u = store.jit_unpaid("02aa", now, since).unwrap();
         assert_eq!((u.client_channels, u.total_channel_sat), (2, 400_000));
+    }
+
+    #[test]
+    fn sales_that_ended_without_a_channel_are_deleted_a_day_later_and_the_rest_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("node.sqlite")).unwrap();
+        for scid in 1..=8 {
+            store.record_jit_sale(&sale(scid, u128::from(scid))).unwrap();
+        }
+        store.jit_update(1, JIT_EXPIRED, None, None).unwrap();
+        store.jit_update_unfunded(2, JIT_FAILED).unwrap();
+        assert!(store.jit_opening(3, 100_000, 1).unwrap());
+        store.jit_update(3, JIT_FAILED, Some("c3"), None).unwrap();
+        assert!(store.jit_opening(4, 100_000, 1).unwrap());
+        store.jit_update(4, JIT_PAID, Some("c4"), None).unwrap();
+        store.jit_update(6, JIT_EXPIRED, None, None).unwrap();
+        store.jit_update_unfunded(7, JIT_FAILED).unwrap();
+        // 8 was failed unfunded but its channel id is known: kept (it got as far as a channel).
+        store.jit_update_unfunded(8, JIT_FAILED).unwrap();
+        store.jit_record_channel(8, "c8").unwrap();
+        // 1-5 and 8 were last touched long ago; 6 and 7 ended a moment ago.
+        store.lock().execute("UPDATE jit_channels SET updated_at = 1000 WHERE scid NOT IN (6, 7)", []).unwrap();
+        assert_eq!(store.jit_delete_stale(2000).unwrap(), 2);
+        let mut left: Vec<u64> = store.jit_channels(50, 0).unwrap().iter().map(|r| r.scid).collect();
+        left.sort();
+        assert_eq!(left, vec![3, 4, 5, 6, 7, 8]);
+        assert_eq!(store.jit_delete_stale(2000).unwrap(), 0);
     }
 
     fn forward_over(channel_id: &str) -> crate::io::ForwardRecord {

@@ -1,8 +1,8 @@
 //! The LSPS2 housekeeping: the periodic sweep (sales whose HTLCs nobody answered within the
-//! MPP timeout given up whole, unpaid offers marked `expired`) and the start-up check of sales
-//! left `opening` by a stop.
+//! MPP timeout given up whole, unpaid offers marked `expired`, sales that ended without a
+//! channel deleted a day later) and the start-up check of sales left `opening` by a stop.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bitcoin::secp256k1::PublicKey;
 use lightning::ln::channelmanager::InterceptId;
@@ -10,13 +10,18 @@ use lightning::util::logger::Level;
 
 use super::service::now_rfc3339;
 use super::timeout;
-use crate::io::JIT_OPENING;
+use crate::io::{now_secs, JIT_OPENING};
 use crate::node::Core;
+
+/// How long a sale that ended without a channel (`expired`, or `failed` unfunded) is kept
+/// for the operator to see before the sweep deletes it (`SqliteStore::jit_delete_stale`).
+const ENDED_SALES_KEPT: Duration = Duration::from_secs(24 * 3600);
 
 impl Core {
     /// The periodic LSPS2 housekeeping: give up the sales with HTLCs nobody answered within
-    /// the MPP timeout (`timeout::HandedHtlcs::overdue`), and mark unpaid sales past their
-    /// offer `expired` so they stop counting against the limits. With LSPS2 turned off since
+    /// the MPP timeout (`timeout::HandedHtlcs::overdue`), mark unpaid sales past their offer
+    /// `expired` so they stop counting against the limits, and delete the sales that ended
+    /// without a channel a day ago (the table stays bounded however many buys come). With LSPS2 turned off since
     /// HTLCs were handed over (before a restart), nobody will answer them: they are failed.
     pub(crate) async fn lsps2_sweep(&self) {
         let lsps2_on = self.liquidity.lsps2_service_handler().is_some();
@@ -52,6 +57,11 @@ impl Core {
             Ok(0) => {}
             Ok(n) => self.lsps2_log(Level::Info, format!("{n} unpaid JIT offers expired")),
             Err(e) => self.lsps2_log(Level::Warn, format!("cannot expire unpaid JIT offers: {e}")),
+        }
+        match self.store.jit_delete_stale(now_secs().saturating_sub(ENDED_SALES_KEPT.as_secs())) {
+            Ok(0) => {}
+            Ok(n) => self.lsps2_log(Level::Info, format!("{n} JIT sales that ended without a channel deleted")),
+            Err(e) => self.lsps2_log(Level::Warn, format!("cannot delete old JIT sales: {e}")),
         }
     }
 
