@@ -8,8 +8,10 @@ while the channel is being opened (the sale given up, nothing funded)."""
 from __future__ import annotations
 
 import signal
+import sqlite3
+import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +220,49 @@ async def test_a_restart_while_the_channel_is_being_opened_gives_the_sale_up(
         assert await channels_with(lsp, ldk.node_id) == []
         assert chain.raw.mempool_txids() == []
         assert [s["state"] for s in await sales(lsp)] == ["failed"]
+
+
+async def test_a_part_that_never_completes_is_failed_back_after_the_mpp_timeout_even_across_a_restart(
+    chain: Chain, make_node: NodeFactory, tmp_path: Path
+) -> None:
+    async with (
+        jit_lsp(chain, make_node, tmp_path) as (lsp, payer),
+        ldk_node_peer(tmp_path, chain.url, lsps2=lsps2_source(lsp)) as ldk,
+    ):
+        # Two sales to the client: 40k sat on the first SCID, a second invoice of 20k sat. The
+        # payer routes the second invoice onto the first SCID: lightning-liquidity queues the
+        # 20k sat as one part of a 40k sat payment that never completes.
+        await ldk.receive_via_jit_channel(40_000_000, "the sale that waits")
+        short = await ldk.receive_via_jit_channel(20_000_000, "routed onto the other SCID")
+        [waiting] = [s for s in await sales(lsp) if s["payment_size_msat"] == 40_000_000]
+        hop = HeldHop(ldk.node_id, waiting["scid"], 0, 0, 72)
+        await payer.pay_invoice_held(short["bolt11"], lsp.node_id, [hop], extra_final_cltv=0)
+
+        async def handed() -> bool:
+            pending = [p for p in await payer.payments() if p.payment_hash == short["payment_hash"]]
+            return bool(pending) and pending[0].status == "pending" and len(lsp_htlcs(lsp)) == 1
+
+        await until(handed, "the part handed to lightning-liquidity")
+        # The LSP stops with the part waiting. LDK will not hand the intercept out again: only
+        # the engine's record of it lets the MPP timeout end it after the restart.
+        await lsp.stop()
+        await lsp.start()
+        restarted = time.monotonic()
+        await payer.connect(lsp.node_id, lsp.listen_addr)
+        failed = await wait_event(payer, "payment_failed", payment_hash=short["payment_hash"], timeout=150)
+        assert isinstance(failed, PaymentFailed)
+        # The 90 s start again at the restart (the node cannot tell how long it was away).
+        assert time.monotonic() - restarted >= 80
+        # The whole sale was given up, and nothing was funded.
+        assert waiting["scid"] in [s["scid"] for s in await sales(lsp) if s["state"] == "failed"]
+        assert await channels_with(lsp, ldk.node_id) == []
+        await until(lambda: not lsp_htlcs(lsp), "the part forgotten")
+
+
+def lsp_htlcs(lsp: LspProcess) -> list[tuple[str, int]]:
+    """The HTLCs the LSP's engine recorded as handed to lightning-liquidity (its node.sqlite)."""
+    with closing(sqlite3.connect(lsp.dir / "data" / "regtest" / "node.sqlite")) as db:
+        return [(r[0], r[1]) for r in db.execute("SELECT intercept_id, scid FROM jit_htlcs")]
 
 
 async def fee_booked(lsp: LspProcess, fee: int) -> bool:

@@ -211,7 +211,8 @@ impl Core {
         match self.store.jit_opening(scid, sat, opening_fee_msat) {
             Ok(true) => {}
             Ok(false) => {
-                // The sweep gave the sale up (and lightning-liquidity failed its payment) first.
+                // Given up first (by the sweep, or at start-up for an open the stop cut short; an
+                // OpenChannel lightning-liquidity handed out before may come after): no funding.
                 self.lsps2_log(Level::Info, format!("JIT scid {scid} was abandoned before its open: not funded"));
                 return;
             }
