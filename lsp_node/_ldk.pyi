@@ -23,6 +23,8 @@ __all__ = [
     "OnionMessageIntercepted",
     "OnionMessagePeerConnected",
     "OnionMessageReceived",
+    "Lsps5Notification",
+    "Lsps5WebhookReply",
     "OnionMessageStats",
     "Payment",
     "PaymentClaimable",
@@ -38,6 +40,7 @@ __all__ = [
 ]
 
 def verify_message(message: bytes, signature: str, node_id: str) -> bool: ...
+def lsps5_verify(lsp_node_id: str, timestamp: str, signature: str, body: str) -> bool: ...
 
 __version__: str
 
@@ -62,6 +65,8 @@ class NodeOptions:
         "log_keep_files",
         "announce_addresses",
         "lsps2",
+        "lsps5_max_webhooks",
+        "lsps5_client",
     )
     def __new__(
         cls,
@@ -82,6 +87,8 @@ class NodeOptions:
         log_keep_files: int = ...,
         announce_addresses: list[str] = ...,
         lsps2: Lsps2Options | None = None,
+        lsps5_max_webhooks: int | None = None,
+        lsps5_client: bool = False,
     ) -> Self: ...
     @property
     def listen_addr(self) -> str: ...
@@ -115,6 +122,10 @@ class NodeOptions:
     def announce_addresses(self) -> list[str]: ...
     @property
     def lsps2(self) -> Lsps2Options | None: ...
+    @property
+    def lsps5_max_webhooks(self) -> int | None: ...
+    @property
+    def lsps5_client(self) -> bool: ...
 
 @final
 class Lsps2Options:
@@ -951,6 +962,55 @@ class OnionMessageReceived:
     @property
     def responder(self) -> str | None: ...
 
+@final
+class Lsps5Notification:
+    """LSPS5: a signed notification to POST to one webhook of a client (`url` is a secret)."""
+
+    kind: ClassVar[Literal["lsps5_notification"]]
+    __match_args__ = ("id", "client_node_id", "app_name", "url", "method", "headers", "body")
+    def __new__(
+        cls,
+        id: int,
+        client_node_id: str,
+        app_name: str,
+        url: str,
+        method: str,
+        headers: list[tuple[str, str]],
+        body: str,
+    ) -> Self: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def client_node_id(self) -> str: ...
+    @property
+    def app_name(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def headers(self) -> list[tuple[str, str]]: ...
+    @property
+    def body(self) -> str: ...
+
+@final
+class Lsps5WebhookReply:
+    """LSPS5 client side: an LSP's answer to our `lsps5_set_webhook`."""
+
+    kind: ClassVar[Literal["lsps5_webhook_reply"]]
+    __match_args__ = ("id", "lsp_node_id", "app_name", "ok", "detail")
+    def __new__(cls, id: int, lsp_node_id: str, app_name: str, ok: bool, detail: str) -> Self: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def lsp_node_id(self) -> str: ...
+    @property
+    def app_name(self) -> str: ...
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def detail(self) -> str: ...
+
 _Event = (
     ChannelPending
     | ChannelReady
@@ -965,6 +1025,8 @@ _Event = (
     | OnionMessageIntercepted
     | OnionMessagePeerConnected
     | OnionMessageReceived
+    | Lsps5Notification
+    | Lsps5WebhookReply
 )
 
 @final
@@ -1021,6 +1083,10 @@ class Node:
     def lsps2_channels(self, limit: int = 50, offset: int = 0) -> Awaitable[list[JitChannel]]: ...
     @property
     def lsps2_enabled(self) -> bool: ...
+    @property
+    def lsps5_enabled(self) -> bool: ...
+    def lsps5_notify(self, client: str, method: str, timeout: int | None = None) -> str: ...
+    def lsps5_set_webhook(self, lsp_node_id: str, app_name: str, url: str) -> str: ...
     def payment(self, payment_id: str) -> Awaitable[Payment | None]: ...
     def get_intercept_scid(self) -> int: ...
     def forward_intercepted_htlc(self, intercept_id: str, next_node_id: str, amount_msat: int) -> Awaitable[None]: ...

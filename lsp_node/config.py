@@ -21,6 +21,7 @@ from pydantic_settings import (
 from lsp_node._ldk import Lsps2Options, NodeOptions
 from lsp_node.errors import ConfigError
 from lsp_node.notify.urls import check_template
+from lsp_node.notify.webhook import WebhookPolicy
 
 ENV_PREFIX = "LSP_"
 
@@ -110,10 +111,13 @@ class NodeSettings(_Section):
         default="text", description="text lines, or one JSON object per line (ts, level, logger, message)."
     )
 
-    def options(self, *, accept_intercept_htlcs: bool, lsps2: Lsps2Options | None = None) -> NodeOptions:
+    def options(
+        self, *, accept_intercept_htlcs: bool, lsps2: Lsps2Options | None = None, lsps5_max_webhooks: int | None = None
+    ) -> NodeOptions:
         """The engine options these settings describe; interception follows the LSP role."""
         return NodeOptions(
             lsps2=lsps2,
+            lsps5_max_webhooks=lsps5_max_webhooks,
             listen_addr=self.listen_addr,
             sync_interval_secs=self.sync_interval_secs,
             log_level=self.log_level,
@@ -348,6 +352,35 @@ class Lsps2Settings(_Section):
         )
 
 
+class Lsps5Settings(_Section):
+    """The LSPS5 service (webhooks, bLIP-55): wallets register HTTPS webhooks over LSPS0 and the
+    LSP POSTs signed "wake up" notifications to them through the push outbox. Needs `[lsp]`."""
+
+    enabled: bool = Field(default=False, description="Accept LSPS5 webhook registrations and notify them.")
+    max_webhooks_per_client: int = Field(default=10, ge=1, le=10, description="Webhooks one client may register.")
+    allow_http: bool = Field(
+        default=False,
+        description="Also POST to http:// URLs (lightning-liquidity registers https:// only; for tests).",
+    )
+    allow_private_destinations: bool = Field(
+        default=False, description="Also POST to loopback, private, link-local and other non-public addresses."
+    )
+    request_timeout_secs: float = Field(default=10.0, gt=0, le=120, description="Bound on one webhook POST.")
+    ca_file: Path | None = Field(
+        default=None, description="PEM certificate authorities trusted for webhooks besides the system's."
+    )
+
+    def policy(self) -> WebhookPolicy | None:
+        if not self.enabled:
+            return None
+        return WebhookPolicy(
+            allow_http=self.allow_http,
+            allow_private_destinations=self.allow_private_destinations,
+            request_timeout_secs=self.request_timeout_secs,
+            ca_file=self.ca_file,
+        )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
 
@@ -358,6 +391,14 @@ class Settings(BaseSettings):
     admin: AdminSettings = AdminSettings()
     monitor: MonitorSettings = MonitorSettings()
     lsps2: Lsps2Settings = Lsps2Settings()
+    lsps5: Lsps5Settings = Lsps5Settings()
+
+    @model_validator(mode="after")
+    def _lsps5_needs_the_role(self) -> Settings:
+        # The webhooks are POSTed by the LSP role's push outbox.
+        if self.lsps5.enabled and not self.lsp.enabled:
+            raise ValueError("[lsps5] enabled needs [lsp] enabled (its push outbox sends the webhooks)")
+        return self
 
     @classmethod
     def settings_customise_sources(

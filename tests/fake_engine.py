@@ -58,6 +58,8 @@ class FakeEngine:
     dial_delay: float = 0.0
     dial_gate: asyncio.Event | None = None
     _scids: Any = field(default_factory=lambda: itertools.count(0x10000000001))
+    #: every lsps5_notify call: (client, method, timeout); None: the LSPS5 service is off
+    lsps5_calls: list[tuple[str, str, int | None]] | None = None
 
     def node_id(self) -> str:
         return self.own_id
@@ -93,6 +95,12 @@ class FakeEngine:
         if address in self.unreachable:
             raise PeerError(f"cannot connect to {node_id} at {address}")
         self.online.add(node_id)
+
+    def lsps5_notify(self, client: str, method: str, timeout: int | None) -> str:
+        if self.lsps5_calls is None:
+            return "off"
+        self.lsps5_calls.append((client, method, timeout))
+        return "queued"
 
     def get_intercept_scid(self) -> int:
         return int(next(self._scids))

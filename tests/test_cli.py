@@ -122,6 +122,8 @@ async def test_node_commands(net: Net) -> None:
     assert re.search(r"^notifications\.templates\.webhook\s+<redacted>$", table, re.M), table
     table, lsps2 = await both(a, "lsps2")
     assert lsps2 == {"enabled": False, "channels": []} and table.startswith("LSPS2 off")
+    table, lsps5 = await both(a, "lsps5")
+    assert lsps5["enabled"] is False and lsps5["webhooks"] == [] and table.startswith("LSPS5 off")
     doc = (await ok(a, "openapi")).json()
     assert doc["openapi"] == "3.1.0" and "/api/holds/{hold_id}/fail" in doc["paths"]
     assert (await ok(a, "sync")).out.strip() == f"height {net.chain.raw.height}"

@@ -90,6 +90,10 @@ async def lsps2(ops: Ops, i: Inputs) -> Any:
     return await ops.lsps2(q.limit, q.offset)
 
 
+async def lsps5(ops: Ops, i: Inputs) -> Any:
+    return await ops.lsps5(i.get(Page).limit)
+
+
 async def config(ops: Ops, i: Inputs) -> Any:
     return ops.config()
 
@@ -138,5 +142,12 @@ ROUTES: Final[list[Route]] = [
         example={"client": CLIENT},
     ),
     Route("GET", "/api/lsps2", lsps2, "LSPS2: whether it runs, and the JIT channels sold, newest first", query=Page),
+    Route(
+        "GET",
+        "/api/lsps5",
+        lsps5,
+        "LSPS5: whether it runs, the webhooks per client (URLs as scheme and host) and the newest deliveries",
+        query=Page,
+    ),
     Route("GET", "/api/config", config, "The effective configuration, secrets redacted"),
 ]

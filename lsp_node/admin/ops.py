@@ -22,6 +22,7 @@ from lsp_node.lsp import ACTIVE, LspService
 from lsp_node.lsp.store import Hold
 from lsp_node.monitor.samples import SampleStore
 from lsp_node.notify import Notifier
+from lsp_node.notify import redact_url as redact_webhook_url
 from lsp_node.notify.store import Device, OutboxEntry
 
 #: Confirmation targets (blocks) of `fee_estimates`.
@@ -241,6 +242,19 @@ class Ops:
         """Whether LSPS2 runs and the JIT channels sold, newest first (no secret in them)."""
         channels = [fields(c) for c in await self.node.lsps2_channels(limit, offset)]
         return {"enabled": self.node.lsps2_enabled, "channels": channels}
+
+    async def lsps5(self, limit: int = 50) -> dict[str, Any]:
+        """Whether LSPS5 runs, the webhooks lightning-liquidity has notified per client (with app
+        names) and the newest deliveries. URLs are the clients' secrets: scheme and host only."""
+        webhooks: list[dict[str, Any]] = []
+        deliveries: list[dict[str, Any]] = []
+        n = self.notifier
+        if n is not None:
+            webhooks = await n.store.run(n.store.lsps5_webhooks)
+            deliveries = await n.store.run(n.store.webhook_deliveries, limit)
+        for row in (*webhooks, *deliveries):
+            row["url"] = redact_webhook_url(row["url"])
+        return {"enabled": self.node.lsps5_enabled, "webhooks": webhooks, "deliveries": deliveries}
 
     # -- the LSP role: holds --------------------------------------------------------------------------
 

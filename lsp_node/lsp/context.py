@@ -24,6 +24,15 @@ log = logging.getLogger("lsp_node.lsp")
 NOT_AUTHENTICATED = "not authenticated as a client of this LSP"
 
 
+#: The LightningRod push kinds that have an LSPS5 notification (bLIP-55 methods). A failed hold
+#: and the operator's test push have none.
+LSPS5_METHODS: dict[str, str] = {
+    "message_waiting": "lsps5.onion_message_incoming",
+    "preimage_waiting": "lsps5.payment_incoming",
+    "hold_expiring": "lsps5.expiry_soon",
+}
+
+
 def short(hex_id: str) -> str:
     """Node ids, hashes and hold ids in logs: the first 8 hex characters (SPEC.md §7.3)."""
     return hex_id[:8]
@@ -64,15 +73,31 @@ class Role:
         for t in self.background:
             t.cancel()
 
-    async def notify(self, client: str, kind: str) -> None:
-        """Queue a push; after the state change it announces is committed."""
-        if self.notifier is None:
+    async def notify(self, client: str, kind: str, timeout: int | None = None) -> None:
+        """Queue a push; after the state change it announces is committed. One event, one call:
+        the client's devices get one apprise push, and its LSPS5 webhooks one signed
+        notification each (`LSPS5_METHODS`), whichever it registered. `timeout`: the block
+        height a `hold_expiring` is about (LSPS5's expiry_soon names it)."""
+        if self.notifier is not None:
+            try:
+                await self.notifier.enqueue(client, kind)
+            except LspNodeError as e:
+                # The state change stands; a lost "come online" push is not worth replaying the event.
+                log.warning("could not queue a %s push: %s", kind, e)
+        method = LSPS5_METHODS.get(kind)
+        if method is None:
             return
         try:
-            await self.notifier.enqueue(client, kind)
+            # lightning-liquidity signs and queues in memory; the POSTs come back as events.
+            outcome = self.engine.lsps5_notify(
+                client, method, timeout if timeout is not None else self.engine.best_block_height()
+            )
         except LspNodeError as e:
-            # The state change stands; a lost "come online" push is not worth replaying the event.
-            log.warning("could not queue a %s push: %s", kind, e)
+            log.warning("could not ask for an LSPS5 %s: %s", method, e)
+            return
+        if outcome == "cooldown":
+            # Not an error: the client was notified less than a minute ago and is waking up.
+            log.debug("LSPS5 %s for %s skipped: lightning-liquidity's cooldown", method, short(client))
 
     def authenticate(self, msg: p.HoldRequest | p.DeviceRegister) -> p.Status:
         """Signature (for this LSP), freshness and client; the request id's single use is checked

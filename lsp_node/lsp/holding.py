@@ -47,6 +47,8 @@ class FailBack:
 class TickPlan:
     fail_back: list[FailBack] = field(default_factory=list)
     warn: list[str] = field(default_factory=list)  # payers to push hold_expiring
+    #: payer -> the height its warned hold is failed back at (LSPS5 expiry_soon's timeout)
+    warn_at: dict[str, int] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)  # payers of released holds that failed: hold_failed
 
 
@@ -421,7 +423,7 @@ class Holding:
         plan = await self.store.run(self._plan_tick, height, time.time())
         await self._fail_back(plan.fail_back)
         for client in plan.warn + [fb.hold.client for fb in plan.fail_back if fb.push]:
-            await self.role.notify(client, "hold_expiring")
+            await self.role.notify(client, "hold_expiring", plan.warn_at.get(client, height))
         for client in plan.failed:
             if not self.role.engine.is_online(client):
                 await self.role.notify(client, "hold_failed")
@@ -456,6 +458,7 @@ class Holding:
             elif fb is not None and height >= fb - pol.expiry_warning_blocks and not hold.warned:
                 store.set_warned(hold.hold_id)
                 plan.warn.append(hold.client)
+                plan.warn_at[hold.client] = min(fb, plan.warn_at.get(hold.client, fb))
             elif allowed(hold.state, HoldEvent.EXPIRE, f):
                 store.move_hold(hold, HoldEvent.EXPIRE, reason="no HTLC arrived in time")
         store.purge_mailbox(now)

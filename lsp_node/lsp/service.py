@@ -12,6 +12,7 @@ from lsp_node.engine import (
     Event,
     HtlcHandlingFailed,
     HtlcIntercepted,
+    Lsps5Notification,
     OnionMessageIntercepted,
     OnionMessagePeerConnected,
     OnionMessageReceived,
@@ -97,6 +98,19 @@ class LspService:
             await self.holding.on_payment_forwarded(event)
         elif isinstance(event, HtlcHandlingFailed):
             await self.holding.on_htlc_handling_failed(event)
+        elif isinstance(event, Lsps5Notification):
+            await self.queue_webhook(event)
+
+    async def queue_webhook(self, event: Lsps5Notification) -> None:
+        """An LSPS5 notification lightning-liquidity signed: into the push outbox, before the
+        event is acknowledged (a store error raises, and the event is tried again)."""
+        notifier = self.role.notifier
+        if notifier is None or notifier.webhooks is None:
+            log.info("dropping an LSPS5 %s for %s: [lsps5] is off", event.method, short(event.client_node_id))
+            return
+        await notifier.enqueue_webhook(
+            event.client_node_id, event.app_name, event.url, event.method, list(event.headers), event.body
+        )
 
     async def on_message(self, tlv_type: int, payload: bytes, context: str | None, responder: str | None) -> None:
         try:

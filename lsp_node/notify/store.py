@@ -21,6 +21,7 @@ from lsp_node.db import Database, Schema, Store
 from lsp_node.errors import ConfigError, InvalidArgumentError
 from lsp_node.notify.ids import PLATFORM_RE, DeviceFormat, check_client_id, check_device_id, client_tag, device_format
 from lsp_node.notify.kinds import check_kind
+from lsp_node.notify.webhook_store import WebhookOutbox, WebhookPayload
 
 log = logging.getLogger("lsp_node.notify")
 
@@ -104,7 +105,40 @@ def push_counters(db: Database) -> None:
     )
 
 
-SCHEMA = Schema("notify", [initial, push_counters])
+def webhooks(db: Database) -> None:
+    # LSPS5: a push row may be a signed webhook POST (delivery 'webhook') beside the apprise
+    # pushes. Each is one notification for one URL, so several may be pending for one client and
+    # method: the one-pending rule stays apprise's. `signature` is unique, so an engine event
+    # replayed after a crash queues nothing twice. `notify_lsps5_webhooks` is what the operator
+    # sees: every (client, app) lightning-liquidity has notified, with its last URL.
+    db.executescript(
+        """
+        ALTER TABLE notify_outbox ADD COLUMN delivery TEXT NOT NULL DEFAULT 'apprise';
+        DROP INDEX IF EXISTS notify_outbox_one_pending;
+        CREATE UNIQUE INDEX notify_outbox_one_pending
+            ON notify_outbox (client_id, kind) WHERE status = 'pending' AND delivery = 'apprise';
+        CREATE TABLE notify_webhook (
+            outbox_id   INTEGER PRIMARY KEY REFERENCES notify_outbox (id) ON DELETE CASCADE,
+            app_name    TEXT    NOT NULL,
+            url         TEXT    NOT NULL,
+            headers     TEXT    NOT NULL,
+            body        TEXT    NOT NULL,
+            signature   TEXT    NOT NULL UNIQUE,
+            last_status INTEGER
+        );
+        CREATE TABLE notify_lsps5_webhooks (
+            client_id   TEXT NOT NULL,
+            app_name    TEXT NOT NULL,
+            url         TEXT NOT NULL,
+            first_seen  REAL NOT NULL,
+            last_seen   REAL NOT NULL,
+            PRIMARY KEY (client_id, app_name)
+        );
+        """
+    )
+
+
+SCHEMA = Schema("notify", [initial, push_counters, webhooks])
 
 
 def _now(now: float | None) -> float:
@@ -146,6 +180,8 @@ class OutboxEntry:
     sent_at: float | None
     finished_at: float | None
     last_error: str | None
+    #: 'apprise' (a push to the client's devices) or 'webhook' (one LSPS5 POST).
+    delivery: str = "apprise"
 
 
 @dataclass(frozen=True)
@@ -161,12 +197,12 @@ class NotifyStatus:
 
 _DEVICE_COLS: Final = "client_id, platform, device_id, registered_at, expires_at, failures"
 _OUTBOX_COLS: Final = (
-    "id, client_id, kind, status, created_at, next_attempt_at, attempts, sent_at, finished_at, last_error"
+    "id, client_id, kind, status, created_at, next_attempt_at, attempts, sent_at, finished_at, last_error, delivery"
 )
 
 
-class NotificationStore:
-    """Devices and the push outbox."""
+class NotificationStore(WebhookOutbox):
+    """Devices and the push outbox (apprise pushes; LSPS5 webhook POSTs through `WebhookOutbox`)."""
 
     def __init__(
         self,
@@ -330,7 +366,8 @@ class NotificationStore:
             db = self.db
             if list(
                 self._store.rows(
-                    "SELECT 1 AS x FROM notify_outbox WHERE client_id = ? AND kind = ? AND status = 'pending'",
+                    "SELECT 1 AS x FROM notify_outbox WHERE client_id = ? AND kind = ? AND status = 'pending'"
+                    " AND delivery = 'apprise'",
                     (cid, kind),
                 )
             ):
@@ -410,7 +447,8 @@ class NotificationStore:
                 raise InvalidArgumentError("the push was sent already")
             if entry.status == "dead":
                 pending = self._store.rows(
-                    "SELECT 1 AS x FROM notify_outbox WHERE client_id = ? AND kind = ? AND status = 'pending'",
+                    "SELECT 1 AS x FROM notify_outbox WHERE client_id = ? AND kind = ? AND status = 'pending'"
+                    " AND delivery = 'apprise'",
                     (entry.client_id, entry.kind),
                 )
                 if list(pending):

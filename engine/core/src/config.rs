@@ -67,6 +67,12 @@ pub struct NodeOptions {
     pub announce_addresses: Vec<String>,
     /// The LSPS2 (JIT channel) service; None leaves it off.
     pub lsps2: Option<Lsps2Options>,
+    /// The LSPS5 (webhook) service: the most webhooks one client may register (1 to 10);
+    /// None leaves it off.
+    pub lsps5_max_webhooks: Option<u32>,
+    /// Run lightning-liquidity's LSPS5 *client* (`lsps5_set_webhook`): for a wallet built on
+    /// this engine, and for the tests, since stock ldk-node has none.
+    pub lsps5_client: bool,
 }
 
 /// The operator's LSPS2 terms: one opening-fee offer (signed with the promise secret kept in
@@ -146,6 +152,8 @@ impl Default for NodeOptions {
             log_keep_files: 5,
             announce_addresses: Vec::new(),
             lsps2: None,
+            lsps5_max_webhooks: None,
+            lsps5_client: false,
         }
     }
 }

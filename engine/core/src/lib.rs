@@ -28,6 +28,8 @@ pub use event::{NodeEvent, QueuedEvent};
 pub use io::{ForwardRecord, ForwardTotals, PaymentRecord};
 pub use io::{InterceptRecord, JitChannelRecord};
 pub use model::{ChannelInfo, HeldHop, InboundHtlc, InvoiceInfo, OnionMessageStats, PeerInfo};
+pub use lsps::webhooks::NotifyOutcome as Lsps5NotifyOutcome;
+pub use lsps::{lsps5_verify, MAX_WEBHOOKS_PER_CLIENT};
 pub use node::Node;
 pub use onion::verify_message;
 pub use wallet::WalletBalance;

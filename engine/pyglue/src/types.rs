@@ -388,6 +388,8 @@ pub struct NodeOptions {
     pub log_keep_files: u32,
     pub announce_addresses: Vec<String>,
     pub lsps2: Option<Lsps2Options>,
+    pub lsps5_max_webhooks: Option<u32>,
+    pub lsps5_client: bool,
 }
 
 fn default() -> lsp_engine::NodeOptions {
@@ -415,6 +417,8 @@ impl NodeOptions {
         log_keep_files = default().log_keep_files,
         announce_addresses = default().announce_addresses,
         lsps2 = None,
+        lsps5_max_webhooks = None,
+        lsps5_client = false,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -422,7 +426,7 @@ impl NodeOptions {
         to_self_delay: u16, min_funding_confirmations: u32, forward_immediately: bool, onion_message_rate_per_sec: u32,
         onion_message_burst: u32, max_queued_onion_messages: u32, max_intercepted_per_peer: u32,
         min_inbound_channel_sat: u64, log_max_bytes: u64, log_keep_files: u32, announce_addresses: Vec<String>,
-        lsps2: Option<Lsps2Options>,
+        lsps2: Option<Lsps2Options>, lsps5_max_webhooks: Option<u32>, lsps5_client: bool,
     ) -> Self {
         Self {
             listen_addr,
@@ -441,6 +445,8 @@ impl NodeOptions {
             log_keep_files,
             announce_addresses,
             lsps2,
+            lsps5_max_webhooks,
+            lsps5_client,
         }
     }
 
@@ -463,6 +469,8 @@ impl NodeOptions {
             "log_keep_files",
             "announce_addresses",
             "lsps2",
+            "lsps5_max_webhooks",
+            "lsps5_client",
         ];
         Ok(pyo3::types::PyTuple::new(py, names)?.unbind())
     }
@@ -491,6 +499,8 @@ impl From<&NodeOptions> for lsp_engine::NodeOptions {
             log_keep_files: o.log_keep_files,
             announce_addresses: o.announce_addresses.clone(),
             lsps2: o.lsps2.as_ref().map(lsp_engine::Lsps2Options::from),
+            lsps5_max_webhooks: o.lsps5_max_webhooks,
+            lsps5_client: o.lsps5_client,
         }
     }
 }

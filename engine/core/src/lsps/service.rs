@@ -105,7 +105,9 @@ impl Core {
                 )
                 .await
             }
-            // Services left off (LSPS1, LSPS5) and the client side raise nothing here.
+            LiquidityEvent::LSPS5Service(e) => self.lsps5_service_event(e),
+            LiquidityEvent::LSPS5Client(e) => self.lsps5_client_event(e),
+            // Services left off (LSPS1) and the other client sides raise nothing here.
             _ => {}
         }
     }
