@@ -21,7 +21,7 @@ from lsp_node.db import Database, Schema, Store
 from lsp_node.errors import ConfigError, InvalidArgumentError
 from lsp_node.notify.ids import PLATFORM_RE, DeviceFormat, check_client_id, check_device_id, client_tag, device_format
 from lsp_node.notify.kinds import check_kind
-from lsp_node.notify.webhook_store import WebhookOutbox, WebhookPayload
+from lsp_node.notify.webhook_store import WebhookOutbox
 
 log = logging.getLogger("lsp_node.notify")
 

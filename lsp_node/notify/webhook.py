@@ -67,9 +67,8 @@ def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
 
 def address_allowed(ip: IpAddress) -> bool:
     """Whether an address is a public unicast one (after unwrapping IPv4 hidden in IPv6)."""
-    if isinstance(ip, ipaddress.IPv6Address) and (v4 := _embedded_v4(ip)) is not None:
-        if not address_allowed(v4):
-            return False
+    if isinstance(ip, ipaddress.IPv6Address) and (v4 := _embedded_v4(ip)) is not None and not address_allowed(v4):
+        return False
     return ip.is_global and not ip.is_multicast and not ip.is_reserved and not ip.is_unspecified
 
 
@@ -155,13 +154,15 @@ async def post_webhook(url: str, headers: list[tuple[str, str]], body: str, poli
     )
     timeout = aiohttp.ClientTimeout(total=policy.request_timeout_secs)
     try:
-        async with aiohttp.ClientSession(
-            connector=connector, timeout=timeout, trust_env=False, max_field_size=MAX_HEADERS_BYTES
-        ) as session:
-            async with session.post(url, data=body.encode(), headers=dict(headers), allow_redirects=False) as resp:
-                status = resp.status
-                # The body is not read: closing drops the connection with whatever it holds.
-                resp.close()
+        async with (
+            aiohttp.ClientSession(
+                connector=connector, timeout=timeout, trust_env=False, max_field_size=MAX_HEADERS_BYTES
+            ) as session,
+            session.post(url, data=body.encode(), headers=dict(headers), allow_redirects=False) as resp,
+        ):
+            status = resp.status
+            # The body is not read: closing drops the connection with whatever it holds.
+            resp.close()
     except RefusedDestination as e:
         return WebhookResult(False, None, str(e), permanent=True)
     except TimeoutError:
