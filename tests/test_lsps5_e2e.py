@@ -40,10 +40,11 @@ class HttpsHook:
 @pytest.fixture
 async def https_hook(tmp_path: Path) -> AsyncIterator[HttpsHook]:
     cert, key = tmp_path / "hook.pem", tmp_path / "hook.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-        + ["-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1"]
-        + ["-addext", "subjectAltName=IP:127.0.0.1"],
+    args = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"]
+    names = ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+    await asyncio.to_thread(
+        subprocess.run,
+        ["openssl", *args, *names, "-keyout", str(key), "-out", str(cert)],
         check=True,
         capture_output=True,
     )
@@ -113,7 +114,9 @@ async def test_a_client_registers_a_webhook_and_gets_a_signed_notification(
         assert LightningNode.lsps5_verify(lsp.node_id, ts, sig, body)
         # Another node's key, or a changed body, does not verify.
         assert not LightningNode.lsps5_verify(phone.node_id, ts, sig, body)
-        assert not LightningNode.lsps5_verify(lsp.node_id, ts, sig, body.replace("registered", "ragistered"))
+        assert not LightningNode.lsps5_verify(
+            lsp.node_id, ts, sig, body.replace("webhook_registered", "payment_incoming")
+        )
 
         # The operator sees the webhook and the delivery, the URL as scheme and host only.
         state = await lsp.api("GET", "/api/lsps5")

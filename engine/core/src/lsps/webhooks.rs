@@ -7,7 +7,6 @@
 
 use std::str::FromStr;
 
-use bitcoin::secp256k1::PublicKey;
 use lightning::util::logger::Level;
 use lightning_liquidity::lsps0::ser::LSPSDateTime;
 use lightning_liquidity::lsps5::event::{LSPS5ClientEvent, LSPS5ServiceEvent};
@@ -160,7 +159,7 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bitcoin::secp256k1::{Secp256k1, SecretKey};
+    use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
     use lightning::util::message_signing::sign;
 
     fn signed(body: &str, ts: &str) -> (String, String) {
