@@ -36,6 +36,7 @@ __all__ = [
     "PendingIntercept",
     "RegtestChain",
     "__version__",
+    "lsps5_verify",
     "verify_message",
 ]
 
