@@ -73,9 +73,8 @@ pub(crate) async fn build(
         Some(n) => Some(LSPS5ServiceConfig { max_webhooks_per_client: n }),
         None => None,
     };
-    let service = (lsps2_service_config.is_some() || lsps5_service_config.is_some()).then_some(
-        LiquidityServiceConfig { lsps2_service_config, lsps5_service_config, advertise_service: true },
-    );
+    let service = (lsps2_service_config.is_some() || lsps5_service_config.is_some())
+        .then_some(LiquidityServiceConfig { lsps2_service_config, lsps5_service_config, advertise_service: true });
     let client = o.lsps5_client.then_some(LiquidityClientConfig {
         lsps1_client_config: None,
         lsps2_client_config: None,

@@ -83,9 +83,9 @@ impl Core {
     /// The LSP's answer to our `set_webhook` / `remove_webhook` (client side).
     pub(super) fn lsps5_client_event(&self, event: LSPS5ClientEvent) {
         let (lsp, app_name, ok, detail) = match event {
-            LSPS5ClientEvent::WebhookRegistered { counterparty_node_id, app_name, num_webhooks, max_webhooks, .. } => {
-                (counterparty_node_id, app_name, true, format!("registered ({num_webhooks} of {max_webhooks})"))
-            }
+            LSPS5ClientEvent::WebhookRegistered {
+                counterparty_node_id, app_name, num_webhooks, max_webhooks, ..
+            } => (counterparty_node_id, app_name, true, format!("registered ({num_webhooks} of {max_webhooks})")),
             LSPS5ClientEvent::WebhookRegistrationFailed { counterparty_node_id, app_name, error, .. } => {
                 (counterparty_node_id, app_name, false, format!("{error:?}"))
             }
