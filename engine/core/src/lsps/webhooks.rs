@@ -172,12 +172,13 @@ mod tests {
     #[test]
     fn a_notification_signed_per_blip55_verifies_and_a_changed_one_does_not() {
         let body = r#"{"jsonrpc":"2.0","method":"lsps5.expiry_soon","params":{"timeout":812}}"#;
-        let ts = "2030-01-01T00:00:00.000Z";
+        // As lightning-liquidity writes the header (chrono's RFC 3339), which the validator re-formats.
+        let ts = "2030-01-01T00:00:00+00:00";
         let (lsp, sig) = signed(body, ts);
         assert!(lsps5_verify(&lsp, ts, &sig, body).unwrap());
         let other = body.replace("812", "813");
         assert!(!lsps5_verify(&lsp, ts, &sig, &other).unwrap());
-        assert!(!lsps5_verify(&lsp, "2030-01-01T00:00:01.000Z", &sig, body).unwrap());
+        assert!(!lsps5_verify(&lsp, "2030-01-01T00:00:01+00:00", &sig, body).unwrap());
         // Same JSON with other spacing: not the bytes that were signed.
         let spaced = body.replace(",\"params\"", ", \"params\"");
         assert!(!lsps5_verify(&lsp, ts, &sig, &spaced).unwrap());
