@@ -22,7 +22,7 @@ from lsp_node.notify.redact import IN_FLIGHT, install_redaction, secrets_for
 from lsp_node.notify.settings import NotifierSettings
 from lsp_node.notify.store import Device, NotificationStore, OutboxEntry
 from lsp_node.notify.urls import check_template, render_url
-from lsp_node.notify.webhook import WebhookPolicy, post_webhook, redact_url
+from lsp_node.notify.webhook import WebhookPolicy, post_webhook
 
 log = logging.getLogger("lsp_node.notify")
 
@@ -253,25 +253,24 @@ class Notifier:
         async with self._semaphore():
             result = await post_webhook(payload.url, payload.headers, payload.body, self.webhooks)
         await self.store.run(self.store.set_webhook_status, entry.id, result.status)
-        host = redact_url(payload.url)
+        # The log names the client only: a client may hide a secret in the URL's host as well.
         if result.ok:
             self.deliveries_ok += 1
             await self.store.run(self.store.mark_sent, entry.id, now)
-            log.info("notify: %s posted to a webhook of client %s (%s)", entry.kind, tag, host)
+            log.info("notify: %s posted to a webhook of client %s", entry.kind, tag)
             return True
         self.deliveries_failed += 1
         attempts = entry.attempts + 1
         if result.permanent or attempts >= self.settings.max_attempts:
             await self.store.run(self.store.mark_dead, entry.id, now, result.error)
-            log.warning("notify: %s webhook for client %s (%s) given up: %s", entry.kind, tag, host, result.error)
+            log.warning("notify: %s webhook for client %s given up: %s", entry.kind, tag, result.error)
             return False
         delay = self.settings.backoff(attempts)
         await self.store.run(self.store.mark_failed, entry.id, now, now + delay, result.error)
         log.info(
-            "notify: %s webhook for client %s (%s) attempt %d failed: %s; retry in %.0f s",
+            "notify: %s webhook for client %s attempt %d failed: %s; retry in %.0f s",
             entry.kind,
             tag,
-            host,
             attempts,
             result.error,
             delay,

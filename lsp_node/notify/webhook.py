@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 import ssl
 from dataclasses import dataclass
@@ -18,9 +19,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
-
-#: What a webhook receiver answers is not read beyond its status line and headers.
-MAX_HEADERS_BYTES = 16 * 1024
+from yarl import URL
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -67,9 +66,30 @@ def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
 
 def address_allowed(ip: IpAddress) -> bool:
     """Whether an address is a public unicast one (after unwrapping IPv4 hidden in IPv6)."""
-    if isinstance(ip, ipaddress.IPv6Address) and (v4 := _embedded_v4(ip)) is not None and not address_allowed(v4):
-        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        v4 = _embedded_v4(ip)
+        if v4 is not None and not address_allowed(v4):
+            return False
+        # Site-local (fec0::/10) is deprecated, but is_global does not exclude it and some
+        # networks still route it internally.
+        if ip.is_site_local:
+            return False
     return ip.is_global and not ip.is_multicast and not ip.is_reserved and not ip.is_unspecified
+
+
+#: A host label that a URL parser (WHATWG, curl, inet_aton) may read as a number: decimal, octal
+#: or hex. A host whose last label is one is an IPv4 address in some spelling, never a name.
+_NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)", re.IGNORECASE)
+
+
+def _numeric_host(host: str) -> bool:
+    """Whether `host` is an IPv4 address in a spelling `ipaddress` does not take (127.1,
+    2130706433, 0x7f.1, 127.000.000.001, a trailing dot): libraries differ in how they read
+    those, so they are refused whatever they would mean rather than guessed at."""
+    labels = host.split(".")
+    if labels and labels[-1] == "":
+        labels = labels[:-1]
+    return bool(labels) and _NUMERIC_LABEL.fullmatch(labels[-1]) is not None
 
 
 class CheckedResolver(AbstractResolver):
@@ -87,6 +107,9 @@ class CheckedResolver(AbstractResolver):
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, family=family)
         except OSError as e:
             raise OSError(f"cannot resolve the webhook host: {e.strerror or type(e).__name__}") from None
+        except UnicodeError:
+            # The IDNA codec refuses the name (an empty or over-long label): it never will resolve.
+            raise RefusedDestination("the webhook host is not a valid name") from None
         out: list[ResolveResult] = []
         for fam, _, proto, _, sockaddr in infos:
             ip = ipaddress.ip_address(sockaddr[0])
@@ -101,25 +124,33 @@ class CheckedResolver(AbstractResolver):
         return None
 
 
-def check_url(url: str, policy: WebhookPolicy) -> None:
-    """What can be checked before resolving: the scheme, a host, an IP literal's address."""
+def check_url(url: str, policy: WebhookPolicy) -> URL:
+    """What can be checked before resolving: the scheme, a host, an IP literal's address. The
+    URL is parsed as aiohttp will use it (yarl applies IDNA, so "127。0。0。1" or a full-width
+    digit becomes a plain IP literal, which aiohttp connects to without asking the resolver):
+    the checks see the host aiohttp connects to, and the caller sends this parsed URL."""
     try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        _ = parts.port  # a bad port raises here
-    except ValueError:
+        parsed = URL(url)
+        host = parsed.raw_host
+        _ = parsed.port  # a bad port raises here
+    except (ValueError, UnicodeError):
         raise RefusedDestination("the webhook URL does not parse") from None
-    scheme = parts.scheme.lower()
+    scheme = parsed.scheme.lower()
     if scheme != "https" and not (scheme == "http" and policy.allow_http):
         raise RefusedDestination(f"{scheme or 'no'} scheme is not allowed for webhooks")
     if not host:
         raise RefusedDestination("the webhook URL has no host")
+    if not (host.isascii() and host.isprintable()):
+        raise RefusedDestination("the webhook URL's host has characters no name or address has")
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
-        return
+        if _numeric_host(host):
+            raise RefusedDestination("the webhook URL's host is a number that is not a dotted-quad address") from None
+        return parsed
     if not policy.allow_private_destinations and not address_allowed(ip):
         raise RefusedDestination("the webhook URL names a non-public address")
+    return parsed
 
 
 def _ssl_context(policy: WebhookPolicy) -> ssl.SSLContext:
@@ -143,7 +174,7 @@ def redact_url(url: str) -> str:
 async def post_webhook(url: str, headers: list[tuple[str, str]], body: str, policy: WebhookPolicy) -> WebhookResult:
     """POST one signed notification; never raises for what the network or the URL does."""
     try:
-        check_url(url, policy)
+        target = check_url(url, policy)
         ctx = await asyncio.to_thread(_ssl_context, policy)
     except RefusedDestination as e:
         return WebhookResult(False, None, str(e), permanent=True)
@@ -155,10 +186,8 @@ async def post_webhook(url: str, headers: list[tuple[str, str]], body: str, poli
     timeout = aiohttp.ClientTimeout(total=policy.request_timeout_secs)
     try:
         async with (
-            aiohttp.ClientSession(
-                connector=connector, timeout=timeout, trust_env=False, max_field_size=MAX_HEADERS_BYTES
-            ) as session,
-            session.post(url, data=body.encode(), headers=dict(headers), allow_redirects=False) as resp,
+            aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=False) as session,
+            session.post(target, data=body.encode(), headers=dict(headers), allow_redirects=False) as resp,
         ):
             status = resp.status
             # The body is not read: closing drops the connection with whatever it holds.
@@ -167,14 +196,24 @@ async def post_webhook(url: str, headers: list[tuple[str, str]], body: str, poli
         return WebhookResult(False, None, str(e), permanent=True)
     except TimeoutError:
         return WebhookResult(False, None, "timed out")
+    except aiohttp.InvalidUrlClientError:
+        # aiohttp refuses the URL itself (e.g. a numeric host we did not catch): the same URL
+        # is refused again on every retry.
+        return WebhookResult(False, None, "the webhook URL is refused by the HTTP client", permanent=True)
     except aiohttp.ClientConnectorError as e:
         if isinstance(e.os_error, RefusedDestination):
             return WebhookResult(False, None, str(e.os_error), permanent=True)
         return WebhookResult(False, None, f"cannot connect: {type(e.os_error).__name__}")
-    except (aiohttp.ClientError, OSError, ssl.SSLError) as e:
+    except (aiohttp.ClientError, OSError, ssl.SSLError, ValueError) as e:
         # The class only: aiohttp's messages quote the URL.
         return WebhookResult(False, None, f"request failed: {type(e).__name__}")
-    if 200 <= status < 300:
+    return _outcome(status)
+
+
+def _outcome(status: int) -> WebhookResult:
+    """Only a 200 is a delivery (bLIP-55's receiver answers 200). A server error may pass, so it
+    is tried again; any other answer (a redirect we do not follow, a 4xx, an odd 2xx) is the
+    receiver's considered refusal, which the same POST would meet again: given up."""
+    if status == 200:
         return WebhookResult(True, status, "")
-    # A redirect is an answer we do not follow: the receiver must take the POST itself.
-    return WebhookResult(False, status, f"HTTP {status}")
+    return WebhookResult(False, status, f"HTTP {status}", permanent=status < 500)
