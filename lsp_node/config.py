@@ -22,6 +22,7 @@ from lsp_node._ldk import Lsps2Options, NodeOptions
 from lsp_node.errors import ConfigError
 from lsp_node.notify.urls import check_template
 from lsp_node.notify.webhook import WebhookPolicy
+from lsp_node.notify.webhook_store import WebhookLimits
 
 ENV_PREFIX = "LSP_"
 
@@ -369,15 +370,35 @@ class Lsps5Settings(_Section):
     ca_file: Path | None = Field(
         default=None, description="PEM certificate authorities trusted for webhooks besides the system's."
     )
+    notify_cooldown_secs: float = Field(
+        default=3600.0,
+        ge=0,
+        le=86400,
+        description="At most one notification of each method per client in this window (a reconnect does not"
+        " reset it; webhook_registered is exempt). 0: only lightning-liquidity's 60 s.",
+    )
+    max_pending_total: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="Webhook POSTs pending for all clients together (each client: 2 x max_webhooks_per_client).",
+    )
 
     def policy(self) -> WebhookPolicy | None:
         if not self.enabled:
             return None
+        limits = WebhookLimits(
+            max_webhooks_per_client=self.max_webhooks_per_client,
+            max_pending_per_client=2 * self.max_webhooks_per_client,
+            max_pending_total=self.max_pending_total,
+        )
         return WebhookPolicy(
             allow_http=self.allow_http,
             allow_private_destinations=self.allow_private_destinations,
             request_timeout_secs=self.request_timeout_secs,
             ca_file=self.ca_file,
+            limits=limits,
+            notify_cooldown_secs=self.notify_cooldown_secs,
         )
 
 

@@ -38,6 +38,18 @@ class TestPushBody(Body):
     client: NodeId
 
 
+class Lsps5NotifyBody(Body):
+    # bLIP-55's methods the LSP may send (webhook_registered is lightning-liquidity's own).
+    method: Literal[
+        "lsps5.payment_incoming",
+        "lsps5.expiry_soon",
+        "lsps5.liquidity_management_request",
+        "lsps5.onion_message_incoming",
+    ]
+    #: The block height `lsps5.expiry_soon` names (default: the current height).
+    timeout: int | None = Field(default=None, ge=0, le=10_000_000)
+
+
 async def holds(ops: Ops, i: Inputs) -> Any:
     q = i.get(HoldsQuery)
     return await ops.holds(q.state, q.limit, q.offset)
@@ -94,6 +106,11 @@ async def lsps5(ops: Ops, i: Inputs) -> Any:
     return await ops.lsps5(i.get(Page).limit)
 
 
+async def lsps5_notify(ops: Ops, i: Inputs) -> Any:
+    b = i.get(Lsps5NotifyBody)
+    return await ops.lsps5_notify(i.get(ClientPath).client, b.method, b.timeout)
+
+
 async def config(ops: Ops, i: Inputs) -> Any:
     return ops.config()
 
@@ -148,6 +165,16 @@ ROUTES: Final[list[Route]] = [
         lsps5,
         "LSPS5: whether it runs, the webhooks per client (URLs as scheme and host) and the newest deliveries",
         query=Page,
+    ),
+    Route(
+        "POST",
+        "/api/lsps5/{client}/notify",
+        lsps5_notify,
+        "LSPS5: notify a client's webhooks now (e.g. liquidity_management_request); the cooldowns apply",
+        Lsps5NotifyBody,
+        params=ClientPath,
+        example={"method": "lsps5.liquidity_management_request"},
+        lsp=True,
     ),
     Route("GET", "/api/config", config, "The effective configuration, secrets redacted"),
 ]

@@ -256,6 +256,16 @@ class Ops:
             row["url"] = redact_webhook_url(row["url"])
         return {"enabled": self.node.lsps5_enabled, "webhooks": webhooks, "deliveries": deliveries}
 
+    async def lsps5_notify(self, client: str, method: str, timeout: int | None) -> dict[str, Any]:
+        """Have the LSP's webhooks for `client` notified now with `method`. The outcome is
+        "queued", "cooldown" (ours per method, or lightning-liquidity's 60 s), "online" (the
+        client is connected: nothing to wake) or "failed" (logged)."""
+        service, client = self.lsp(), client.lower()
+        if not self.node.lsps5_enabled:
+            raise InvalidArgumentError("LSPS5 is off ([lsps5] enabled = false)")
+        outcome = await service.role.notify_lsps5(client, method, timeout)
+        return {"client": client, "method": method, "outcome": outcome}
+
     # -- the LSP role: holds --------------------------------------------------------------------------
 
     async def holds(self, state: str | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:

@@ -278,6 +278,19 @@ COMMANDS: Final[list[Command]] = [
         args=page_args()[:1],
     ),
     Command(
+        ("lsps5", "notify"),
+        "LSPS5: notify CLIENT's webhooks now with METHOD (payment_incoming, expiry_soon,"
+        " liquidity_management_request, onion_message_incoming)",
+        "POST",
+        lambda a: f"/api/lsps5/{q(a.client)}/notify",
+        kv("client", "method", "outcome"),
+        body=lambda a: {
+            "method": a.method if a.method.startswith("lsps5.") else f"lsps5.{a.method}",
+            **({"timeout": a.timeout} if a.timeout is not None else {}),
+        },
+        args=[(("client",), {}), (("method",), {}), (("--timeout",), {"type": int, "default": None})],
+    ),
+    Command(
         ("holds",),
         "holds of the LSP role, newest first",
         "GET",

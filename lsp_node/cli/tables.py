@@ -19,6 +19,8 @@ TIME_FIELDS = frozenset(
         "next_attempt_at",
         "sent_at",
         "oldest_at",
+        "first_seen",
+        "last_seen",
         "at",
     }
 )

@@ -366,11 +366,14 @@ class Holding:
         client, amount = event.prev_node_id, event.outbound_amount_msat
         if client is None or amount is None:
             return
-        settled = await self.store.run(self._decide_forwarded, client, amount, time.time())
-        if settled and not self.role.engine.is_online(client):
-            await self.role.notify(client, "preimage_waiting")
+        deadline = await self.store.run(self._decide_forwarded, client, amount, time.time())
+        if deadline is not None and not self.role.engine.is_online(client):
+            # The fulfil waits in the payer's channel; if the payer never returns the HTLC must be
+            # claimed on-chain before it expires: LSPS5's expiry_soon names that height.
+            await self.role.notify(client, "preimage_waiting", deadline)
 
-    def _decide_forwarded(self, client: str, amount: int, now: float) -> bool:
+    def _decide_forwarded(self, client: str, amount: int, now: float) -> int | None:
+        """Settle the matching HTLC; its expiry height (the payer's deadline), or None if none matched."""
         store = self.store
         for hold in store.holds((RELEASED,), client=client):
             match = next((h for h in store.htlcs(hold.hold_id, "forwarded") if h.outbound_msat == amount), None)
@@ -380,8 +383,8 @@ class Holding:
             if allowed(RELEASED, HoldEvent.SETTLE, facts(hold, 0, store.htlc_counts(hold.hold_id))):
                 store.move_hold(hold, HoldEvent.SETTLE)
                 log.info("hold %s settled", short(hold.hold_id))
-            return True
-        return False
+            return match.cltv_expiry
+        return None
 
     # -- HtlcHandlingFailed -------------------------------------------------------------------------
     async def on_htlc_handling_failed(self, event: HtlcHandlingFailed) -> None:
@@ -423,6 +426,8 @@ class Holding:
         plan = await self.store.run(self._plan_tick, height, time.time())
         await self._fail_back(plan.fail_back)
         for client in plan.warn + [fb.hold.client for fb in plan.fail_back if fb.push]:
+            # Pushed to a connected payer too (its user should keep the wallet open, §7.2); the
+            # LSPS5 wake-up is skipped for it (`Role.notify_lsps5`).
             await self.role.notify(client, "hold_expiring", plan.warn_at.get(client, height))
         for client in plan.failed:
             if not self.role.engine.is_online(client):

@@ -18,7 +18,7 @@ from lsp_node.engine import (
     OnionMessageReceived,
     PaymentForwarded,
 )
-from lsp_node.errors import LspNodeError
+from lsp_node.errors import InvalidArgumentError, LspNodeError
 from lsp_node.lsp.context import Role, short
 from lsp_node.lsp.devices import Devices
 from lsp_node.lsp.holding import Holding
@@ -108,9 +108,13 @@ class LspService:
         if notifier is None or notifier.webhooks is None:
             log.info("dropping an LSPS5 %s for %s: [lsps5] is off", event.method, short(event.client_node_id))
             return
-        await notifier.enqueue_webhook(
-            event.client_node_id, event.app_name, event.url, event.method, list(event.headers), event.body
-        )
+        try:
+            await notifier.enqueue_webhook(
+                event.client_node_id, event.app_name, event.url, event.method, list(event.headers), event.body
+            )
+        except InvalidArgumentError as e:
+            # Malformed (no signature or timestamp): replaying the event cannot mend it.
+            log.warning("dropping an LSPS5 %s for %s: %s", event.method, short(event.client_node_id), e)
 
     async def on_message(self, tlv_type: int, payload: bytes, context: str | None, responder: str | None) -> None:
         try:

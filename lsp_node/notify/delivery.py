@@ -23,6 +23,7 @@ from lsp_node.notify.settings import NotifierSettings
 from lsp_node.notify.store import Device, NotificationStore, OutboxEntry
 from lsp_node.notify.urls import check_template, render_url
 from lsp_node.notify.webhook import WebhookPolicy, post_webhook
+from lsp_node.notify.webhook_store import STALE_AFTER_SECS
 
 log = logging.getLogger("lsp_node.notify")
 
@@ -112,10 +113,28 @@ class Notifier:
         self, client_id: str, app_name: str, url: str, method: str, headers: list[tuple[str, str]], body: str
     ) -> bool:
         """Queue one signed LSPS5 notification (see `WebhookOutbox.enqueue_webhook`) and wake `run`."""
-        created = await self.store.run(self.store.enqueue_webhook, client_id, app_name, url, method, headers, body)
+        limits = self.webhooks.limits if self.webhooks is not None else None
+        created = await self.store.run(
+            self.store.enqueue_webhook, client_id, app_name, url, method, headers, body, limits=limits
+        )
         if created:
             self._wake.set()
         return created
+
+    async def has_device(self, client_id: str) -> bool:
+        """Whether the client's pushes go through apprise (it has an unexpired device)."""
+        return await self.store.run(self.store.has_device, client_id)
+
+    async def lsps5_cooling_down(self, client_id: str, method: str) -> bool:
+        """Whether our per-(client, method) LSPS5 cooldown holds (False when LSPS5 is off)."""
+        if self.webhooks is None:
+            return False
+        cooldown = self.webhooks.notify_cooldown_secs
+        return await self.store.run(self.store.lsps5_cooling_down, client_id, method, cooldown)
+
+    async def lsps5_notified(self, client_id: str, method: str) -> None:
+        """Start the (client, method) cooldown: the engine has been asked to notify."""
+        await self.store.run(self.store.lsps5_notified, client_id, method)
 
     def wake(self) -> None:
         """Look at the outbox now (a push made due by hand, e.g. the operator's retry)."""
@@ -249,6 +268,13 @@ class Notifier:
         if payload is None or self.webhooks is None:
             why = "LSPS5 is off" if payload is not None else "no payload"
             await self.store.run(self.store.mark_dead, entry.id, now, why)
+            return False
+        age = now - payload.signed_at
+        if age > STALE_AFTER_SECS:
+            # Receivers refuse a timestamp older than 10 minutes: sending it only wastes a POST.
+            why = f"stale: signed {age / 60:.0f} minutes ago (bLIP-55 receivers refuse past 10)"
+            await self.store.run(self.store.mark_dead, entry.id, now, why)
+            log.info("notify: %s webhook for client %s given up unsent: %s", entry.kind, tag, why)
             return False
         async with self._semaphore():
             result = await post_webhook(payload.url, payload.headers, payload.body, self.webhooks)

@@ -21,7 +21,7 @@ from lsp_node.db import Database, Schema, Store
 from lsp_node.errors import ConfigError, InvalidArgumentError
 from lsp_node.notify.ids import PLATFORM_RE, DeviceFormat, check_client_id, check_device_id, client_tag, device_format
 from lsp_node.notify.kinds import check_kind
-from lsp_node.notify.webhook_store import WebhookOutbox
+from lsp_node.notify.webhook_store import WebhookOutbox, webhooks
 
 log = logging.getLogger("lsp_node.notify")
 
@@ -101,39 +101,6 @@ def push_counters(db: Database) -> None:
             SELECT 'retried', COALESCE(SUM(CASE WHEN status = 'pending' THEN attempts
                                                 ELSE MAX(attempts - 1, 0) END), 0)
             FROM notify_outbox;
-        """
-    )
-
-
-def webhooks(db: Database) -> None:
-    # LSPS5: a push row may be a signed webhook POST (delivery 'webhook') beside the apprise
-    # pushes. Each is one notification for one URL, so several may be pending for one client and
-    # method: the one-pending rule stays apprise's. `signature` is unique, so an engine event
-    # replayed after a crash queues nothing twice. `notify_lsps5_webhooks` is what the operator
-    # sees: every (client, app) lightning-liquidity has notified, with its last URL.
-    db.executescript(
-        """
-        ALTER TABLE notify_outbox ADD COLUMN delivery TEXT NOT NULL DEFAULT 'apprise';
-        DROP INDEX IF EXISTS notify_outbox_one_pending;
-        CREATE UNIQUE INDEX notify_outbox_one_pending
-            ON notify_outbox (client_id, kind) WHERE status = 'pending' AND delivery = 'apprise';
-        CREATE TABLE notify_webhook (
-            outbox_id   INTEGER PRIMARY KEY REFERENCES notify_outbox (id) ON DELETE CASCADE,
-            app_name    TEXT    NOT NULL,
-            url         TEXT    NOT NULL,
-            headers     TEXT    NOT NULL,
-            body        TEXT    NOT NULL,
-            signature   TEXT    NOT NULL UNIQUE,
-            last_status INTEGER
-        );
-        CREATE TABLE notify_lsps5_webhooks (
-            client_id   TEXT NOT NULL,
-            app_name    TEXT NOT NULL,
-            url         TEXT NOT NULL,
-            first_seen  REAL NOT NULL,
-            last_seen   REAL NOT NULL,
-            PRIMARY KEY (client_id, app_name)
-        );
         """
     )
 
@@ -322,6 +289,14 @@ class NotificationStore(WebhookOutbox):
             log.info("notify: removed device of client %s on %s", client_tag(cid), platform)
         return removed
 
+    def has_device(self, client_id: str, now: float | None = None) -> bool:
+        """Whether the client has an unexpired device (its pushes go through apprise)."""
+        rows = self._rows(
+            "SELECT 1 AS x FROM notify_devices WHERE client_id = ? AND expires_at > ? LIMIT 1",
+            (check_client_id(client_id), _now(now)),
+        )
+        return bool(rows)
+
     def devices(self, client_id: str, now: float | None = None) -> list[Device]:
         """The client's unexpired devices, oldest registration first."""
         cid = check_client_id(client_id)
@@ -342,6 +317,7 @@ class NotificationStore(WebhookOutbox):
                 "DELETE FROM notify_outbox WHERE status != 'pending' AND finished_at < ?",
                 (t - self.outbox_retention_secs,),
             )
+            self._purge_webhooks(t)
             return int(n)
 
         n = self.call(purge)
@@ -445,6 +421,8 @@ class NotificationStore(WebhookOutbox):
             entry = OutboxEntry(**rows[0])
             if entry.status == "sent":
                 raise InvalidArgumentError("the push was sent already")
+            if entry.delivery == "webhook":
+                self._check_webhook_retry(outbox_id, t)
             if entry.status == "dead":
                 pending = self._store.rows(
                     "SELECT 1 AS x FROM notify_outbox WHERE client_id = ? AND kind = ? AND status = 'pending'"

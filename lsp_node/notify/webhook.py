@@ -13,7 +13,7 @@ import ipaddress
 import re
 import socket
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,18 +21,25 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from lsp_node.notify.webhook_store import WebhookLimits
+
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True)
 class WebhookPolicy:
-    """The operator's `[lsps5]` rules for sending."""
+    """The operator's `[lsps5]` rules for sending and queueing."""
 
     allow_http: bool = False
     allow_private_destinations: bool = False
     request_timeout_secs: float = 10.0
     #: Extra trusted certificate authorities (PEM), added to the system's.
     ca_file: Path | None = None
+    #: What clients can make the outbox hold.
+    limits: WebhookLimits = field(default_factory=WebhookLimits)
+    #: Our own cooldown per (client, method), kept in notify.sqlite: a reconnect does not reset
+    #: it (lightning-liquidity's 60 s one, any method, is reset by one).
+    notify_cooldown_secs: float = 3600.0
 
 
 @dataclass(frozen=True)
