@@ -60,6 +60,8 @@ class FakeEngine:
     _scids: Any = field(default_factory=lambda: itertools.count(0x10000000001))
     #: every lsps5_notify call: (client, method, timeout); None: the LSPS5 service is off
     lsps5_calls: list[tuple[str, str, int | None]] | None = None
+    #: what lsps5_notify answers ("queued", or "cooldown" as lightning-liquidity's 60 s would)
+    lsps5_outcome: str = "queued"
 
     def node_id(self) -> str:
         return self.own_id
@@ -100,7 +102,7 @@ class FakeEngine:
         if self.lsps5_calls is None:
             return "off"
         self.lsps5_calls.append((client, method, timeout))
-        return "queued"
+        return self.lsps5_outcome
 
     def get_intercept_scid(self) -> int:
         return int(next(self._scids))

@@ -54,10 +54,11 @@ def signed_at(headers: list[tuple[str, str]]) -> float:
     return t.timestamp()
 
 
-#: Migration 3 (LSPS5), one statement at a time: `executescript` would commit before its script
-#: and run each statement on its own, so a crash half way would leave the column added and the
-#: migration unrecorded, and every later start failing on it. Run with `execute`, the statements
-#: are part of the migration's transaction, recorded with it or not at all.
+#: Migration 3 (LSPS5), one statement at a time with `execute`: sqlite-utils runs a migration and
+#: its record in one transaction, so a crash half way leaves nothing (tests/test_lsps5_outbox.py).
+#: sqlite3's own `executescript` would commit before the script and run each statement on its own;
+#: sqlite-utils 4.2's `Database.executescript` avoids that inside a transaction, but this does not
+#: rely on it.
 M003_WEBHOOKS: Final = (
     # A push row may be a signed webhook POST (delivery 'webhook') beside the apprise pushes.
     # Each is one notification for one URL, so several may be pending for one client and method:
