@@ -126,7 +126,28 @@ async def test_a_client_registers_a_webhook_and_gets_a_signed_notification(
         [sent] = state["deliveries"]
         assert (sent["method"], sent["status"], sent["last_status"]) == ("lsps5.webhook_registered", "sent", 200)
         assert "SECRETPATH" not in str(state)
-        assert "SECRETPATH" not in (lsp.dir / "stderr.log").read_text()
+
+        # The operator asks the LSP to wake the phone for liquidity management: not while it is
+        # connected (nothing to wake); once it is gone, one signed notification reaches the hook.
+        route = f"/api/lsps5/{phone.node_id}/notify"
+        ask = {"method": "lsps5.liquidity_management_request"}
+        assert (await lsp.api("POST", route, ask))["outcome"] == "online"
+        phone.disconnect(lsp.node_id)
+
+        async def asked() -> bool:
+            return (await lsp.api("POST", route, ask))["outcome"] != "online"
+
+        await until(asked, "the LSP sees the phone gone")
+        await until(lambda: len(https_hook.posts) == 2, "the liquidity_management_request POST")
+        headers, body = https_hook.posts[1]
+        assert '"method":"lsps5.liquidity_management_request"' in body
+        assert LightningNode.lsps5_verify(lsp.node_id, headers["x-lsps5-timestamp"], headers["x-lsps5-signature"], body)
+        # Our per-method cooldown holds the next one back (a reconnect would not reset it).
+        assert (await lsp.api("POST", route, ask))["outcome"] == "cooldown"
+        await asyncio.sleep(1)
+        assert len(https_hook.posts) == 2
+        log = (lsp.dir / "stderr.log").read_text()
+        assert "SECRETPATH" not in log and "https://127.0.0.1" not in log
     finally:
         await lsp.stop()
         await pushes.stop()
