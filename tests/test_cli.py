@@ -124,6 +124,8 @@ async def test_node_commands(net: Net) -> None:
     assert lsps2 == {"enabled": False, "channels": []} and table.startswith("LSPS2 off")
     table, lsps5 = await both(a, "lsps5")
     assert lsps5["enabled"] is False and lsps5["webhooks"] == [] and table.startswith("LSPS5 off")
+    off = await cli(a, "lsps5", "notify", net.alice.node_id, "liquidity_management_request")
+    assert off.code != 0 and "LSPS5 is off" in off.err, off
     doc = (await ok(a, "openapi")).json()
     assert doc["openapi"] == "3.1.0" and "/api/holds/{hold_id}/fail" in doc["paths"]
     assert (await ok(a, "sync")).out.strip() == f"height {net.chain.raw.height}"
