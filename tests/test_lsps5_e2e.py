@@ -142,7 +142,7 @@ async def test_a_client_registers_a_webhook_and_gets_a_signed_notification(
         headers, body = https_hook.posts[1]
         assert '"method":"lsps5.liquidity_management_request"' in body
         assert LightningNode.lsps5_verify(lsp.node_id, headers["x-lsps5-timestamp"], headers["x-lsps5-signature"], body)
-        # Our per-method cooldown holds the next one back (a reconnect would not reset it).
+        # A cooldown holds the next one back (ours per method, checked first; lightning-liquidity's 60 s too).
         assert (await lsp.api("POST", route, ask))["outcome"] == "cooldown"
         await asyncio.sleep(1)
         assert len(https_hook.posts) == 2
