@@ -141,6 +141,27 @@ pub struct PayInvoice {
     pub amount_msat: Option<u64>,
 }
 
+/// BOLT async payments, recipient: the blinded paths its server handed out (hex of LDK's encoding).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsyncSetPaths {
+    pub paths_hex: String,
+}
+
+/// BOLT async payments, server (ldk-node's own): paths for the recipient with this id (hex).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsyncServerPaths {
+    pub recipient_id_hex: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayOffer {
+    pub offer: String,
+    pub amount_msat: u64,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Payment {
@@ -179,6 +200,10 @@ pub enum Command {
     Lsps1RequestChannel(Lsps1RequestChannel),
     Lsps1CheckOrder(Lsps1CheckOrder),
     PayInvoice(PayInvoice),
+    AsyncSetPaths(AsyncSetPaths),
+    AsyncReceiveOffer,
+    AsyncServerPaths(AsyncServerPaths),
+    PayOffer(PayOffer),
     Payment(Payment),
     SendOnchain(SendOnchain),
     WaitEvent(WaitEvent),
