@@ -22,7 +22,9 @@ from .conftest import Chain
 from .ldk_node_peer import LdkNodePeer, LdkNodePeerError
 from .lightningrod_net import until
 
-CLIENT = {"async_payments_role": "client", "sync_interval_secs": 1}
+# Static-remote-key channels, as this project's LSP opens: a recipient without on-chain funds
+# refuses an anchor channel (it could not fund the reserve).
+CLIENT = {"async_payments_role": "client", "sync_interval_secs": 1, "anchor_channels": False}
 
 
 @dataclass
@@ -94,6 +96,14 @@ async def async_net(
             return ready and await usable(payer) and await usable(recipient)
 
         await until(all_usable, "channels usable", 60)
+
+        # The payer reaches the recipient's LSP (the offer's introduction node) by the address in
+        # its node announcement: wait until the gossip brought it (ldk-node announces its node on
+        # a timer, this project's LSP when its channel is announced).
+        async def announced() -> bool:
+            return (await payer.graph_node(keeper.node_id))["announced"]
+
+        await until(announced, "the recipient's LSP's node announcement at the payer", 180)
         paths = await keeper.recipient_paths(recipient.node_id)
         await recipient.async_set_paths(paths)
         offer = ""

@@ -178,6 +178,10 @@ class LdkNodePeer:
         """Start paying a BOLT12 offer; returns the payment id (the outcome comes as an event)."""
         return str((await self.call("pay_offer", offer=offer, amount_msat=amount_msat))["payment_id"])
 
+    async def graph_node(self, node_id: str) -> dict[str, bool]:
+        """Whether this node's graph knows `node_id` (`known`) and its node announcement (`announced`)."""
+        return dict(await self.call("graph_node", node_id=node_id))
+
     async def payment(self, payment_id: str) -> dict[str, Any]:
         return dict(await self.call("payment", payment_id=payment_id))
 

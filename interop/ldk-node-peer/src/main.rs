@@ -20,6 +20,7 @@ use ldk_node::lightning::blinded_path::message::BlindedMessagePath;
 use ldk_node::lightning::ln::channelmanager::PaymentId;
 use ldk_node::lightning::ln::msgs::SocketAddress;
 use ldk_node::lightning::offers::offer::Offer;
+use ldk_node::lightning::routing::gossip::NodeId;
 use ldk_node::lightning::util::ser::{Readable, Writeable};
 use ldk_node::lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
 use ldk_node::lightning_liquidity::lsps1::msgs::LSPS1OrderId;
@@ -166,6 +167,15 @@ impl Driver {
                 let offer = Offer::from_str(p.offer.trim()).map_err(|e| format!("bad offer: {e:?}"))?;
                 let id = self.node()?.bolt12_payment().send_using_amount(&offer, p.amount_msat, None, None, None);
                 Ok(json!({"payment_id": events::hex(&id.map_err(err)?.0)}))
+            }
+            Command::GraphNode(g) => {
+                let node = self.node()?;
+                let id = NodeId::from_pubkey(&pubkey(&g.node_id)?);
+                let info = node.network_graph().node(&id);
+                Ok(json!({
+                    "known": info.is_some(),
+                    "announced": info.is_some_and(|i| i.announcement_info.is_some()),
+                }))
             }
             Command::Payment(p) => {
                 let id = PaymentId(hex32(&p.payment_id)?);
@@ -360,7 +370,7 @@ fn hex32(s: &str) -> Result<[u8; 32], String> {
 }
 
 fn unhex(s: &str) -> Result<Vec<u8>, String> {
-    if s.len() % 2 != 0 || !s.is_ascii() {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
         return Err("bad hex: odd length or not ASCII".into());
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| "bad hex".to_string())).collect()

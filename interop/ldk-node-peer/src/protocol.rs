@@ -155,6 +155,13 @@ pub struct AsyncServerPaths {
     pub recipient_id_hex: String,
 }
 
+/// What this node's network graph knows of `node_id`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphNode {
+    pub node_id: String,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PayOffer {
@@ -204,6 +211,7 @@ pub enum Command {
     AsyncReceiveOffer,
     AsyncServerPaths(AsyncServerPaths),
     PayOffer(PayOffer),
+    GraphNode(GraphNode),
     Payment(Payment),
     SendOnchain(SendOnchain),
     WaitEvent(WaitEvent),
