@@ -31,6 +31,7 @@ __all__ = [
     "Peer",
     "PendingIntercept",
     "RegtestChain",
+    "StaticInvoice",
     "__version__",
     "verify_message",
 ]
@@ -59,6 +60,7 @@ class NodeOptions:
         "log_max_bytes",
         "log_keep_files",
         "announce_addresses",
+        "async_payments_server",
     )
     def __new__(
         cls,
@@ -78,6 +80,7 @@ class NodeOptions:
         log_max_bytes: int = ...,
         log_keep_files: int = ...,
         announce_addresses: list[str] = ...,
+        async_payments_server: bool = ...,
     ) -> Self: ...
     @property
     def listen_addr(self) -> str: ...
@@ -109,6 +112,8 @@ class NodeOptions:
     def log_keep_files(self) -> int: ...
     @property
     def announce_addresses(self) -> list[str]: ...
+    @property
+    def async_payments_server(self) -> bool: ...
 
 @final
 class Balance:
@@ -524,6 +529,22 @@ class Forward:
     def created_at(self) -> int: ...
 
 @final
+class StaticInvoice:
+    """A static invoice kept for an offline async-payment recipient: whose (`recipient`, its
+    node id), which of its slots, the invoice's size and when it was last replaced."""
+
+    __match_args__ = ("recipient", "slot", "invoice_bytes", "updated_at")
+    def __new__(cls, recipient: str, slot: int, invoice_bytes: int, updated_at: int) -> Self: ...
+    @property
+    def recipient(self) -> str: ...
+    @property
+    def slot(self) -> int: ...
+    @property
+    def invoice_bytes(self) -> int: ...
+    @property
+    def updated_at(self) -> int: ...
+
+@final
 class ForwardTotals:
     """Totals over the forwarding history: forwards, fees earned and amounts sent on (msat)."""
 
@@ -898,6 +919,8 @@ class Node:
     def payment_counts(self) -> Awaitable[list[tuple[str, str, int]]]: ...
     def list_forwards(self, limit: int = 50, offset: int = 0) -> Awaitable[list[Forward]]: ...
     def forward_totals(self) -> Awaitable[ForwardTotals]: ...
+    def async_recipient_paths(self, node_id: str, valid_days: int = 365) -> str: ...
+    def static_invoices(self) -> Awaitable[list[StaticInvoice]]: ...
     def payment(self, payment_id: str) -> Awaitable[Payment | None]: ...
     def get_intercept_scid(self) -> int: ...
     def forward_intercepted_htlc(self, intercept_id: str, next_node_id: str, amount_msat: int) -> Awaitable[None]: ...

@@ -224,7 +224,9 @@ async def run(settings: Settings, on_ready: Callable[[StartupInfo], Awaitable[No
             str(settings.network_dir),
             network=settings.node.network,
             esplora_url=esplora_url,
-            options=settings.node.options(accept_intercept_htlcs=settings.lsp.enabled),
+            options=settings.node.options(
+                accept_intercept_htlcs=settings.lsp.enabled, async_payments_server=settings.async_payments.enabled
+            ),
         )
         stack.push_async_callback(node.stop)
 

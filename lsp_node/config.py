@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, cast, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -110,8 +110,9 @@ class NodeSettings(_Section):
         default="text", description="text lines, or one JSON object per line (ts, level, logger, message)."
     )
 
-    def options(self, *, accept_intercept_htlcs: bool) -> NodeOptions:
-        """The engine options these settings describe; interception follows the LSP role."""
+    def options(self, *, accept_intercept_htlcs: bool, async_payments_server: bool = False) -> NodeOptions:
+        """The engine options these settings describe; interception follows the LSP role, HTLC
+        holds for BOLT async payments the [async_payments] section."""
         return NodeOptions(
             listen_addr=self.listen_addr,
             sync_interval_secs=self.sync_interval_secs,
@@ -128,6 +129,7 @@ class NodeSettings(_Section):
             log_max_bytes=self.log_max_bytes,
             log_keep_files=self.log_keep_files,
             announce_addresses=list(self.announce_addresses),
+            async_payments_server=async_payments_server,
         )
 
     @field_validator("listen_addr")
@@ -272,6 +274,17 @@ class MonitorSettings(_Section):
     retention_days: float = Field(default=14.0, gt=0, le=3650, description="Samples older than this are deleted.")
 
 
+class AsyncPaymentsSettings(_Section):
+    """BOLT async payments, server side (SPEC.md §13): payers' HTLCs flagged `hold_htlc` are held
+    until the recipient releases them, and offline recipients' static invoices are kept and
+    served. Needs the LSP role ([lsp] enabled): the recipients' messages wait in its mailbox."""
+
+    enabled: bool = Field(default=False, description="Serve BOLT async payments (advertises htlc_hold).")
+    paths_valid_days: int = Field(
+        default=365, ge=1, le=3650, description="How long the blinded paths given to a recipient stay valid."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
 
@@ -281,6 +294,7 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = NotificationSettings()
     admin: AdminSettings = AdminSettings()
     monitor: MonitorSettings = MonitorSettings()
+    async_payments: AsyncPaymentsSettings = AsyncPaymentsSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -296,6 +310,14 @@ class Settings(BaseSettings):
     @property
     def network_dir(self) -> Path:
         return self.node.data_dir / self.node.network
+
+    @model_validator(mode="after")
+    def _async_needs_the_mailbox(self) -> Settings:
+        if self.async_payments.enabled and not self.lsp.enabled:
+            raise ValueError(
+                "[async_payments] enabled needs [lsp] enabled: offline recipients' messages wait in its mailbox"
+            )
+        return self
 
 
 def _section_model(annotation: Any) -> type[BaseModel] | None:

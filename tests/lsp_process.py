@@ -38,6 +38,7 @@ class LspProcess:
         announce: bool = False,
         admin_listen: str = "127.0.0.1:0",
         launcher: list[str] | None = None,
+        sections: dict[str, dict[str, object]] | None = None,
         **lsp: object,
     ) -> None:
         """`role=False`: a plain routing node (main.py with the LSP role off). `announce`: listen
@@ -57,6 +58,8 @@ class LspProcess:
         self.token = ""
         self.admin_listen = admin_listen
         self.launcher = launcher or [sys.executable, "main.py"]
+        # Other config sections, e.g. {"async_payments": {"enabled": True}}.
+        self.sections = sections or {}
 
     @property
     def node_id(self) -> str:
@@ -96,6 +99,9 @@ cooldown_secs = 0
 webhook = "{self.push_url}"
 """
         )
+        with cfg.open("a") as f:
+            for name, keys in self.sections.items():
+                f.write(f"[{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items()))
         return cfg
 
     async def start(self, fault: str | None = None) -> None:

@@ -120,6 +120,10 @@ async def test_node_commands(net: Net) -> None:
     table, cfg = await both(a, "config")
     assert cfg["notifications"]["templates"] == {"webhook": "<redacted>"} and "push/{device}" not in table
     assert re.search(r"^notifications\.templates\.webhook\s+<redacted>$", table, re.M), table
+    table, served = await both(a, "async")
+    assert served == {"enabled": False, "static_invoices": []} and table.startswith("async payments off")
+    refused = await cli(a, "async", "paths", net.alice.node_id)
+    assert refused.code == 1 and "async payments server is off" in refused.err, refused
     doc = (await ok(a, "openapi")).json()
     assert doc["openapi"] == "3.1.0" and "/api/holds/{hold_id}/fail" in doc["paths"]
     assert (await ok(a, "sync")).out.strip() == f"height {net.chain.raw.height}"

@@ -350,6 +350,16 @@ class Ops:
 
     # -- configuration --------------------------------------------------------------------------------
 
+    # -- BOLT async payments ------------------------------------------------------------------------
+
+    async def async_payments(self) -> dict[str, Any]:
+        enabled = self.settings is not None and self.settings.async_payments.enabled
+        return {"enabled": enabled, "static_invoices": [fields(i) for i in await self.node.static_invoices()]}
+
+    def async_recipient_paths(self, node_id: str) -> dict[str, Any]:
+        days = self.settings.async_payments.paths_valid_days if self.settings else 365
+        return {"node_id": node_id, "valid_days": days, "paths": self.node.async_recipient_paths(node_id, days)}
+
     def config(self) -> dict[str, Any]:
         """The effective configuration (file, environment and command line applied), secrets
         redacted: push URL templates (they hold API keys) and credentials in the Esplora URL."""

@@ -84,6 +84,11 @@ def show_forwards(d: Any) -> str:
     return head + "\n" + tables.table(d["forwards"], cols, ["id", "at", "from", "to", "amount_msat", "fee_msat"])
 
 
+def show_async(d: Any) -> str:
+    head = "async payments served" if d["enabled"] else "async payments off ([async_payments] enabled = false)"
+    return head + "\n" + tables.table(d["static_invoices"], ["recipient", "slot", "invoice_bytes", "updated_at"])
+
+
 def one(key: str) -> Callable[[Any], str]:
     return lambda d: str(d[key])
 
@@ -247,6 +252,22 @@ COMMANDS: Final[list[Command]] = [
         lambda a: "/api/forwards" + query(a, "limit", "offset"),
         show_forwards,
         args=page_args(),
+    ),
+    Command(
+        ("async",),
+        "BOLT async payments: whether served, the static invoices kept",
+        "GET",
+        fixed("/api/async"),
+        show_async,
+    ),
+    Command(
+        ("async", "paths"),
+        "blinded paths to this node for recipient NODE_ID (hex; give them to its wallet)",
+        "POST",
+        fixed("/api/async/paths"),
+        one("paths"),
+        body=lambda a: {"node_id": a.node_id},
+        args=[(("node_id",), {})],
     ),
     Command(
         ("holds",),

@@ -1,6 +1,7 @@
 //! lsp_engine: an LDK Lightning node with a BDK wallet, an Esplora chain source and SQLite
 //! storage. Pure Rust; the Python bindings live in the `lsp_node_ldk` crate.
 
+mod async_server;
 mod builder;
 pub mod chain;
 mod channels;
@@ -21,10 +22,12 @@ mod tasks;
 pub mod types;
 pub mod wallet;
 
+pub use async_server::{recipient_label, MAX_PATHS_VALID_DAYS};
 pub use config::{NodeConfig, NodeOptions};
 pub use error::{Error, Result};
 pub use event::{NodeEvent, QueuedEvent};
 pub use io::InterceptRecord;
+pub use io::StaticInvoiceRecord;
 pub use io::{ForwardRecord, ForwardTotals, PaymentRecord};
 pub use model::{ChannelInfo, HeldHop, InboundHtlc, InvoiceInfo, OnionMessageStats, PeerInfo};
 pub use node::Node;

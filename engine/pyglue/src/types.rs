@@ -344,6 +344,28 @@ impl From<lsp_engine::ForwardTotals> for ForwardTotals {
 }
 
 record!(
+    /// A static invoice kept for an offline async-payment recipient: whose (`recipient`, its
+    /// node id), which of its slots, the invoice's size and when it was last replaced.
+    StaticInvoice {
+        recipient: String,
+        slot: u16,
+        invoice_bytes: u64,
+        updated_at: u64,
+    }
+);
+
+impl From<lsp_engine::StaticInvoiceRecord> for StaticInvoice {
+    fn from(r: lsp_engine::StaticInvoiceRecord) -> Self {
+        Self {
+            recipient: lsp_engine::recipient_label(&r.recipient_id),
+            slot: r.slot,
+            invoice_bytes: r.invoice_bytes,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+record!(
     /// One next hop of a held payment (see SPEC.md): the node right after the payer's LSP on a
     /// path, the intercept SCID the LSP assigned to it, and the LSP's fee and CLTV delta there.
     HeldHop {
@@ -387,6 +409,7 @@ pub struct NodeOptions {
     pub log_max_bytes: u64,
     pub log_keep_files: u32,
     pub announce_addresses: Vec<String>,
+    pub async_payments_server: bool,
 }
 
 fn default() -> lsp_engine::NodeOptions {
@@ -413,6 +436,7 @@ impl NodeOptions {
         log_max_bytes = default().log_max_bytes,
         log_keep_files = default().log_keep_files,
         announce_addresses = default().announce_addresses,
+        async_payments_server = default().async_payments_server,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -420,6 +444,7 @@ impl NodeOptions {
         to_self_delay: u16, min_funding_confirmations: u32, forward_immediately: bool, onion_message_rate_per_sec: u32,
         onion_message_burst: u32, max_queued_onion_messages: u32, max_intercepted_per_peer: u32,
         min_inbound_channel_sat: u64, log_max_bytes: u64, log_keep_files: u32, announce_addresses: Vec<String>,
+        async_payments_server: bool,
     ) -> Self {
         Self {
             listen_addr,
@@ -437,6 +462,7 @@ impl NodeOptions {
             log_max_bytes,
             log_keep_files,
             announce_addresses,
+            async_payments_server,
         }
     }
 
@@ -458,6 +484,7 @@ impl NodeOptions {
             "log_max_bytes",
             "log_keep_files",
             "announce_addresses",
+            "async_payments_server",
         ];
         Ok(pyo3::types::PyTuple::new(py, names)?.unbind())
     }
@@ -485,6 +512,7 @@ impl From<&NodeOptions> for lsp_engine::NodeOptions {
             log_max_bytes: o.log_max_bytes,
             log_keep_files: o.log_keep_files,
             announce_addresses: o.announce_addresses.clone(),
+            async_payments_server: o.async_payments_server,
         }
     }
 }
@@ -498,6 +526,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Payment>()?;
     m.add_class::<Forward>()?;
     m.add_class::<ForwardTotals>()?;
+    m.add_class::<StaticInvoice>()?;
     m.add_class::<HeldHop>()?;
     m.add_class::<PendingIntercept>()?;
     m.add_class::<OnionMessageStats>()?;

@@ -52,6 +52,11 @@ const STEPS: &[&str] = &[
         id INTEGER PRIMARY KEY AUTOINCREMENT, prev_channel_id TEXT, next_channel_id TEXT,
         prev_node_id TEXT, next_node_id TEXT, fee_earned_msat INTEGER, outbound_amount_msat INTEGER,
         claim_from_onchain_tx INTEGER NOT NULL, created_at INTEGER NOT NULL);",
+    // 6: static invoices kept for offline async-payment recipients (`static_invoices.rs`).
+    // LDK does not persist PersistStaticInvoice: what the server acknowledged must be here.
+    "CREATE TABLE IF NOT EXISTS static_invoices (
+        recipient_id BLOB NOT NULL, slot INTEGER NOT NULL, invoice BLOB NOT NULL,
+        request_path BLOB NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (recipient_id, slot));",
 ];
 
 /// The version this build writes.
