@@ -16,6 +16,8 @@ __all__ = [
     "HtlcIntercepted",
     "InboundHtlc",
     "InvoiceInfo",
+    "JitChannel",
+    "Lsps2Options",
     "Node",
     "NodeOptions",
     "OnionMessageIntercepted",
@@ -61,6 +63,7 @@ class NodeOptions:
         "log_keep_files",
         "announce_addresses",
         "async_payments_server",
+        "lsps2",
     )
     def __new__(
         cls,
@@ -81,6 +84,7 @@ class NodeOptions:
         log_keep_files: int = ...,
         announce_addresses: list[str] = ...,
         async_payments_server: bool = ...,
+        lsps2: Lsps2Options | None = None,
     ) -> Self: ...
     @property
     def listen_addr(self) -> str: ...
@@ -114,6 +118,122 @@ class NodeOptions:
     def announce_addresses(self) -> list[str]: ...
     @property
     def async_payments_server(self) -> bool: ...
+    @property
+    def lsps2(self) -> Lsps2Options | None: ...
+
+@final
+class Lsps2Options:
+    """The LSPS2 (JIT channel) service's terms; `Lsps2Options()` holds the engine's defaults."""
+
+    def __new__(
+        cls,
+        *,
+        min_payment_size_msat: int = ...,
+        max_payment_size_msat: int = ...,
+        min_fee_msat: int = ...,
+        proportional_ppm: int = ...,
+        min_lifetime_blocks: int = ...,
+        max_client_to_self_delay: int = ...,
+        valid_for_secs: int = ...,
+        channel_over_payment_sat: int = ...,
+        max_channel_sat: int = ...,
+        zero_conf: bool = ...,
+        cltv_expiry_delta: int = ...,
+        max_unpaid_per_client: int = ...,
+        max_unpaid_total_sat: int = ...,
+    ) -> Self: ...
+    @property
+    def min_payment_size_msat(self) -> int: ...
+    @property
+    def max_payment_size_msat(self) -> int: ...
+    @property
+    def min_fee_msat(self) -> int: ...
+    @property
+    def proportional_ppm(self) -> int: ...
+    @property
+    def min_lifetime_blocks(self) -> int: ...
+    @property
+    def max_client_to_self_delay(self) -> int: ...
+    @property
+    def valid_for_secs(self) -> int: ...
+    @property
+    def channel_over_payment_sat(self) -> int: ...
+    @property
+    def max_channel_sat(self) -> int: ...
+    @property
+    def zero_conf(self) -> bool: ...
+    @property
+    def cltv_expiry_delta(self) -> int: ...
+    @property
+    def max_unpaid_per_client(self) -> int: ...
+    @property
+    def max_unpaid_total_sat(self) -> int: ...
+
+@final
+class JitChannel:
+    """A JIT channel sold over LSPS2: its intercept SCID, client, the fee offer bought, and `state` (sold, opening, ready, paid, failed, expired); `channel_sat` the channel funded (None: none was), `skimmed_msat` the fee skimmed from forwards over it so far."""
+
+    __match_args__ = (
+        "scid",
+        "client_node_id",
+        "user_channel_id",
+        "payment_size_msat",
+        "min_fee_msat",
+        "proportional_ppm",
+        "valid_until",
+        "state",
+        "channel_id",
+        "opening_fee_msat",
+        "created_at",
+        "updated_at",
+        "channel_sat",
+        "skimmed_msat",
+    )
+    def __new__(
+        cls,
+        scid: int,
+        client_node_id: str,
+        user_channel_id: str,
+        payment_size_msat: int | None,
+        min_fee_msat: int,
+        proportional_ppm: int,
+        valid_until: str,
+        state: str,
+        channel_id: str | None,
+        opening_fee_msat: int | None,
+        created_at: int,
+        updated_at: int,
+        channel_sat: int | None,
+        skimmed_msat: int,
+    ) -> Self: ...
+    @property
+    def scid(self) -> int: ...
+    @property
+    def client_node_id(self) -> str: ...
+    @property
+    def user_channel_id(self) -> str: ...
+    @property
+    def payment_size_msat(self) -> int | None: ...
+    @property
+    def min_fee_msat(self) -> int: ...
+    @property
+    def proportional_ppm(self) -> int: ...
+    @property
+    def valid_until(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def channel_id(self) -> str | None: ...
+    @property
+    def opening_fee_msat(self) -> int | None: ...
+    @property
+    def created_at(self) -> int: ...
+    @property
+    def updated_at(self) -> int: ...
+    @property
+    def channel_sat(self) -> int | None: ...
+    @property
+    def skimmed_msat(self) -> int: ...
 
 @final
 class Balance:
@@ -921,6 +1041,9 @@ class Node:
     def forward_totals(self) -> Awaitable[ForwardTotals]: ...
     def async_recipient_paths(self, node_id: str, valid_days: int = 365) -> str: ...
     def static_invoices(self) -> Awaitable[list[StaticInvoice]]: ...
+    def lsps2_channels(self, limit: int = 50, offset: int = 0) -> Awaitable[list[JitChannel]]: ...
+    @property
+    def lsps2_enabled(self) -> bool: ...
     def payment(self, payment_id: str) -> Awaitable[Payment | None]: ...
     def get_intercept_scid(self) -> int: ...
     def forward_intercepted_htlc(self, intercept_id: str, next_node_id: str, amount_msat: int) -> Awaitable[None]: ...

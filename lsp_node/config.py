@@ -18,7 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from lsp_node._ldk import NodeOptions
+from lsp_node._ldk import Lsps2Options, NodeOptions
 from lsp_node.errors import ConfigError
 from lsp_node.notify.urls import check_template
 
@@ -110,10 +110,13 @@ class NodeSettings(_Section):
         default="text", description="text lines, or one JSON object per line (ts, level, logger, message)."
     )
 
-    def options(self, *, accept_intercept_htlcs: bool, async_payments_server: bool = False) -> NodeOptions:
+    def options(
+        self, *, accept_intercept_htlcs: bool, async_payments_server: bool = False, lsps2: Lsps2Options | None = None
+    ) -> NodeOptions:
         """The engine options these settings describe; interception follows the LSP role, HTLC
-        holds for BOLT async payments the [async_payments] section."""
+        holds for BOLT async payments the [async_payments] section, JIT channels [lsps2]."""
         return NodeOptions(
+            lsps2=lsps2,
             listen_addr=self.listen_addr,
             sync_interval_secs=self.sync_interval_secs,
             log_level=self.log_level,
@@ -284,6 +287,80 @@ class AsyncPaymentsSettings(_Section):
         default=365, ge=1, le=3650, description="How long the blinded paths given to a recipient stay valid."
     )
 
+_LSPS2 = Lsps2Options()
+
+
+class Lsps2Settings(_Section):
+    """The LSPS2 service (JIT channels, bLIP-52) over LSPS0; defaults are the engine's."""
+
+    enabled: bool = Field(default=False, description="Sell JIT channels to wallets that ask over LSPS2.")
+    min_payment_size_msat: int = Field(default=_LSPS2.min_payment_size_msat, ge=1)
+    max_payment_size_msat: int = Field(default=_LSPS2.max_payment_size_msat, ge=1, le=2_100_000_000_000_000_000)
+    min_fee_msat: int = Field(default=_LSPS2.min_fee_msat, ge=0, description="Smallest opening fee.")
+    proportional_ppm: int = Field(
+        default=_LSPS2.proportional_ppm, ge=0, lt=1_000_000, description="Opening fee per million of the payment."
+    )
+    min_lifetime_blocks: int = Field(
+        default=_LSPS2.min_lifetime_blocks, ge=0, le=1_000_000, description="Blocks the JIT channel is kept open."
+    )
+    max_client_to_self_delay: int = Field(default=_LSPS2.max_client_to_self_delay, ge=144, le=2016)
+    valid_for_secs: int = Field(
+        default=_LSPS2.valid_for_secs, ge=60, le=7 * 86400, description="How long a fee offer stays valid."
+    )
+    channel_over_payment_sat: int = Field(
+        default=_LSPS2.channel_over_payment_sat, ge=0, description="Capacity added to the payment's size."
+    )
+    max_channel_sat: int = Field(default=_LSPS2.max_channel_sat, ge=1_000, le=21_000_000 * 100_000_000)
+    zero_conf: bool = Field(
+        default=_LSPS2.zero_conf, description="Make the channel usable before its funding confirms."
+    )
+    cltv_expiry_delta: int = Field(default=_LSPS2.cltv_expiry_delta, ge=48, le=2016)
+    max_unpaid_per_client: int = Field(
+        default=_LSPS2.max_unpaid_per_client,
+        ge=1,
+        le=1000,
+        description="Funded JIT channels a client may leave unpaid.",
+    )
+    max_unpaid_total_sat: int = Field(
+        default=_LSPS2.max_unpaid_total_sat,
+        ge=1_000,
+        le=21_000_000 * 100_000_000,
+        description="Capacity of all funded JIT channels not yet paid for.",
+    )
+
+    @model_validator(mode="after")
+    def _largest_payment_fits(self) -> Lsps2Settings:
+        # As the engine's check: the largest payment and the margin, plus 1% and 10000 sat
+        # for the channel's reserve and fees, must fit in the largest channel.
+        largest = -(-self.max_payment_size_msat // 1000) + self.channel_over_payment_sat
+        room = -(-largest // 100) + 10_000
+        if self.enabled and largest + room > self.max_channel_sat:
+            raise ValueError(
+                f"max_channel_sat {self.max_channel_sat} must hold max_payment_size_msat in sat plus "
+                f"channel_over_payment_sat ({largest}) and a margin of {room} sat"
+            )
+        return self
+
+    def engine_options(self) -> Lsps2Options | None:
+        """The engine's LSPS2 options, or None when the service is off."""
+        if not self.enabled:
+            return None
+        return Lsps2Options(
+            min_payment_size_msat=self.min_payment_size_msat,
+            max_payment_size_msat=self.max_payment_size_msat,
+            min_fee_msat=self.min_fee_msat,
+            proportional_ppm=self.proportional_ppm,
+            min_lifetime_blocks=self.min_lifetime_blocks,
+            max_client_to_self_delay=self.max_client_to_self_delay,
+            valid_for_secs=self.valid_for_secs,
+            channel_over_payment_sat=self.channel_over_payment_sat,
+            max_channel_sat=self.max_channel_sat,
+            zero_conf=self.zero_conf,
+            cltv_expiry_delta=self.cltv_expiry_delta,
+            max_unpaid_per_client=self.max_unpaid_per_client,
+            max_unpaid_total_sat=self.max_unpaid_total_sat,
+        )
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
@@ -295,6 +372,7 @@ class Settings(BaseSettings):
     admin: AdminSettings = AdminSettings()
     monitor: MonitorSettings = MonitorSettings()
     async_payments: AsyncPaymentsSettings = AsyncPaymentsSettings()
+    lsps2: Lsps2Settings = Lsps2Settings()
 
     @classmethod
     def settings_customise_sources(

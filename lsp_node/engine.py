@@ -23,6 +23,7 @@ from lsp_node._ldk import (
     HtlcIntercepted,
     InboundHtlc,
     InvoiceInfo,
+    JitChannel,
     NodeOptions,
     OnionMessageIntercepted,
     OnionMessagePeerConnected,
@@ -54,6 +55,7 @@ __all__ = [
     "HtlcIntercepted",
     "InboundHtlc",
     "InvoiceInfo",
+    "JitChannel",
     "LightningNode",
     "NodeOptions",
     "OnionMessageIntercepted",
@@ -311,6 +313,14 @@ class LightningNode:
 
     async def forward_totals(self) -> ForwardTotals:
         return await self._raw.forward_totals()
+
+    async def lsps2_channels(self, limit: int = 50, offset: int = 0) -> list[JitChannel]:
+        """The JIT channels sold over LSPS2, newest first."""
+        return await self._raw.lsps2_channels(limit, offset)
+
+    @property
+    def lsps2_enabled(self) -> bool:
+        return self._raw.lsps2_enabled
 
     async def payment(self, payment_id: str) -> Payment | None:
         return await self._raw.payment(payment_id)

@@ -58,6 +58,8 @@ ROUTES = [
     ("POST", "/api/push/test"),
     ("GET", "/api/config"),
     ("GET", "/api/openapi.json"),
+    # Issue 10: LSPS2.
+    ("GET", "/api/lsps2"),
 ]
 NODE = "02" + "ab" * 32
 UNKNOWN_NODE = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"

@@ -227,6 +227,28 @@ async def test_downstream_failure_named_by_the_engine_fails_only_that_htlc(lsp: 
     assert [h.state for h in lsp.store.holds()] == ["released"]
 
 
+async def test_a_failure_towards_another_node_is_not_blamed_on_a_holds_htlc(lsp: Lsp) -> None:
+    """The client's other payments fail over the same inbound channel: one to a JIT channel the
+    engine's LSPS2 service opened for some node, say. The engine cannot name an intercept for
+    it; a failure whose next node is none of the hold's HTLCs' must leave them forwarded."""
+    lsp.engine.channel_peers["chan-a"] = CLIENT
+    reply = await armed(lsp)
+    await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))
+    await lsp.service.role.drain()
+    await lsp.service.on_unblock(p.PaymentUnblock(PID, HASH), unblock_context(lsp))
+    jit_client = "03" + "ee" * 32
+    await lsp.service.handle(downstream_failure(next_node=jit_client))
+    assert lsp.store.htlc("i1").state == "forwarded"  # type: ignore[union-attr]
+    # Nor one that names no next node at all.
+    await lsp.service.handle(
+        HtlcHandlingFailed(8, "chan-a", "Forward { node_id: None, channel_id: ChannelId(..) }", None)
+    )
+    assert lsp.store.htlc("i1").state == "forwarded"  # type: ignore[union-attr]
+    # The hold's own next node failing is still its HTLC.
+    await lsp.service.handle(downstream_failure())
+    assert lsp.store.htlc("i1").state == "failed"  # type: ignore[union-attr]
+
+
 async def test_replayed_intercept_of_a_persisted_forward_is_not_redone(lsp: Lsp) -> None:
     reply = await armed(lsp)
     await lsp.service.holding.on_htlc_intercepted(htlc(scid(reply)))

@@ -85,6 +85,11 @@ async def test_push(ops: Ops, i: Inputs) -> Any:
     return await ops.test_push(i.get(TestPushBody).client)
 
 
+async def lsps2(ops: Ops, i: Inputs) -> Any:
+    q = i.get(Page)
+    return await ops.lsps2(q.limit, q.offset)
+
+
 async def config(ops: Ops, i: Inputs) -> Any:
     return ops.config()
 
@@ -144,6 +149,7 @@ ROUTES: Final[list[Route]] = [
         TestPushBody,
         example={"client": CLIENT},
     ),
+    Route("GET", "/api/lsps2", lsps2, "LSPS2: whether it runs, and the JIT channels sold, newest first", query=Page),
     Route("GET", "/api/config", config, "The effective configuration, secrets redacted"),
     Route("GET", "/api/async", async_payments, "BOLT async payments: whether served, the static invoices kept"),
     Route(

@@ -237,6 +237,11 @@ class Ops:
     async def forward_totals(self) -> dict[str, int]:
         return fields(await self.node.forward_totals())
 
+    async def lsps2(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        """Whether LSPS2 runs and the JIT channels sold, newest first (no secret in them)."""
+        channels = [fields(c) for c in await self.node.lsps2_channels(limit, offset)]
+        return {"enabled": self.node.lsps2_enabled, "channels": channels}
+
     # -- the LSP role: holds --------------------------------------------------------------------------
 
     async def holds(self, state: str | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:

@@ -89,6 +89,12 @@ def show_async(d: Any) -> str:
     return head + "\n" + tables.table(d["static_invoices"], ["recipient", "slot", "invoice_bytes", "updated_at"])
 
 
+def show_lsps2(d: Any) -> str:
+    head = "LSPS2 on" if d["enabled"] else "LSPS2 off ([lsps2] enabled = false)"
+    cols = ["scid", "client_node_id", "state", "payment_size_msat", "opening_fee_msat", "valid_until", "channel_id"]
+    return head + "\n" + tables.table(d["channels"], cols)
+
+
 def one(key: str) -> Callable[[Any], str]:
     return lambda d: str(d[key])
 
@@ -268,6 +274,14 @@ COMMANDS: Final[list[Command]] = [
         one("paths"),
         body=lambda a: {"node_id": a.node_id},
         args=[(("node_id",), {})],
+    ),
+    Command(
+        ("lsps2",),
+        "LSPS2: whether it runs, and the JIT channels sold, newest first",
+        "GET",
+        lambda a: "/api/lsps2" + query(a, "limit", "offset"),
+        show_lsps2,
+        args=page_args(),
     ),
     Command(
         ("holds",),

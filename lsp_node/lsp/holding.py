@@ -78,11 +78,14 @@ def match_downstream_failure(
     can tell which one failed; then that HTLC, or none if it is not one of these. Otherwise LDK's
     event names only the inbound channel (whose peer is the client) and the next node
     (`node_id: Some(..)` in the failure type): take the client's oldest forwarded HTLC of a
-    released hold whose next node appears in the failure type, else its oldest forwarded HTLC."""
+    released hold whose next node appears in the failure type, else none. The client's other
+    payments fail over the same inbound channel (a forward to a JIT channel the engine's LSPS2
+    service opened, a plain forward), so a failure towards a node none of its holds' HTLCs went
+    to is not theirs."""
     forwarded = [(hold, h) for hold, htlcs in candidates for h in htlcs]
     if intercept_id is not None:
         return next((m for m in forwarded if m[1].intercept_id == intercept_id), None)
-    return next((m for m in forwarded if m[1].next_node in failure_type), forwarded[0] if forwarded else None)
+    return next((m for m in forwarded if m[1].next_node in failure_type), None)
 
 
 class Holding:

@@ -144,11 +144,14 @@ impl Node {
             Arc::clone(&events),
             (opts.onion_message_rate_per_sec, opts.onion_message_burst),
         ));
+        let liquidity = crate::lsps::build(&config, &keys, &channel_manager, &store, &chain).await?;
+        // HTLCs handed to the LSPS2 service before a stop: LDK will not hand them out again.
+        let lsps2_handed = crate::lsps::timeout::HandedHtlcs::load(&store, std::time::Instant::now())?;
         let handler = MessageHandler {
             chan_handler: Arc::clone(&channel_manager),
             route_handler: Arc::clone(&gossip_sync),
             onion_message_handler: Arc::clone(&guard),
-            custom_message_handler: IgnoringMessageHandler {},
+            custom_message_handler: Arc::clone(&liquidity),
             send_only_message_handler: Arc::clone(&chain_monitor),
         };
         let ephemeral = keys.get_secure_random_bytes();
@@ -179,6 +182,8 @@ impl Node {
             guard,
             message_router: relay_router,
             events,
+            liquidity,
+            lsps2_handed,
             dial_requests,
             sync_lock: tokio::sync::Mutex::new(()),
             last_sync_ms: std::sync::atomic::AtomicU64::new(0),
@@ -186,6 +191,7 @@ impl Node {
 
         // Catch up with the chain before accepting peers, so nothing acts on a stale tip.
         core.sync().await?;
+        core.lsps2_reconcile().await;
 
         let listener = bind_listener(&config.options.listen_addr).await?;
         let listen_addr = listener.local_addr().map_err(|e| Error::Config(e.to_string()))?;
@@ -195,6 +201,8 @@ impl Node {
             tasks::sync_periodically(&core, stop.subscribe()),
             tasks::reconnect_channel_peers(&core, stop.subscribe()),
             tasks::dial_requested(&core, dial_queue, stop.subscribe()),
+            tasks::liquidity_events(&core, stop.subscribe()),
+            tasks::lsps2_sweep(&core, stop.subscribe()),
         ];
         if !announce.is_empty() {
             running.push(tasks::announce_node(&core, announce, stop.subscribe()));

@@ -68,6 +68,60 @@ pub struct NodeOptions {
     /// Serve BOLT async payments: hold HTLCs flagged `hold_htlc` until the recipient releases
     /// them, and keep and serve static invoices for offline recipients.
     pub async_payments_server: bool,
+    /// The LSPS2 (JIT channel) service; None leaves it off.
+    pub lsps2: Option<Lsps2Options>,
+}
+
+/// The operator's LSPS2 terms: one opening-fee offer (signed with the promise secret kept in
+/// the data directory), the payment sizes it covers, and how the JIT channel is sized.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lsps2Options {
+    /// Smallest and largest payment (msat) a JIT channel is opened for.
+    pub min_payment_size_msat: u64,
+    pub max_payment_size_msat: u64,
+    /// Opening fee: at least `min_fee_msat`, else `proportional_ppm` of the payment.
+    pub min_fee_msat: u64,
+    pub proportional_ppm: u32,
+    /// Blocks the LSP promises to keep the channel open.
+    pub min_lifetime_blocks: u32,
+    /// Largest `to_self_delay` the LSP imposes on the client in the JIT channel.
+    pub max_client_to_self_delay: u32,
+    /// Seconds a fee offer from `lsps2.get_info` stays valid.
+    pub valid_for_secs: u32,
+    /// Capacity added to the payment when sizing the channel, so the client can receive more.
+    pub channel_over_payment_sat: u64,
+    /// Largest JIT channel the LSP funds (satoshis).
+    pub max_channel_sat: u64,
+    /// Send `channel_ready` before the funding confirms (the client must trust us for that).
+    pub zero_conf: bool,
+    /// CLTV delta the LSP asks for on its hop of the client's invoice route hint.
+    pub cltv_expiry_delta: u32,
+    /// JIT channels one client may have funded and not yet paid for (opening or ready): a
+    /// client that never claims cannot make the LSP fund channel after channel.
+    pub max_unpaid_per_client: u32,
+    /// Capacity (satoshis) of all JIT channels funded and not yet paid for, every client.
+    pub max_unpaid_total_sat: u64,
+}
+
+impl Default for Lsps2Options {
+    fn default() -> Self {
+        Self {
+            min_payment_size_msat: 10_000_000,
+            max_payment_size_msat: 10_000_000_000,
+            min_fee_msat: 2_000_000,
+            proportional_ppm: 10_000,
+            min_lifetime_blocks: 4_320,
+            max_client_to_self_delay: 2_016,
+            valid_for_secs: 3_600,
+            channel_over_payment_sat: 100_000,
+            max_channel_sat: 16_777_215,
+            zero_conf: true,
+            // ldk-node's LSP uses 72; it must cover the LSP's claim margin on the JIT hop.
+            cltv_expiry_delta: 72,
+            max_unpaid_per_client: 1,
+            max_unpaid_total_sat: 100_000_000,
+        }
+    }
 }
 
 impl Default for NodeOptions {
@@ -95,6 +149,7 @@ impl Default for NodeOptions {
             log_keep_files: 5,
             announce_addresses: Vec::new(),
             async_payments_server: false,
+            lsps2: None,
         }
     }
 }
@@ -114,7 +169,8 @@ pub(crate) fn user_config(opts: &NodeOptions) -> UserConfig {
     c.channel_handshake_limits.max_minimum_depth = 144;
     // An LSP forwards to its clients' unannounced channels.
     c.accept_forwards_to_priv_channels = true;
-    c.accept_intercept_htlcs = opts.accept_intercept_htlcs;
+    // JIT channels are opened on an intercepted payment, whether or not the LightningRod role runs.
+    c.accept_intercept_htlcs = opts.accept_intercept_htlcs || opts.lsps2.is_some();
     // Advertises `htlc_hold`: payers' LSP-bound HTLCs wait here for `release_held_htlc`.
     c.enable_htlc_hold = opts.async_payments_server;
     // Every inbound channel passes the node's policy (size, no push, no zero-conf) first: a

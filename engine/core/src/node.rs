@@ -50,6 +50,10 @@ pub(crate) struct Core {
     pub(crate) guard: Arc<GuardedMessenger>,
     pub(crate) message_router: Arc<RelayMessageRouter<MessageRouter>>,
     pub(crate) events: Arc<EventSink>,
+    /// LSPS0 transport and the LSPS2 service (no service at all unless `[lsps2]` is on).
+    pub(crate) liquidity: Arc<crate::lsps::Liquidity>,
+    /// Intercepted HTLCs handed to the LSPS2 service, failed if left unanswered.
+    pub(crate) lsps2_handed: crate::lsps::timeout::HandedHtlcs,
     /// `ConnectionNeeded` requests for the dialler task (never awaited by the event handler).
     pub(crate) dial_requests: tokio::sync::mpsc::Sender<crate::connection::DialRequest>,
     /// One chain sync at a time: overlapping syncs would confirm blocks out of order.

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use lightning::events::Event;
 use lightning::ln::msgs::SocketAddress;
 use lightning::util::logger::Level;
-use lightning_background_processor::{process_events_async_with_kv_store_sync, GossipSync, NO_LIQUIDITY_MANAGER};
+use lightning_background_processor::{process_events_async_with_kv_store_sync, GossipSync};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -64,6 +64,34 @@ pub(crate) fn reconnect_channel_peers(core: &Arc<Core>, mut stop: Stop) -> JoinH
             tokio::select! {
                 _ = stop.changed() => return,
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+        }
+    })
+}
+
+/// The liquidity manager's events (LSPS2 `get_info`, `buy`, open a channel), one at a time:
+/// lightning-liquidity keeps them in its persisted queue until taken.
+pub(crate) fn liquidity_events(core: &Arc<Core>, mut stop: Stop) -> JoinHandle<()> {
+    let core = Arc::clone(core);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                event = core.liquidity.next_event_async() => core.handle_liquidity_event(event).await,
+            }
+        }
+    })
+}
+
+/// The LSPS2 housekeeping every 10 s (see `Core::lsps2_sweep`); while LSPS2 is off, only
+/// HTLCs handed to it before a restart are failed once overdue.
+pub(crate) fn lsps2_sweep(core: &Arc<Core>, mut stop: Stop) -> JoinHandle<()> {
+    let core = Arc::clone(core);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tokio::time::sleep(Duration::from_secs(10)) => core.lsps2_sweep().await,
             }
         }
     })
@@ -234,7 +262,8 @@ pub(crate) fn background_processor(
         Some(Arc::clone(&core.onion_messenger)),
         GossipSync::p2p(gossip_sync),
         Arc::clone(&core.peer_manager),
-        NO_LIQUIDITY_MANAGER,
+        // Sends its queued LSPS messages and persists its state, like the other managers.
+        Some(Arc::clone(&core.liquidity)),
         Some(Arc::clone(&core.sweeper)),
         Arc::clone(&core.logger),
         Some(scorer),

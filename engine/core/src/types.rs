@@ -86,7 +86,7 @@ pub type PeerManager = LdkPeerManager<
     Arc<GossipSync>,
     Arc<GuardedMessenger>,
     Arc<EngineLogger>,
-    IgnoringMessageHandler,
+    Arc<crate::lsps::Liquidity>,
     Arc<KeysManager>,
     Arc<ChainMonitor>,
 >;

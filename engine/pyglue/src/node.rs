@@ -10,8 +10,8 @@ use pyo3::prelude::*;
 use crate::errors::to_py;
 use crate::events;
 use crate::types::{
-    Balance, Channel, Forward, ForwardTotals, HeldHop, InboundHtlc, InvoiceInfo, NodeOptions, OnionMessageStats,
-    Payment, Peer, PendingIntercept, StaticInvoice,
+    Balance, Channel, Forward, ForwardTotals, HeldHop, InboundHtlc, InvoiceInfo, JitChannel, NodeOptions,
+    OnionMessageStats, Payment, Peer, PendingIntercept, StaticInvoice,
 };
 
 #[pyclass(frozen, name = "Node", module = "lsp_node._ldk")]
@@ -214,6 +214,21 @@ impl PyNode {
             let v = n.list_forwards(limit, offset).map_err(to_py)?;
             Ok(v.into_iter().map(Forward::from).collect::<Vec<_>>())
         })
+    }
+
+    /// Resolves to one page of the JIT channels sold over LSPS2, newest first.
+    #[pyo3(signature = (limit=50, offset=0))]
+    fn lsps2_channels<'py>(&self, py: Python<'py>, limit: u32, offset: u32) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| {
+            let v = n.lsps2_channels(limit, offset).map_err(to_py)?;
+            Ok(v.into_iter().map(JitChannel::from).collect::<Vec<_>>())
+        })
+    }
+
+    /// Whether the LSPS2 service runs (`[lsps2] enabled`).
+    #[getter]
+    fn lsps2_enabled(&self) -> bool {
+        self.inner.lsps2_enabled()
     }
 
     /// Resolves to the totals of the forwarding history.

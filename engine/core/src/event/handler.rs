@@ -10,6 +10,7 @@ use lightning::util::ser::Writeable;
 
 use crate::event::NodeEvent;
 use crate::io::{now_secs, InterceptRecord, PaymentRecord, INTERCEPT_PENDING, STATUS_FAILED, STATUS_SUCCEEDED};
+use crate::lsps::dispatch::{self, InterceptOwner};
 use crate::node::Core;
 use crate::parse::hexs;
 
@@ -182,27 +183,32 @@ impl Core {
                 prev_node_id,
                 next_node_id,
                 total_fee_earned_msat,
+                skimmed_fee_msat,
                 claim_from_onchain_tx,
                 outbound_amount_forwarded_msat,
                 ..
             } => {
+                let skimmed = skimmed_fee_msat.unwrap_or(0);
+                if let Some(next) = next_channel_id {
+                    self.lsps2_payment_forwarded(next, skimmed).await?;
+                }
                 if let (Some(p), Some(n)) = (prev_channel_id, next_channel_id) {
                     self.forget_settled_intercepts(&hexs(&p.0), &hexs(&n.0));
                 }
-                self.emit(
-                    NodeEvent::PaymentForwarded {
-                        prev_channel_id: prev_channel_id.map(|c| hexs(&c.0)),
-                        next_channel_id: next_channel_id.map(|c| hexs(&c.0)),
-                        prev_node_id: prev_node_id.map(|n| n.to_string()),
-                        next_node_id: next_node_id.map(|n| n.to_string()),
-                        fee_earned_msat: total_fee_earned_msat,
-                        outbound_amount_msat: outbound_amount_forwarded_msat,
-                        claim_from_onchain_tx,
-                    },
-                    None,
-                )
+                // The skim is added to its JIT channel's total with the event (and the forward).
+                let event = NodeEvent::PaymentForwarded {
+                    prev_channel_id: prev_channel_id.map(|c| hexs(&c.0)),
+                    next_channel_id: next_channel_id.map(|c| hexs(&c.0)),
+                    prev_node_id: prev_node_id.map(|n| n.to_string()),
+                    next_node_id: next_node_id.map(|n| n.to_string()),
+                    fee_earned_msat: total_fee_earned_msat,
+                    outbound_amount_msat: outbound_amount_forwarded_msat,
+                    claim_from_onchain_tx,
+                };
+                self.events.emit_forward(event, skimmed).map_err(|_| ReplayEvent())
             }
             Event::HTLCHandlingFailed { prev_channel_id, failure_type, failure_reason } => {
+                self.lsps2_htlc_handling_failed(failure_type.clone()).await;
                 let prev = hexs(&prev_channel_id.0);
                 let (mut next_node_id, mut next_channel_id, mut scid, mut payment_hash) = (None, None, None, None);
                 match &failure_type {
@@ -248,6 +254,29 @@ impl Core {
                 inbound_amount_msat,
                 expected_outbound_amount_msat,
             } => {
+                // The one dispatcher for intercepted HTLCs (see `lsps::dispatch`).
+                let lsps2_on = self.liquidity.lsps2_service_handler().is_some();
+                let application_on = self.config.options.accept_intercept_htlcs;
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                match dispatch::owner(&self.store, requested_next_hop_scid, lsps2_on, application_on, now) {
+                    Err(e) => {
+                        self.logger.engine(Level::Error, format!("cannot look up an intercept SCID: {e}; will retry"));
+                        return Err(ReplayEvent());
+                    }
+                    Ok(InterceptOwner::Lsps2) => {
+                        let (scid, amount) = (requested_next_hop_scid, expected_outbound_amount_msat);
+                        return self.lsps2_htlc_intercepted(scid, intercept_id, amount, payment_hash).await;
+                    }
+                    Ok(InterceptOwner::Fail(why)) => {
+                        self.logger.engine(
+                            Level::Info,
+                            format!("HTLC for intercept scid {requested_next_hop_scid} failed back: {why}"),
+                        );
+                        let _ = self.channel_manager.fail_intercepted_htlc(intercept_id);
+                        return Ok(());
+                    }
+                    Ok(InterceptOwner::Application) => {}
+                }
                 // Looked up now, while the HTLC is surely pending, so the handler gets the
                 // sender and expiry with the event instead of racing the channel state.
                 let inbound = self.inbound_side(&payment_hash, inbound_amount_msat);
@@ -296,23 +325,38 @@ impl Core {
                 },
                 None,
             ),
-            Event::ChannelReady { channel_id, user_channel_id, counterparty_node_id, .. } => self.emit(
-                NodeEvent::ChannelReady {
-                    channel_id: hexs(&channel_id.0),
-                    user_channel_id: user_channel_id.to_string(),
-                    counterparty_node_id: counterparty_node_id.to_string(),
-                },
-                None,
-            ),
-            Event::ChannelClosed { channel_id, user_channel_id, reason, counterparty_node_id, .. } => self.emit(
-                NodeEvent::ChannelClosed {
-                    channel_id: hexs(&channel_id.0),
-                    user_channel_id: user_channel_id.to_string(),
-                    counterparty_node_id: counterparty_node_id.map(|n| n.to_string()),
-                    reason: closure_reason(&reason),
-                },
-                None,
-            ),
+            Event::ChannelReady { channel_id, user_channel_id, counterparty_node_id, .. } => {
+                self.lsps2_channel_ready(user_channel_id, &channel_id, &counterparty_node_id).await?;
+                self.emit(
+                    NodeEvent::ChannelReady {
+                        channel_id: hexs(&channel_id.0),
+                        user_channel_id: user_channel_id.to_string(),
+                        counterparty_node_id: counterparty_node_id.to_string(),
+                    },
+                    None,
+                )
+            }
+            Event::ChannelClosed {
+                channel_id,
+                user_channel_id,
+                reason,
+                counterparty_node_id,
+                channel_capacity_sats,
+                channel_funding_txo,
+                ..
+            } => {
+                let funded_sat = channel_funding_txo.map(|_| channel_capacity_sats.unwrap_or(0));
+                self.lsps2_channel_closed(user_channel_id, counterparty_node_id, funded_sat).await?;
+                self.emit(
+                    NodeEvent::ChannelClosed {
+                        channel_id: hexs(&channel_id.0),
+                        user_channel_id: user_channel_id.to_string(),
+                        counterparty_node_id: counterparty_node_id.map(|n| n.to_string()),
+                        reason: closure_reason(&reason),
+                    },
+                    None,
+                )
+            }
             Event::DiscardFunding { funding_info, .. } => {
                 if let FundingInfo::Tx { transaction } = funding_info {
                     self.wallet.cancel(&transaction);

@@ -184,17 +184,25 @@ impl EventSink {
     /// finds its lane full is dropped (Ok, counted in `refused`): a message is not money, and
     /// replaying it would only keep the flood going.
     pub fn emit(&self, event: NodeEvent, payment: Option<&PaymentRecord>) -> crate::Result<()> {
-        self.queue(event, payment, None)
+        self.queue(event, payment, None, 0)
+    }
+
+    /// `emit` for a `PaymentForwarded` that skimmed `skimmed_msat` off an intercepted HTLC: the
+    /// skim is added to its JIT channel's total in the event's own transaction.
+    pub fn emit_forward(&self, event: NodeEvent, skimmed_msat: u64) -> crate::Result<()> {
+        self.queue(event, None, None, skimmed_msat)
     }
 
     /// `emit` for a message received from peer `sender`: no one peer may hold more than a
     /// quarter of the message lane, so one busy (or hostile) peer cannot crowd out the others'
     /// messages while the application catches up.
     pub fn emit_from(&self, event: NodeEvent, sender: Option<&str>) -> crate::Result<()> {
-        self.queue(event, None, sender)
+        self.queue(event, None, sender, 0)
     }
 
-    fn queue(&self, event: NodeEvent, payment: Option<&PaymentRecord>, sender: Option<&str>) -> crate::Result<()> {
+    fn queue(
+        &self, event: NodeEvent, payment: Option<&PaymentRecord>, sender: Option<&str>, skimmed_msat: u64,
+    ) -> crate::Result<()> {
         let json = serde_json::to_string(&event)
             .map_err(|e| crate::Error::Storage(format!("cannot encode the event: {e}")))?;
         let kind = event.kind();
@@ -237,7 +245,7 @@ impl EventSink {
                     claim_from_onchain_tx: *claim_from_onchain_tx,
                     created_at: now_secs(),
                 };
-                self.store.push_forward_event(kind, &json, &forward).map(Some)
+                self.store.push_forward_event(kind, &json, &forward, skimmed_msat).map(Some)
             }
             _ => self.store.push_event(kind, &json, payment).map(Some),
         };

@@ -130,9 +130,9 @@ mod tests {
             let store = SqliteStore::open(&path).unwrap();
             assert_eq!(store.forward_totals().unwrap(), ForwardTotals::default());
             for i in 1..=3u64 {
-                store.push_forward_event("payment_forwarded", "{}", &fwd(Some(i * 10), i * 1000)).unwrap();
+                store.push_forward_event("payment_forwarded", "{}", &fwd(Some(i * 10), i * 1000), 0).unwrap();
             }
-            store.push_forward_event("payment_forwarded", "{}", &fwd(None, 50)).unwrap();
+            store.push_forward_event("payment_forwarded", "{}", &fwd(None, 50), 0).unwrap();
         }
         // Durable: a reopened file has the four rows and the four events.
         let store = SqliteStore::open(&path).unwrap();

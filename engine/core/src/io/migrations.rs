@@ -52,7 +52,28 @@ const STEPS: &[&str] = &[
         id INTEGER PRIMARY KEY AUTOINCREMENT, prev_channel_id TEXT, next_channel_id TEXT,
         prev_node_id TEXT, next_node_id TEXT, fee_earned_msat INTEGER, outbound_amount_msat INTEGER,
         claim_from_onchain_tx INTEGER NOT NULL, created_at INTEGER NOT NULL);",
-    // 6: static invoices kept for offline async-payment recipients (`static_invoices.rs`).
+    // 6: the LSPS2 JIT channels sold (`jit.rs`). lightning-liquidity keeps its own state but
+    // does not say which intercept SCIDs are its; this table is how the intercept dispatcher
+    // tells a JIT SCID from a LightningRod hold's, and what the operator sees.
+    "CREATE TABLE IF NOT EXISTS jit_channels (
+        scid INTEGER PRIMARY KEY, client_node_id TEXT NOT NULL, user_channel_id TEXT NOT NULL UNIQUE,
+        payment_size_msat INTEGER, min_fee_msat INTEGER NOT NULL, proportional_ppm INTEGER NOT NULL,
+        valid_until TEXT NOT NULL, state TEXT NOT NULL, channel_id TEXT, opening_fee_msat INTEGER,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+     CREATE INDEX IF NOT EXISTS jit_channels_channel ON jit_channels(channel_id) WHERE channel_id IS NOT NULL;",
+    // 7: the LSPS2 limits. The size of each JIT channel funded (the unpaid total is capped),
+    // and the indexes the per-client and total counts of unpaid sales and channels read.
+    "ALTER TABLE jit_channels ADD COLUMN channel_sat INTEGER;
+     CREATE INDEX IF NOT EXISTS jit_channels_client ON jit_channels(client_node_id, state);
+     CREATE INDEX IF NOT EXISTS jit_channels_state ON jit_channels(state, valid_until);",
+    // 8: what forwards over each JIT channel skimmed so far. An MPP first payment is skimmed
+    // part by part, one `PaymentForwarded` each: the fee is earned when the parts add up to it.
+    "ALTER TABLE jit_channels ADD COLUMN skimmed_msat INTEGER NOT NULL DEFAULT 0;",
+    // 9: the HTLCs handed to lightning-liquidity (`jit_htlcs.rs`): LDK does not hand a handled
+    // intercept out again, so without them a restart forgets which HTLCs the MPP timeout ends.
+    "CREATE TABLE IF NOT EXISTS jit_htlcs (
+        intercept_id TEXT PRIMARY KEY, scid INTEGER NOT NULL, handed_at INTEGER NOT NULL);",
+    // 10: static invoices kept for offline async-payment recipients (`static_invoices.rs`).
     // LDK does not persist PersistStaticInvoice: what the server acknowledged must be here.
     "CREATE TABLE IF NOT EXISTS static_invoices (
         recipient_id BLOB NOT NULL, slot INTEGER NOT NULL, invoice BLOB NOT NULL,

@@ -3,12 +3,15 @@
 
 mod forwards;
 mod intercepts;
+mod jit;
+mod jit_htlcs;
 mod migrations;
 mod sqlite_store;
 mod static_invoices;
 
 pub use forwards::{ForwardRecord, ForwardTotals, MAX_PAGE};
 pub use intercepts::{InterceptRecord, INTERCEPT_FAILED, INTERCEPT_FORWARDED, INTERCEPT_PENDING};
+pub use jit::{JitChannelRecord, JitUnpaid, JIT_EXPIRED, JIT_FAILED, JIT_OPENING, JIT_PAID, JIT_READY, JIT_SOLD};
 pub use migrations::SCHEMA_VERSION;
 pub use sqlite_store::{PaymentRecord, SqliteStore, STATUS_FAILED, STATUS_PENDING, STATUS_SUCCEEDED};
 pub use static_invoices::{StaticInvoiceRecord, MAX_INVOICE_BYTES, MAX_SLOTS_PER_RECIPIENT};

@@ -12,6 +12,7 @@ use lightning::util::persist::KVStoreSync;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::forwards::{check_page, insert_forward, ForwardRecord};
+use super::jit::add_skim;
 use super::migrations::migrate;
 use super::now_secs;
 use crate::error::{Error, Result};
@@ -77,11 +78,17 @@ impl SqliteStore {
     }
 
     /// Append a `payment_forwarded` event and book the forward in the same transaction, so the
-    /// forwarding history holds exactly the forwards whose events were queued.
-    pub fn push_forward_event(&self, kind: &str, body: &str, forward: &ForwardRecord) -> Result<i64> {
+    /// forwarding history holds exactly the forwards whose events were queued; with it what the
+    /// forward skimmed, added to its JIT channel's total (`jit::add_skim`).
+    pub fn push_forward_event(
+        &self, kind: &str, body: &str, forward: &ForwardRecord, skimmed_msat: u64,
+    ) -> Result<i64> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         insert_forward(&tx, forward)?;
+        if let Some(next) = &forward.next_channel_id {
+            add_skim(&tx, next, skimmed_msat)?;
+        }
         let id = insert_event(&tx, kind, body)?;
         tx.commit()?;
         Ok(id)
