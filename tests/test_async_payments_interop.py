@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from .async_payments_net import announced_channel, async_net, lsp_server, restart
 from .conftest import Chain
 from .lightningrod_net import PushReceiver, lsp_fund, until
@@ -45,9 +47,12 @@ async def test_async_payment_through_two_lsps_killed_while_held(chain: Chain, tm
             amount = 42_000_000
             payment_id = await net.payer.pay_offer(net.offer, amount)
 
+            async def pending(lsp: LspProcess, peer: str) -> int:
+                chans = await lsp.api("GET", "/api/channels")
+                return sum(c["pending_htlcs"] for c in chans if c["counterparty_node_id"] == peer)
+
             async def htlc_held() -> bool:
-                chans = await lsp_a.api("GET", "/api/channels")
-                return any(c["counterparty_node_id"] == net.payer.node_id and c["pending_htlcs"] for c in chans)
+                return await pending(lsp_a, net.payer.node_id) == 1
 
             await until(htlc_held, "the payer's HTLC held at LSP_a", 90)
 
@@ -60,10 +65,17 @@ async def test_async_payment_through_two_lsps_killed_while_held(chain: Chain, tm
             # channel manager a few ms after the last commitment update (the monitors at once):
             # a kill inside that window would find it stale and force-close, as LDK documents.
             await asyncio.sleep(1)
+            # Held at LSP_a: nothing went on towards LSP_b.
+            assert await pending(lsp_a, lsp_b.node_id) == 0
+            channels = {lsp.name: len(await lsp.api("GET", "/api/channels")) for lsp in lsps}
             for lsp in lsps:
                 lsp.kill9()
                 await lsp.start()
             assert await lsp_b.api("GET", f"/api/mailbox/{net.recipient.node_id}")
+            # Still held after the restart, and no channel was closed by it.
+            await until(htlc_held, "the payer's HTLC still held at LSP_a after the restart", 60)
+            assert await pending(lsp_a, lsp_b.node_id) == 0
+            assert {lsp.name: len(await lsp.api("GET", "/api/channels")) for lsp in lsps} == channels
 
             await restart(net.recipient, chain)
             received = await net.recipient.wait_event("payment_received", timeout=120)
@@ -71,6 +83,10 @@ async def test_async_payment_through_two_lsps_killed_while_held(chain: Chain, tm
             sent = await net.payer.wait_event("payment_successful", "payment_failed", payment_id=payment_id, timeout=90)
             assert sent["kind"] == "payment_successful", sent
             assert sent["payment_hash"] == received["payment_hash"]
+
+            # Paths are given only to a client: the payer is LSP_a's, not LSP_b's.
+            with pytest.raises(AssertionError, match="not a client"):
+                await lsp_b.api("POST", "/api/async/paths", {"node_id": net.payer.node_id})
     finally:
         for lsp in lsps:
             await lsp.stop()

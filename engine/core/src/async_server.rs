@@ -4,9 +4,9 @@
 //!
 //! The rest of the protocol needs nothing here: payers' HTLCs flagged `hold_htlc` are held by
 //! LDK itself (`UserConfig::enable_htlc_hold`, persisted in the channel manager) until the
-//! recipient's `release_held_htlc`, and the `held_htlc_available` and forwarded invoice
-//! requests for an offline recipient are onion messages like any other, kept in the LSP role's
-//! persistent mailbox and delivered when it connects.
+//! recipient's `release_held_htlc`, and the `held_htlc_available` a payer sends an offline
+//! recipient is an onion message like any other, kept in the LSP role's persistent mailbox and
+//! delivered when it connects.
 
 use std::time::Duration;
 
@@ -64,7 +64,8 @@ impl Core {
     }
 
     /// A payer asks for an offline recipient's invoice: answer it from the store (LDK also
-    /// forwards the payer's request to the recipient, which lands in the mailbox).
+    /// forwards the payer's request to the recipient, as our own message: buffered in memory
+    /// only, lost while the recipient is offline).
     pub(crate) fn static_invoice_requested(
         &self, recipient_id: Vec<u8>, slot: u16, reply: Responder, request: InvoiceRequest,
     ) -> std::result::Result<(), ReplayEvent> {
@@ -79,7 +80,7 @@ impl Core {
             }
         };
         let Some((invoice, path)) = kept else {
-            self.async_log(Level::Info, format!("no static invoice in slot {slot} of {}", who(&recipient_id)));
+            self.async_log(Level::Debug, format!("no static invoice in slot {slot} of {}", who(&recipient_id)));
             return Ok(());
         };
         // Our own rows, written from LDK's encodings: a row that does not decode is a bug or a
