@@ -287,6 +287,7 @@ class AsyncPaymentsSettings(_Section):
         default=365, ge=1, le=3650, description="How long the blinded paths given to a recipient stay valid."
     )
 
+
 _LSPS2 = Lsps2Options()
 
 

@@ -446,8 +446,7 @@ impl NodeOptions {
         to_self_delay: u16, min_funding_confirmations: u32, forward_immediately: bool, onion_message_rate_per_sec: u32,
         onion_message_burst: u32, max_queued_onion_messages: u32, max_intercepted_per_peer: u32,
         min_inbound_channel_sat: u64, log_max_bytes: u64, log_keep_files: u32, announce_addresses: Vec<String>,
-        async_payments_server: bool,
-        lsps2: Option<Lsps2Options>,
+        async_payments_server: bool, lsps2: Option<Lsps2Options>,
     ) -> Self {
         Self {
             listen_addr,
