@@ -11,7 +11,9 @@ mod static_invoices;
 
 pub use forwards::{ForwardRecord, ForwardTotals, MAX_PAGE};
 pub use intercepts::{InterceptRecord, INTERCEPT_FAILED, INTERCEPT_FORWARDED, INTERCEPT_PENDING};
-pub use jit::{JitChannelRecord, JitUnpaid, JIT_EXPIRED, JIT_FAILED, JIT_OPENING, JIT_PAID, JIT_READY, JIT_SOLD};
+pub use jit::{
+    JitChannelRecord, JitSale, JitUnpaid, JIT_EXPIRED, JIT_FAILED, JIT_OPENING, JIT_PAID, JIT_READY, JIT_SOLD,
+};
 pub use migrations::SCHEMA_VERSION;
 pub use sqlite_store::{PaymentRecord, SqliteStore, STATUS_FAILED, STATUS_PENDING, STATUS_SUCCEEDED};
 pub use static_invoices::{StaticInvoiceRecord, MAX_INVOICE_BYTES, MAX_SLOTS_PER_RECIPIENT};
