@@ -9,9 +9,10 @@ use pyo3::prelude::*;
 
 use crate::errors::to_py;
 use crate::events;
+use crate::lsps::JitChannel;
 use crate::types::{
-    Balance, Channel, Forward, ForwardTotals, HeldHop, InboundHtlc, InvoiceInfo, JitChannel, NodeOptions,
-    OnionMessageStats, Payment, Peer, PendingIntercept, StaticInvoice,
+    Balance, Channel, Forward, ForwardTotals, HeldHop, InboundHtlc, InvoiceInfo, NodeOptions, OnionMessageStats,
+    Payment, Peer, PendingIntercept, StaticInvoice,
 };
 
 #[pyclass(frozen, name = "Node", module = "lsp_node._ldk")]
