@@ -88,8 +88,17 @@ class LdkNodePeer:
             raise AssertionError(f"{self.name}: the driver exited during {cmd}; {self.log_tail()}")
         answer = json.loads(line)
         if not answer["ok"]:
-            raise LdkNodePeerError(f"{self.name} {cmd}: {answer['error']}")
+            raise LdkNodePeerError(f"{self.name} {cmd}: {answer['error']}{self.log_complaints()}")
         return answer["result"]
+
+    def log_complaints(self, lines: int = 8) -> str:
+        """The last ERROR and WARN lines of ldk-node's own log: its error answers name no cause
+        ("Failed to send the given payment"), its log does (for example the router's refusal)."""
+        path = self.dir / "data" / "ldk_node.log"
+        if not path.exists():
+            return ""
+        found = [ln for ln in path.read_text(errors="replace").splitlines() if " ERROR " in ln or " WARN " in ln]
+        return "".join(f"\n  ldk-node: {ln[-400:]}" for ln in found[-lines:])
 
     def log_tail(self, chars: int = 2000) -> str:
         path = self.dir / "driver.stderr.log"

@@ -112,14 +112,17 @@ async def test_ldk_node_gets_a_jit_channel_and_then_pays_and_receives(
         await ldk.sync()
         await payer.sync()
 
+        out = 10_000_000
+
         async def ldk_usable() -> bool:
             await ldk.sync()
-            return any(c["is_usable"] for c in await ldk.channels())
+            return any(c["is_usable"] and c["outbound_capacity_msat"] > out for c in await ldk.channels())
 
         await until(ldk_usable, "ldk-node's JIT channel usable after confirmation")
+        # The payer's invoice names its channel with the LSP as a route hint only while it is usable.
+        await until(lambda: any(c.is_usable for c in payer.channels()), "the payer's channel usable")
 
         # ldk-node pays the payer over its JIT channel.
-        out = 10_000_000
         bill = await payer.create_invoice(out, "from ldk-node")
         started = await ldk.pay_invoice(bill)
         paid = await ldk.wait_event("payment_successful", "payment_failed", payment_hash=started["payment_hash"])
