@@ -11,6 +11,7 @@ __all__ = [
     "ChannelReady",
     "Forward",
     "ForwardTotals",
+    "HeldAsyncHtlc",
     "HeldHop",
     "HtlcHandlingFailed",
     "HtlcIntercepted",
@@ -649,6 +650,49 @@ class Forward:
     def created_at(self) -> int: ...
 
 @final
+class HeldAsyncHtlc:
+    """An HTLC held for a BOLT async payment until its recipient releases it: its intercept id
+    (what fail_intercepted_htlc takes), the payer's channel and node, and the height at
+    which LDK would fail it back itself."""
+
+    __match_args__ = (
+        "intercept_id",
+        "channel_id",
+        "counterparty_node_id",
+        "htlc_id",
+        "payment_hash",
+        "amount_msat",
+        "cltv_expiry",
+        "ldk_fail_back_height",
+    )
+    def __new__(
+        cls,
+        intercept_id: str,
+        channel_id: str,
+        counterparty_node_id: str,
+        htlc_id: int,
+        payment_hash: str,
+        amount_msat: int,
+        cltv_expiry: int,
+        ldk_fail_back_height: int,
+    ) -> Self: ...
+    @property
+    def intercept_id(self) -> str: ...
+    @property
+    def channel_id(self) -> str: ...
+    @property
+    def counterparty_node_id(self) -> str: ...
+    @property
+    def htlc_id(self) -> int: ...
+    @property
+    def payment_hash(self) -> str: ...
+    @property
+    def amount_msat(self) -> int: ...
+    @property
+    def cltv_expiry(self) -> int: ...
+    @property
+    def ldk_fail_back_height(self) -> int: ...
+
 class StaticInvoice:
     """A static invoice kept for an offline async-payment recipient: whose (`recipient`, its
     node id), which of its slots, the invoice's size and when it was last replaced."""
@@ -1041,6 +1085,7 @@ class Node:
     def forward_totals(self) -> Awaitable[ForwardTotals]: ...
     def async_recipient_paths(self, node_id: str, valid_days: int = 365) -> str: ...
     def static_invoices(self) -> Awaitable[list[StaticInvoice]]: ...
+    def held_async_htlcs(self) -> list[HeldAsyncHtlc]: ...
     def lsps2_channels(self, limit: int = 50, offset: int = 0) -> Awaitable[list[JitChannel]]: ...
     @property
     def lsps2_enabled(self) -> bool: ...

@@ -18,6 +18,7 @@ from lsp_node._ldk import (
     ChannelReady,
     Forward,
     ForwardTotals,
+    HeldAsyncHtlc,
     HeldHop,
     HtlcHandlingFailed,
     HtlcIntercepted,
@@ -50,6 +51,7 @@ __all__ = [
     "Event",
     "Forward",
     "ForwardTotals",
+    "HeldAsyncHtlc",
     "HeldHop",
     "HtlcHandlingFailed",
     "HtlcIntercepted",
@@ -310,6 +312,11 @@ class LightningNode:
     async def static_invoices(self) -> list[StaticInvoice]:
         """The static invoices kept for offline recipients, newest first."""
         return await self._raw.static_invoices()
+
+    def held_async_htlcs(self) -> list[HeldAsyncHtlc]:
+        """The HTLCs LDK holds now for BOLT async payments (`hold_htlc`), until their recipients
+        release them; fail one with `fail_intercepted_htlc(h.intercept_id)`. In memory: no I/O."""
+        return self._raw.held_async_htlcs()
 
     async def forward_totals(self) -> ForwardTotals:
         return await self._raw.forward_totals()

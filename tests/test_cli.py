@@ -121,7 +121,10 @@ async def test_node_commands(net: Net) -> None:
     assert cfg["notifications"]["templates"] == {"webhook": "<redacted>"} and "push/{device}" not in table
     assert re.search(r"^notifications\.templates\.webhook\s+<redacted>$", table, re.M), table
     table, served = await both(a, "async")
-    assert served == {"enabled": False, "static_invoices": []} and table.startswith("async payments off")
+    assert served == {"enabled": False, "static_invoices": [], "held_htlcs": []}
+    assert table.startswith("async payments off") and "held HTLCs:\n(none)" in table
+    unknown = await cli(a, "async", "fail", "ab" * 32)
+    assert unknown.code == 1 and "404 no async payment HTLC is held with that intercept id" in unknown.err, unknown
     refused = await cli(a, "async", "paths", net.alice.node_id)
     assert refused.code == 1 and "async payments server is off" in refused.err, refused
     table, lsps2 = await both(a, "lsps2")

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field, StringConstraints
 
-from lsp_node.admin.http import MAX_LIMIT, Body, Hex16, Inputs, NodeId, Page, PathParams, Route
+from lsp_node.admin.http import MAX_LIMIT, Body, Hex16, Hex32, Inputs, NodeId, Page, PathParams, Route
 from lsp_node.admin.ops import Ops
 
 
@@ -27,6 +27,10 @@ class HoldPath(PathParams):
 
 class ClientPath(PathParams):
     client: NodeId
+
+
+class HeldHtlcPath(PathParams):
+    intercept_id: Hex32
 
 
 class PushPath(PathParams):
@@ -106,6 +110,10 @@ async def async_paths(ops: Ops, i: Inputs) -> Any:
     return ops.async_recipient_paths(i.get(RecipientBody).node_id)
 
 
+async def fail_held_async(ops: Ops, i: Inputs) -> Any:
+    return await ops.fail_held_async_htlc(i.get(HeldHtlcPath).intercept_id)
+
+
 CLIENT: Final = "03" + "cd" * 32
 ROUTES: Final[list[Route]] = [
     Route("GET", "/api/holds", holds, "Holds, newest first, by state, with their HTLCs", query=HoldsQuery, lsp=True),
@@ -151,7 +159,20 @@ ROUTES: Final[list[Route]] = [
     ),
     Route("GET", "/api/lsps2", lsps2, "LSPS2: whether it runs, and the JIT channels sold, newest first", query=Page),
     Route("GET", "/api/config", config, "The effective configuration, secrets redacted"),
-    Route("GET", "/api/async", async_payments, "BOLT async payments: whether served, the static invoices kept"),
+    Route(
+        "GET",
+        "/api/async",
+        async_payments,
+        "BOLT async payments: whether served, the static invoices kept, the HTLCs held for recipients",
+    ),
+    Route(
+        "POST",
+        "/api/async/htlcs/{intercept_id}/fail",
+        fail_held_async,
+        "Fail an HTLC held for an async payment back to its payer now",
+        params=HeldHtlcPath,
+        lsp=True,
+    ),
     Route(
         "POST",
         "/api/async/paths",

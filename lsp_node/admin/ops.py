@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from lsp_node.config import Settings
-from lsp_node.engine import LightningNode, Payment, fields
+from lsp_node.engine import HeldAsyncHtlc, LightningNode, Payment, fields
 from lsp_node.errors import InvalidArgumentError, NotFoundError
 from lsp_node.lsp import ACTIVE, LspService
 from lsp_node.lsp.store import Hold
@@ -359,7 +359,21 @@ class Ops:
 
     async def async_payments(self) -> dict[str, Any]:
         enabled = self.settings is not None and self.settings.async_payments.enabled
-        return {"enabled": enabled, "static_invoices": [fields(i) for i in await self.node.static_invoices()]}
+        held = [self.held_async_view(h) for h in self.service.async_holds.held()] if self.service else []
+        return {
+            "enabled": enabled,
+            "static_invoices": [fields(i) for i in await self.node.static_invoices()],
+            "held_htlcs": held,
+        }
+
+    def held_async_view(self, h: HeldAsyncHtlc) -> dict[str, Any]:
+        at = self.lsp().async_holds.fail_back_height(h)
+        return {**fields(h), "fail_back_height": at, "blocks_left": at - self.node.best_block_height}
+
+    async def fail_held_async_htlc(self, intercept_id: str) -> dict[str, Any]:
+        """Fail one HTLC held for an async payment back to its payer now."""
+        htlc = await self.lsp().async_holds.fail(intercept_id.lower())
+        return {"failed": fields(htlc)}
 
     def async_recipient_paths(self, node_id: str) -> dict[str, Any]:
         # The recipient's mail is kept only for a client (a ready channel): paths for anyone else

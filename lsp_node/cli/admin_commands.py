@@ -86,7 +86,10 @@ def show_forwards(d: Any) -> str:
 
 def show_async(d: Any) -> str:
     head = "async payments served" if d["enabled"] else "async payments off ([async_payments] enabled = false)"
-    return head + "\n" + tables.table(d["static_invoices"], ["recipient", "slot", "invoice_bytes", "updated_at"])
+    kept = tables.table(d["static_invoices"], ["recipient", "slot", "invoice_bytes", "updated_at"])
+    cols = ["intercept_id", "counterparty_node_id", "amount_msat", "cltv_expiry", "blocks_left"]
+    held = tables.table(d["held_htlcs"], cols, ["intercept_id", "payer", "amount_msat", "cltv_expiry", "blocks_left"])
+    return f"{head}\n\nstatic invoices:\n{kept}\n\nheld HTLCs:\n{held}"
 
 
 def show_lsps2(d: Any) -> str:
@@ -274,6 +277,14 @@ COMMANDS: Final[list[Command]] = [
         one("paths"),
         body=lambda a: {"node_id": a.node_id},
         args=[(("node_id",), {})],
+    ),
+    Command(
+        ("async", "fail"),
+        "fail the async-payment HTLC INTERCEPT_ID back to its payer now",
+        "POST",
+        lambda a: f"/api/async/htlcs/{q(a.intercept_id)}/fail",
+        lambda d: tables.kv(d["failed"], ["intercept_id", "counterparty_node_id", "payment_hash", "amount_msat"]),
+        args=[(("intercept_id",), {})],
     ),
     Command(
         ("lsps2",),

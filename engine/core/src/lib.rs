@@ -1,6 +1,7 @@
 //! lsp_engine: an LDK Lightning node with a BDK wallet, an Esplora chain source and SQLite
 //! storage. Pure Rust; the Python bindings live in the `lsp_node_ldk` crate.
 
+mod async_held;
 mod async_server;
 mod builder;
 pub mod chain;
@@ -23,6 +24,7 @@ mod tasks;
 pub mod types;
 pub mod wallet;
 
+pub use async_held::HeldAsyncHtlc;
 pub use async_server::{recipient_label, MAX_PATHS_VALID_DAYS};
 pub use config::{Lsps2Options, NodeConfig, NodeOptions};
 pub use error::{Error, Result};

@@ -11,8 +11,8 @@ use crate::errors::to_py;
 use crate::events;
 use crate::lsps::JitChannel;
 use crate::types::{
-    Balance, Channel, Forward, ForwardTotals, HeldHop, InboundHtlc, InvoiceInfo, NodeOptions, OnionMessageStats,
-    Payment, Peer, PendingIntercept, StaticInvoice,
+    Balance, Channel, Forward, ForwardTotals, HeldAsyncHtlc, HeldHop, InboundHtlc, InvoiceInfo, NodeOptions,
+    OnionMessageStats, Payment, Peer, PendingIntercept, StaticInvoice,
 };
 
 #[pyclass(frozen, name = "Node", module = "lsp_node._ldk")]
@@ -253,6 +253,11 @@ impl PyNode {
             .into_iter()
             .map(StaticInvoice::from)
             .collect::<Vec<_>>()))
+    }
+
+    /// The HTLCs LDK holds now for BOLT async payments (`hold_htlc`), per inbound channel.
+    fn held_async_htlcs(&self, py: Python<'_>) -> Vec<HeldAsyncHtlc> {
+        py.detach(|| self.inner.held_async_htlcs()).into_iter().map(HeldAsyncHtlc::from).collect()
     }
 
     /// Resolves to the payment with this id, or None.

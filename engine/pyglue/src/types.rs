@@ -368,6 +368,37 @@ impl From<lsp_engine::StaticInvoiceRecord> for StaticInvoice {
 }
 
 record!(
+    /// An HTLC held for a BOLT async payment until its recipient releases it: its intercept id
+    /// (what fail_intercepted_htlc takes), the payer's channel and node, and the height at
+    /// which LDK would fail it back itself.
+    HeldAsyncHtlc {
+        intercept_id: String,
+        channel_id: String,
+        counterparty_node_id: String,
+        htlc_id: u64,
+        payment_hash: String,
+        amount_msat: u64,
+        cltv_expiry: u32,
+        ldk_fail_back_height: u32,
+    }
+);
+
+impl From<lsp_engine::HeldAsyncHtlc> for HeldAsyncHtlc {
+    fn from(h: lsp_engine::HeldAsyncHtlc) -> Self {
+        Self {
+            intercept_id: h.intercept_id,
+            channel_id: h.channel_id,
+            counterparty_node_id: h.counterparty_node_id,
+            htlc_id: h.htlc_id,
+            payment_hash: h.payment_hash,
+            amount_msat: h.amount_msat,
+            cltv_expiry: h.cltv_expiry,
+            ldk_fail_back_height: h.ldk_fail_back_height,
+        }
+    }
+}
+
+record!(
     /// One next hop of a held payment (see SPEC.md): the node right after the payer's LSP on a
     /// path, the intercept SCID the LSP assigned to it, and the LSP's fee and CLTV delta there.
     HeldHop {
@@ -534,6 +565,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Forward>()?;
     m.add_class::<ForwardTotals>()?;
     m.add_class::<StaticInvoice>()?;
+    m.add_class::<HeldAsyncHtlc>()?;
     m.add_class::<HeldHop>()?;
     m.add_class::<PendingIntercept>()?;
     m.add_class::<OnionMessageStats>()?;
