@@ -16,6 +16,7 @@ from .async_payments_net import announced_channel, async_net, lsp_server, restar
 from .conftest import Chain
 from .lightningrod_net import PushReceiver, lsp_fund, until
 from .lsp_process import LspProcess
+from .test_metrics import scrape, val
 
 ASYNC = {"async_payments": {"enabled": True}}
 
@@ -149,6 +150,9 @@ async def test_held_htlcs_failed_by_the_operator_and_at_the_margin(chain: Chain,
             [one] = await held(1)
             second = await net.payer.pay_offer(net.offer, 22_000_000)
             both = await held(2)
+            m = await scrape(lsp_a)
+            assert val(m, "lsp_async_held_htlcs") == 2
+            assert val(m, "lsp_async_held_msat") == sum(h["amount_msat"] for h in both)
 
             # By hand.
             done = await lsp_a.api("POST", f"/api/async/htlcs/{one['intercept_id']}/fail")
