@@ -17,6 +17,8 @@ __all__ = [
     "InboundHtlc",
     "InvoiceInfo",
     "JitChannel",
+    "Lsps1Options",
+    "Lsps1Order",
     "Lsps2Options",
     "Node",
     "NodeOptions",
@@ -62,6 +64,7 @@ class NodeOptions:
         "log_keep_files",
         "announce_addresses",
         "lsps2",
+        "lsps1",
     )
     def __new__(
         cls,
@@ -82,6 +85,7 @@ class NodeOptions:
         log_keep_files: int = ...,
         announce_addresses: list[str] = ...,
         lsps2: Lsps2Options | None = None,
+        lsps1: Lsps1Options | None = None,
     ) -> Self: ...
     @property
     def listen_addr(self) -> str: ...
@@ -115,6 +119,121 @@ class NodeOptions:
     def announce_addresses(self) -> list[str]: ...
     @property
     def lsps2(self) -> Lsps2Options | None: ...
+    @property
+    def lsps1(self) -> Lsps1Options | None: ...
+
+@final
+class Lsps1Options:
+    """The LSPS1 (buy a channel) service's terms; `Lsps1Options()` holds the engine's defaults."""
+
+    def __new__(
+        cls,
+        *,
+        min_channel_sat: int = ...,
+        max_channel_sat: int = ...,
+        max_client_balance_sat: int = ...,
+        min_channel_expiry_blocks: int = ...,
+        max_channel_expiry_blocks: int = ...,
+        fee_base_sat: int = ...,
+        fee_ppm: int = ...,
+        order_valid_secs: int = ...,
+        max_pending_per_client: int = ...,
+        max_pending_total: int = ...,
+    ) -> Self: ...
+    @property
+    def min_channel_sat(self) -> int: ...
+    @property
+    def max_channel_sat(self) -> int: ...
+    @property
+    def max_client_balance_sat(self) -> int: ...
+    @property
+    def min_channel_expiry_blocks(self) -> int: ...
+    @property
+    def max_channel_expiry_blocks(self) -> int: ...
+    @property
+    def fee_base_sat(self) -> int: ...
+    @property
+    def fee_ppm(self) -> int: ...
+    @property
+    def order_valid_secs(self) -> int: ...
+    @property
+    def max_pending_per_client(self) -> int: ...
+    @property
+    def max_pending_total(self) -> int: ...
+
+@final
+class Lsps1Order:
+    """An LSPS1 order: the channel bought (`lsp_balance_sat`, `client_balance_sat`, the order's bLIP-51 `params` JSON), `state` (CREATED, COMPLETED, FAILED), `payment_state` (EXPECT_PAYMENT, PAID, REFUNDED), the BOLT11 invoice paying `total_sat` (of which `fee_sat` is the fee) and the channel once funded."""
+
+    __match_args__ = (
+        "order_id",
+        "client_node_id",
+        "params",
+        "lsp_balance_sat",
+        "client_balance_sat",
+        "state",
+        "payment_state",
+        "invoice",
+        "payment_hash",
+        "fee_sat",
+        "total_sat",
+        "channel_id",
+        "funding_outpoint",
+        "funded_at",
+        "created_at",
+        "expires_at",
+    )
+    def __new__(
+        cls,
+        order_id: str,
+        client_node_id: str,
+        params: str,
+        lsp_balance_sat: int,
+        client_balance_sat: int,
+        state: str,
+        payment_state: str,
+        invoice: str,
+        payment_hash: str,
+        fee_sat: int,
+        total_sat: int,
+        channel_id: str | None,
+        funding_outpoint: str | None,
+        funded_at: int | None,
+        created_at: int,
+        expires_at: int,
+    ) -> Self: ...
+    @property
+    def order_id(self) -> str: ...
+    @property
+    def client_node_id(self) -> str: ...
+    @property
+    def params(self) -> str: ...
+    @property
+    def lsp_balance_sat(self) -> int: ...
+    @property
+    def client_balance_sat(self) -> int: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def payment_state(self) -> str: ...
+    @property
+    def invoice(self) -> str: ...
+    @property
+    def payment_hash(self) -> str: ...
+    @property
+    def fee_sat(self) -> int: ...
+    @property
+    def total_sat(self) -> int: ...
+    @property
+    def channel_id(self) -> str | None: ...
+    @property
+    def funding_outpoint(self) -> str | None: ...
+    @property
+    def funded_at(self) -> int | None: ...
+    @property
+    def created_at(self) -> int: ...
+    @property
+    def expires_at(self) -> int: ...
 
 @final
 class Lsps2Options:
@@ -1018,6 +1137,9 @@ class Node:
     def payment_counts(self) -> Awaitable[list[tuple[str, str, int]]]: ...
     def list_forwards(self, limit: int = 50, offset: int = 0) -> Awaitable[list[Forward]]: ...
     def forward_totals(self) -> Awaitable[ForwardTotals]: ...
+    def lsps1_orders(self, limit: int = 50, offset: int = 0) -> Awaitable[list[Lsps1Order]]: ...
+    @property
+    def lsps1_enabled(self) -> bool: ...
     def lsps2_channels(self, limit: int = 50, offset: int = 0) -> Awaitable[list[JitChannel]]: ...
     @property
     def lsps2_enabled(self) -> bool: ...

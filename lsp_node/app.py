@@ -225,7 +225,9 @@ async def run(settings: Settings, on_ready: Callable[[StartupInfo], Awaitable[No
             network=settings.node.network,
             esplora_url=esplora_url,
             options=settings.node.options(
-                accept_intercept_htlcs=settings.lsp.enabled, lsps2=settings.lsps2.engine_options()
+                accept_intercept_htlcs=settings.lsp.enabled,
+                lsps2=settings.lsps2.engine_options(),
+                lsps1=settings.lsps1.engine_options(),
             ),
         )
         stack.push_async_callback(node.stop)

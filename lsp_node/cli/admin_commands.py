@@ -84,6 +84,12 @@ def show_forwards(d: Any) -> str:
     return head + "\n" + tables.table(d["forwards"], cols, ["id", "at", "from", "to", "amount_msat", "fee_msat"])
 
 
+def show_lsps1(d: Any) -> str:
+    head = "LSPS1 on" if d["enabled"] else "LSPS1 off ([lsps1] enabled = false)"
+    cols = ["order_id", "client_node_id", "state", "payment_state", "lsp_balance_sat", "total_sat", "channel_id"]
+    return head + "\n" + tables.table(d["orders"], cols)
+
+
 def show_lsps2(d: Any) -> str:
     head = "LSPS2 on" if d["enabled"] else "LSPS2 off ([lsps2] enabled = false)"
     cols = ["scid", "client_node_id", "state", "payment_size_msat", "opening_fee_msat", "valid_until", "channel_id"]
@@ -252,6 +258,14 @@ COMMANDS: Final[list[Command]] = [
         "GET",
         lambda a: "/api/forwards" + query(a, "limit", "offset"),
         show_forwards,
+        args=page_args(),
+    ),
+    Command(
+        ("lsps1",),
+        "LSPS1: whether it runs, and the channel orders, newest first",
+        "GET",
+        lambda a: "/api/lsps1" + query(a, "limit", "offset"),
+        show_lsps1,
         args=page_args(),
     ),
     Command(

@@ -388,6 +388,7 @@ pub struct NodeOptions {
     pub log_keep_files: u32,
     pub announce_addresses: Vec<String>,
     pub lsps2: Option<Lsps2Options>,
+    pub lsps1: Option<Lsps1Options>,
 }
 
 fn default() -> lsp_engine::NodeOptions {
@@ -415,6 +416,7 @@ impl NodeOptions {
         log_keep_files = default().log_keep_files,
         announce_addresses = default().announce_addresses,
         lsps2 = None,
+        lsps1 = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -422,7 +424,7 @@ impl NodeOptions {
         to_self_delay: u16, min_funding_confirmations: u32, forward_immediately: bool, onion_message_rate_per_sec: u32,
         onion_message_burst: u32, max_queued_onion_messages: u32, max_intercepted_per_peer: u32,
         min_inbound_channel_sat: u64, log_max_bytes: u64, log_keep_files: u32, announce_addresses: Vec<String>,
-        lsps2: Option<Lsps2Options>,
+        lsps2: Option<Lsps2Options>, lsps1: Option<Lsps1Options>,
     ) -> Self {
         Self {
             listen_addr,
@@ -441,6 +443,7 @@ impl NodeOptions {
             log_keep_files,
             announce_addresses,
             lsps2,
+            lsps1,
         }
     }
 
@@ -463,6 +466,7 @@ impl NodeOptions {
             "log_keep_files",
             "announce_addresses",
             "lsps2",
+            "lsps1",
         ];
         Ok(pyo3::types::PyTuple::new(py, names)?.unbind())
     }
@@ -491,6 +495,7 @@ impl From<&NodeOptions> for lsp_engine::NodeOptions {
             log_keep_files: o.log_keep_files,
             announce_addresses: o.announce_addresses.clone(),
             lsps2: o.lsps2.as_ref().map(lsp_engine::Lsps2Options::from),
+            lsps1: o.lsps1.as_ref().map(lsp_engine::Lsps1Options::from),
         }
     }
 }
@@ -586,6 +591,132 @@ impl From<&Lsps2Options> for lsp_engine::Lsps2Options {
     }
 }
 
+/// The LSPS1 (buy a channel) service's terms; `Lsps1Options()` holds the engine's defaults.
+#[pyclass(frozen, get_all, eq, from_py_object, module = "lsp_node._ldk")]
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lsps1Options {
+    pub min_channel_sat: u64,
+    pub max_channel_sat: u64,
+    pub max_client_balance_sat: u64,
+    pub min_channel_expiry_blocks: u32,
+    pub max_channel_expiry_blocks: u32,
+    pub fee_base_sat: u64,
+    pub fee_ppm: u32,
+    pub order_valid_secs: u32,
+    pub max_pending_per_client: u32,
+    pub max_pending_total: u32,
+}
+
+fn lsps1_default() -> lsp_engine::Lsps1Options {
+    lsp_engine::Lsps1Options::default()
+}
+
+#[pymethods]
+impl Lsps1Options {
+    #[new]
+    #[pyo3(signature = (
+        *,
+        min_channel_sat = lsps1_default().min_channel_sat,
+        max_channel_sat = lsps1_default().max_channel_sat,
+        max_client_balance_sat = lsps1_default().max_client_balance_sat,
+        min_channel_expiry_blocks = lsps1_default().min_channel_expiry_blocks,
+        max_channel_expiry_blocks = lsps1_default().max_channel_expiry_blocks,
+        fee_base_sat = lsps1_default().fee_base_sat,
+        fee_ppm = lsps1_default().fee_ppm,
+        order_valid_secs = lsps1_default().order_valid_secs,
+        max_pending_per_client = lsps1_default().max_pending_per_client,
+        max_pending_total = lsps1_default().max_pending_total,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        min_channel_sat: u64, max_channel_sat: u64, max_client_balance_sat: u64, min_channel_expiry_blocks: u32,
+        max_channel_expiry_blocks: u32, fee_base_sat: u64, fee_ppm: u32, order_valid_secs: u32,
+        max_pending_per_client: u32, max_pending_total: u32,
+    ) -> Self {
+        Self {
+            min_channel_sat,
+            max_channel_sat,
+            max_client_balance_sat,
+            min_channel_expiry_blocks,
+            max_channel_expiry_blocks,
+            fee_base_sat,
+            fee_ppm,
+            order_valid_secs,
+            max_pending_per_client,
+            max_pending_total,
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+impl From<&Lsps1Options> for lsp_engine::Lsps1Options {
+    fn from(o: &Lsps1Options) -> Self {
+        Self {
+            min_channel_sat: o.min_channel_sat,
+            max_channel_sat: o.max_channel_sat,
+            max_client_balance_sat: o.max_client_balance_sat,
+            min_channel_expiry_blocks: o.min_channel_expiry_blocks,
+            max_channel_expiry_blocks: o.max_channel_expiry_blocks,
+            fee_base_sat: o.fee_base_sat,
+            fee_ppm: o.fee_ppm,
+            order_valid_secs: o.order_valid_secs,
+            max_pending_per_client: o.max_pending_per_client,
+            max_pending_total: o.max_pending_total,
+        }
+    }
+}
+
+record!(
+    /// An LSPS1 order: the channel bought (`lsp_balance_sat`, `client_balance_sat`, the order's
+    /// bLIP-51 `params` JSON), `state` (CREATED, COMPLETED, FAILED), `payment_state`
+    /// (EXPECT_PAYMENT, PAID, REFUNDED), the BOLT11 invoice paying `total_sat` (of which
+    /// `fee_sat` is the fee) and the channel once funded.
+    Lsps1Order {
+        order_id: String,
+        client_node_id: String,
+        params: String,
+        lsp_balance_sat: u64,
+        client_balance_sat: u64,
+        state: String,
+        payment_state: String,
+        invoice: String,
+        payment_hash: String,
+        fee_sat: u64,
+        total_sat: u64,
+        channel_id: Option<String>,
+        funding_outpoint: Option<String>,
+        funded_at: Option<u64>,
+        created_at: u64,
+        expires_at: u64,
+    }
+);
+
+impl From<lsp_engine::Lsps1OrderRecord> for Lsps1Order {
+    fn from(r: lsp_engine::Lsps1OrderRecord) -> Self {
+        Self {
+            order_id: r.order_id,
+            client_node_id: r.client_node_id,
+            params: r.params,
+            lsp_balance_sat: r.lsp_balance_sat,
+            client_balance_sat: r.client_balance_sat,
+            state: r.state,
+            payment_state: r.payment_state,
+            invoice: r.invoice,
+            payment_hash: r.payment_hash,
+            fee_sat: r.fee_sat,
+            total_sat: r.total_sat,
+            channel_id: r.channel_id,
+            funding_outpoint: r.funding_outpoint,
+            funded_at: r.funded_at,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
 record!(
     /// A JIT channel sold over LSPS2: its intercept SCID, client, the fee offer bought, and
     /// `state` (sold, opening, ready, paid, failed, expired); `channel_sat` the channel funded
@@ -639,6 +770,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Forward>()?;
     m.add_class::<ForwardTotals>()?;
     m.add_class::<Lsps2Options>()?;
+    m.add_class::<Lsps1Options>()?;
+    m.add_class::<Lsps1Order>()?;
     m.add_class::<JitChannel>()?;
     m.add_class::<HeldHop>()?;
     m.add_class::<PendingIntercept>()?;

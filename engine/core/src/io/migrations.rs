@@ -73,6 +73,18 @@ const STEPS: &[&str] = &[
     // intercept out again, so without them a restart forgets which HTLCs the MPP timeout ends.
     "CREATE TABLE IF NOT EXISTS jit_htlcs (
         intercept_id TEXT PRIMARY KEY, scid INTEGER NOT NULL, handed_at INTEGER NOT NULL);",
+    // 10: the LSPS1 orders (`lsps1.rs`): what each client bought, how it pays (the invoice
+    // and its hash, matched when the payment is claimed) and the channel opened for it.
+    "CREATE TABLE IF NOT EXISTS lsps1_orders (
+        order_id TEXT PRIMARY KEY, client_node_id TEXT NOT NULL, params TEXT NOT NULL,
+        lsp_balance_sat INTEGER NOT NULL, client_balance_sat INTEGER NOT NULL,
+        user_channel_id TEXT NOT NULL UNIQUE, state TEXT NOT NULL, payment_state TEXT NOT NULL,
+        invoice TEXT NOT NULL, payment_hash TEXT NOT NULL UNIQUE, fee_sat INTEGER NOT NULL,
+        total_sat INTEGER NOT NULL, channel_id TEXT, funding_outpoint TEXT, funded_at INTEGER,
+        created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+     CREATE INDEX IF NOT EXISTS lsps1_orders_client ON lsps1_orders(client_node_id, state, payment_state, expires_at);
+     CREATE INDEX IF NOT EXISTS lsps1_orders_state ON lsps1_orders(state, payment_state, expires_at);
+     CREATE INDEX IF NOT EXISTS lsps1_orders_created ON lsps1_orders(created_at, order_id);",
 ];
 
 /// The version this build writes.
