@@ -119,8 +119,10 @@ impl SqliteStore {
             return Ok(Some(format!("{total} orders wait for payment (at most {max_total})")));
         }
         tx.execute(
-            &format!("INSERT INTO lsps1_orders ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
-                NULL, NULL, NULL, ?13, ?14, ?13)"),
+            &format!(
+                "INSERT INTO lsps1_orders ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
+                NULL, NULL, NULL, ?13, ?14, ?13)"
+            ),
             params![
                 r.order_id,
                 r.client_node_id,
@@ -164,7 +166,8 @@ impl SqliteStore {
     /// Orders newest first, a page at a time.
     pub fn lsps1_orders(&self, limit: u32, offset: u32) -> Result<Vec<Lsps1OrderRecord>> {
         let conn = self.lock();
-        let sql = format!("SELECT {COLUMNS} FROM lsps1_orders ORDER BY created_at DESC, order_id DESC LIMIT ?1 OFFSET ?2");
+        let sql =
+            format!("SELECT {COLUMNS} FROM lsps1_orders ORDER BY created_at DESC, order_id DESC LIMIT ?1 OFFSET ?2");
         let mut stmt = conn.prepare(&sql)?;
         let rows = stmt.query_map(params![limit, offset], record)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)

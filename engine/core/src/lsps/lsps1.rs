@@ -18,9 +18,9 @@ use lightning::util::logger::Level;
 use lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
 use lightning_liquidity::lsps0::ser::{LSPSDateTime, LSPSResponseError};
 use lightning_liquidity::lsps1::msgs::{
-    LSPS1Bolt11PaymentInfo, LSPS1ChannelInfo, LSPS1CreateOrderRequest, LSPS1CreateOrderResponse,
-    LSPS1GetInfoResponse, LSPS1GetOrderRequest, LSPS1OrderId, LSPS1OrderParams, LSPS1OrderState, LSPS1Options,
-    LSPS1PaymentInfo, LSPS1PaymentState, LSPS1Response,
+    LSPS1Bolt11PaymentInfo, LSPS1ChannelInfo, LSPS1CreateOrderRequest, LSPS1CreateOrderResponse, LSPS1GetInfoResponse,
+    LSPS1GetOrderRequest, LSPS1Options, LSPS1OrderId, LSPS1OrderParams, LSPS1OrderState, LSPS1PaymentInfo,
+    LSPS1PaymentState, LSPS1Response,
 };
 use serde_json::Value;
 
@@ -281,10 +281,14 @@ impl Lsps1Service {
         let fee = fee_sat(o, order.lsp_balance_sat);
         let total = fee.saturating_add(order.client_balance_sat);
         // The whole channel is funded from the wallet (the client side is pushed).
-        let needed = order.lsp_balance_sat.saturating_add(order.client_balance_sat).saturating_add(FUNDING_FEE_MARGIN_SAT);
+        let needed =
+            order.lsp_balance_sat.saturating_add(order.client_balance_sat).saturating_add(FUNDING_FEE_MARGIN_SAT);
         let spendable = self.wallet.balance().spendable_sat;
         if spendable < needed {
-            self.log(Level::Warn, format!("order of {client} refused: the wallet has {spendable} sat, {needed} needed"));
+            self.log(
+                Level::Warn,
+                format!("order of {client} refused: the wallet has {spendable} sat, {needed} needed"),
+            );
             return Err(error(CLIENT_REJECTED, "the LSP cannot fund this channel now", None));
         }
         let internal = |what: &str, e: String| {
@@ -295,7 +299,8 @@ impl Lsps1Service {
         let random = self.keys.get_secure_random_bytes();
         let order_id = hexs(&random[..ORDER_ID_LEN / 2]);
         let user_channel_id = u128::from_be_bytes(random[16..32].try_into().unwrap_or([2; 16]));
-        let desc = Description::new(format!("LSPS1 order {order_id}")).map_err(|e| internal("description", e.to_string()))?;
+        let desc =
+            Description::new(format!("LSPS1 order {order_id}")).map_err(|e| internal("description", e.to_string()))?;
         let invoice = self
             .channel_manager
             .create_bolt11_invoice(Bolt11InvoiceParameters {
@@ -479,7 +484,10 @@ mod tests {
         assert_eq!(property(params(16_777_215, 1, 1_000)), "lsp_balance_sat");
         assert_eq!(property(params(200_000, 0, 143)), "channel_expiry_blocks");
         assert_eq!(property(params(200_000, 0, 13_141)), "channel_expiry_blocks");
-        assert_eq!(property(LSPS1OrderParams { announce_channel: true, ..params(200_000, 0, 1_000) }), "announce_channel");
+        assert_eq!(
+            property(LSPS1OrderParams { announce_channel: true, ..params(200_000, 0, 1_000) }),
+            "announce_channel"
+        );
         assert_eq!(
             property(LSPS1OrderParams { required_channel_confirmations: 7, ..params(200_000, 0, 1_000) }),
             "required_channel_confirmations"

@@ -77,11 +77,19 @@ impl Core {
             self.lsps1_log(Level::Error, format!("order {id} names no valid client: failed"));
             return self.lsps1_fail(id);
         };
-        if self.channel_manager.list_channels_with_counterparty(&client).iter().any(|c| c.user_channel_id == order.user_channel_id) {
+        if self
+            .channel_manager
+            .list_channels_with_counterparty(&client)
+            .iter()
+            .any(|c| c.user_channel_id == order.user_channel_id)
+        {
             return;
         }
         if self.peer_manager.peer_by_node_id(&client).is_none() {
-            self.lsps1_log(Level::Info, format!("order {id}: client {client} offline, the channel opens when it is back"));
+            self.lsps1_log(
+                Level::Info,
+                format!("order {id}: client {client} offline, the channel opens when it is back"),
+            );
             return;
         }
         let params: LSPS1OrderParams = match serde_json::from_str(&order.params) {
@@ -129,7 +137,10 @@ impl Core {
             self.lsps1_log(Level::Error, format!("cannot record order {} completed: {e}", order.order_id));
             ReplayEvent()
         })?;
-        self.lsps1_log(Level::Info, format!("order {} completed: channel {channel_id} ({funding_outpoint})", order.order_id));
+        self.lsps1_log(
+            Level::Info,
+            format!("order {} completed: channel {channel_id} ({funding_outpoint})", order.order_id),
+        );
         Ok(())
     }
 
@@ -138,7 +149,10 @@ impl Core {
     pub(crate) fn lsps1_channel_closed(&self, user_channel_id: u128) -> Result<(), ReplayEvent> {
         match self.store.lsps1_order_by_user_channel_id(user_channel_id) {
             Ok(Some(o)) if o.state == LSPS1_CREATED => {
-                self.lsps1_log(Level::Warn, format!("order {}: the channel closed before it was funded; failed", o.order_id));
+                self.lsps1_log(
+                    Level::Warn,
+                    format!("order {}: the channel closed before it was funded; failed", o.order_id),
+                );
                 self.store.lsps1_failed(&o.order_id).map_err(|_| ReplayEvent())
             }
             Ok(_) => Ok(()),
