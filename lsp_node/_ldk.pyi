@@ -35,6 +35,7 @@ __all__ = [
     "Peer",
     "PendingIntercept",
     "RegtestChain",
+    "StaticInvoice",
     "__version__",
     "verify_message",
 ]
@@ -63,6 +64,7 @@ class NodeOptions:
         "log_max_bytes",
         "log_keep_files",
         "announce_addresses",
+        "async_payments_server",
         "lsps2",
         "lsps1",
     )
@@ -84,6 +86,7 @@ class NodeOptions:
         log_max_bytes: int = ...,
         log_keep_files: int = ...,
         announce_addresses: list[str] = ...,
+        async_payments_server: bool = ...,
         lsps2: Lsps2Options | None = None,
         lsps1: Lsps1Options | None = None,
     ) -> Self: ...
@@ -117,6 +120,8 @@ class NodeOptions:
     def log_keep_files(self) -> int: ...
     @property
     def announce_addresses(self) -> list[str]: ...
+    @property
+    def async_payments_server(self) -> bool: ...
     @property
     def lsps2(self) -> Lsps2Options | None: ...
     @property
@@ -763,6 +768,22 @@ class Forward:
     def created_at(self) -> int: ...
 
 @final
+class StaticInvoice:
+    """A static invoice kept for an offline async-payment recipient: whose (`recipient`, its
+    node id), which of its slots, the invoice's size and when it was last replaced."""
+
+    __match_args__ = ("recipient", "slot", "invoice_bytes", "updated_at")
+    def __new__(cls, recipient: str, slot: int, invoice_bytes: int, updated_at: int) -> Self: ...
+    @property
+    def recipient(self) -> str: ...
+    @property
+    def slot(self) -> int: ...
+    @property
+    def invoice_bytes(self) -> int: ...
+    @property
+    def updated_at(self) -> int: ...
+
+@final
 class ForwardTotals:
     """Totals over the forwarding history: forwards, fees earned and amounts sent on (msat)."""
 
@@ -1137,6 +1158,8 @@ class Node:
     def payment_counts(self) -> Awaitable[list[tuple[str, str, int]]]: ...
     def list_forwards(self, limit: int = 50, offset: int = 0) -> Awaitable[list[Forward]]: ...
     def forward_totals(self) -> Awaitable[ForwardTotals]: ...
+    def async_recipient_paths(self, node_id: str, valid_days: int = 365) -> str: ...
+    def static_invoices(self) -> Awaitable[list[StaticInvoice]]: ...
     def lsps1_orders(self, limit: int = 50, offset: int = 0) -> Awaitable[list[Lsps1Order]]: ...
     @property
     def lsps1_enabled(self) -> bool: ...

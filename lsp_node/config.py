@@ -111,9 +111,16 @@ class NodeSettings(_Section):
     )
 
     def options(
-        self, *, accept_intercept_htlcs: bool, lsps2: Lsps2Options | None = None, lsps1: Lsps1Options | None = None
+        self,
+        *,
+        accept_intercept_htlcs: bool,
+        async_payments_server: bool = False,
+        lsps2: Lsps2Options | None = None,
+        lsps1: Lsps1Options | None = None,
     ) -> NodeOptions:
-        """The engine options these settings describe; interception follows the LSP role."""
+        """The engine options these settings describe; interception follows the LSP role, HTLC
+        holds for BOLT async payments the [async_payments] section, JIT channels [lsps2], channel
+        sales [lsps1]."""
         return NodeOptions(
             lsps2=lsps2,
             lsps1=lsps1,
@@ -132,6 +139,7 @@ class NodeSettings(_Section):
             log_max_bytes=self.log_max_bytes,
             log_keep_files=self.log_keep_files,
             announce_addresses=list(self.announce_addresses),
+            async_payments_server=async_payments_server,
         )
 
     @field_validator("listen_addr")
@@ -274,6 +282,17 @@ class MonitorSettings(_Section):
 
     sample_interval_secs: float = Field(default=60.0, ge=1, le=3600, description="Take a sample this often.")
     retention_days: float = Field(default=14.0, gt=0, le=3650, description="Samples older than this are deleted.")
+
+
+class AsyncPaymentsSettings(_Section):
+    """BOLT async payments, server side (SPEC.md §13): payers' HTLCs flagged `hold_htlc` are held
+    until the recipient releases them, and offline recipients' static invoices are kept and
+    served. Needs the LSP role ([lsp] enabled): the recipients' messages wait in its mailbox."""
+
+    enabled: bool = Field(default=False, description="Serve BOLT async payments (advertises htlc_hold).")
+    paths_valid_days: int = Field(
+        default=365, ge=1, le=3650, description="How long the blinded paths given to a recipient stay valid."
+    )
 
 
 _LSPS2 = Lsps2Options()
@@ -430,6 +449,7 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = NotificationSettings()
     admin: AdminSettings = AdminSettings()
     monitor: MonitorSettings = MonitorSettings()
+    async_payments: AsyncPaymentsSettings = AsyncPaymentsSettings()
     lsps2: Lsps2Settings = Lsps2Settings()
     lsps1: Lsps1Settings = Lsps1Settings()
 
@@ -447,6 +467,14 @@ class Settings(BaseSettings):
     @property
     def network_dir(self) -> Path:
         return self.node.data_dir / self.node.network
+
+    @model_validator(mode="after")
+    def _async_needs_the_mailbox(self) -> Settings:
+        if self.async_payments.enabled and not self.lsp.enabled:
+            raise ValueError(
+                "[async_payments] enabled needs [lsp] enabled: offline recipients' messages wait in its mailbox"
+            )
+        return self
 
 
 def _section_model(annotation: Any) -> type[BaseModel] | None:

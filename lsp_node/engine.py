@@ -38,6 +38,7 @@ from lsp_node._ldk import (
     PaymentSent,
     Peer,
     PendingIntercept,
+    StaticInvoice,
 )
 
 __all__ = [
@@ -71,6 +72,7 @@ __all__ = [
     "PaymentSent",
     "Peer",
     "PendingIntercept",
+    "StaticInvoice",
     "fields",
 ]
 
@@ -300,6 +302,16 @@ class LightningNode:
     async def forwards(self, limit: int = 50, offset: int = 0) -> list[Forward]:
         """One page of the forwarding history, newest first; `limit` 1..500."""
         return await self._raw.list_forwards(limit, offset)
+
+    def async_recipient_paths(self, node_id: str, valid_days: int = 365) -> str:
+        """Blinded paths to this node for the BOLT async-payment recipient `node_id`, as hex of
+        LDK's encoding (what ldk-node's `set_paths_to_static_invoice_server` takes). Raises
+        InvalidArgumentError when the server role is off. Computation only: no I/O."""
+        return self._raw.async_recipient_paths(node_id, valid_days)
+
+    async def static_invoices(self) -> list[StaticInvoice]:
+        """The static invoices kept for offline recipients, newest first."""
+        return await self._raw.static_invoices()
 
     async def forward_totals(self) -> ForwardTotals:
         return await self._raw.forward_totals()

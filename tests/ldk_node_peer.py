@@ -162,6 +162,26 @@ class LdkNodePeer:
         """Start paying; returns payment_id and payment_hash (the outcome comes as an event)."""
         return dict(await self.call("pay_invoice", bolt11=bolt11, amount_msat=amount_msat))
 
+    async def async_set_paths(self, paths_hex: str) -> None:
+        """BOLT async payments, recipient: the blinded paths to its static invoice server."""
+        await self.call("async_set_paths", paths_hex=paths_hex)
+
+    async def async_receive_offer(self) -> str:
+        """The offer to pay this node while it is offline; raises until its server keeps the invoice."""
+        return str((await self.call("async_receive_offer"))["offer"])
+
+    async def async_server_paths(self, recipient_id_hex: str) -> str:
+        """ldk-node as the server (AsyncPaymentsRole::Server): paths for a recipient (hex)."""
+        return str((await self.call("async_server_paths", recipient_id_hex=recipient_id_hex))["paths_hex"])
+
+    async def pay_offer(self, offer: str, amount_msat: int) -> str:
+        """Start paying a BOLT12 offer; returns the payment id (the outcome comes as an event)."""
+        return str((await self.call("pay_offer", offer=offer, amount_msat=amount_msat))["payment_id"])
+
+    async def graph_node(self, node_id: str) -> dict[str, bool]:
+        """Whether this node's graph knows `node_id` (`known`) and its node announcement (`announced`)."""
+        return dict(await self.call("graph_node", node_id=node_id))
+
     async def payment(self, payment_id: str) -> dict[str, Any]:
         return dict(await self.call("payment", payment_id=payment_id))
 

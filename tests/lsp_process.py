@@ -38,6 +38,7 @@ class LspProcess:
         announce: bool = False,
         admin_listen: str = "127.0.0.1:0",
         launcher: list[str] | None = None,
+        sections: dict[str, dict[str, object]] | None = None,
         lsps2: dict[str, object] | None = None,
         lsps1: dict[str, object] | None = None,
         **lsp: object,
@@ -59,6 +60,8 @@ class LspProcess:
         self.token = ""
         self.admin_listen = admin_listen
         self.launcher = launcher or [sys.executable, "main.py"]
+        # Other config sections, e.g. {"async_payments": {"enabled": True}}.
+        self.sections = sections or {}
         # `[lsps2]` keys (enabled is set); None leaves the section out (the service off).
         self.lsps2 = lsps2
         # `[lsps1]` keys likewise.
@@ -102,6 +105,9 @@ cooldown_secs = 0
 webhook = "{self.push_url}"
 """
         )
+        with cfg.open("a") as f:
+            for name, keys in self.sections.items():
+                f.write(f"[{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items()))
         if self.lsps2 is not None:
             keys = {"enabled": True, **self.lsps2}
             with cfg.open("a") as f:

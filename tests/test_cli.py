@@ -120,6 +120,10 @@ async def test_node_commands(net: Net) -> None:
     table, cfg = await both(a, "config")
     assert cfg["notifications"]["templates"] == {"webhook": "<redacted>"} and "push/{device}" not in table
     assert re.search(r"^notifications\.templates\.webhook\s+<redacted>$", table, re.M), table
+    table, served = await both(a, "async")
+    assert served == {"enabled": False, "static_invoices": []} and table.startswith("async payments off")
+    refused = await cli(a, "async", "paths", net.alice.node_id)
+    assert refused.code == 1 and "async payments server is off" in refused.err, refused
     table, lsps2 = await both(a, "lsps2")
     assert lsps2 == {"enabled": False, "channels": []} and table.startswith("LSPS2 off")
     table, lsps1 = await both(a, "lsps1")

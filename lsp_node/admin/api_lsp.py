@@ -99,6 +99,18 @@ async def config(ops: Ops, i: Inputs) -> Any:
     return ops.config()
 
 
+class RecipientBody(Body):
+    node_id: NodeId
+
+
+async def async_payments(ops: Ops, i: Inputs) -> Any:
+    return await ops.async_payments()
+
+
+async def async_paths(ops: Ops, i: Inputs) -> Any:
+    return ops.async_recipient_paths(i.get(RecipientBody).node_id)
+
+
 CLIENT: Final = "03" + "cd" * 32
 ROUTES: Final[list[Route]] = [
     Route("GET", "/api/holds", holds, "Holds, newest first, by state, with their HTLCs", query=HoldsQuery, lsp=True),
@@ -145,4 +157,13 @@ ROUTES: Final[list[Route]] = [
     Route("GET", "/api/lsps1", lsps1, "LSPS1: whether it runs, and the channel orders, newest first", query=Page),
     Route("GET", "/api/lsps2", lsps2, "LSPS2: whether it runs, and the JIT channels sold, newest first", query=Page),
     Route("GET", "/api/config", config, "The effective configuration, secrets redacted"),
+    Route("GET", "/api/async", async_payments, "BOLT async payments: whether served, the static invoices kept"),
+    Route(
+        "POST",
+        "/api/async/paths",
+        async_paths,
+        "Blinded paths to this node for an async-payment recipient (hex; give them to its wallet)",
+        RecipientBody,
+        example={"node_id": CLIENT},
+    ),
 ]

@@ -360,6 +360,20 @@ class Ops:
 
     # -- configuration --------------------------------------------------------------------------------
 
+    # -- BOLT async payments ------------------------------------------------------------------------
+
+    async def async_payments(self) -> dict[str, Any]:
+        enabled = self.settings is not None and self.settings.async_payments.enabled
+        return {"enabled": enabled, "static_invoices": [fields(i) for i in await self.node.static_invoices()]}
+
+    def async_recipient_paths(self, node_id: str) -> dict[str, Any]:
+        # The recipient's mail is kept only for a client (a ready channel): paths for anyone else
+        # would give it an offer nobody could pay while it is offline.
+        if not any(c.counterparty_node_id == node_id and c.is_ready for c in self.node.channels()):
+            raise InvalidArgumentError("not a client: open a channel to this node first")
+        days = self.settings.async_payments.paths_valid_days if self.settings else 365
+        return {"node_id": node_id, "valid_days": days, "paths": self.node.async_recipient_paths(node_id, days)}
+
     def config(self) -> dict[str, Any]:
         """The effective configuration (file, environment and command line applied), secrets
         redacted: push URL templates (they hold API keys) and credentials in the Esplora URL."""

@@ -90,6 +90,11 @@ def show_lsps1(d: Any) -> str:
     return head + "\n" + tables.table(d["orders"], cols)
 
 
+def show_async(d: Any) -> str:
+    head = "async payments served" if d["enabled"] else "async payments off ([async_payments] enabled = false)"
+    return head + "\n" + tables.table(d["static_invoices"], ["recipient", "slot", "invoice_bytes", "updated_at"])
+
+
 def show_lsps2(d: Any) -> str:
     head = "LSPS2 on" if d["enabled"] else "LSPS2 off ([lsps2] enabled = false)"
     cols = ["scid", "client_node_id", "state", "payment_size_msat", "opening_fee_msat", "valid_until", "channel_id"]
@@ -267,6 +272,22 @@ COMMANDS: Final[list[Command]] = [
         lambda a: "/api/lsps1" + query(a, "limit", "offset"),
         show_lsps1,
         args=page_args(),
+    ),
+    Command(
+        ("async",),
+        "BOLT async payments: whether served, the static invoices kept",
+        "GET",
+        fixed("/api/async"),
+        show_async,
+    ),
+    Command(
+        ("async", "paths"),
+        "blinded paths to this node for recipient NODE_ID (hex; give them to its wallet)",
+        "POST",
+        fixed("/api/async/paths"),
+        one("paths"),
+        body=lambda a: {"node_id": a.node_id},
+        args=[(("node_id",), {})],
     ),
     Command(
         ("lsps2",),

@@ -65,6 +65,9 @@ pub struct NodeOptions {
     /// (the default) announces nothing. LDK relays the announcement only once we have a
     /// public channel with enough confirmations.
     pub announce_addresses: Vec<String>,
+    /// Serve BOLT async payments: hold HTLCs flagged `hold_htlc` until the recipient releases
+    /// them, and keep and serve static invoices for offline recipients.
+    pub async_payments_server: bool,
     /// The LSPS2 (JIT channel) service; None leaves it off.
     pub lsps2: Option<Lsps2Options>,
     /// The LSPS1 (buy a channel) service; None leaves it off.
@@ -186,6 +189,7 @@ impl Default for NodeOptions {
             log_max_bytes: 50 * 1024 * 1024,
             log_keep_files: 5,
             announce_addresses: Vec::new(),
+            async_payments_server: false,
             lsps2: None,
             lsps1: None,
         }
@@ -209,6 +213,8 @@ pub(crate) fn user_config(opts: &NodeOptions) -> UserConfig {
     c.accept_forwards_to_priv_channels = true;
     // JIT channels are opened on an intercepted payment, whether or not the LightningRod role runs.
     c.accept_intercept_htlcs = opts.accept_intercept_htlcs || opts.lsps2.is_some();
+    // Advertises `htlc_hold`: payers' LSP-bound HTLCs wait here for `release_held_htlc`.
+    c.enable_htlc_hold = opts.async_payments_server;
     // Every inbound channel passes the node's policy (size, no push, no zero-conf) first: a
     // channel is what makes a peer a client, so it must not be free to obtain.
     c.manually_accept_inbound_channels = true;

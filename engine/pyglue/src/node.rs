@@ -9,9 +9,10 @@ use pyo3::prelude::*;
 
 use crate::errors::to_py;
 use crate::events;
+use crate::lsps::{JitChannel, Lsps1Order};
 use crate::types::{
-    Balance, Channel, Forward, ForwardTotals, HeldHop, InboundHtlc, InvoiceInfo, JitChannel, Lsps1Order, NodeOptions,
-    OnionMessageStats, Payment, Peer, PendingIntercept,
+    Balance, Channel, Forward, ForwardTotals, HeldHop, InboundHtlc, InvoiceInfo, NodeOptions, OnionMessageStats,
+    Payment, Peer, PendingIntercept, StaticInvoice,
 };
 
 #[pyclass(frozen, name = "Node", module = "lsp_node._ldk")]
@@ -249,6 +250,24 @@ impl PyNode {
     /// Resolves to the totals of the forwarding history.
     fn forward_totals<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         spawn!(py, self, |n| Ok(ForwardTotals::from(n.forward_totals().map_err(to_py)?)))
+    }
+
+    /// Blinded paths to this node for the async-payment recipient `node_id` (hex of LDK's
+    /// encoding of the path list, what ldk-node's `set_paths_to_static_invoice_server` takes).
+    #[pyo3(signature = (node_id, valid_days=365))]
+    fn async_recipient_paths(&self, py: Python<'_>, node_id: String, valid_days: u32) -> PyResult<String> {
+        let paths = py.detach(|| self.inner.async_recipient_paths(&node_id, valid_days)).map_err(to_py)?;
+        Ok(paths.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// Resolves to the static invoices kept for offline recipients, newest first.
+    fn static_invoices<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| Ok(n
+            .static_invoices()
+            .map_err(to_py)?
+            .into_iter()
+            .map(StaticInvoice::from)
+            .collect::<Vec<_>>()))
     }
 
     /// Resolves to the payment with this id, or None.

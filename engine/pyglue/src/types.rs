@@ -4,6 +4,8 @@
 use lsp_engine::{ChannelInfo, PaymentRecord, PeerInfo, WalletBalance};
 use pyo3::prelude::*;
 
+use crate::lsps::{Lsps1Options, Lsps2Options};
+
 /// Declare a frozen pyclass with public fields, a constructor, `__match_args__` (so `match`
 /// statements work), a dataclass-like `__repr__` and, for events, a `kind` class attribute.
 /// Fields listed under `added { .. }` (Option types) come last and default to None in the
@@ -344,6 +346,28 @@ impl From<lsp_engine::ForwardTotals> for ForwardTotals {
 }
 
 record!(
+    /// A static invoice kept for an offline async-payment recipient: whose (`recipient`, its
+    /// node id), which of its slots, the invoice's size and when it was last replaced.
+    StaticInvoice {
+        recipient: String,
+        slot: u16,
+        invoice_bytes: u64,
+        updated_at: u64,
+    }
+);
+
+impl From<lsp_engine::StaticInvoiceRecord> for StaticInvoice {
+    fn from(r: lsp_engine::StaticInvoiceRecord) -> Self {
+        Self {
+            recipient: lsp_engine::recipient_label(&r.recipient_id),
+            slot: r.slot,
+            invoice_bytes: r.invoice_bytes,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+record!(
     /// One next hop of a held payment (see SPEC.md): the node right after the payer's LSP on a
     /// path, the intercept SCID the LSP assigned to it, and the LSP's fee and CLTV delta there.
     HeldHop {
@@ -387,6 +411,7 @@ pub struct NodeOptions {
     pub log_max_bytes: u64,
     pub log_keep_files: u32,
     pub announce_addresses: Vec<String>,
+    pub async_payments_server: bool,
     pub lsps2: Option<Lsps2Options>,
     pub lsps1: Option<Lsps1Options>,
 }
@@ -415,6 +440,7 @@ impl NodeOptions {
         log_max_bytes = default().log_max_bytes,
         log_keep_files = default().log_keep_files,
         announce_addresses = default().announce_addresses,
+        async_payments_server = default().async_payments_server,
         lsps2 = None,
         lsps1 = None,
     ))]
@@ -424,7 +450,7 @@ impl NodeOptions {
         to_self_delay: u16, min_funding_confirmations: u32, forward_immediately: bool, onion_message_rate_per_sec: u32,
         onion_message_burst: u32, max_queued_onion_messages: u32, max_intercepted_per_peer: u32,
         min_inbound_channel_sat: u64, log_max_bytes: u64, log_keep_files: u32, announce_addresses: Vec<String>,
-        lsps2: Option<Lsps2Options>, lsps1: Option<Lsps1Options>,
+        async_payments_server: bool, lsps2: Option<Lsps2Options>, lsps1: Option<Lsps1Options>,
     ) -> Self {
         Self {
             listen_addr,
@@ -442,6 +468,7 @@ impl NodeOptions {
             log_max_bytes,
             log_keep_files,
             announce_addresses,
+            async_payments_server,
             lsps2,
             lsps1,
         }
@@ -465,6 +492,7 @@ impl NodeOptions {
             "log_max_bytes",
             "log_keep_files",
             "announce_addresses",
+            "async_payments_server",
             "lsps2",
             "lsps1",
         ];
@@ -494,268 +522,9 @@ impl From<&NodeOptions> for lsp_engine::NodeOptions {
             log_max_bytes: o.log_max_bytes,
             log_keep_files: o.log_keep_files,
             announce_addresses: o.announce_addresses.clone(),
+            async_payments_server: o.async_payments_server,
             lsps2: o.lsps2.as_ref().map(lsp_engine::Lsps2Options::from),
             lsps1: o.lsps1.as_ref().map(lsp_engine::Lsps1Options::from),
-        }
-    }
-}
-
-/// The LSPS2 (JIT channel) service's terms; `Lsps2Options()` holds the engine's defaults.
-#[pyclass(frozen, get_all, eq, from_py_object, module = "lsp_node._ldk")]
-#[derive(Clone, Debug, PartialEq)]
-pub struct Lsps2Options {
-    pub min_payment_size_msat: u64,
-    pub max_payment_size_msat: u64,
-    pub min_fee_msat: u64,
-    pub proportional_ppm: u32,
-    pub min_lifetime_blocks: u32,
-    pub max_client_to_self_delay: u32,
-    pub valid_for_secs: u32,
-    pub channel_over_payment_sat: u64,
-    pub max_channel_sat: u64,
-    pub zero_conf: bool,
-    pub cltv_expiry_delta: u32,
-    pub max_unpaid_per_client: u32,
-    pub max_unpaid_total_sat: u64,
-}
-
-fn lsps2_default() -> lsp_engine::Lsps2Options {
-    lsp_engine::Lsps2Options::default()
-}
-
-#[pymethods]
-impl Lsps2Options {
-    #[new]
-    #[pyo3(signature = (
-        *,
-        min_payment_size_msat = lsps2_default().min_payment_size_msat,
-        max_payment_size_msat = lsps2_default().max_payment_size_msat,
-        min_fee_msat = lsps2_default().min_fee_msat,
-        proportional_ppm = lsps2_default().proportional_ppm,
-        min_lifetime_blocks = lsps2_default().min_lifetime_blocks,
-        max_client_to_self_delay = lsps2_default().max_client_to_self_delay,
-        valid_for_secs = lsps2_default().valid_for_secs,
-        channel_over_payment_sat = lsps2_default().channel_over_payment_sat,
-        max_channel_sat = lsps2_default().max_channel_sat,
-        zero_conf = lsps2_default().zero_conf,
-        cltv_expiry_delta = lsps2_default().cltv_expiry_delta,
-        max_unpaid_per_client = lsps2_default().max_unpaid_per_client,
-        max_unpaid_total_sat = lsps2_default().max_unpaid_total_sat,
-    ))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        min_payment_size_msat: u64, max_payment_size_msat: u64, min_fee_msat: u64, proportional_ppm: u32,
-        min_lifetime_blocks: u32, max_client_to_self_delay: u32, valid_for_secs: u32, channel_over_payment_sat: u64,
-        max_channel_sat: u64, zero_conf: bool, cltv_expiry_delta: u32, max_unpaid_per_client: u32,
-        max_unpaid_total_sat: u64,
-    ) -> Self {
-        Self {
-            min_payment_size_msat,
-            max_payment_size_msat,
-            min_fee_msat,
-            proportional_ppm,
-            min_lifetime_blocks,
-            max_client_to_self_delay,
-            valid_for_secs,
-            channel_over_payment_sat,
-            max_channel_sat,
-            zero_conf,
-            cltv_expiry_delta,
-            max_unpaid_per_client,
-            max_unpaid_total_sat,
-        }
-    }
-
-    fn __repr__(&self) -> String {
-        format!("{self:?}")
-    }
-}
-
-impl From<&Lsps2Options> for lsp_engine::Lsps2Options {
-    fn from(o: &Lsps2Options) -> Self {
-        Self {
-            min_payment_size_msat: o.min_payment_size_msat,
-            max_payment_size_msat: o.max_payment_size_msat,
-            min_fee_msat: o.min_fee_msat,
-            proportional_ppm: o.proportional_ppm,
-            min_lifetime_blocks: o.min_lifetime_blocks,
-            max_client_to_self_delay: o.max_client_to_self_delay,
-            valid_for_secs: o.valid_for_secs,
-            channel_over_payment_sat: o.channel_over_payment_sat,
-            max_channel_sat: o.max_channel_sat,
-            zero_conf: o.zero_conf,
-            cltv_expiry_delta: o.cltv_expiry_delta,
-            max_unpaid_per_client: o.max_unpaid_per_client,
-            max_unpaid_total_sat: o.max_unpaid_total_sat,
-        }
-    }
-}
-
-/// The LSPS1 (buy a channel) service's terms; `Lsps1Options()` holds the engine's defaults.
-#[pyclass(frozen, get_all, eq, from_py_object, module = "lsp_node._ldk")]
-#[derive(Clone, Debug, PartialEq)]
-pub struct Lsps1Options {
-    pub min_channel_sat: u64,
-    pub max_channel_sat: u64,
-    pub max_client_balance_sat: u64,
-    pub min_channel_expiry_blocks: u32,
-    pub max_channel_expiry_blocks: u32,
-    pub fee_base_sat: u64,
-    pub fee_ppm: u32,
-    pub order_valid_secs: u32,
-    pub max_pending_per_client: u32,
-    pub max_pending_total: u32,
-}
-
-fn lsps1_default() -> lsp_engine::Lsps1Options {
-    lsp_engine::Lsps1Options::default()
-}
-
-#[pymethods]
-impl Lsps1Options {
-    #[new]
-    #[pyo3(signature = (
-        *,
-        min_channel_sat = lsps1_default().min_channel_sat,
-        max_channel_sat = lsps1_default().max_channel_sat,
-        max_client_balance_sat = lsps1_default().max_client_balance_sat,
-        min_channel_expiry_blocks = lsps1_default().min_channel_expiry_blocks,
-        max_channel_expiry_blocks = lsps1_default().max_channel_expiry_blocks,
-        fee_base_sat = lsps1_default().fee_base_sat,
-        fee_ppm = lsps1_default().fee_ppm,
-        order_valid_secs = lsps1_default().order_valid_secs,
-        max_pending_per_client = lsps1_default().max_pending_per_client,
-        max_pending_total = lsps1_default().max_pending_total,
-    ))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        min_channel_sat: u64, max_channel_sat: u64, max_client_balance_sat: u64, min_channel_expiry_blocks: u32,
-        max_channel_expiry_blocks: u32, fee_base_sat: u64, fee_ppm: u32, order_valid_secs: u32,
-        max_pending_per_client: u32, max_pending_total: u32,
-    ) -> Self {
-        Self {
-            min_channel_sat,
-            max_channel_sat,
-            max_client_balance_sat,
-            min_channel_expiry_blocks,
-            max_channel_expiry_blocks,
-            fee_base_sat,
-            fee_ppm,
-            order_valid_secs,
-            max_pending_per_client,
-            max_pending_total,
-        }
-    }
-
-    fn __repr__(&self) -> String {
-        format!("{self:?}")
-    }
-}
-
-impl From<&Lsps1Options> for lsp_engine::Lsps1Options {
-    fn from(o: &Lsps1Options) -> Self {
-        Self {
-            min_channel_sat: o.min_channel_sat,
-            max_channel_sat: o.max_channel_sat,
-            max_client_balance_sat: o.max_client_balance_sat,
-            min_channel_expiry_blocks: o.min_channel_expiry_blocks,
-            max_channel_expiry_blocks: o.max_channel_expiry_blocks,
-            fee_base_sat: o.fee_base_sat,
-            fee_ppm: o.fee_ppm,
-            order_valid_secs: o.order_valid_secs,
-            max_pending_per_client: o.max_pending_per_client,
-            max_pending_total: o.max_pending_total,
-        }
-    }
-}
-
-record!(
-    /// An LSPS1 order: the channel bought (`lsp_balance_sat`, `client_balance_sat`, the order's
-    /// bLIP-51 `params` JSON), `state` (CREATED, COMPLETED, FAILED), `payment_state`
-    /// (EXPECT_PAYMENT, PAID, REFUNDED), the BOLT11 invoice paying `total_sat` (of which
-    /// `fee_sat` is the fee) and the channel once funded.
-    Lsps1Order {
-        order_id: String,
-        client_node_id: String,
-        params: String,
-        lsp_balance_sat: u64,
-        client_balance_sat: u64,
-        state: String,
-        payment_state: String,
-        invoice: String,
-        payment_hash: String,
-        fee_sat: u64,
-        total_sat: u64,
-        channel_id: Option<String>,
-        funding_outpoint: Option<String>,
-        funded_at: Option<u64>,
-        created_at: u64,
-        expires_at: u64,
-    }
-);
-
-impl From<lsp_engine::Lsps1OrderRecord> for Lsps1Order {
-    fn from(r: lsp_engine::Lsps1OrderRecord) -> Self {
-        Self {
-            order_id: r.order_id,
-            client_node_id: r.client_node_id,
-            params: r.params,
-            lsp_balance_sat: r.lsp_balance_sat,
-            client_balance_sat: r.client_balance_sat,
-            state: r.state,
-            payment_state: r.payment_state,
-            invoice: r.invoice,
-            payment_hash: r.payment_hash,
-            fee_sat: r.fee_sat,
-            total_sat: r.total_sat,
-            channel_id: r.channel_id,
-            funding_outpoint: r.funding_outpoint,
-            funded_at: r.funded_at,
-            created_at: r.created_at,
-            expires_at: r.expires_at,
-        }
-    }
-}
-
-record!(
-    /// A JIT channel sold over LSPS2: its intercept SCID, client, the fee offer bought, and
-    /// `state` (sold, opening, ready, paid, failed, expired); `channel_sat` the channel funded
-    /// (None: none was), `skimmed_msat` the fee skimmed from forwards over it so far.
-    JitChannel {
-        scid: u64,
-        client_node_id: String,
-        user_channel_id: String,
-        payment_size_msat: Option<u64>,
-        min_fee_msat: u64,
-        proportional_ppm: u32,
-        valid_until: String,
-        state: String,
-        channel_id: Option<String>,
-        opening_fee_msat: Option<u64>,
-        created_at: u64,
-        updated_at: u64,
-        channel_sat: Option<u64>,
-        skimmed_msat: u64,
-    }
-);
-
-impl From<lsp_engine::JitChannelRecord> for JitChannel {
-    fn from(r: lsp_engine::JitChannelRecord) -> Self {
-        Self {
-            scid: r.scid,
-            client_node_id: r.client_node_id,
-            user_channel_id: r.user_channel_id.to_string(),
-            payment_size_msat: r.payment_size_msat,
-            min_fee_msat: r.min_fee_msat,
-            proportional_ppm: r.proportional_ppm,
-            valid_until: r.valid_until,
-            state: r.state,
-            channel_id: r.channel_id,
-            opening_fee_msat: r.opening_fee_msat,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-            channel_sat: r.channel_sat,
-            skimmed_msat: r.skimmed_msat,
         }
     }
 }
@@ -769,10 +538,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Payment>()?;
     m.add_class::<Forward>()?;
     m.add_class::<ForwardTotals>()?;
-    m.add_class::<Lsps2Options>()?;
-    m.add_class::<Lsps1Options>()?;
-    m.add_class::<Lsps1Order>()?;
-    m.add_class::<JitChannel>()?;
+    m.add_class::<StaticInvoice>()?;
     m.add_class::<HeldHop>()?;
     m.add_class::<PendingIntercept>()?;
     m.add_class::<OnionMessageStats>()?;

@@ -415,6 +415,22 @@ impl Core {
             Event::OnionMessagePeerConnected { peer_node_id } => {
                 self.emit(NodeEvent::OnionMessagePeerConnected { peer_node_id: peer_node_id.to_string() }, None)
             }
+            Event::PersistStaticInvoice {
+                invoice,
+                invoice_request_path,
+                invoice_slot,
+                recipient_id,
+                invoice_persisted_path,
+            } => self.persist_static_invoice(
+                invoice,
+                invoice_request_path,
+                invoice_slot,
+                recipient_id,
+                invoice_persisted_path,
+            ),
+            Event::StaticInvoiceRequested { recipient_id, invoice_slot, reply_path, invoice_request } => {
+                self.static_invoice_requested(recipient_id, invoice_slot, reply_path, invoice_request)
+            }
             Event::BumpTransaction(_) => {
                 // Only anchor channels ask for fee bumps, and this node negotiates none.
                 self.logger.engine(Level::Warn, "unexpected BumpTransaction event ignored".into());

@@ -73,7 +73,12 @@ const STEPS: &[&str] = &[
     // intercept out again, so without them a restart forgets which HTLCs the MPP timeout ends.
     "CREATE TABLE IF NOT EXISTS jit_htlcs (
         intercept_id TEXT PRIMARY KEY, scid INTEGER NOT NULL, handed_at INTEGER NOT NULL);",
-    // 10: the LSPS1 orders (`lsps1.rs`): what each client bought, how it pays (the invoice
+    // 10: static invoices kept for offline async-payment recipients (`static_invoices.rs`).
+    // LDK does not persist PersistStaticInvoice: what the server acknowledged must be here.
+    "CREATE TABLE IF NOT EXISTS static_invoices (
+        recipient_id BLOB NOT NULL, slot INTEGER NOT NULL, invoice BLOB NOT NULL,
+        request_path BLOB NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (recipient_id, slot));",
+    // 11: the LSPS1 orders (`lsps1.rs`): what each client bought, how it pays (the invoice
     // and its hash, matched when the payment is claimed) and the channel opened for it.
     "CREATE TABLE IF NOT EXISTS lsps1_orders (
         order_id TEXT PRIMARY KEY, client_node_id TEXT NOT NULL, params TEXT NOT NULL,
