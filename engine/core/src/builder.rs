@@ -151,9 +151,12 @@ impl Node {
             Some(o) => Some(Arc::new(crate::lsps::lsps1::Lsps1Service::new(
                 o.clone(),
                 Arc::clone(&store),
-                Arc::clone(&channel_manager),
+                Box::new(crate::lsps::lsps1::LdkLsps1Node {
+                    channel_manager: Arc::clone(&channel_manager),
+                    wallet: Arc::clone(&wallet),
+                    chain: Arc::clone(&chain),
+                }),
                 Arc::clone(&keys),
-                Arc::clone(&wallet),
                 Arc::clone(&logger),
             )?)),
             None => None,

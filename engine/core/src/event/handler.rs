@@ -49,9 +49,12 @@ impl Core {
                 counterparty_node_id,
                 channel_value_satoshis,
                 output_script,
+                user_channel_id,
                 ..
             } => {
-                let feerate = self.chain.feerate_sat_per_kw(12);
+                // An LSPS1 order's channel is funded for the confirmation time the order promised.
+                let target = self.lsps1_funding_target(user_channel_id).unwrap_or(12);
+                let feerate = self.chain.feerate_sat_per_kw(target);
                 let built = self.wallet.build_payment(
                     output_script,
                     Some(bitcoin::Amount::from_sat(channel_value_satoshis)),
@@ -360,7 +363,7 @@ impl Core {
                 let funded_sat = channel_funding_txo.map(|_| channel_capacity_sats.unwrap_or(0));
                 self.lsps2_channel_closed(user_channel_id, counterparty_node_id, funded_sat).await?;
                 if funded_sat.is_none() {
-                    self.lsps1_channel_closed(user_channel_id)?;
+                    self.lsps1_channel_closed(user_channel_id, &closure_reason(&reason))?;
                 }
                 self.emit(
                     NodeEvent::ChannelClosed {

@@ -2,7 +2,8 @@
 //! lightning-liquidity's `LiquidityManager`, except `lsps1.*` requests, which our own LSPS1
 //! service answers (lightning-liquidity's is compiled out), and, while LSPS1 runs,
 //! `lsps0.list_protocols`, whose answer must name 1 too. Everything else (reading, features,
-//! peer connections, lightning-liquidity's own replies) is the manager's.
+//! peer connections, lightning-liquidity's own replies) is the manager's. Our replies are
+//! bounded: a few waiting per peer, a thousand in all, none larger than a Lightning message.
 
 use std::sync::{Arc, Mutex};
 
@@ -27,13 +28,26 @@ const LSPS_FEATURE_BIT: usize = 729;
 /// Replies waiting for the peer manager to collect them; past this a request goes unanswered
 /// (the peer manager collects after every read, so only a flood gets here).
 const MAX_QUEUED_REPLIES: usize = 1_000;
+/// Replies waiting for one peer: one peer's flood must not take the others' room.
+const MAX_QUEUED_PER_PEER: usize = 16;
+/// The largest reply payload: a Lightning message is at most 65,535 bytes, two of them the
+/// message type. LDK debug-asserts on anything larger when it encrypts it.
+pub(crate) const MAX_REPLY_BYTES: usize = 65_533;
+/// The longest request id answered (it is echoed in the reply); lightning-liquidity's are 32.
+const MAX_ID_BYTES: usize = 128;
 /// JSON-RPC "method not found".
 const METHOD_NOT_FOUND: i32 = -32601;
 
 /// The `CustomMessageHandler` given to the peer manager.
 pub struct LspsHandler {
     liquidity: Arc<Liquidity>,
-    lsps1: Option<Arc<Lsps1Service>>,
+    own: Option<OwnRequests>,
+}
+
+/// The requests we answer ourselves while LSPS1 runs, and our replies waiting for the peer
+/// manager.
+pub(crate) struct OwnRequests {
+    lsps1: Arc<Lsps1Service>,
     lsps2_on: bool,
     replies: Mutex<Vec<(PublicKey, RawLSPSMessage)>>,
     logger: Arc<EngineLogger>,
@@ -68,7 +82,32 @@ impl LspsHandler {
     pub(crate) fn new(
         liquidity: Arc<Liquidity>, lsps1: Option<Arc<Lsps1Service>>, lsps2_on: bool, logger: Arc<EngineLogger>,
     ) -> Self {
-        Self { liquidity, lsps1, lsps2_on, replies: Mutex::new(Vec::new()), logger }
+        Self { liquidity, own: lsps1.map(|lsps1| OwnRequests::new(lsps1, lsps2_on, logger)) }
+    }
+}
+
+impl OwnRequests {
+    pub(crate) fn new(lsps1: Arc<Lsps1Service>, lsps2_on: bool, logger: Arc<EngineLogger>) -> Self {
+        Self { lsps1, lsps2_on, replies: Mutex::new(Vec::new()), logger }
+    }
+
+    /// Answer `payload` of `from` if it is a request of ours; false: it is the manager's.
+    pub(crate) fn handle(&self, from: PublicKey, payload: &str) -> bool {
+        let Some(req) = ours(payload) else { return false };
+        if req.id.0.len() > MAX_ID_BYTES {
+            self.logger.engine(
+                Level::Warn,
+                format!("lsps1: a request of {from} with a {} byte id unanswered", req.id.0.len()),
+            );
+            return true;
+        }
+        self.answer(from, req);
+        true
+    }
+
+    /// The replies waiting, for the peer manager to send.
+    pub(crate) fn take(&self) -> Vec<(PublicKey, RawLSPSMessage)> {
+        std::mem::take(&mut *self.replies.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     fn reply(&self, to: PublicKey, msg: &LSPSMessage) {
@@ -79,15 +118,22 @@ impl LspsHandler {
     }
 
     fn push(&self, to: PublicKey, payload: String) {
+        if payload.len() > MAX_REPLY_BYTES {
+            let n = payload.len();
+            return self.logger.engine(Level::Warn, format!("lsps1: a {n} byte reply to {to} dropped (too large)"));
+        }
         let mut replies = self.replies.lock().unwrap_or_else(|p| p.into_inner());
         if replies.len() >= MAX_QUEUED_REPLIES {
             return self.logger.engine(Level::Warn, format!("lsps1: reply queue full, a request of {to} unanswered"));
         }
+        if replies.iter().filter(|(p, _)| *p == to).count() >= MAX_QUEUED_PER_PEER {
+            return self.logger.engine(Level::Warn, format!("lsps1: {to} has too many replies waiting, one dropped"));
+        }
         replies.push((to, RawLSPSMessage { payload }));
     }
 
-    /// Answer `req` of `from` with the LSPS1 service `lsps1`.
-    fn answer(&self, lsps1: &Lsps1Service, from: PublicKey, req: Request) {
+    /// Answer `req` of `from` with the LSPS1 service.
+    fn answer(&self, from: PublicKey, req: Request) {
         if req.method == "lsps0.list_protocols" {
             let mut protocols = vec![1];
             if self.lsps2_on {
@@ -96,7 +142,7 @@ impl LspsHandler {
             let resp = LSPS0Response::ListProtocols(LSPS0ListProtocolsResponse { protocols });
             return self.reply(from, &LSPSMessage::LSPS0(LSPS0Message::Response(req.id, resp)));
         }
-        match lsps1.handle(from, &req.method, req.params) {
+        match self.lsps1.handle(from, &req.method, req.params) {
             Some(resp) => self.reply(from, &LSPSMessage::LSPS1(LSPS1Message::Response(req.id, resp))),
             None => {
                 // `LSPSMessage::Invalid` carries no id: the error names the request's own.
@@ -120,9 +166,8 @@ impl CustomMessageReader for LspsHandler {
 
 impl CustomMessageHandler for LspsHandler {
     fn handle_custom_message(&self, msg: RawLSPSMessage, sender: PublicKey) -> Result<(), LightningError> {
-        if let Some(lsps1) = &self.lsps1 {
-            if let Some(req) = ours(&msg.payload) {
-                self.answer(lsps1, sender, req);
+        if let Some(own) = &self.own {
+            if own.handle(sender, &msg.payload) {
                 return Ok(());
             }
         }
@@ -131,13 +176,15 @@ impl CustomMessageHandler for LspsHandler {
 
     fn get_and_clear_pending_msg(&self) -> Vec<(PublicKey, RawLSPSMessage)> {
         let mut msgs = self.liquidity.get_and_clear_pending_msg();
-        msgs.append(&mut self.replies.lock().unwrap_or_else(|p| p.into_inner()));
+        if let Some(own) = &self.own {
+            msgs.extend(own.take());
+        }
         msgs
     }
 
     fn provided_node_features(&self) -> NodeFeatures {
         let mut f = self.liquidity.provided_node_features();
-        if self.lsps1.is_some() {
+        if self.own.is_some() {
             // Cannot fail: the bit is an optional (odd) custom bit.
             let _ = f.set_optional_custom_bit(LSPS_FEATURE_BIT);
         }
@@ -146,7 +193,7 @@ impl CustomMessageHandler for LspsHandler {
 
     fn provided_init_features(&self, their_node_id: PublicKey) -> InitFeatures {
         let mut f = self.liquidity.provided_init_features(their_node_id);
-        if self.lsps1.is_some() {
+        if self.own.is_some() {
             let _ = f.set_optional_custom_bit(LSPS_FEATURE_BIT);
         }
         f
@@ -162,6 +209,10 @@ impl CustomMessageHandler for LspsHandler {
         self.liquidity.peer_connected(their_node_id, msg, inbound)
     }
 }
+
+#[cfg(test)]
+#[path = "handler_tests.rs"]
+mod handler_tests;
 
 #[cfg(test)]
 mod tests {

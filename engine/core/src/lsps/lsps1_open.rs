@@ -1,9 +1,11 @@
 //! LSPS1 orders from payment to channel: an order's invoice is claimed only while the order
 //! can still be served; once paid (recorded with the payment's event, `io::lsps1::mark_paid`)
 //! the channel is opened to the client (the whole channel funded by the LSP, the client side
-//! pushed), the order completed when the funding is broadcast (`ChannelPending`), failed if
-//! the open fails (a paid failed order is owed a refund, by hand). A paid order whose client
-//! was offline, or whose open a restart cut short, is opened by the periodic sweep.
+//! pushed), the order completed when the funding is broadcast (`ChannelPending`). An open that
+//! fails (LDK refuses it, the client drops before the funding, the wallet cannot fund it) leaves
+//! the order paid and is retried by the periodic sweep after a growing delay; only after
+//! `MAX_OPEN_ATTEMPTS` is the order given up (FAILED, still PAID: owed a refund, by hand). A paid
+//! order whose client was offline, or whose open a restart cut short, is opened by the sweep too.
 
 use bitcoin::secp256k1::PublicKey;
 use lightning::events::ReplayEvent;
@@ -13,6 +15,7 @@ use lightning_liquidity::lsps1::msgs::LSPS1OrderParams;
 
 use crate::config::user_config;
 use crate::io::{now_secs, Lsps1OrderRecord, LSPS1_COMPLETED, LSPS1_CREATED, LSPS1_PAID};
+use crate::lsps::lsps1::funding_target;
 use crate::node::Core;
 
 /// LDK's config for an LSPS1 channel: unannounced, static_remote_key (the client needs no
@@ -75,7 +78,7 @@ impl Core {
         let id = &order.order_id;
         let Ok(client) = order.client_node_id.parse::<PublicKey>() else {
             self.lsps1_log(Level::Error, format!("order {id} names no valid client: failed"));
-            return self.lsps1_fail(id);
+            return self.lsps1_fail(id, "stored client node id unreadable");
         };
         if self
             .channel_manager
@@ -96,7 +99,7 @@ impl Core {
             Ok(p) => p,
             Err(e) => {
                 self.lsps1_log(Level::Error, format!("order {id}: stored params unreadable ({e}): failed"));
-                return self.lsps1_fail(id);
+                return self.lsps1_fail(id, "stored params unreadable");
             }
         };
         let value = order.lsp_balance_sat.saturating_add(order.client_balance_sat);
@@ -105,16 +108,54 @@ impl Core {
         match self.channel_manager.create_channel(client, value, push_msat, order.user_channel_id, None, Some(cfg)) {
             Ok(_) => self.lsps1_log(Level::Info, format!("order {id}: opening a {value} sat channel to {client}")),
             Err(e) => {
-                self.lsps1_log(Level::Warn, format!("order {id}: cannot open the channel to {client}: {e:?}; failed"));
-                self.lsps1_fail(id);
+                // A record that fails is logged; the sweep then simply tries again at once.
+                let _ = self.lsps1_open_failed(id, &format!("cannot open the channel to {client}: {e:?}"));
             }
         }
     }
 
-    fn lsps1_fail(&self, order_id: &str) {
-        if let Err(e) = self.store.lsps1_failed(order_id) {
+    fn lsps1_fail(&self, order_id: &str, why: &str) {
+        if let Err(e) = self.store.lsps1_failed(order_id, why) {
             self.lsps1_log(Level::Error, format!("cannot record order {order_id} as failed: {e}"));
         }
+    }
+
+    /// An open of a paid order failed, most likely for a passing reason (the client dropped,
+    /// the wallet was short): the order stays paid and the sweep tries again later; given up
+    /// only after `MAX_OPEN_ATTEMPTS`.
+    fn lsps1_open_failed(&self, order_id: &str, why: &str) -> Result<(), ()> {
+        match self.store.lsps1_open_failed(order_id, why, now_secs()) {
+            Ok(true) => {
+                self.lsps1_log(Level::Error, format!("order {order_id}: {why}; given up, the client is owed a refund"));
+                Ok(())
+            }
+            Ok(false) => {
+                self.lsps1_log(Level::Warn, format!("order {order_id}: {why}; will try again"));
+                Ok(())
+            }
+            Err(e) => {
+                self.lsps1_log(Level::Error, format!("cannot record the failed open of order {order_id}: {e}"));
+                Err(())
+            }
+        }
+    }
+
+    /// The confirmation target for the funding of the channel `user_channel_id`: its order's
+    /// (bLIP-51 `funding_confirms_within_blocks`), or None if it is no order's.
+    pub(crate) fn lsps1_funding_target(&self, user_channel_id: u128) -> Option<u16> {
+        self.lsps1.as_ref()?;
+        let order = match self.store.lsps1_order_by_user_channel_id(user_channel_id) {
+            Ok(o) => o?,
+            Err(e) => {
+                // Unreadable: the fastest target an order may have, so no promise is broken.
+                self.lsps1_log(Level::Error, format!("cannot read the order of a channel being funded: {e}"));
+                return Some(crate::lsps::lsps1::MIN_FUNDING_CONFIRMS_WITHIN);
+            }
+        };
+        let target = serde_json::from_str::<LSPS1OrderParams>(&order.params)
+            .map(|p| funding_target(&p))
+            .unwrap_or(crate::lsps::lsps1::MIN_FUNDING_CONFIRMS_WITHIN);
+        Some(target)
     }
 
     /// `ChannelPending`: the funding is broadcast; an order's channel completes the order
@@ -145,18 +186,18 @@ impl Core {
     }
 
     /// `ChannelClosed`: an order's channel that closed before its funding was broadcast (the
-    /// client refused it, or the funding failed) fails the order; one that completed stays so.
-    pub(crate) fn lsps1_channel_closed(&self, user_channel_id: u128) -> Result<(), ReplayEvent> {
+    /// client refused or dropped it, the funding failed, LDK timed it out) is a failed open:
+    /// the order stays paid and is retried; one that completed stays so.
+    pub(crate) fn lsps1_channel_closed(&self, user_channel_id: u128, reason: &str) -> Result<(), ReplayEvent> {
         match self.store.lsps1_order_by_user_channel_id(user_channel_id) {
-            Ok(Some(o)) if o.state == LSPS1_CREATED => {
-                self.lsps1_log(
-                    Level::Warn,
-                    format!("order {}: the channel closed before it was funded; failed", o.order_id),
-                );
-                self.store.lsps1_failed(&o.order_id).map_err(|_| ReplayEvent())
-            }
+            Ok(Some(o)) if o.state == LSPS1_CREATED && o.payment_state == LSPS1_PAID => self
+                .lsps1_open_failed(&o.order_id, &format!("the channel closed before it was funded: {reason}"))
+                .map_err(|()| ReplayEvent()),
             Ok(_) => Ok(()),
-            Err(_) => Err(ReplayEvent()),
+            Err(e) => {
+                self.lsps1_log(Level::Error, format!("cannot read the order of a closed channel: {e}"));
+                Err(ReplayEvent())
+            }
         }
     }
 
@@ -173,7 +214,7 @@ impl Core {
             }
             Err(e) => self.lsps1_log(Level::Warn, format!("cannot sweep the orders: {e}")),
         }
-        match self.store.lsps1_awaiting_channel() {
+        match self.store.lsps1_awaiting_channel(now_secs()) {
             Ok(orders) => orders.iter().for_each(|o| self.lsps1_open(o)),
             Err(e) => self.lsps1_log(Level::Warn, format!("cannot read the paid orders: {e}")),
         }
