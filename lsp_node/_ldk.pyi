@@ -168,7 +168,7 @@ class Lsps1Options:
 
 @final
 class Lsps1Order:
-    """An LSPS1 order: the channel bought (`lsp_balance_sat`, `client_balance_sat`, the order's bLIP-51 `params` JSON), `state` (CREATED, COMPLETED, FAILED), `payment_state` (EXPECT_PAYMENT, PAID, REFUNDED), the BOLT11 invoice paying `total_sat` (of which `fee_sat` is the fee) and the channel once funded."""
+    """An LSPS1 order: the channel bought (`lsp_balance_sat`, `client_balance_sat`, the order's bLIP-51 `params` JSON), `state` (CREATED, COMPLETED, FAILED), `payment_state` (EXPECT_PAYMENT, PAID, REFUNDED), the BOLT11 invoice paying `total_sat` (of which `fee_sat` is the fee) and the channel once funded; `refund_onchain_address` the client's (refunds are by hand), `open_attempts` the failed opens of a paid order and `last_error` the last one's reason (FAILED with PAID: given up, owed a refund)."""
 
     __match_args__ = (
         "order_id",
@@ -187,6 +187,9 @@ class Lsps1Order:
         "funded_at",
         "created_at",
         "expires_at",
+        "refund_onchain_address",
+        "open_attempts",
+        "last_error",
     )
     def __new__(
         cls,
@@ -206,6 +209,9 @@ class Lsps1Order:
         funded_at: int | None,
         created_at: int,
         expires_at: int,
+        refund_onchain_address: str | None,
+        open_attempts: int,
+        last_error: str | None,
     ) -> Self: ...
     @property
     def order_id(self) -> str: ...
@@ -239,6 +245,12 @@ class Lsps1Order:
     def created_at(self) -> int: ...
     @property
     def expires_at(self) -> int: ...
+    @property
+    def refund_onchain_address(self) -> str | None: ...
+    @property
+    def open_attempts(self) -> int: ...
+    @property
+    def last_error(self) -> str | None: ...
 
 @final
 class Lsps2Options:

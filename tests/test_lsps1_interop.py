@@ -1,8 +1,11 @@
 """LSPS1 (buy a channel, bLIP-51) against stock ldk-node 0.7.1 as the client: ldk-node orders a
 channel from our LSP (main.py with `[lsps1]` on), a payer with a channel to the LSP pays the
 order's invoice, the LSP opens the channel to ldk-node, ldk-node's order shows it, and
-payments then reach ldk-node over it. Orders outside the terms, or past the per-client limit,
-are refused (ldk-node reports the request failed) and leave nothing on the books."""
+payments then reach ldk-node over it, with the LSP selling LSPS1 alone and beside LSPS2. An
+order paid while ldk-node is offline still gets its channel once ldk-node is back, even across a
+kill -9 of the LSP in between. Orders outside the terms, or past the per-client limit, are
+refused (ldk-node reports the request failed) and leave nothing on the books. (ldk-node ignores
+error replies: their exact codes are checked in the engine's handler tests.)"""
 
 from __future__ import annotations
 
@@ -17,9 +20,11 @@ from lsp_node.engine import PaymentSent
 from lsp_node.errors import ConfigError
 
 from .conftest import Chain, NodeFactory, wait_event
-from .ldk_node_peer import LdkNodePeerError, ldk_node_peer
+from .ldk_node_peer import LdkNodePeer, LdkNodePeerError, ldk_node_peer
 from .lightningrod_net import lsp_fund, until
 from .lsp_process import LspProcess
+from .lsps2_net import TERMS as LSPS2_TERMS
+from .lsps2_net import lsps2_source
 
 # The operator's terms: channels of 100k..2M sat, a lease of 144..4320 blocks, 1000 sat plus
 # 1% of the LSP side; two unpaid orders per client.
@@ -82,16 +87,21 @@ async def payer_with_channel(chain: Chain, make_node: NodeFactory, lsp: LspProce
     return payer
 
 
+@pytest.mark.parametrize("with_lsps2", [False, True], ids=["lsps1", "lsps1+lsps2"])
 async def test_ldk_node_buys_a_channel_pays_by_invoice_and_then_receives_over_it(
-    chain: Chain, make_node: NodeFactory, tmp_path: Path
+    chain: Chain, make_node: NodeFactory, tmp_path: Path, with_lsps2: bool
 ) -> None:
-    lsp = LspProcess(tmp_path, "lsp", chain.url, UNUSED_PUSH, role=False, lsps1=TERMS)
+    # With [lsps2] on too, lightning-liquidity serves LSPS2 behind our handler, and ldk-node is
+    # given the LSP as both its LSPS1 and its LSPS2 source.
+    lsps2 = LSPS2_TERMS if with_lsps2 else None
+    lsp = LspProcess(tmp_path, "lsp", chain.url, UNUSED_PUSH, role=with_lsps2, lsps1=TERMS, lsps2=lsps2)
     await lsp.start()
     try:
         await lsp_fund(chain, lsp, 5_000_000)
         payer = await payer_with_channel(chain, make_node, lsp)
         lsps1 = {"node_id": lsp.node_id, "address": lsp.listen_addr, "token": None}
-        async with ldk_node_peer(tmp_path, chain.url, lsps1=lsps1) as ldk:
+        sources = {"lsps1": lsps1, "lsps2": lsps2_source(lsp)} if with_lsps2 else {"lsps1": lsps1}
+        async with ldk_node_peer(tmp_path, chain.url, **sources) as ldk:
             assert await ldk.channels() == []
             order = await ldk.lsps1_request_channel(lsp_balance_sat=500_000, channel_expiry_blocks=1_000)
             bolt11 = order["payment_options"]["bolt11"]
@@ -125,7 +135,7 @@ async def test_ldk_node_buys_a_channel_pays_by_invoice_and_then_receives_over_it
 
             await until(completed, "the order completed")
             [done] = await lsps1_orders(lsp)
-            assert done["payment_state"] == "PAID"
+            assert (done["payment_state"], done["open_attempts"], done["last_error"]) == ("PAID", 0, None)
             chans = [c for c in await lsp.api("GET", "/api/channels") if c["counterparty_node_id"] == ldk.node_id]
             assert [c["channel_id"] for c in chans] == [done["channel_id"]]
             assert chans[0]["capacity_sat"] == 500_000
@@ -154,6 +164,66 @@ async def test_ldk_node_buys_a_channel_pays_by_invoice_and_then_receives_over_it
             assert got["amount_msat"] == amount
             assert len(await ldk.channels()) == 1
     finally:
+        await lsp.stop()
+
+
+async def test_an_order_paid_while_the_client_is_offline_is_opened_once_it_is_back_across_a_kill9(
+    chain: Chain, make_node: NodeFactory, tmp_path: Path
+) -> None:
+    lsp = LspProcess(tmp_path, "lsp", chain.url, UNUSED_PUSH, role=False, lsps1=TERMS)
+    await lsp.start()
+    ldk = LdkNodePeer(tmp_path, "ldk")
+    try:
+        await lsp_fund(chain, lsp, 5_000_000)
+        payer = await payer_with_channel(chain, make_node, lsp)
+        lsps1 = {"node_id": lsp.node_id, "address": lsp.listen_addr, "token": None}
+        await ldk.start(chain.url, lsps1=lsps1)
+        order = await ldk.lsps1_request_channel(lsp_balance_sat=300_000, channel_expiry_blocks=1_000)
+        await ldk.stop()
+
+        # Paid by someone else while the client is away: taken, nothing to open a channel to.
+        payment_id = await payer.pay_invoice(order["payment_options"]["bolt11"]["invoice"])
+        assert isinstance(await wait_event(payer, "payment_sent", payment_id=payment_id), PaymentSent)
+
+        async def paid() -> bool:
+            [o] = await lsps1_orders(lsp)
+            return bool(o["payment_state"] == "PAID")
+
+        await until(paid, "the order booked paid")
+        [o] = await lsps1_orders(lsp)
+        assert (o["state"], o["channel_id"], o["open_attempts"]) == ("CREATED", None, 0)
+        assert chain.raw.mempool_txids() == []
+
+        # The LSP dies before the client is back; the paid order must survive it.
+        lsp.kill9()
+        await lsp.start()
+        await ldk.start(chain.url, lsps1=lsps1)
+        await ldk.connect(lsp.node_id, lsp.listen_addr)
+
+        async def completed() -> bool:
+            [o] = await lsps1_orders(lsp)
+            return bool(o["state"] == "COMPLETED")
+
+        await until(completed, "the order's channel opened once the client is back", 90)
+        [done] = await lsps1_orders(lsp)
+        assert (done["payment_state"], done["order_id"]) == ("PAID", order["order_id"])
+        chans = [c for c in await lsp.api("GET", "/api/channels") if c["counterparty_node_id"] == ldk.node_id]
+        assert [(c["channel_id"], c["capacity_sat"]) for c in chans] == [(done["channel_id"], 300_000)]
+        status = await ldk.lsps1_check_order(order["order_id"])
+        assert status["payment_options"]["bolt11"]["state"] == "PAID"
+        assert status["channel_state"]["funding_outpoint"] == done["funding_outpoint"]
+        await until(lambda: len(chain.raw.mempool_txids()) >= 1, "the funding broadcast")
+        chain.mine(6)
+
+        async def ldk_usable() -> bool:
+            await ldk.sync()
+            await lsp.api("POST", "/api/sync")
+            return any(c["is_usable"] for c in await ldk.channels())
+
+        await until(ldk_usable, "ldk-node's bought channel usable")
+        assert len(await ldk.channels()) == 1, "one channel for one order"
+    finally:
+        await ldk.stop()
         await lsp.stop()
 
 

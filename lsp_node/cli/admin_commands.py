@@ -86,8 +86,8 @@ def show_forwards(d: Any) -> str:
 
 def show_lsps1(d: Any) -> str:
     head = "LSPS1 on" if d["enabled"] else "LSPS1 off ([lsps1] enabled = false)"
-    cols = ["order_id", "client_node_id", "state", "payment_state", "lsp_balance_sat", "total_sat", "channel_id"]
-    return head + "\n" + tables.table(d["orders"], cols)
+    cols = ["order_id", "client_node_id", "state", "payment_state", "lsp_balance_sat", "total_sat", "open_attempts"]
+    return head + "\n" + tables.table(d["orders"], [*cols, "channel_id", "last_error"])
 
 
 def show_async(d: Any) -> str:

@@ -222,7 +222,9 @@ record!(
     /// An LSPS1 order: the channel bought (`lsp_balance_sat`, `client_balance_sat`, the order's
     /// bLIP-51 `params` JSON), `state` (CREATED, COMPLETED, FAILED), `payment_state`
     /// (EXPECT_PAYMENT, PAID, REFUNDED), the BOLT11 invoice paying `total_sat` (of which
-    /// `fee_sat` is the fee) and the channel once funded.
+    /// `fee_sat` is the fee) and the channel once funded; `refund_onchain_address` the client's
+    /// (refunds are by hand), `open_attempts` the failed opens of a paid order and `last_error`
+    /// the last one's reason (FAILED with PAID: given up, owed a refund).
     Lsps1Order {
         order_id: String,
         client_node_id: String,
@@ -240,6 +242,9 @@ record!(
         funded_at: Option<u64>,
         created_at: u64,
         expires_at: u64,
+        refund_onchain_address: Option<String>,
+        open_attempts: u32,
+        last_error: Option<String>,
     }
 );
 
@@ -262,6 +267,9 @@ impl From<lsp_engine::Lsps1OrderRecord> for Lsps1Order {
             funded_at: r.funded_at,
             created_at: r.created_at,
             expires_at: r.expires_at,
+            refund_onchain_address: r.refund_onchain_address,
+            open_attempts: r.open_attempts,
+            last_error: r.last_error,
         }
     }
 }
