@@ -227,6 +227,58 @@ async def test_an_order_paid_while_the_client_is_offline_is_opened_once_it_is_ba
         await lsp.stop()
 
 
+async def test_an_open_the_wallet_cannot_fund_keeps_the_order_paid_and_is_retried(
+    chain: Chain, make_node: NodeFactory, tmp_path: Path
+) -> None:
+    lsp = LspProcess(tmp_path, "lsp", chain.url, UNUSED_PUSH, role=False, lsps1=TERMS)
+    await lsp.start()
+    ldk = LdkNodePeer(tmp_path, "ldk")
+    try:
+        await lsp_fund(chain, lsp, 5_000_000)
+        payer = await payer_with_channel(chain, make_node, lsp)
+        lsps1 = {"node_id": lsp.node_id, "address": lsp.listen_addr, "token": None}
+        await ldk.start(chain.url, lsps1=lsps1)
+        order = await ldk.lsps1_request_channel(lsp_balance_sat=300_000, channel_expiry_blocks=1_000)
+        await ldk.stop()
+        payment_id = await payer.pay_invoice(order["payment_options"]["bolt11"]["invoice"])
+        assert isinstance(await wait_event(payer, "payment_sent", payment_id=payment_id), PaymentSent)
+
+        async def attempts(n: int) -> bool:
+            [o] = await lsps1_orders(lsp)
+            return bool(o["payment_state"] == "PAID" and o["open_attempts"] == n)
+
+        await until(lambda: attempts(0), "the order booked paid")
+        # The operator empties the wallet meanwhile: when the client is back, the channel is
+        # opened but cannot be funded, and LDK drops it.
+        await lsp.api("POST", "/api/onchain/send", {"address": await payer.new_address(), "send_all": True})
+        chain.mine(1)
+        await lsp.api("POST", "/api/sync")
+        await ldk.start(chain.url, lsps1=lsps1)
+        await ldk.connect(lsp.node_id, lsp.listen_addr)
+        await until(lambda: attempts(1), "the failed open counted", 60)
+        [o] = await lsps1_orders(lsp)
+        # Still owed: not failed, the reason shown to the operator.
+        assert (o["state"], o["channel_id"]) == ("CREATED", None)
+        assert "closed before it was funded" in o["last_error"]
+        assert chain.raw.mempool_txids() == []
+
+        # Coins again: the sweep's next try (a minute after the failure) opens the channel.
+        await lsp_fund(chain, lsp, 2_000_000)
+
+        async def completed() -> bool:
+            [o] = await lsps1_orders(lsp)
+            return bool(o["state"] == "COMPLETED")
+
+        await until(completed, "the order's channel opened on the retry", 150)
+        [done] = await lsps1_orders(lsp)
+        assert (done["payment_state"], done["open_attempts"]) == ("PAID", 1)
+        chans = [c for c in await lsp.api("GET", "/api/channels") if c["counterparty_node_id"] == ldk.node_id]
+        assert [(c["channel_id"], c["capacity_sat"]) for c in chans] == [(done["channel_id"], 300_000)]
+    finally:
+        await ldk.stop()
+        await lsp.stop()
+
+
 def engine_log(lsp: LspProcess) -> str:
     return "".join(p.read_text(errors="replace") for p in lsp.dir.rglob("ldk.log"))
 
