@@ -16,7 +16,8 @@ use super::{OwnRequests, MAX_QUEUED_PER_PEER, MAX_REPLY_BYTES};
 use crate::config::Lsps1Options;
 use crate::io::{now_secs, SqliteStore, STATUS_SUCCEEDED};
 use crate::logger::EngineLogger;
-use crate::lsps::lsps1::{funding_fee_sat, Lsps1Node, Lsps1Service};
+use crate::lsps::lsps1::{Lsps1Node, Lsps1Service};
+use crate::lsps::lsps1_terms::funding_fee_sat;
 
 /// Invoices signed with a fixed key, a wallet balance the test sets, a fixed fee rate.
 struct TestNode {

@@ -20,7 +20,10 @@ use lightning_liquidity::lsps1::msgs::{
 };
 use serde_json::Value;
 
-pub(crate) use super::lsps1_terms::*;
+use super::lsps1_terms::{
+    check, error, fee_sat, funding_fee_sat, funding_target, invalid_params, options, order_mismatch, order_response,
+    CLIENT_REJECTED, INTERNAL_ERROR, INVALID_PARAMS, MAX_TOKEN_BYTES, MIN_FUNDING_CONFIRMS_WITHIN, NOT_FOUND,
+};
 use crate::chain::ChainSource;
 use crate::config::Lsps1Options;
 use crate::error::Result;

@@ -15,7 +15,7 @@ use lightning_liquidity::lsps1::msgs::LSPS1OrderParams;
 
 use crate::config::user_config;
 use crate::io::{now_secs, Lsps1OrderRecord, LSPS1_COMPLETED, LSPS1_CREATED, LSPS1_PAID};
-use crate::lsps::lsps1::funding_target;
+use crate::lsps::lsps1_terms::{funding_target, MIN_FUNDING_CONFIRMS_WITHIN};
 use crate::node::Core;
 
 /// LDK's config for an LSPS1 channel: unannounced, static_remote_key (the client needs no
@@ -63,7 +63,7 @@ impl Core {
         match self.store.lsps1_order_by_hash(payment_hash) {
             Ok(Some(order)) if order.payment_state == LSPS1_PAID && order.state == LSPS1_CREATED => {
                 self.lsps1_log(Level::Info, format!("order {} paid", order.order_id));
-                self.lsps1_open(&order);
+                self.lsps1_open(&order, true);
             }
             Ok(_) => {}
             Err(e) => self.lsps1_log(Level::Error, format!("cannot read the order of payment {payment_hash}: {e}")),
@@ -71,8 +71,9 @@ impl Core {
     }
 
     /// Open the channel of a paid order, once: not if a channel for it exists already, not
-    /// while its client is offline (left for the sweep). An open LDK refuses fails the order.
-    fn lsps1_open(&self, order: &Lsps1OrderRecord) {
+    /// while its client is offline (left for the sweep; said once, at the payment, not at every
+    /// sweep). An open LDK refuses is a failed attempt, retried later.
+    fn lsps1_open(&self, order: &Lsps1OrderRecord, at_payment: bool) {
         let Some(service) = &self.lsps1 else { return };
         let _one_at_a_time = service.open_lock.lock().unwrap_or_else(|p| p.into_inner());
         let id = &order.order_id;
@@ -89,10 +90,12 @@ impl Core {
             return;
         }
         if self.peer_manager.peer_by_node_id(&client).is_none() {
-            self.lsps1_log(
-                Level::Info,
-                format!("order {id}: client {client} offline, the channel opens when it is back"),
-            );
+            if at_payment {
+                self.lsps1_log(
+                    Level::Info,
+                    format!("order {id}: client {client} offline, the channel opens when it is back"),
+                );
+            }
             return;
         }
         let params: LSPS1OrderParams = match serde_json::from_str(&order.params) {
@@ -149,12 +152,12 @@ impl Core {
             Err(e) => {
                 // Unreadable: the fastest target an order may have, so no promise is broken.
                 self.lsps1_log(Level::Error, format!("cannot read the order of a channel being funded: {e}"));
-                return Some(crate::lsps::lsps1::MIN_FUNDING_CONFIRMS_WITHIN);
+                return Some(MIN_FUNDING_CONFIRMS_WITHIN);
             }
         };
         let target = serde_json::from_str::<LSPS1OrderParams>(&order.params)
             .map(|p| funding_target(&p))
-            .unwrap_or(crate::lsps::lsps1::MIN_FUNDING_CONFIRMS_WITHIN);
+            .unwrap_or(MIN_FUNDING_CONFIRMS_WITHIN);
         Some(target)
     }
 
@@ -215,7 +218,7 @@ impl Core {
             Err(e) => self.lsps1_log(Level::Warn, format!("cannot sweep the orders: {e}")),
         }
         match self.store.lsps1_awaiting_channel(now_secs()) {
-            Ok(orders) => orders.iter().for_each(|o| self.lsps1_open(o)),
+            Ok(orders) => orders.iter().for_each(|o| self.lsps1_open(o, false)),
             Err(e) => self.lsps1_log(Level::Warn, format!("cannot read the paid orders: {e}")),
         }
     }

@@ -27,7 +27,7 @@ mod handler;
 mod hooks;
 pub(crate) mod lsps1;
 mod lsps1_open;
-mod lsps1_terms;
+pub(crate) mod lsps1_terms;
 pub(crate) mod params;
 mod service;
 mod sweep;
