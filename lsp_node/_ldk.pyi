@@ -18,6 +18,8 @@ __all__ = [
     "InboundHtlc",
     "InvoiceInfo",
     "JitChannel",
+    "Lsps1Options",
+    "Lsps1Order",
     "Lsps2Options",
     "Node",
     "NodeOptions",
@@ -65,6 +67,7 @@ class NodeOptions:
         "announce_addresses",
         "async_payments_server",
         "lsps2",
+        "lsps1",
     )
     def __new__(
         cls,
@@ -86,6 +89,7 @@ class NodeOptions:
         announce_addresses: list[str] = ...,
         async_payments_server: bool = ...,
         lsps2: Lsps2Options | None = None,
+        lsps1: Lsps1Options | None = None,
     ) -> Self: ...
     @property
     def listen_addr(self) -> str: ...
@@ -121,6 +125,133 @@ class NodeOptions:
     def async_payments_server(self) -> bool: ...
     @property
     def lsps2(self) -> Lsps2Options | None: ...
+    @property
+    def lsps1(self) -> Lsps1Options | None: ...
+
+@final
+class Lsps1Options:
+    """The LSPS1 (buy a channel) service's terms; `Lsps1Options()` holds the engine's defaults."""
+
+    def __new__(
+        cls,
+        *,
+        min_channel_sat: int = ...,
+        max_channel_sat: int = ...,
+        max_client_balance_sat: int = ...,
+        min_channel_expiry_blocks: int = ...,
+        max_channel_expiry_blocks: int = ...,
+        fee_base_sat: int = ...,
+        fee_ppm: int = ...,
+        order_valid_secs: int = ...,
+        max_pending_per_client: int = ...,
+        max_pending_total: int = ...,
+    ) -> Self: ...
+    @property
+    def min_channel_sat(self) -> int: ...
+    @property
+    def max_channel_sat(self) -> int: ...
+    @property
+    def max_client_balance_sat(self) -> int: ...
+    @property
+    def min_channel_expiry_blocks(self) -> int: ...
+    @property
+    def max_channel_expiry_blocks(self) -> int: ...
+    @property
+    def fee_base_sat(self) -> int: ...
+    @property
+    def fee_ppm(self) -> int: ...
+    @property
+    def order_valid_secs(self) -> int: ...
+    @property
+    def max_pending_per_client(self) -> int: ...
+    @property
+    def max_pending_total(self) -> int: ...
+
+@final
+class Lsps1Order:
+    """An LSPS1 order: the channel bought (`lsp_balance_sat`, `client_balance_sat`, the order's bLIP-51 `params` JSON), `state` (CREATED, COMPLETED, FAILED), `payment_state` (EXPECT_PAYMENT, PAID, REFUNDED), the BOLT11 invoice paying `total_sat` (of which `fee_sat` is the fee) and the channel once funded; `refund_onchain_address` the client's (refunds are by hand), `open_attempts` the failed opens of a paid order and `last_error` the last one's reason (FAILED with PAID: given up, owed a refund)."""
+
+    __match_args__ = (
+        "order_id",
+        "client_node_id",
+        "params",
+        "lsp_balance_sat",
+        "client_balance_sat",
+        "state",
+        "payment_state",
+        "invoice",
+        "payment_hash",
+        "fee_sat",
+        "total_sat",
+        "channel_id",
+        "funding_outpoint",
+        "funded_at",
+        "created_at",
+        "expires_at",
+        "refund_onchain_address",
+        "open_attempts",
+        "last_error",
+    )
+    def __new__(
+        cls,
+        order_id: str,
+        client_node_id: str,
+        params: str,
+        lsp_balance_sat: int,
+        client_balance_sat: int,
+        state: str,
+        payment_state: str,
+        invoice: str,
+        payment_hash: str,
+        fee_sat: int,
+        total_sat: int,
+        channel_id: str | None,
+        funding_outpoint: str | None,
+        funded_at: int | None,
+        created_at: int,
+        expires_at: int,
+        refund_onchain_address: str | None,
+        open_attempts: int,
+        last_error: str | None,
+    ) -> Self: ...
+    @property
+    def order_id(self) -> str: ...
+    @property
+    def client_node_id(self) -> str: ...
+    @property
+    def params(self) -> str: ...
+    @property
+    def lsp_balance_sat(self) -> int: ...
+    @property
+    def client_balance_sat(self) -> int: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def payment_state(self) -> str: ...
+    @property
+    def invoice(self) -> str: ...
+    @property
+    def payment_hash(self) -> str: ...
+    @property
+    def fee_sat(self) -> int: ...
+    @property
+    def total_sat(self) -> int: ...
+    @property
+    def channel_id(self) -> str | None: ...
+    @property
+    def funding_outpoint(self) -> str | None: ...
+    @property
+    def funded_at(self) -> int | None: ...
+    @property
+    def created_at(self) -> int: ...
+    @property
+    def expires_at(self) -> int: ...
+    @property
+    def refund_onchain_address(self) -> str | None: ...
+    @property
+    def open_attempts(self) -> int: ...
+    @property
+    def last_error(self) -> str | None: ...
 
 @final
 class Lsps2Options:
@@ -693,6 +824,7 @@ class HeldAsyncHtlc:
     @property
     def ldk_fail_back_height(self) -> int: ...
 
+@final
 class StaticInvoice:
     """A static invoice kept for an offline async-payment recipient: whose (`recipient`, its
     node id), which of its slots, the invoice's size and when it was last replaced."""
@@ -1086,6 +1218,9 @@ class Node:
     def async_recipient_paths(self, node_id: str, valid_days: int = 365) -> str: ...
     def static_invoices(self) -> Awaitable[list[StaticInvoice]]: ...
     def held_async_htlcs(self) -> list[HeldAsyncHtlc]: ...
+    def lsps1_orders(self, limit: int = 50, offset: int = 0) -> Awaitable[list[Lsps1Order]]: ...
+    @property
+    def lsps1_enabled(self) -> bool: ...
     def lsps2_channels(self, limit: int = 50, offset: int = 0) -> Awaitable[list[JitChannel]]: ...
     @property
     def lsps2_enabled(self) -> bool: ...

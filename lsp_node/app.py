@@ -228,6 +228,7 @@ async def run(settings: Settings, on_ready: Callable[[StartupInfo], Awaitable[No
                 accept_intercept_htlcs=settings.lsp.enabled,
                 async_payments_server=settings.async_payments.enabled,
                 lsps2=settings.lsps2.engine_options(),
+                lsps1=settings.lsps1.engine_options(),
             ),
         )
         stack.push_async_callback(node.stop)

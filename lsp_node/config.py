@@ -18,7 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from lsp_node._ldk import Lsps2Options, NodeOptions
+from lsp_node._ldk import Lsps1Options, Lsps2Options, NodeOptions
 from lsp_node.errors import ConfigError
 from lsp_node.notify.urls import check_template
 
@@ -111,12 +111,19 @@ class NodeSettings(_Section):
     )
 
     def options(
-        self, *, accept_intercept_htlcs: bool, async_payments_server: bool = False, lsps2: Lsps2Options | None = None
+        self,
+        *,
+        accept_intercept_htlcs: bool,
+        async_payments_server: bool = False,
+        lsps2: Lsps2Options | None = None,
+        lsps1: Lsps1Options | None = None,
     ) -> NodeOptions:
         """The engine options these settings describe; interception follows the LSP role, HTLC
-        holds for BOLT async payments the [async_payments] section, JIT channels [lsps2]."""
+        holds for BOLT async payments the [async_payments] section, JIT channels [lsps2], channel
+        sales [lsps1]."""
         return NodeOptions(
             lsps2=lsps2,
+            lsps1=lsps1,
             listen_addr=self.listen_addr,
             sync_interval_secs=self.sync_interval_secs,
             log_level=self.log_level,
@@ -363,6 +370,76 @@ class Lsps2Settings(_Section):
         )
 
 
+_LSPS1 = Lsps1Options()
+
+
+class Lsps1Settings(_Section):
+    """The LSPS1 service (buy a channel, bLIP-51) over LSPS0; defaults are the engine's."""
+
+    enabled: bool = Field(default=False, description="Sell channels to wallets that order one over LSPS1.")
+    min_channel_sat: int = Field(
+        default=_LSPS1.min_channel_sat, ge=20_000, le=16_777_215, description="Smallest channel sold (both sides)."
+    )
+    max_channel_sat: int = Field(
+        default=_LSPS1.max_channel_sat, ge=20_000, le=16_777_215, description="Largest channel sold (both sides)."
+    )
+    max_client_balance_sat: int = Field(
+        default=_LSPS1.max_client_balance_sat,
+        ge=0,
+        le=16_777_215,
+        description="Largest client side bought with the order and pushed to the client (0: none).",
+    )
+    min_channel_expiry_blocks: int = Field(
+        default=_LSPS1.min_channel_expiry_blocks, ge=1, le=1_000_000, description="Shortest lease a client may ask."
+    )
+    max_channel_expiry_blocks: int = Field(
+        default=_LSPS1.max_channel_expiry_blocks, ge=1, le=1_000_000, description="Longest lease a client may ask."
+    )
+    fee_base_sat: int = Field(default=_LSPS1.fee_base_sat, ge=0, le=21_000_000 * 100_000_000)
+    fee_ppm: int = Field(default=_LSPS1.fee_ppm, ge=0, lt=1_000_000, description="Fee per million of the LSP side.")
+    order_valid_secs: int = Field(
+        default=_LSPS1.order_valid_secs, ge=60, le=7 * 86400, description="How long an order waits for payment."
+    )
+    max_pending_per_client: int = Field(
+        default=_LSPS1.max_pending_per_client, ge=1, le=1000, description="Unpaid orders one client may hold."
+    )
+    max_pending_total: int = Field(
+        default=_LSPS1.max_pending_total, ge=1, le=1_000_000, description="Unpaid orders of everyone."
+    )
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Lsps1Settings:
+        if not self.enabled:
+            return self
+        if self.min_channel_sat > self.max_channel_sat:
+            raise ValueError(f"min_channel_sat {self.min_channel_sat} is above max_channel_sat {self.max_channel_sat}")
+        if self.max_client_balance_sat > self.max_channel_sat - self.min_channel_sat:
+            raise ValueError(
+                f"max_client_balance_sat {self.max_client_balance_sat} leaves no room for the LSP side "
+                f"(max_channel_sat less min_channel_sat)"
+            )
+        if self.min_channel_expiry_blocks > self.max_channel_expiry_blocks:
+            raise ValueError("min_channel_expiry_blocks is above max_channel_expiry_blocks")
+        return self
+
+    def engine_options(self) -> Lsps1Options | None:
+        """The engine's LSPS1 options, or None when the service is off."""
+        if not self.enabled:
+            return None
+        return Lsps1Options(
+            min_channel_sat=self.min_channel_sat,
+            max_channel_sat=self.max_channel_sat,
+            max_client_balance_sat=self.max_client_balance_sat,
+            min_channel_expiry_blocks=self.min_channel_expiry_blocks,
+            max_channel_expiry_blocks=self.max_channel_expiry_blocks,
+            fee_base_sat=self.fee_base_sat,
+            fee_ppm=self.fee_ppm,
+            order_valid_secs=self.order_valid_secs,
+            max_pending_per_client=self.max_pending_per_client,
+            max_pending_total=self.max_pending_total,
+        )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
 
@@ -374,6 +451,7 @@ class Settings(BaseSettings):
     monitor: MonitorSettings = MonitorSettings()
     async_payments: AsyncPaymentsSettings = AsyncPaymentsSettings()
     lsps2: Lsps2Settings = Lsps2Settings()
+    lsps1: Lsps1Settings = Lsps1Settings()
 
     @classmethod
     def settings_customise_sources(

@@ -25,6 +25,7 @@ from lsp_node._ldk import (
     InboundHtlc,
     InvoiceInfo,
     JitChannel,
+    Lsps1Order,
     NodeOptions,
     OnionMessageIntercepted,
     OnionMessagePeerConnected,
@@ -59,6 +60,7 @@ __all__ = [
     "InvoiceInfo",
     "JitChannel",
     "LightningNode",
+    "Lsps1Order",
     "NodeOptions",
     "OnionMessageIntercepted",
     "OnionMessagePeerConnected",
@@ -320,6 +322,14 @@ class LightningNode:
 
     async def forward_totals(self) -> ForwardTotals:
         return await self._raw.forward_totals()
+
+    async def lsps1_orders(self, limit: int = 50, offset: int = 0) -> list[Lsps1Order]:
+        """The LSPS1 orders, newest first."""
+        return await self._raw.lsps1_orders(limit, offset)
+
+    @property
+    def lsps1_enabled(self) -> bool:
+        return self._raw.lsps1_enabled
 
     async def lsps2_channels(self, limit: int = 50, offset: int = 0) -> list[JitChannel]:
         """The JIT channels sold over LSPS2, newest first."""

@@ -40,6 +40,7 @@ class LspProcess:
         launcher: list[str] | None = None,
         sections: dict[str, dict[str, object]] | None = None,
         lsps2: dict[str, object] | None = None,
+        lsps1: dict[str, object] | None = None,
         **lsp: object,
     ) -> None:
         """`role=False`: a plain routing node (main.py with the LSP role off). `announce`: listen
@@ -63,6 +64,8 @@ class LspProcess:
         self.sections = sections or {}
         # `[lsps2]` keys (enabled is set); None leaves the section out (the service off).
         self.lsps2 = lsps2
+        # `[lsps1]` keys likewise.
+        self.lsps1 = lsps1
 
     @property
     def node_id(self) -> str:
@@ -109,6 +112,10 @@ webhook = "{self.push_url}"
             keys = {"enabled": True, **self.lsps2}
             with cfg.open("a") as f:
                 f.write("[lsps2]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items()))
+        if self.lsps1 is not None:
+            keys = {"enabled": True, **self.lsps1}
+            with cfg.open("a") as f:
+                f.write("[lsps1]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items()))
         return cfg
 
     async def start(self, fault: str | None = None) -> None:

@@ -129,6 +129,8 @@ async def test_node_commands(net: Net) -> None:
     assert refused.code == 1 and "async payments server is off" in refused.err, refused
     table, lsps2 = await both(a, "lsps2")
     assert lsps2 == {"enabled": False, "channels": []} and table.startswith("LSPS2 off")
+    table, lsps1 = await both(a, "lsps1")
+    assert lsps1 == {"enabled": False, "orders": []} and table.startswith("LSPS1 off")
     doc = (await ok(a, "openapi")).json()
     assert doc["openapi"] == "3.1.0" and "/api/holds/{hold_id}/fail" in doc["paths"]
     assert (await ok(a, "sync")).out.strip() == f"height {net.chain.raw.height}"

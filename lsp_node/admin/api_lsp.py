@@ -94,6 +94,11 @@ async def lsps2(ops: Ops, i: Inputs) -> Any:
     return await ops.lsps2(q.limit, q.offset)
 
 
+async def lsps1(ops: Ops, i: Inputs) -> Any:
+    q = i.get(Page)
+    return await ops.lsps1(q.limit, q.offset)
+
+
 async def config(ops: Ops, i: Inputs) -> Any:
     return ops.config()
 
@@ -157,6 +162,7 @@ ROUTES: Final[list[Route]] = [
         TestPushBody,
         example={"client": CLIENT},
     ),
+    Route("GET", "/api/lsps1", lsps1, "LSPS1: whether it runs, and the channel orders, newest first", query=Page),
     Route("GET", "/api/lsps2", lsps2, "LSPS2: whether it runs, and the JIT channels sold, newest first", query=Page),
     Route("GET", "/api/config", config, "The effective configuration, secrets redacted"),
     Route(

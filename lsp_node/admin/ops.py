@@ -237,6 +237,11 @@ class Ops:
     async def forward_totals(self) -> dict[str, int]:
         return fields(await self.node.forward_totals())
 
+    async def lsps1(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        """Whether LSPS1 runs and the channel orders, newest first (an invoice is no secret)."""
+        orders = [fields(o) for o in await self.node.lsps1_orders(limit, offset)]
+        return {"enabled": self.node.lsps1_enabled, "orders": orders}
+
     async def lsps2(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
         """Whether LSPS2 runs and the JIT channels sold, newest first (no secret in them)."""
         channels = [fields(c) for c in await self.node.lsps2_channels(limit, offset)]

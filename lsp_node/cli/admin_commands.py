@@ -84,6 +84,12 @@ def show_forwards(d: Any) -> str:
     return head + "\n" + tables.table(d["forwards"], cols, ["id", "at", "from", "to", "amount_msat", "fee_msat"])
 
 
+def show_lsps1(d: Any) -> str:
+    head = "LSPS1 on" if d["enabled"] else "LSPS1 off ([lsps1] enabled = false)"
+    cols = ["order_id", "client_node_id", "state", "payment_state", "lsp_balance_sat", "total_sat", "open_attempts"]
+    return head + "\n" + tables.table(d["orders"], [*cols, "channel_id", "last_error"])
+
+
 def show_async(d: Any) -> str:
     head = "async payments served" if d["enabled"] else "async payments off ([async_payments] enabled = false)"
     kept = tables.table(d["static_invoices"], ["recipient", "slot", "invoice_bytes", "updated_at"])
@@ -260,6 +266,14 @@ COMMANDS: Final[list[Command]] = [
         "GET",
         lambda a: "/api/forwards" + query(a, "limit", "offset"),
         show_forwards,
+        args=page_args(),
+    ),
+    Command(
+        ("lsps1",),
+        "LSPS1: whether it runs, and the channel orders, newest first",
+        "GET",
+        lambda a: "/api/lsps1" + query(a, "limit", "offset"),
+        show_lsps1,
         args=page_args(),
     ),
     Command(

@@ -70,6 +70,47 @@ pub struct NodeOptions {
     pub async_payments_server: bool,
     /// The LSPS2 (JIT channel) service; None leaves it off.
     pub lsps2: Option<Lsps2Options>,
+    /// The LSPS1 (buy a channel) service; None leaves it off.
+    pub lsps1: Option<Lsps1Options>,
+}
+
+/// The operator's LSPS1 terms: the channels sold (sizes, lease), their price (paid by a BOLT11
+/// invoice before the channel is opened) and how many orders may wait for payment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lsps1Options {
+    /// Smallest and largest channel sold (LSP side plus client side), satoshis.
+    pub min_channel_sat: u64,
+    pub max_channel_sat: u64,
+    /// Largest client side (bought with the order and pushed to the client); 0: none sold.
+    pub max_client_balance_sat: u64,
+    /// Lease: blocks the LSP promises to keep the channel open, the range a client may ask.
+    pub min_channel_expiry_blocks: u32,
+    pub max_channel_expiry_blocks: u32,
+    /// Fee: `fee_base_sat` plus `fee_ppm` of the LSP side.
+    pub fee_base_sat: u64,
+    pub fee_ppm: u32,
+    /// Seconds an order (and its invoice) waits for payment.
+    pub order_valid_secs: u32,
+    /// Orders waiting for payment, per client and of everyone.
+    pub max_pending_per_client: u32,
+    pub max_pending_total: u32,
+}
+
+impl Default for Lsps1Options {
+    fn default() -> Self {
+        Self {
+            min_channel_sat: 100_000,
+            max_channel_sat: 16_777_215,
+            max_client_balance_sat: 0,
+            min_channel_expiry_blocks: 144,
+            max_channel_expiry_blocks: 13_140,
+            fee_base_sat: 2_000,
+            fee_ppm: 10_000,
+            order_valid_secs: 3_600,
+            max_pending_per_client: 3,
+            max_pending_total: 1_000,
+        }
+    }
 }
 
 /// The operator's LSPS2 terms: one opening-fee offer (signed with the promise secret kept in
@@ -150,6 +191,7 @@ impl Default for NodeOptions {
             announce_addresses: Vec::new(),
             async_payments_server: false,
             lsps2: None,
+            lsps1: None,
         }
     }
 }

@@ -26,12 +26,12 @@ pub mod wallet;
 
 pub use async_held::HeldAsyncHtlc;
 pub use async_server::{recipient_label, MAX_PATHS_VALID_DAYS};
-pub use config::{Lsps2Options, NodeConfig, NodeOptions};
+pub use config::{Lsps1Options, Lsps2Options, NodeConfig, NodeOptions};
 pub use error::{Error, Result};
 pub use event::{NodeEvent, QueuedEvent};
 pub use io::StaticInvoiceRecord;
 pub use io::{ForwardRecord, ForwardTotals, PaymentRecord};
-pub use io::{InterceptRecord, JitChannelRecord};
+pub use io::{InterceptRecord, JitChannelRecord, Lsps1OrderRecord};
 pub use model::{ChannelInfo, HeldHop, InboundHtlc, InvoiceInfo, OnionMessageStats, PeerInfo};
 pub use node::Node;
 pub use onion::verify_message;

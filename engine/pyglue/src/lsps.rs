@@ -1,5 +1,6 @@
 //! The LSPS services' classes Python sees: the LSPS2 terms (`Lsps2Options`, part of the node
-//! options) and the JIT channels sold (`JitChannel`).
+//! options) and the JIT channels sold (`JitChannel`); the LSPS1 terms (`Lsps1Options`) and the
+//! channel orders (`Lsps1Order`).
 
 use pyo3::prelude::*;
 
@@ -139,7 +140,143 @@ impl From<lsp_engine::JitChannelRecord> for JitChannel {
     }
 }
 
+/// The LSPS1 (buy a channel) service's terms; `Lsps1Options()` holds the engine's defaults.
+#[pyclass(frozen, get_all, eq, from_py_object, module = "lsp_node._ldk")]
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lsps1Options {
+    pub min_channel_sat: u64,
+    pub max_channel_sat: u64,
+    pub max_client_balance_sat: u64,
+    pub min_channel_expiry_blocks: u32,
+    pub max_channel_expiry_blocks: u32,
+    pub fee_base_sat: u64,
+    pub fee_ppm: u32,
+    pub order_valid_secs: u32,
+    pub max_pending_per_client: u32,
+    pub max_pending_total: u32,
+}
+
+fn lsps1_default() -> lsp_engine::Lsps1Options {
+    lsp_engine::Lsps1Options::default()
+}
+
+#[pymethods]
+impl Lsps1Options {
+    #[new]
+    #[pyo3(signature = (
+        *,
+        min_channel_sat = lsps1_default().min_channel_sat,
+        max_channel_sat = lsps1_default().max_channel_sat,
+        max_client_balance_sat = lsps1_default().max_client_balance_sat,
+        min_channel_expiry_blocks = lsps1_default().min_channel_expiry_blocks,
+        max_channel_expiry_blocks = lsps1_default().max_channel_expiry_blocks,
+        fee_base_sat = lsps1_default().fee_base_sat,
+        fee_ppm = lsps1_default().fee_ppm,
+        order_valid_secs = lsps1_default().order_valid_secs,
+        max_pending_per_client = lsps1_default().max_pending_per_client,
+        max_pending_total = lsps1_default().max_pending_total,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        min_channel_sat: u64, max_channel_sat: u64, max_client_balance_sat: u64, min_channel_expiry_blocks: u32,
+        max_channel_expiry_blocks: u32, fee_base_sat: u64, fee_ppm: u32, order_valid_secs: u32,
+        max_pending_per_client: u32, max_pending_total: u32,
+    ) -> Self {
+        Self {
+            min_channel_sat,
+            max_channel_sat,
+            max_client_balance_sat,
+            min_channel_expiry_blocks,
+            max_channel_expiry_blocks,
+            fee_base_sat,
+            fee_ppm,
+            order_valid_secs,
+            max_pending_per_client,
+            max_pending_total,
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+impl From<&Lsps1Options> for lsp_engine::Lsps1Options {
+    fn from(o: &Lsps1Options) -> Self {
+        Self {
+            min_channel_sat: o.min_channel_sat,
+            max_channel_sat: o.max_channel_sat,
+            max_client_balance_sat: o.max_client_balance_sat,
+            min_channel_expiry_blocks: o.min_channel_expiry_blocks,
+            max_channel_expiry_blocks: o.max_channel_expiry_blocks,
+            fee_base_sat: o.fee_base_sat,
+            fee_ppm: o.fee_ppm,
+            order_valid_secs: o.order_valid_secs,
+            max_pending_per_client: o.max_pending_per_client,
+            max_pending_total: o.max_pending_total,
+        }
+    }
+}
+
+record!(
+    /// An LSPS1 order: the channel bought (`lsp_balance_sat`, `client_balance_sat`, the order's
+    /// bLIP-51 `params` JSON), `state` (CREATED, COMPLETED, FAILED), `payment_state`
+    /// (EXPECT_PAYMENT, PAID, REFUNDED), the BOLT11 invoice paying `total_sat` (of which
+    /// `fee_sat` is the fee) and the channel once funded; `refund_onchain_address` the client's
+    /// (refunds are by hand), `open_attempts` the failed opens of a paid order and `last_error`
+    /// the last one's reason (FAILED with PAID: given up, owed a refund).
+    Lsps1Order {
+        order_id: String,
+        client_node_id: String,
+        params: String,
+        lsp_balance_sat: u64,
+        client_balance_sat: u64,
+        state: String,
+        payment_state: String,
+        invoice: String,
+        payment_hash: String,
+        fee_sat: u64,
+        total_sat: u64,
+        channel_id: Option<String>,
+        funding_outpoint: Option<String>,
+        funded_at: Option<u64>,
+        created_at: u64,
+        expires_at: u64,
+        refund_onchain_address: Option<String>,
+        open_attempts: u32,
+        last_error: Option<String>,
+    }
+);
+
+impl From<lsp_engine::Lsps1OrderRecord> for Lsps1Order {
+    fn from(r: lsp_engine::Lsps1OrderRecord) -> Self {
+        Self {
+            order_id: r.order_id,
+            client_node_id: r.client_node_id,
+            params: r.params,
+            lsp_balance_sat: r.lsp_balance_sat,
+            client_balance_sat: r.client_balance_sat,
+            state: r.state,
+            payment_state: r.payment_state,
+            invoice: r.invoice,
+            payment_hash: r.payment_hash,
+            fee_sat: r.fee_sat,
+            total_sat: r.total_sat,
+            channel_id: r.channel_id,
+            funding_outpoint: r.funding_outpoint,
+            funded_at: r.funded_at,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            refund_onchain_address: r.refund_onchain_address,
+            open_attempts: r.open_attempts,
+            last_error: r.last_error,
+        }
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Lsps2Options>()?;
-    m.add_class::<JitChannel>()
+    m.add_class::<JitChannel>()?;
+    m.add_class::<Lsps1Options>()?;
+    m.add_class::<Lsps1Order>()
 }

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 
 use crate::errors::to_py;
 use crate::events;
-use crate::lsps::JitChannel;
+use crate::lsps::{JitChannel, Lsps1Order};
 use crate::types::{
     Balance, Channel, Forward, ForwardTotals, HeldAsyncHtlc, HeldHop, InboundHtlc, InvoiceInfo, NodeOptions,
     OnionMessageStats, Payment, Peer, PendingIntercept, StaticInvoice,
@@ -224,6 +224,21 @@ impl PyNode {
             let v = n.lsps2_channels(limit, offset).map_err(to_py)?;
             Ok(v.into_iter().map(JitChannel::from).collect::<Vec<_>>())
         })
+    }
+
+    /// Resolves to one page of the LSPS1 orders, newest first.
+    #[pyo3(signature = (limit=50, offset=0))]
+    fn lsps1_orders<'py>(&self, py: Python<'py>, limit: u32, offset: u32) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| {
+            let v = n.lsps1_orders(limit, offset).map_err(to_py)?;
+            Ok(v.into_iter().map(Lsps1Order::from).collect::<Vec<_>>())
+        })
+    }
+
+    /// Whether the LSPS1 service runs (`[lsps1] enabled`).
+    #[getter]
+    fn lsps1_enabled(&self) -> bool {
+        self.inner.lsps1_enabled()
     }
 
     /// Whether the LSPS2 service runs (`[lsps2] enabled`).

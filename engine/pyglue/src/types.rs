@@ -4,7 +4,7 @@
 use lsp_engine::{ChannelInfo, PaymentRecord, PeerInfo, WalletBalance};
 use pyo3::prelude::*;
 
-use crate::lsps::Lsps2Options;
+use crate::lsps::{Lsps1Options, Lsps2Options};
 
 /// Declare a frozen pyclass with public fields, a constructor, `__match_args__` (so `match`
 /// statements work), a dataclass-like `__repr__` and, for events, a `kind` class attribute.
@@ -444,6 +444,7 @@ pub struct NodeOptions {
     pub announce_addresses: Vec<String>,
     pub async_payments_server: bool,
     pub lsps2: Option<Lsps2Options>,
+    pub lsps1: Option<Lsps1Options>,
 }
 
 fn default() -> lsp_engine::NodeOptions {
@@ -472,6 +473,7 @@ impl NodeOptions {
         announce_addresses = default().announce_addresses,
         async_payments_server = default().async_payments_server,
         lsps2 = None,
+        lsps1 = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -479,7 +481,7 @@ impl NodeOptions {
         to_self_delay: u16, min_funding_confirmations: u32, forward_immediately: bool, onion_message_rate_per_sec: u32,
         onion_message_burst: u32, max_queued_onion_messages: u32, max_intercepted_per_peer: u32,
         min_inbound_channel_sat: u64, log_max_bytes: u64, log_keep_files: u32, announce_addresses: Vec<String>,
-        async_payments_server: bool, lsps2: Option<Lsps2Options>,
+        async_payments_server: bool, lsps2: Option<Lsps2Options>, lsps1: Option<Lsps1Options>,
     ) -> Self {
         Self {
             listen_addr,
@@ -499,6 +501,7 @@ impl NodeOptions {
             announce_addresses,
             async_payments_server,
             lsps2,
+            lsps1,
         }
     }
 
@@ -522,6 +525,7 @@ impl NodeOptions {
             "announce_addresses",
             "async_payments_server",
             "lsps2",
+            "lsps1",
         ];
         Ok(pyo3::types::PyTuple::new(py, names)?.unbind())
     }
@@ -551,6 +555,7 @@ impl From<&NodeOptions> for lsp_engine::NodeOptions {
             announce_addresses: o.announce_addresses.clone(),
             async_payments_server: o.async_payments_server,
             lsps2: o.lsps2.as_ref().map(lsp_engine::Lsps2Options::from),
+            lsps1: o.lsps1.as_ref().map(lsp_engine::Lsps1Options::from),
         }
     }
 }
