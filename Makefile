@@ -9,7 +9,7 @@ CONFIG ?= config/lsp.toml
 PEER_MANIFEST := interop/ldk-node-peer/Cargo.toml
 
 .DEFAULT_GOAL := help
-.PHONY: help build browser interop-peer run demo test test-rust test-python bench bench-holds bench-flood lint stubtest fuzz clean
+.PHONY: help build browser interop-peer run demo test test-rust test-python bench bench-holds bench-async bench-flood lint stubtest fuzz clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ bench: build  ## payment latency and throughput, printed as tables
 
 bench-holds: build  ## LightningRod: release latency, held/plain ratio, held HTLCs, mailbox rate
 	$(BIN)/python -m bench.holds
+
+bench-async: build interop-peer  ## BOLT async payments: held-payment latency through our LSPs vs ldk-node's server
+	$(BIN)/python -m bench.async_payments
 
 # e.g. make bench-flood FLOOD_ARGS="--rate 2000 --payments 20 --json flood.json"
 FLOOD_ARGS ?=

@@ -11,12 +11,15 @@ __all__ = [
     "ChannelReady",
     "Forward",
     "ForwardTotals",
+    "HeldAsyncHtlc",
     "HeldHop",
     "HtlcHandlingFailed",
     "HtlcIntercepted",
     "InboundHtlc",
     "InvoiceInfo",
     "JitChannel",
+    "Lsps1Options",
+    "Lsps1Order",
     "Lsps2Options",
     "Lsps5Notification",
     "Lsps5WebhookReply",
@@ -35,6 +38,7 @@ __all__ = [
     "Peer",
     "PendingIntercept",
     "RegtestChain",
+    "StaticInvoice",
     "__version__",
     "lsps5_verify",
     "verify_message",
@@ -65,9 +69,11 @@ class NodeOptions:
         "log_max_bytes",
         "log_keep_files",
         "announce_addresses",
+        "async_payments_server",
         "lsps2",
         "lsps5_max_webhooks",
         "lsps5_client",
+        "lsps1",
     )
     def __new__(
         cls,
@@ -87,9 +93,11 @@ class NodeOptions:
         log_max_bytes: int = ...,
         log_keep_files: int = ...,
         announce_addresses: list[str] = ...,
+        async_payments_server: bool = ...,
         lsps2: Lsps2Options | None = None,
         lsps5_max_webhooks: int | None = None,
         lsps5_client: bool = False,
+        lsps1: Lsps1Options | None = None,
     ) -> Self: ...
     @property
     def listen_addr(self) -> str: ...
@@ -122,11 +130,140 @@ class NodeOptions:
     @property
     def announce_addresses(self) -> list[str]: ...
     @property
+    def async_payments_server(self) -> bool: ...
+    @property
     def lsps2(self) -> Lsps2Options | None: ...
     @property
     def lsps5_max_webhooks(self) -> int | None: ...
     @property
     def lsps5_client(self) -> bool: ...
+    @property
+    def lsps1(self) -> Lsps1Options | None: ...
+
+@final
+class Lsps1Options:
+    """The LSPS1 (buy a channel) service's terms; `Lsps1Options()` holds the engine's defaults."""
+
+    def __new__(
+        cls,
+        *,
+        min_channel_sat: int = ...,
+        max_channel_sat: int = ...,
+        max_client_balance_sat: int = ...,
+        min_channel_expiry_blocks: int = ...,
+        max_channel_expiry_blocks: int = ...,
+        fee_base_sat: int = ...,
+        fee_ppm: int = ...,
+        order_valid_secs: int = ...,
+        max_pending_per_client: int = ...,
+        max_pending_total: int = ...,
+    ) -> Self: ...
+    @property
+    def min_channel_sat(self) -> int: ...
+    @property
+    def max_channel_sat(self) -> int: ...
+    @property
+    def max_client_balance_sat(self) -> int: ...
+    @property
+    def min_channel_expiry_blocks(self) -> int: ...
+    @property
+    def max_channel_expiry_blocks(self) -> int: ...
+    @property
+    def fee_base_sat(self) -> int: ...
+    @property
+    def fee_ppm(self) -> int: ...
+    @property
+    def order_valid_secs(self) -> int: ...
+    @property
+    def max_pending_per_client(self) -> int: ...
+    @property
+    def max_pending_total(self) -> int: ...
+
+@final
+class Lsps1Order:
+    """An LSPS1 order: the channel bought (`lsp_balance_sat`, `client_balance_sat`, the order's bLIP-51 `params` JSON), `state` (CREATED, COMPLETED, FAILED), `payment_state` (EXPECT_PAYMENT, PAID, REFUNDED), the BOLT11 invoice paying `total_sat` (of which `fee_sat` is the fee) and the channel once funded; `refund_onchain_address` the client's (refunds are by hand), `open_attempts` the failed opens of a paid order and `last_error` the last one's reason (FAILED with PAID: given up, owed a refund)."""
+
+    __match_args__ = (
+        "order_id",
+        "client_node_id",
+        "params",
+        "lsp_balance_sat",
+        "client_balance_sat",
+        "state",
+        "payment_state",
+        "invoice",
+        "payment_hash",
+        "fee_sat",
+        "total_sat",
+        "channel_id",
+        "funding_outpoint",
+        "funded_at",
+        "created_at",
+        "expires_at",
+        "refund_onchain_address",
+        "open_attempts",
+        "last_error",
+    )
+    def __new__(
+        cls,
+        order_id: str,
+        client_node_id: str,
+        params: str,
+        lsp_balance_sat: int,
+        client_balance_sat: int,
+        state: str,
+        payment_state: str,
+        invoice: str,
+        payment_hash: str,
+        fee_sat: int,
+        total_sat: int,
+        channel_id: str | None,
+        funding_outpoint: str | None,
+        funded_at: int | None,
+        created_at: int,
+        expires_at: int,
+        refund_onchain_address: str | None,
+        open_attempts: int,
+        last_error: str | None,
+    ) -> Self: ...
+    @property
+    def order_id(self) -> str: ...
+    @property
+    def client_node_id(self) -> str: ...
+    @property
+    def params(self) -> str: ...
+    @property
+    def lsp_balance_sat(self) -> int: ...
+    @property
+    def client_balance_sat(self) -> int: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def payment_state(self) -> str: ...
+    @property
+    def invoice(self) -> str: ...
+    @property
+    def payment_hash(self) -> str: ...
+    @property
+    def fee_sat(self) -> int: ...
+    @property
+    def total_sat(self) -> int: ...
+    @property
+    def channel_id(self) -> str | None: ...
+    @property
+    def funding_outpoint(self) -> str | None: ...
+    @property
+    def funded_at(self) -> int | None: ...
+    @property
+    def created_at(self) -> int: ...
+    @property
+    def expires_at(self) -> int: ...
+    @property
+    def refund_onchain_address(self) -> str | None: ...
+    @property
+    def open_attempts(self) -> int: ...
+    @property
+    def last_error(self) -> str | None: ...
 
 @final
 class Lsps2Options:
@@ -656,6 +793,66 @@ class Forward:
     def created_at(self) -> int: ...
 
 @final
+class HeldAsyncHtlc:
+    """An HTLC held for a BOLT async payment until its recipient releases it: its intercept id
+    (what fail_intercepted_htlc takes), the payer's channel and node, and the height at
+    which LDK would fail it back itself."""
+
+    __match_args__ = (
+        "intercept_id",
+        "channel_id",
+        "counterparty_node_id",
+        "htlc_id",
+        "payment_hash",
+        "amount_msat",
+        "cltv_expiry",
+        "ldk_fail_back_height",
+    )
+    def __new__(
+        cls,
+        intercept_id: str,
+        channel_id: str,
+        counterparty_node_id: str,
+        htlc_id: int,
+        payment_hash: str,
+        amount_msat: int,
+        cltv_expiry: int,
+        ldk_fail_back_height: int,
+    ) -> Self: ...
+    @property
+    def intercept_id(self) -> str: ...
+    @property
+    def channel_id(self) -> str: ...
+    @property
+    def counterparty_node_id(self) -> str: ...
+    @property
+    def htlc_id(self) -> int: ...
+    @property
+    def payment_hash(self) -> str: ...
+    @property
+    def amount_msat(self) -> int: ...
+    @property
+    def cltv_expiry(self) -> int: ...
+    @property
+    def ldk_fail_back_height(self) -> int: ...
+
+@final
+class StaticInvoice:
+    """A static invoice kept for an offline async-payment recipient: whose (`recipient`, its
+    node id), which of its slots, the invoice's size and when it was last replaced."""
+
+    __match_args__ = ("recipient", "slot", "invoice_bytes", "updated_at")
+    def __new__(cls, recipient: str, slot: int, invoice_bytes: int, updated_at: int) -> Self: ...
+    @property
+    def recipient(self) -> str: ...
+    @property
+    def slot(self) -> int: ...
+    @property
+    def invoice_bytes(self) -> int: ...
+    @property
+    def updated_at(self) -> int: ...
+
+@final
 class ForwardTotals:
     """Totals over the forwarding history: forwards, fees earned and amounts sent on (msat)."""
 
@@ -1081,6 +1278,12 @@ class Node:
     def payment_counts(self) -> Awaitable[list[tuple[str, str, int]]]: ...
     def list_forwards(self, limit: int = 50, offset: int = 0) -> Awaitable[list[Forward]]: ...
     def forward_totals(self) -> Awaitable[ForwardTotals]: ...
+    def async_recipient_paths(self, node_id: str, valid_days: int = 365) -> str: ...
+    def static_invoices(self) -> Awaitable[list[StaticInvoice]]: ...
+    def held_async_htlcs(self) -> list[HeldAsyncHtlc]: ...
+    def lsps1_orders(self, limit: int = 50, offset: int = 0) -> Awaitable[list[Lsps1Order]]: ...
+    @property
+    def lsps1_enabled(self) -> bool: ...
     def lsps2_channels(self, limit: int = 50, offset: int = 0) -> Awaitable[list[JitChannel]]: ...
     @property
     def lsps2_enabled(self) -> bool: ...

@@ -233,7 +233,9 @@ async def run(settings: Settings, on_ready: Callable[[StartupInfo], Awaitable[No
             esplora_url=esplora_url,
             options=settings.node.options(
                 accept_intercept_htlcs=settings.lsp.enabled,
+                async_payments_server=settings.async_payments.enabled,
                 lsps2=settings.lsps2.engine_options(),
+                lsps1=settings.lsps1.engine_options(),
                 lsps5_max_webhooks=settings.lsps5.max_webhooks_per_client if settings.lsps5.enabled else None,
             ),
         )

@@ -18,7 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from lsp_node._ldk import Lsps2Options, NodeOptions
+from lsp_node._ldk import Lsps1Options, Lsps2Options, NodeOptions
 from lsp_node.errors import ConfigError
 from lsp_node.notify.urls import check_template
 from lsp_node.notify.webhook import WebhookPolicy
@@ -113,11 +113,20 @@ class NodeSettings(_Section):
     )
 
     def options(
-        self, *, accept_intercept_htlcs: bool, lsps2: Lsps2Options | None = None, lsps5_max_webhooks: int | None = None
+        self,
+        *,
+        accept_intercept_htlcs: bool,
+        async_payments_server: bool = False,
+        lsps2: Lsps2Options | None = None,
+        lsps1: Lsps1Options | None = None,
+        lsps5_max_webhooks: int | None = None,
     ) -> NodeOptions:
-        """The engine options these settings describe; interception follows the LSP role."""
+        """The engine options these settings describe; interception follows the LSP role, HTLC
+        holds for BOLT async payments the [async_payments] section, JIT channels [lsps2], channel
+        sales [lsps1], webhooks [lsps5]."""
         return NodeOptions(
             lsps2=lsps2,
+            lsps1=lsps1,
             lsps5_max_webhooks=lsps5_max_webhooks,
             listen_addr=self.listen_addr,
             sync_interval_secs=self.sync_interval_secs,
@@ -134,6 +143,7 @@ class NodeSettings(_Section):
             log_max_bytes=self.log_max_bytes,
             log_keep_files=self.log_keep_files,
             announce_addresses=list(self.announce_addresses),
+            async_payments_server=async_payments_server,
         )
 
     @field_validator("listen_addr")
@@ -278,6 +288,17 @@ class MonitorSettings(_Section):
     retention_days: float = Field(default=14.0, gt=0, le=3650, description="Samples older than this are deleted.")
 
 
+class AsyncPaymentsSettings(_Section):
+    """BOLT async payments, server side (SPEC.md §13): payers' HTLCs flagged `hold_htlc` are held
+    until the recipient releases them, and offline recipients' static invoices are kept and
+    served. Needs the LSP role ([lsp] enabled): the recipients' messages wait in its mailbox."""
+
+    enabled: bool = Field(default=False, description="Serve BOLT async payments (advertises htlc_hold).")
+    paths_valid_days: int = Field(
+        default=365, ge=1, le=3650, description="How long the blinded paths given to a recipient stay valid."
+    )
+
+
 _LSPS2 = Lsps2Options()
 
 
@@ -402,6 +423,76 @@ class Lsps5Settings(_Section):
         )
 
 
+_LSPS1 = Lsps1Options()
+
+
+class Lsps1Settings(_Section):
+    """The LSPS1 service (buy a channel, bLIP-51) over LSPS0; defaults are the engine's."""
+
+    enabled: bool = Field(default=False, description="Sell channels to wallets that order one over LSPS1.")
+    min_channel_sat: int = Field(
+        default=_LSPS1.min_channel_sat, ge=20_000, le=16_777_215, description="Smallest channel sold (both sides)."
+    )
+    max_channel_sat: int = Field(
+        default=_LSPS1.max_channel_sat, ge=20_000, le=16_777_215, description="Largest channel sold (both sides)."
+    )
+    max_client_balance_sat: int = Field(
+        default=_LSPS1.max_client_balance_sat,
+        ge=0,
+        le=16_777_215,
+        description="Largest client side bought with the order and pushed to the client (0: none).",
+    )
+    min_channel_expiry_blocks: int = Field(
+        default=_LSPS1.min_channel_expiry_blocks, ge=1, le=1_000_000, description="Shortest lease a client may ask."
+    )
+    max_channel_expiry_blocks: int = Field(
+        default=_LSPS1.max_channel_expiry_blocks, ge=1, le=1_000_000, description="Longest lease a client may ask."
+    )
+    fee_base_sat: int = Field(default=_LSPS1.fee_base_sat, ge=0, le=21_000_000 * 100_000_000)
+    fee_ppm: int = Field(default=_LSPS1.fee_ppm, ge=0, lt=1_000_000, description="Fee per million of the LSP side.")
+    order_valid_secs: int = Field(
+        default=_LSPS1.order_valid_secs, ge=60, le=7 * 86400, description="How long an order waits for payment."
+    )
+    max_pending_per_client: int = Field(
+        default=_LSPS1.max_pending_per_client, ge=1, le=1000, description="Unpaid orders one client may hold."
+    )
+    max_pending_total: int = Field(
+        default=_LSPS1.max_pending_total, ge=1, le=1_000_000, description="Unpaid orders of everyone."
+    )
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Lsps1Settings:
+        if not self.enabled:
+            return self
+        if self.min_channel_sat > self.max_channel_sat:
+            raise ValueError(f"min_channel_sat {self.min_channel_sat} is above max_channel_sat {self.max_channel_sat}")
+        if self.max_client_balance_sat > self.max_channel_sat - self.min_channel_sat:
+            raise ValueError(
+                f"max_client_balance_sat {self.max_client_balance_sat} leaves no room for the LSP side "
+                f"(max_channel_sat less min_channel_sat)"
+            )
+        if self.min_channel_expiry_blocks > self.max_channel_expiry_blocks:
+            raise ValueError("min_channel_expiry_blocks is above max_channel_expiry_blocks")
+        return self
+
+    def engine_options(self) -> Lsps1Options | None:
+        """The engine's LSPS1 options, or None when the service is off."""
+        if not self.enabled:
+            return None
+        return Lsps1Options(
+            min_channel_sat=self.min_channel_sat,
+            max_channel_sat=self.max_channel_sat,
+            max_client_balance_sat=self.max_client_balance_sat,
+            min_channel_expiry_blocks=self.min_channel_expiry_blocks,
+            max_channel_expiry_blocks=self.max_channel_expiry_blocks,
+            fee_base_sat=self.fee_base_sat,
+            fee_ppm=self.fee_ppm,
+            order_valid_secs=self.order_valid_secs,
+            max_pending_per_client=self.max_pending_per_client,
+            max_pending_total=self.max_pending_total,
+        )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
 
@@ -411,7 +502,9 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = NotificationSettings()
     admin: AdminSettings = AdminSettings()
     monitor: MonitorSettings = MonitorSettings()
+    async_payments: AsyncPaymentsSettings = AsyncPaymentsSettings()
     lsps2: Lsps2Settings = Lsps2Settings()
+    lsps1: Lsps1Settings = Lsps1Settings()
     lsps5: Lsps5Settings = Lsps5Settings()
 
     @model_validator(mode="after")
@@ -435,6 +528,14 @@ class Settings(BaseSettings):
     @property
     def network_dir(self) -> Path:
         return self.node.data_dir / self.node.network
+
+    @model_validator(mode="after")
+    def _async_needs_the_mailbox(self) -> Settings:
+        if self.async_payments.enabled and not self.lsp.enabled:
+            raise ValueError(
+                "[async_payments] enabled needs [lsp] enabled: offline recipients' messages wait in its mailbox"
+            )
+        return self
 
 
 def _section_model(annotation: Any) -> type[BaseModel] | None:

@@ -18,12 +18,14 @@ from lsp_node._ldk import (
     ChannelReady,
     Forward,
     ForwardTotals,
+    HeldAsyncHtlc,
     HeldHop,
     HtlcHandlingFailed,
     HtlcIntercepted,
     InboundHtlc,
     InvoiceInfo,
     JitChannel,
+    Lsps1Order,
     Lsps5Notification,
     Lsps5WebhookReply,
     NodeOptions,
@@ -39,6 +41,7 @@ from lsp_node._ldk import (
     PaymentSent,
     Peer,
     PendingIntercept,
+    StaticInvoice,
 )
 
 __all__ = [
@@ -51,6 +54,7 @@ __all__ = [
     "Event",
     "Forward",
     "ForwardTotals",
+    "HeldAsyncHtlc",
     "HeldHop",
     "HtlcHandlingFailed",
     "HtlcIntercepted",
@@ -58,6 +62,7 @@ __all__ = [
     "InvoiceInfo",
     "JitChannel",
     "LightningNode",
+    "Lsps1Order",
     "Lsps5Notification",
     "Lsps5WebhookReply",
     "NodeOptions",
@@ -73,6 +78,7 @@ __all__ = [
     "PaymentSent",
     "Peer",
     "PendingIntercept",
+    "StaticInvoice",
     "fields",
 ]
 
@@ -307,8 +313,31 @@ class LightningNode:
         """One page of the forwarding history, newest first; `limit` 1..500."""
         return await self._raw.list_forwards(limit, offset)
 
+    def async_recipient_paths(self, node_id: str, valid_days: int = 365) -> str:
+        """Blinded paths to this node for the BOLT async-payment recipient `node_id`, as hex of
+        LDK's encoding (what ldk-node's `set_paths_to_static_invoice_server` takes). Raises
+        InvalidArgumentError when the server role is off. Computation only: no I/O."""
+        return self._raw.async_recipient_paths(node_id, valid_days)
+
+    async def static_invoices(self) -> list[StaticInvoice]:
+        """The static invoices kept for offline recipients, newest first."""
+        return await self._raw.static_invoices()
+
+    def held_async_htlcs(self) -> list[HeldAsyncHtlc]:
+        """The HTLCs LDK holds now for BOLT async payments (`hold_htlc`), until their recipients
+        release them; fail one with `fail_intercepted_htlc(h.intercept_id)`. In memory: no I/O."""
+        return self._raw.held_async_htlcs()
+
     async def forward_totals(self) -> ForwardTotals:
         return await self._raw.forward_totals()
+
+    async def lsps1_orders(self, limit: int = 50, offset: int = 0) -> list[Lsps1Order]:
+        """The LSPS1 orders, newest first."""
+        return await self._raw.lsps1_orders(limit, offset)
+
+    @property
+    def lsps1_enabled(self) -> bool:
+        return self._raw.lsps1_enabled
 
     async def lsps2_channels(self, limit: int = 50, offset: int = 0) -> list[JitChannel]:
         """The JIT channels sold over LSPS2, newest first."""

@@ -8,7 +8,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from lsp_node.engine import HtlcIntercepted, PendingIntercept
+from lsp_node.engine import HeldAsyncHtlc, HtlcIntercepted, PendingIntercept
 from lsp_node.errors import LspNodeError, PeerError
 
 LSP_NODE_ID = "03" + "5a" * 32
@@ -57,6 +57,8 @@ class FakeEngine:
     unreachable: set[str] = field(default_factory=set)
     dial_delay: float = 0.0
     dial_gate: asyncio.Event | None = None
+    #: HTLCs LDK holds for BOLT async payments (those whose intercept id is in `gone` are not)
+    held_async: list[HeldAsyncHtlc] = field(default_factory=list)
     _scids: Any = field(default_factory=lambda: itertools.count(0x10000000001))
     #: every lsps5_notify call: (client, method, timeout); None: the LSPS5 service is off
     lsps5_calls: list[tuple[str, str, int | None]] | None = None
@@ -155,6 +157,9 @@ class FakeEngine:
 
     def pending_inbound_payment_hashes(self) -> set[str]:
         return set(self.pending_hashes)
+
+    def held_async_htlcs(self) -> list[HeldAsyncHtlc]:
+        return [h for h in self.held_async if h.intercept_id not in self.gone]
 
     def intercepted(self, event: HtlcIntercepted) -> HtlcIntercepted:
         """LDK intercepts an HTLC: the engine records it (state pending) and emits `event`.

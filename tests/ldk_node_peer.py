@@ -88,8 +88,17 @@ class LdkNodePeer:
             raise AssertionError(f"{self.name}: the driver exited during {cmd}; {self.log_tail()}")
         answer = json.loads(line)
         if not answer["ok"]:
-            raise LdkNodePeerError(f"{self.name} {cmd}: {answer['error']}")
+            raise LdkNodePeerError(f"{self.name} {cmd}: {answer['error']}{self.log_complaints()}")
         return answer["result"]
+
+    def log_complaints(self, lines: int = 8) -> str:
+        """The last ERROR and WARN lines of ldk-node's own log: its error answers name no cause
+        ("Failed to send the given payment"), its log does (for example the router's refusal)."""
+        path = self.dir / "data" / "ldk_node.log"
+        if not path.exists():
+            return ""
+        found = [ln for ln in path.read_text(errors="replace").splitlines() if " ERROR " in ln or " WARN " in ln]
+        return "".join(f"\n  ldk-node: {ln[-400:]}" for ln in found[-lines:])
 
     def log_tail(self, chars: int = 2000) -> str:
         path = self.dir / "driver.stderr.log"
@@ -161,6 +170,26 @@ class LdkNodePeer:
     async def pay_invoice(self, bolt11: str, amount_msat: int | None = None) -> dict[str, str]:
         """Start paying; returns payment_id and payment_hash (the outcome comes as an event)."""
         return dict(await self.call("pay_invoice", bolt11=bolt11, amount_msat=amount_msat))
+
+    async def async_set_paths(self, paths_hex: str) -> None:
+        """BOLT async payments, recipient: the blinded paths to its static invoice server."""
+        await self.call("async_set_paths", paths_hex=paths_hex)
+
+    async def async_receive_offer(self) -> str:
+        """The offer to pay this node while it is offline; raises until its server keeps the invoice."""
+        return str((await self.call("async_receive_offer"))["offer"])
+
+    async def async_server_paths(self, recipient_id_hex: str) -> str:
+        """ldk-node as the server (AsyncPaymentsRole::Server): paths for a recipient (hex)."""
+        return str((await self.call("async_server_paths", recipient_id_hex=recipient_id_hex))["paths_hex"])
+
+    async def pay_offer(self, offer: str, amount_msat: int) -> str:
+        """Start paying a BOLT12 offer; returns the payment id (the outcome comes as an event)."""
+        return str((await self.call("pay_offer", offer=offer, amount_msat=amount_msat))["payment_id"])
+
+    async def graph_node(self, node_id: str) -> dict[str, bool]:
+        """Whether this node's graph knows `node_id` (`known`) and its node announcement (`announced`)."""
+        return dict(await self.call("graph_node", node_id=node_id))
 
     async def payment(self, payment_id: str) -> dict[str, Any]:
         return dict(await self.call("payment", payment_id=payment_id))

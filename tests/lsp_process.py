@@ -38,8 +38,10 @@ class LspProcess:
         announce: bool = False,
         admin_listen: str = "127.0.0.1:0",
         launcher: list[str] | None = None,
+        sections: dict[str, dict[str, object]] | None = None,
         lsps2: dict[str, object] | None = None,
         lsps5: dict[str, object] | None = None,
+        lsps1: dict[str, object] | None = None,
         **lsp: object,
     ) -> None:
         """`role=False`: a plain routing node (main.py with the LSP role off). `announce`: listen
@@ -59,10 +61,14 @@ class LspProcess:
         self.token = ""
         self.admin_listen = admin_listen
         self.launcher = launcher or [sys.executable, "main.py"]
+        # Other config sections, e.g. {"async_payments": {"enabled": True}}.
+        self.sections = sections or {}
         # `[lsps2]` keys (enabled is set); None leaves the section out (the service off).
         self.lsps2 = lsps2
         # `[lsps5]` keys likewise.
         self.lsps5 = lsps5
+        # `[lsps1]` keys likewise.
+        self.lsps1 = lsps1
 
     @property
     def node_id(self) -> str:
@@ -102,6 +108,9 @@ cooldown_secs = 0
 webhook = "{self.push_url}"
 """
         )
+        with cfg.open("a") as f:
+            for name, keys in self.sections.items():
+                f.write(f"[{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items()))
         if self.lsps2 is not None:
             keys = {"enabled": True, **self.lsps2}
             with cfg.open("a") as f:
@@ -110,6 +119,10 @@ webhook = "{self.push_url}"
             keys = {"enabled": True, **self.lsps5}
             with cfg.open("a") as f:
                 f.write("[lsps5]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items()))
+        if self.lsps1 is not None:
+            keys = {"enabled": True, **self.lsps1}
+            with cfg.open("a") as f:
+                f.write("[lsps1]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items()))
         return cfg
 
     async def start(self, fault: str | None = None) -> None:

@@ -120,12 +120,21 @@ async def test_node_commands(net: Net) -> None:
     table, cfg = await both(a, "config")
     assert cfg["notifications"]["templates"] == {"webhook": "<redacted>"} and "push/{device}" not in table
     assert re.search(r"^notifications\.templates\.webhook\s+<redacted>$", table, re.M), table
+    table, served = await both(a, "async")
+    assert served == {"enabled": False, "static_invoices": [], "held_htlcs": []}
+    assert table.startswith("async payments off") and "held HTLCs:\n(none)" in table
+    unknown = await cli(a, "async", "fail", "ab" * 32)
+    assert unknown.code == 1 and "404 no async payment HTLC is held with that intercept id" in unknown.err, unknown
+    refused = await cli(a, "async", "paths", net.alice.node_id)
+    assert refused.code == 1 and "async payments server is off" in refused.err, refused
     table, lsps2 = await both(a, "lsps2")
     assert lsps2 == {"enabled": False, "channels": []} and table.startswith("LSPS2 off")
     table, lsps5 = await both(a, "lsps5")
     assert lsps5["enabled"] is False and lsps5["webhooks"] == [] and table.startswith("LSPS5 off")
     off = await cli(a, "lsps5", "notify", net.alice.node_id, "liquidity_management_request")
     assert off.code != 0 and "LSPS5 is off" in off.err, off
+    table, lsps1 = await both(a, "lsps1")
+    assert lsps1 == {"enabled": False, "orders": []} and table.startswith("LSPS1 off")
     doc = (await ok(a, "openapi")).json()
     assert doc["openapi"] == "3.1.0" and "/api/holds/{hold_id}/fail" in doc["paths"]
     assert (await ok(a, "sync")).out.strip() == f"height {net.chain.raw.height}"

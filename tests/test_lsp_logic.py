@@ -511,6 +511,21 @@ async def test_mailbox_redelivers_until_acknowledged(lsp: Lsp) -> None:
     assert lsp.store.messages() == []
 
 
+async def test_mail_never_acknowledged_is_deleted_after_its_third_delivery(lsp: Lsp) -> None:
+    # A wallet that does not speak LightningRod (ldk-node, BOLT async payments) never acks.
+    mb = lsp.service.mailbox
+    await mb.on_message_for_offline_peer(CLIENT, "01", PEER)
+    for _ in range(2):
+        assert await lsp.service.deliver_mailbox(CLIENT) == 1
+    await mb.on_message_for_offline_peer(CLIENT, "02", PEER)
+    assert await lsp.service.deliver_mailbox(CLIENT) == 2  # "01" for the third time: deleted
+    assert [e.message for e in lsp.store.messages()] == ["02"]
+    assert await lsp.service.deliver_mailbox(CLIENT) == 1
+    assert await lsp.service.deliver_mailbox(CLIENT) == 1
+    assert lsp.store.messages() == []
+    assert [m for _, m in lsp.engine.delivered] == ["01", "01", "01", "02", "02", "02"]
+
+
 async def test_mailbox_quota_per_sender_keeps_room_for_others(lsp: Lsp) -> None:
     lsp.engine.clients.add(PEER)
     lsp.service.policy = LspSettings(

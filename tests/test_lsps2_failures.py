@@ -10,63 +10,16 @@ from __future__ import annotations
 import signal
 import sqlite3
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, closing
+from contextlib import closing
 from pathlib import Path
-from typing import Any
 
-from lsp_node.engine import HeldHop, LightningNode, PaymentFailed, PaymentSent
+from lsp_node.engine import HeldHop, PaymentFailed, PaymentSent
 
 from .conftest import Chain, NodeFactory, wait_event
 from .ldk_node_peer import LdkNodePeer, ldk_node_peer
-from .lightningrod_net import PushReceiver, lsp_fund, until
+from .lightningrod_net import until
 from .lsp_process import LspProcess
-from .test_lsps2_interop import TERMS
-
-
-@asynccontextmanager
-async def jit_lsp(
-    chain: Chain, make_node: NodeFactory, tmp_path: Path, payer_channels: int = 1
-) -> AsyncIterator[tuple[LspProcess, LightningNode]]:
-    """An LSP selling JIT channels on TERMS, and a payer with `payer_channels` usable channels
-    of 600k sat to it."""
-    pushes = PushReceiver()
-    await pushes.start()
-    lsp = LspProcess(tmp_path, "lsp", chain.url, pushes.url, lsps2=TERMS)
-    await lsp.start()
-    try:
-        await lsp_fund(chain, lsp, 5_000_000)
-        payer = await make_node("payer")
-        await chain.fund(payer, 3_000_000)
-        await payer.connect(lsp.node_id, lsp.listen_addr)
-        for n in range(payer_channels):
-            await payer.open_channel(lsp.node_id, 600_000)
-            await until(lambda n=n: len(chain.raw.mempool_txids()) >= 1, f"payer's funding {n} broadcast")
-            chain.mine(1)
-        chain.mine(6)
-        await until(lambda: usable(lsp, payer, payer_channels), "payer's channels usable")
-        yield lsp, payer
-    finally:
-        await lsp.stop()
-        await pushes.stop()
-
-
-async def usable(lsp: LspProcess, payer: LightningNode, count: int) -> bool:
-    await payer.sync()
-    await lsp.api("POST", "/api/sync")
-    return sum(c.is_usable for c in payer.channels()) == count
-
-
-async def sales(lsp: LspProcess) -> list[dict[str, Any]]:
-    return list((await lsp.api("GET", "/api/lsps2"))["channels"])
-
-
-async def channels_with(lsp: LspProcess, node_id: str) -> list[dict[str, Any]]:
-    return [c for c in await lsp.api("GET", "/api/channels") if c["counterparty_node_id"] == node_id]
-
-
-def lsps2_source(lsp: LspProcess) -> dict[str, Any]:
-    return {"node_id": lsp.node_id, "address": lsp.listen_addr, "token": None}
+from .lsps2_net import channels_with, jit_lsp, lsps2_source, sales, usable
 
 
 async def test_client_offline_at_its_first_payment_is_failed_back_then_paid_once_back(

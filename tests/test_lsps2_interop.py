@@ -17,20 +17,9 @@ from lsp_node.errors import ConfigError
 
 from .conftest import Chain, NodeFactory, wait_event
 from .ldk_node_peer import ldk_node_peer
-from .lightningrod_net import PushReceiver, lsp_fund, until
+from .lightningrod_net import until
 from .lsp_process import LspProcess
-
-# The operator's terms: 5% of the payment, at least 2000 sat; the channel gets 100k sat more
-# than the payment (and the engine's 1% + 10,000 sat room). Zero-conf: ldk-node trusts its LSP for that.
-TERMS: dict[str, object] = {
-    "min_payment_size_msat": 10_000_000,
-    "max_payment_size_msat": 1_000_000_000,
-    "min_fee_msat": 2_000_000,
-    "proportional_ppm": 50_000,
-    "channel_over_payment_sat": 100_000,
-    "max_channel_sat": 2_000_000,
-    "zero_conf": True,
-}
+from .lsps2_net import jit_lsp, lsps2_source
 
 
 def test_lsps2_section_reaches_the_engine_options(tmp_path: Path) -> None:
@@ -76,93 +65,76 @@ async def lsp_channel_with(lsp: LspProcess, node_id: str) -> dict[str, Any]:
 async def test_ldk_node_gets_a_jit_channel_and_then_pays_and_receives(
     chain: Chain, make_node: NodeFactory, tmp_path: Path
 ) -> None:
-    pushes = PushReceiver()
-    await pushes.start()
-    lsp = LspProcess(tmp_path, "lsp", chain.url, pushes.url, lsps2=TERMS)
-    await lsp.start()
-    try:
-        await lsp_fund(chain, lsp, 5_000_000)
-        payer = await make_node("payer")
-        await chain.fund(payer, 3_000_000)
-        await payer.connect(lsp.node_id, lsp.listen_addr)
-        await payer.open_channel(lsp.node_id, 1_000_000)
-        await until(lambda: len(chain.raw.mempool_txids()) >= 1, "payer's funding broadcast")
+    async with (
+        jit_lsp(chain, make_node, tmp_path) as (lsp, payer),
+        ldk_node_peer(tmp_path, chain.url, lsps2=lsps2_source(lsp)) as ldk,
+    ):
+        assert await ldk.channels() == []
+        amount = 50_000_000
+        fee = amount * 50_000 // 1_000_000  # 2_500_000 msat: above the 2_000_000 minimum
+        invoice = await ldk.receive_via_jit_channel(amount, "first payment", max_lsp_fee_msat=fee)
+        # The sale is on the operator's books before any payment: the SCID is the invoice's hint.
+        sold = await lsp.api("GET", "/api/lsps2")
+        assert sold["enabled"] is True
+        [jit] = sold["channels"]
+        assert (jit["client_node_id"], jit["state"]) == (ldk.node_id, "sold")
+        assert (jit["min_fee_msat"], jit["proportional_ppm"]) == (2_000_000, 50_000)
+
+        payment_id = await payer.pay_invoice(invoice["bolt11"])
+        received = await ldk.wait_event("payment_received", payment_hash=invoice["payment_hash"], timeout=90)
+        assert received["amount_msat"] == amount - fee
+        sent = await wait_event(payer, "payment_sent", payment_id=payment_id)
+        assert isinstance(sent, PaymentSent)
+
+        # The JIT channel: static_remote_key, sized to the payment less the fee plus the margin,
+        # plus 1% and 10,000 sat so the LSP's reserve and commitment fees never stop the forward.
+        chan = await lsp_channel_with(lsp, ldk.node_id)
+        wanted = (amount - fee) // 1000 + 100_000
+        assert chan["capacity_sat"] == wanted + -(-wanted // 100) + 10_000
+        [ldk_chan] = await ldk.channels()
+        assert ldk_chan["counterparty_node_id"] == lsp.node_id
+
+        async def booked() -> bool:
+            [j] = (await lsp.api("GET", "/api/lsps2"))["channels"]
+            return bool(j["state"] == "paid")
+
+        await until(booked, "the JIT channel booked as paid")
+        [jit] = (await lsp.api("GET", "/api/lsps2"))["channels"]
+        assert jit["opening_fee_msat"] == fee and jit["channel_id"] == chan["channel_id"]
+        forwards = await lsp.api("GET", "/api/forwards")
+        [fwd] = [f for f in forwards["forwards"] if f["next_node_id"] == ldk.node_id]
+        assert fwd["outbound_amount_msat"] == amount - fee
+
+        # Zero-conf, but the funding was broadcast: confirm it, then use the channel normally.
+        await until(lambda: len(chain.raw.mempool_txids()) >= 1, "JIT funding broadcast")
         chain.mine(6)
+        await lsp.api("POST", "/api/sync")
+        await ldk.sync()
+        await payer.sync()
 
-        async def payer_usable() -> bool:
-            await payer.sync()
-            await lsp.api("POST", "/api/sync")
-            return any(c.is_usable for c in payer.channels())
+        out = 10_000_000
 
-        await until(payer_usable, "payer's channel usable")
-        lsps2 = {"node_id": lsp.node_id, "address": lsp.listen_addr, "token": None}
-        async with ldk_node_peer(tmp_path, chain.url, lsps2=lsps2) as ldk:
-            assert await ldk.channels() == []
-            amount = 50_000_000
-            fee = amount * 50_000 // 1_000_000  # 2_500_000 msat: above the 2_000_000 minimum
-            invoice = await ldk.receive_via_jit_channel(amount, "first payment", max_lsp_fee_msat=fee)
-            # The sale is on the operator's books before any payment: the SCID is the invoice's hint.
-            sold = await lsp.api("GET", "/api/lsps2")
-            assert sold["enabled"] is True
-            [jit] = sold["channels"]
-            assert (jit["client_node_id"], jit["state"]) == (ldk.node_id, "sold")
-            assert (jit["min_fee_msat"], jit["proportional_ppm"]) == (2_000_000, 50_000)
-
-            payment_id = await payer.pay_invoice(invoice["bolt11"])
-            received = await ldk.wait_event("payment_received", payment_hash=invoice["payment_hash"], timeout=90)
-            assert received["amount_msat"] == amount - fee
-            sent = await wait_event(payer, "payment_sent", payment_id=payment_id)
-            assert isinstance(sent, PaymentSent)
-
-            # The JIT channel: static_remote_key, sized to the payment less the fee plus the margin,
-            # plus 1% and 10,000 sat so the LSP's reserve and commitment fees never stop the forward.
-            chan = await lsp_channel_with(lsp, ldk.node_id)
-            wanted = (amount - fee) // 1000 + 100_000
-            assert chan["capacity_sat"] == wanted + -(-wanted // 100) + 10_000
-            [ldk_chan] = await ldk.channels()
-            assert ldk_chan["counterparty_node_id"] == lsp.node_id
-
-            async def booked() -> bool:
-                [j] = (await lsp.api("GET", "/api/lsps2"))["channels"]
-                return bool(j["state"] == "paid")
-
-            await until(booked, "the JIT channel booked as paid")
-            [jit] = (await lsp.api("GET", "/api/lsps2"))["channels"]
-            assert jit["opening_fee_msat"] == fee and jit["channel_id"] == chan["channel_id"]
-            forwards = await lsp.api("GET", "/api/forwards")
-            [fwd] = [f for f in forwards["forwards"] if f["next_node_id"] == ldk.node_id]
-            assert fwd["outbound_amount_msat"] == amount - fee
-
-            # Zero-conf, but the funding was broadcast: confirm it, then use the channel normally.
-            await until(lambda: len(chain.raw.mempool_txids()) >= 1, "JIT funding broadcast")
-            chain.mine(6)
-            await lsp.api("POST", "/api/sync")
+        async def ldk_usable() -> bool:
             await ldk.sync()
-            await payer.sync()
+            return any(c["is_usable"] and c["outbound_capacity_msat"] > out for c in await ldk.channels())
 
-            async def ldk_usable() -> bool:
-                await ldk.sync()
-                return any(c["is_usable"] for c in await ldk.channels())
+        await until(ldk_usable, "ldk-node's JIT channel usable after confirmation")
+        # The payer's invoice names its channel with the LSP as a route hint only while it is usable.
+        await until(lambda: any(c.is_usable for c in payer.channels()), "the payer's channel usable")
 
-            await until(ldk_usable, "ldk-node's JIT channel usable after confirmation")
+        # ldk-node pays the payer over its JIT channel.
+        bill = await payer.create_invoice(out, "from ldk-node")
+        started = await ldk.pay_invoice(bill)
+        paid = await ldk.wait_event("payment_successful", "payment_failed", payment_hash=started["payment_hash"])
+        assert paid["kind"] == "payment_successful", paid
+        got = await wait_event(payer, "payment_received", payment_hash=started["payment_hash"])
+        assert isinstance(got, PaymentReceived) and got.amount_msat == out
 
-            # ldk-node pays the payer over its JIT channel.
-            out = 10_000_000
-            bill = await payer.create_invoice(out, "from ldk-node")
-            started = await ldk.pay_invoice(bill)
-            paid = await ldk.wait_event("payment_successful", "payment_failed", payment_hash=started["payment_hash"])
-            assert paid["kind"] == "payment_successful", paid
-            got = await wait_event(payer, "payment_received", payment_hash=started["payment_hash"])
-            assert isinstance(got, PaymentReceived) and got.amount_msat == out
-
-            # And receives an ordinary invoice over it: no new channel, no skim.
-            more = 20_000_000
-            inv = await ldk.receive_invoice(more, "second payment")
-            await payer.pay_invoice(inv["bolt11"])
-            again = await ldk.wait_event("payment_received", payment_hash=inv["payment_hash"], timeout=60)
-            assert again["amount_msat"] == more
-            assert len(await ldk.channels()) == 1
-            assert len((await lsp.api("GET", "/api/lsps2"))["channels"]) == 1
-    finally:
-        await lsp.stop()
-        await pushes.stop()
+        # And receives an ordinary invoice over it: no new channel, no skim.
+        more = 20_000_000
+        inv = await ldk.receive_invoice(more, "second payment")
+        await payer.pay_invoice(inv["bolt11"])
+        again = await ldk.wait_event("payment_received", payment_hash=inv["payment_hash"], timeout=60)
+        assert again["amount_msat"] == more
+        assert len(await ldk.channels()) == 1
+        assert len((await lsp.api("GET", "/api/lsps2"))["channels"]) == 1

@@ -151,6 +151,7 @@ def test_lsp_store_migrates_a_file_of_the_first_schema(tmp_path: Path) -> None:
                 "m003_mailbox_sender",
                 "m004_event_attempts_table",
                 "m005_hold_hops_table",
+                "m006_mailbox_deliveries",
             ]
         )
     finally:

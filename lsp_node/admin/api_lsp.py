@@ -7,7 +7,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field, StringConstraints
 
-from lsp_node.admin.http import MAX_LIMIT, Body, Hex16, Inputs, NodeId, Page, PathParams, Route
+from lsp_node.admin.http import MAX_LIMIT, Body, Hex16, Hex32, Inputs, NodeId, Page, PathParams, Route
 from lsp_node.admin.ops import Ops
 
 
@@ -27,6 +27,10 @@ class HoldPath(PathParams):
 
 class ClientPath(PathParams):
     client: NodeId
+
+
+class HeldHtlcPath(PathParams):
+    intercept_id: Hex32
 
 
 class PushPath(PathParams):
@@ -111,8 +115,29 @@ async def lsps5_notify(ops: Ops, i: Inputs) -> Any:
     return await ops.lsps5_notify(i.get(ClientPath).client, b.method, b.timeout)
 
 
+async def lsps1(ops: Ops, i: Inputs) -> Any:
+    q = i.get(Page)
+    return await ops.lsps1(q.limit, q.offset)
+
+
 async def config(ops: Ops, i: Inputs) -> Any:
     return ops.config()
+
+
+class RecipientBody(Body):
+    node_id: NodeId
+
+
+async def async_payments(ops: Ops, i: Inputs) -> Any:
+    return await ops.async_payments()
+
+
+async def async_paths(ops: Ops, i: Inputs) -> Any:
+    return ops.async_recipient_paths(i.get(RecipientBody).node_id)
+
+
+async def fail_held_async(ops: Ops, i: Inputs) -> Any:
+    return await ops.fail_held_async_htlc(i.get(HeldHtlcPath).intercept_id)
 
 
 CLIENT: Final = "03" + "cd" * 32
@@ -158,6 +183,7 @@ ROUTES: Final[list[Route]] = [
         TestPushBody,
         example={"client": CLIENT},
     ),
+    Route("GET", "/api/lsps1", lsps1, "LSPS1: whether it runs, and the channel orders, newest first", query=Page),
     Route("GET", "/api/lsps2", lsps2, "LSPS2: whether it runs, and the JIT channels sold, newest first", query=Page),
     Route(
         "GET",
@@ -177,4 +203,26 @@ ROUTES: Final[list[Route]] = [
         lsp=True,
     ),
     Route("GET", "/api/config", config, "The effective configuration, secrets redacted"),
+    Route(
+        "GET",
+        "/api/async",
+        async_payments,
+        "BOLT async payments: whether served, the static invoices kept, the HTLCs held for recipients",
+    ),
+    Route(
+        "POST",
+        "/api/async/htlcs/{intercept_id}/fail",
+        fail_held_async,
+        "Fail an HTLC held for an async payment back to its payer now",
+        params=HeldHtlcPath,
+        lsp=True,
+    ),
+    Route(
+        "POST",
+        "/api/async/paths",
+        async_paths,
+        "Blinded paths to this node for an async-payment recipient (hex; give them to its wallet)",
+        RecipientBody,
+        example={"node_id": CLIENT},
+    ),
 ]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from lsp_node.config import Settings
-from lsp_node.engine import LightningNode, Payment, fields
+from lsp_node.engine import HeldAsyncHtlc, LightningNode, Payment, fields
 from lsp_node.errors import InvalidArgumentError, NotFoundError
 from lsp_node.lsp import ACTIVE, LspService
 from lsp_node.lsp.store import Hold
@@ -238,6 +238,11 @@ class Ops:
     async def forward_totals(self) -> dict[str, int]:
         return fields(await self.node.forward_totals())
 
+    async def lsps1(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        """Whether LSPS1 runs and the channel orders, newest first (an invoice is no secret)."""
+        orders = [fields(o) for o in await self.node.lsps1_orders(limit, offset)]
+        return {"enabled": self.node.lsps1_enabled, "orders": orders}
+
     async def lsps2(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
         """Whether LSPS2 runs and the JIT channels sold, newest first (no secret in them)."""
         channels = [fields(c) for c in await self.node.lsps2_channels(limit, offset)]
@@ -378,6 +383,34 @@ class Ops:
         return {"client": client, "devices": len(devices), "queued": queued}
 
     # -- configuration --------------------------------------------------------------------------------
+
+    # -- BOLT async payments ------------------------------------------------------------------------
+
+    async def async_payments(self) -> dict[str, Any]:
+        enabled = self.settings is not None and self.settings.async_payments.enabled
+        held = [self.held_async_view(h) for h in self.service.async_holds.held()] if self.service else []
+        return {
+            "enabled": enabled,
+            "static_invoices": [fields(i) for i in await self.node.static_invoices()],
+            "held_htlcs": held,
+        }
+
+    def held_async_view(self, h: HeldAsyncHtlc) -> dict[str, Any]:
+        at = self.lsp().async_holds.fail_back_height(h)
+        return {**fields(h), "fail_back_height": at, "blocks_left": at - self.node.best_block_height}
+
+    async def fail_held_async_htlc(self, intercept_id: str) -> dict[str, Any]:
+        """Fail one HTLC held for an async payment back to its payer now."""
+        htlc = await self.lsp().async_holds.fail(intercept_id.lower())
+        return {"failed": fields(htlc)}
+
+    def async_recipient_paths(self, node_id: str) -> dict[str, Any]:
+        # The recipient's mail is kept only for a client (a ready channel): paths for anyone else
+        # would give it an offer nobody could pay while it is offline.
+        if not any(c.counterparty_node_id == node_id and c.is_ready for c in self.node.channels()):
+            raise InvalidArgumentError("not a client: open a channel to this node first")
+        days = self.settings.async_payments.paths_valid_days if self.settings else 365
+        return {"node_id": node_id, "valid_days": days, "paths": self.node.async_recipient_paths(node_id, days)}
 
     def config(self) -> dict[str, Any]:
         """The effective configuration (file, environment and command line applied), secrets

@@ -84,6 +84,20 @@ def show_forwards(d: Any) -> str:
     return head + "\n" + tables.table(d["forwards"], cols, ["id", "at", "from", "to", "amount_msat", "fee_msat"])
 
 
+def show_lsps1(d: Any) -> str:
+    head = "LSPS1 on" if d["enabled"] else "LSPS1 off ([lsps1] enabled = false)"
+    cols = ["order_id", "client_node_id", "state", "payment_state", "lsp_balance_sat", "total_sat", "open_attempts"]
+    return head + "\n" + tables.table(d["orders"], [*cols, "channel_id", "last_error"])
+
+
+def show_async(d: Any) -> str:
+    head = "async payments served" if d["enabled"] else "async payments off ([async_payments] enabled = false)"
+    kept = tables.table(d["static_invoices"], ["recipient", "slot", "invoice_bytes", "updated_at"])
+    cols = ["intercept_id", "counterparty_node_id", "amount_msat", "cltv_expiry", "blocks_left"]
+    held = tables.table(d["held_htlcs"], cols, ["intercept_id", "payer", "amount_msat", "cltv_expiry", "blocks_left"])
+    return f"{head}\n\nstatic invoices:\n{kept}\n\nheld HTLCs:\n{held}"
+
+
 def show_lsps2(d: Any) -> str:
     head = "LSPS2 on" if d["enabled"] else "LSPS2 off ([lsps2] enabled = false)"
     cols = ["scid", "client_node_id", "state", "payment_size_msat", "opening_fee_msat", "valid_until", "channel_id"]
@@ -260,6 +274,38 @@ COMMANDS: Final[list[Command]] = [
         lambda a: "/api/forwards" + query(a, "limit", "offset"),
         show_forwards,
         args=page_args(),
+    ),
+    Command(
+        ("lsps1",),
+        "LSPS1: whether it runs, and the channel orders, newest first",
+        "GET",
+        lambda a: "/api/lsps1" + query(a, "limit", "offset"),
+        show_lsps1,
+        args=page_args(),
+    ),
+    Command(
+        ("async",),
+        "BOLT async payments: whether served, the static invoices kept",
+        "GET",
+        fixed("/api/async"),
+        show_async,
+    ),
+    Command(
+        ("async", "paths"),
+        "blinded paths to this node for recipient NODE_ID (hex; give them to its wallet)",
+        "POST",
+        fixed("/api/async/paths"),
+        one("paths"),
+        body=lambda a: {"node_id": a.node_id},
+        args=[(("node_id",), {})],
+    ),
+    Command(
+        ("async", "fail"),
+        "fail the async-payment HTLC INTERCEPT_ID back to its payer now",
+        "POST",
+        lambda a: f"/api/async/htlcs/{q(a.intercept_id)}/fail",
+        lambda d: tables.kv(d["failed"], ["intercept_id", "counterparty_node_id", "payment_hash", "amount_msat"]),
+        args=[(("intercept_id",), {})],
     ),
     Command(
         ("lsps2",),

@@ -1,7 +1,8 @@
 """The mailbox at the payee's LSP (SPEC.md §4.5, §5.3): onion messages for an offline client are
-kept, then forwarded in arrival order when it connects, and deleted only when the client
+kept, then forwarded in arrival order when it connects, and deleted when the client
 acknowledges them (MAILBOX_DONE / MAILBOX_ACK), so delivery is at least once across disconnects
-and crashes."""
+and crashes; mail delivered MAX_UNACKED_DELIVERIES times without an ack (a wallet that does not
+speak LightningRod) is deleted then."""
 
 from __future__ import annotations
 
@@ -22,6 +23,12 @@ log = logging.getLogger("lsp_node.lsp")
 #: The bucket of every sender we cannot hold to account: no previous hop known, or a previous hop
 #: without a funded channel with us (a fresh node id costs nothing).
 UNKNOWN_SENDER = "*"
+#: Deliveries of one message without an acknowledgement before it is deleted anyway: a wallet
+#: that does not speak LightningRod (ldk-node, for BOLT async payments) never acknowledges, and
+#: its mail must not fill its mailbox and every sender's share for the whole TTL. A LightningRod
+#: client acknowledges the first delivery; it loses mail only if three deliveries in a row are
+#: cut off before its ack.
+MAX_UNACKED_DELIVERIES = 3
 #: Deliveries waiting for their MAILBOX_ACK, at most this many in memory (oldest forgotten first:
 #: a forgotten batch is simply delivered again at the next connection).
 MAX_PENDING_BATCHES = 10_000
@@ -96,6 +103,9 @@ class Mailbox:
             delivered.append(entry.id)
         if not delivered:
             return 0
+        # MAILBOX_DONE goes out right behind the mail, and the delivery is counted after it: an
+        # fsync in between would let a fast client act on its mail before the DONE it needs to
+        # ack it. A crash before the count costs at most one more delivery, never a lost message.
         batch_id = os.urandom(16)
         done = p.MailboxDone(batch_id, len(delivered))
         try:
@@ -103,14 +113,22 @@ class Mailbox:
             await self.role.engine.send_onion_message(peer, done.TYPE, done.encode())
         except LspNodeError as e:
             log.info("mailbox delivery to %s not confirmed: %s", short(peer), e)
-            return len(delivered)
-        # One outstanding batch per client: a newer delivery carries the same or later mail.
-        for old in [k for k, b in self._pending.items() if b.client == peer]:
-            del self._pending[old]
-        self._pending[batch_id] = Batch(peer, tuple(delivered))
-        while len(self._pending) > MAX_PENDING_BATCHES:
-            self._pending.popitem(last=False)
-        hooks.fire(hooks.AFTER_MAIL_DELIVERY)
+        else:
+            # One outstanding batch per client: a newer delivery carries the same or later mail.
+            for old in [k for k, b in self._pending.items() if b.client == peer]:
+                del self._pending[old]
+            self._pending[batch_id] = Batch(peer, tuple(delivered))
+            while len(self._pending) > MAX_PENDING_BATCHES:
+                self._pending.popitem(last=False)
+            hooks.fire(hooks.AFTER_MAIL_DELIVERY)
+        spent = await self.role.store.run(self.role.store.count_delivery, peer, delivered, MAX_UNACKED_DELIVERIES)
+        if spent:
+            log.info(
+                "mailbox of %s: %s message(s) delivered %s times unacknowledged, deleted",
+                short(peer),
+                spent,
+                MAX_UNACKED_DELIVERIES,
+            )
         return len(delivered)
 
     async def on_ack(self, msg: p.MailboxAck) -> None:

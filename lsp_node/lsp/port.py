@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from lsp_node.engine import LightningNode, PendingIntercept
+from lsp_node.engine import HeldAsyncHtlc, LightningNode, PendingIntercept
 from lsp_node.errors import NoUsableChannelError
 
 
@@ -77,6 +77,11 @@ class EnginePort(Protocol):
 
     def pending_inbound_payment_hashes(self) -> set[str]:
         """Payment hashes of the inbound HTLCs LDK still has pending."""
+        ...
+
+    def held_async_htlcs(self) -> list[HeldAsyncHtlc]:
+        """The HTLCs LDK holds for BOLT async payments (SPEC.md §13); `fail_intercepted_htlc`
+        fails one by its intercept id."""
         ...
 
     async def pending_intercepts(self) -> list[PendingIntercept]:
@@ -165,6 +170,9 @@ class LdkEngine:
 
     def pending_inbound_payment_hashes(self) -> set[str]:
         return {h.payment_hash for h in self.node.pending_inbound_htlcs()}
+
+    def held_async_htlcs(self) -> list[HeldAsyncHtlc]:
+        return self.node.held_async_htlcs()
 
     async def pending_intercepts(self) -> list[PendingIntercept]:
         return await self.node.pending_intercepts()

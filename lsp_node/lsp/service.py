@@ -19,6 +19,7 @@ from lsp_node.engine import (
     PaymentForwarded,
 )
 from lsp_node.errors import InvalidArgumentError, LspNodeError
+from lsp_node.lsp.async_holds import AsyncHolds
 from lsp_node.lsp.context import Role, short
 from lsp_node.lsp.devices import Devices
 from lsp_node.lsp.holding import Holding
@@ -47,6 +48,7 @@ class LspService:
         self.mailbox = Mailbox(self.role)
         self.devices = Devices(self.role)
         self.relay = Relay(self.role)
+        self.async_holds = AsyncHolds(self.role)
         #: Counted here, where things happen; exported by the admin app's /metrics.
         self.meters = Meters()
 
@@ -181,8 +183,10 @@ class LspService:
         return await self.mailbox.deliver(peer)
 
     async def tick(self) -> None:
-        """Per block: fail back holds before LDK would, warn payers, expire unused holds."""
+        """Per block: fail back holds before LDK would, warn payers, expire unused holds; apply
+        the same margin and caps to the HTLCs held for BOLT async payments."""
         await self.holding.tick()
+        await self.async_holds.tick()
 
     async def close(self) -> None:
         """Stop the background work of the role (dials for relayed messages)."""

@@ -118,7 +118,16 @@ def hold_hops_table(db: Database) -> None:
     )
 
 
-SCHEMA = Schema("lsp", [initial, hold_hashes_table, mailbox_sender, event_attempts_table, hold_hops_table])
+def mailbox_deliveries(db: Database) -> None:
+    """How many times each kept message was forwarded without an acknowledgement: a wallet that
+    does not speak LightningRod (an ldk-node one, for BOLT async payments) never sends
+    MAILBOX_ACK, so its mail is deleted after MAX_UNACKED_DELIVERIES deliveries (SPEC.md §5.3)."""
+    db.execute("ALTER TABLE lsp_mailbox ADD COLUMN deliveries INTEGER NOT NULL DEFAULT 0")
+
+
+SCHEMA = Schema(
+    "lsp", [initial, hold_hashes_table, mailbox_sender, event_attempts_table, hold_hops_table, mailbox_deliveries]
+)
 
 
 # -- rows ----------------------------------------------------------------------------------------
@@ -481,6 +490,16 @@ class LspStore:
         if not ids:
             return 0
         return self._exec(f"DELETE FROM lsp_mailbox WHERE client = ? AND id IN ({_marks(len(ids))})", (client, *ids))
+
+    def count_delivery(self, client: str, ids: Iterable[int], most: int) -> int:
+        """One more unacknowledged delivery of the client's entries `ids`; those delivered `most`
+        times are deleted (returns how many); one transaction when run through `run`."""
+        ids = list(ids)
+        if not ids:
+            return 0
+        where = f"client = ? AND id IN ({_marks(len(ids))})"
+        self._exec(f"UPDATE lsp_mailbox SET deliveries = deliveries + 1 WHERE {where}", (client, *ids))
+        return self._exec(f"DELETE FROM lsp_mailbox WHERE {where} AND deliveries >= ?", (client, *ids, most))
 
     def mailbox_clients(self) -> list[dict[str, Any]]:
         """Per client: messages kept, their bytes and the oldest one's arrival; fullest first."""

@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from lsp_node.admin.ops import Ops
-from lsp_node.engine import Channel, OnionMessageStats
+from lsp_node.engine import Channel, HeldAsyncHtlc, OnionMessageStats
 from lsp_node.monitor.meters import Meters
 from lsp_node.monitor.summary import summary
 from lsp_node.notify.ids import client_tag
@@ -40,6 +40,8 @@ class Snapshot:
     last_sync_at: float | None
     taken_at: float
     meters: Meters = field(default_factory=Meters)
+    #: HTLCs LDK holds for BOLT async payments (none with the LSP role off)
+    async_held: list[HeldAsyncHtlc] = field(default_factory=list)
 
 
 async def take_snapshot(ops: Ops) -> Snapshot:
@@ -50,6 +52,7 @@ async def take_snapshot(ops: Ops) -> Snapshot:
         summary=s,
         onion=onion,
         channels=node.channels(),
+        async_held=ops.service.async_holds.held() if ops.service else [],
         # Counted by the engine's database: no payment record (nor its preimage) is read.
         payments=await node.payment_counts(),
         forwards=await ops.forward_totals(),
@@ -77,6 +80,14 @@ def families(snap: Snapshot) -> Iterator[Metric]:
     yield holds
     yield _gauge("lsp_held_htlcs", "HTLCs held now, waiting for the payee's unblock", s["held_htlcs"])
     yield _gauge("lsp_held_msat", "Inbound amount of the HTLCs held now (msat)", s["held_msat"])
+    yield _gauge(
+        "lsp_async_held_htlcs", "HTLCs held for BOLT async payments, waiting for release", len(snap.async_held)
+    )
+    yield _gauge(
+        "lsp_async_held_msat",
+        "Inbound amount of the HTLCs held for BOLT async payments (msat)",
+        sum(h.amount_msat for h in snap.async_held),
+    )
     yield _gauge("lsp_mailbox_messages", "Onion messages kept for offline clients", s["mailbox_messages"])
     yield _gauge("lsp_mailbox_bytes", "Size of the onion messages kept for offline clients", s["mailbox_bytes"])
     yield _gauge("lsp_mailbox_clients", "Offline clients with messages waiting", s["mailbox_clients"])

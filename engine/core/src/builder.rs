@@ -147,11 +147,34 @@ impl Node {
         let liquidity = crate::lsps::build(&config, &keys, &channel_manager, &store, &chain).await?;
         // HTLCs handed to the LSPS2 service before a stop: LDK will not hand them out again.
         let lsps2_handed = crate::lsps::timeout::HandedHtlcs::load(&store, std::time::Instant::now())?;
+        let lsps1 = match &config.options.lsps1 {
+            Some(o) => Some(Arc::new(crate::lsps::lsps1::Lsps1Service::new(
+                o.clone(),
+                Arc::clone(&store),
+                Box::new(crate::lsps::lsps1::LdkLsps1Node {
+                    channel_manager: Arc::clone(&channel_manager),
+                    wallet: Arc::clone(&wallet),
+                    chain: Arc::clone(&chain),
+                }),
+                Arc::clone(&keys),
+                Arc::clone(&logger),
+            )?)),
+            None => None,
+        };
+        let lsps_handler = Arc::new(crate::lsps::LspsHandler::new(
+            Arc::clone(&liquidity),
+            lsps1.clone(),
+            [(2, config.options.lsps2.is_some()), (5, config.options.lsps5_max_webhooks.is_some())]
+                .into_iter()
+                .filter_map(|(n, on)| on.then_some(n))
+                .collect(),
+            Arc::clone(&logger),
+        ));
         let handler = MessageHandler {
             chan_handler: Arc::clone(&channel_manager),
             route_handler: Arc::clone(&gossip_sync),
             onion_message_handler: Arc::clone(&guard),
-            custom_message_handler: Arc::clone(&liquidity),
+            custom_message_handler: lsps_handler,
             send_only_message_handler: Arc::clone(&chain_monitor),
         };
         let ephemeral = keys.get_secure_random_bytes();
@@ -183,6 +206,7 @@ impl Node {
             message_router: relay_router,
             events,
             liquidity,
+            lsps1,
             lsps2_handed,
             dial_requests,
             sync_lock: tokio::sync::Mutex::new(()),

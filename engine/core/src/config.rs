@@ -65,6 +65,9 @@ pub struct NodeOptions {
     /// (the default) announces nothing. LDK relays the announcement only once we have a
     /// public channel with enough confirmations.
     pub announce_addresses: Vec<String>,
+    /// Serve BOLT async payments: hold HTLCs flagged `hold_htlc` until the recipient releases
+    /// them, and keep and serve static invoices for offline recipients.
+    pub async_payments_server: bool,
     /// The LSPS2 (JIT channel) service; None leaves it off.
     pub lsps2: Option<Lsps2Options>,
     /// The LSPS5 (webhook) service: the most webhooks one client may register (1 to 10);
@@ -73,6 +76,47 @@ pub struct NodeOptions {
     /// Run lightning-liquidity's LSPS5 *client* (`lsps5_set_webhook`): for a wallet built on
     /// this engine, and for the tests, since stock ldk-node has none.
     pub lsps5_client: bool,
+    /// The LSPS1 (buy a channel) service; None leaves it off.
+    pub lsps1: Option<Lsps1Options>,
+}
+
+/// The operator's LSPS1 terms: the channels sold (sizes, lease), their price (paid by a BOLT11
+/// invoice before the channel is opened) and how many orders may wait for payment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lsps1Options {
+    /// Smallest and largest channel sold (LSP side plus client side), satoshis.
+    pub min_channel_sat: u64,
+    pub max_channel_sat: u64,
+    /// Largest client side (bought with the order and pushed to the client); 0: none sold.
+    pub max_client_balance_sat: u64,
+    /// Lease: blocks the LSP promises to keep the channel open, the range a client may ask.
+    pub min_channel_expiry_blocks: u32,
+    pub max_channel_expiry_blocks: u32,
+    /// Fee: `fee_base_sat` plus `fee_ppm` of the LSP side.
+    pub fee_base_sat: u64,
+    pub fee_ppm: u32,
+    /// Seconds an order (and its invoice) waits for payment.
+    pub order_valid_secs: u32,
+    /// Orders waiting for payment, per client and of everyone.
+    pub max_pending_per_client: u32,
+    pub max_pending_total: u32,
+}
+
+impl Default for Lsps1Options {
+    fn default() -> Self {
+        Self {
+            min_channel_sat: 100_000,
+            max_channel_sat: 16_777_215,
+            max_client_balance_sat: 0,
+            min_channel_expiry_blocks: 144,
+            max_channel_expiry_blocks: 13_140,
+            fee_base_sat: 2_000,
+            fee_ppm: 10_000,
+            order_valid_secs: 3_600,
+            max_pending_per_client: 3,
+            max_pending_total: 1_000,
+        }
+    }
 }
 
 /// The operator's LSPS2 terms: one opening-fee offer (signed with the promise secret kept in
@@ -151,9 +195,11 @@ impl Default for NodeOptions {
             log_max_bytes: 50 * 1024 * 1024,
             log_keep_files: 5,
             announce_addresses: Vec::new(),
+            async_payments_server: false,
             lsps2: None,
             lsps5_max_webhooks: None,
             lsps5_client: false,
+            lsps1: None,
         }
     }
 }
@@ -175,6 +221,8 @@ pub(crate) fn user_config(opts: &NodeOptions) -> UserConfig {
     c.accept_forwards_to_priv_channels = true;
     // JIT channels are opened on an intercepted payment, whether or not the LightningRod role runs.
     c.accept_intercept_htlcs = opts.accept_intercept_htlcs || opts.lsps2.is_some();
+    // Advertises `htlc_hold`: payers' LSP-bound HTLCs wait here for `release_held_htlc`.
+    c.enable_htlc_hold = opts.async_payments_server;
     // Every inbound channel passes the node's policy (size, no push, no zero-conf) first: a
     // channel is what makes a peer a client, so it must not be free to obtain.
     c.manually_accept_inbound_channels = true;

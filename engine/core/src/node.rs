@@ -52,6 +52,8 @@ pub(crate) struct Core {
     pub(crate) events: Arc<EventSink>,
     /// LSPS0 transport and the LSPS2 service (no service at all unless `[lsps2]` is on).
     pub(crate) liquidity: Arc<crate::lsps::Liquidity>,
+    /// The LSPS1 service (`[lsps1]` on): its requests come through the peer manager's handler.
+    pub(crate) lsps1: Option<Arc<crate::lsps::lsps1::Lsps1Service>>,
     /// Intercepted HTLCs handed to the LSPS2 service, failed if left unanswered.
     pub(crate) lsps2_handed: crate::lsps::timeout::HandedHtlcs,
     /// `ConnectionNeeded` requests for the dialler task (never awaited by the event handler).

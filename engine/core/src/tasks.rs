@@ -91,7 +91,10 @@ pub(crate) fn lsps2_sweep(core: &Arc<Core>, mut stop: Stop) -> JoinHandle<()> {
         loop {
             tokio::select! {
                 _ = stop.changed() => return,
-                _ = tokio::time::sleep(Duration::from_secs(10)) => core.lsps2_sweep().await,
+                _ = tokio::time::sleep(Duration::from_secs(10)) => {
+                    core.lsps2_sweep().await;
+                    core.lsps1_sweep();
+                }
             }
         }
     })

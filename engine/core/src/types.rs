@@ -86,7 +86,7 @@ pub type PeerManager = LdkPeerManager<
     Arc<GossipSync>,
     Arc<GuardedMessenger>,
     Arc<EngineLogger>,
-    Arc<crate::lsps::Liquidity>,
+    Arc<crate::lsps::LspsHandler>,
     Arc<KeysManager>,
     Arc<ChainMonitor>,
 >;

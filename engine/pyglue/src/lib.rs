@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 mod chain;
 mod errors;
 mod events;
+mod lsps;
 mod node;
 mod types;
 
@@ -15,6 +16,7 @@ fn _ldk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(node::verify_message, m)?)?;
     m.add_function(wrap_pyfunction!(node::lsps5_verify, m)?)?;
     types::register(m)?;
+    lsps::register(m)?;
     events::register(m)?;
     chain::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -9,9 +9,10 @@ use pyo3::prelude::*;
 
 use crate::errors::to_py;
 use crate::events;
+use crate::lsps::{JitChannel, Lsps1Order};
 use crate::types::{
-    Balance, Channel, Forward, ForwardTotals, HeldHop, InboundHtlc, InvoiceInfo, JitChannel, NodeOptions,
-    OnionMessageStats, Payment, Peer, PendingIntercept,
+    Balance, Channel, Forward, ForwardTotals, HeldAsyncHtlc, HeldHop, InboundHtlc, InvoiceInfo, NodeOptions,
+    OnionMessageStats, Payment, Peer, PendingIntercept, StaticInvoice,
 };
 
 #[pyclass(frozen, name = "Node", module = "lsp_node._ldk")]
@@ -225,6 +226,21 @@ impl PyNode {
         })
     }
 
+    /// Resolves to one page of the LSPS1 orders, newest first.
+    #[pyo3(signature = (limit=50, offset=0))]
+    fn lsps1_orders<'py>(&self, py: Python<'py>, limit: u32, offset: u32) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| {
+            let v = n.lsps1_orders(limit, offset).map_err(to_py)?;
+            Ok(v.into_iter().map(Lsps1Order::from).collect::<Vec<_>>())
+        })
+    }
+
+    /// Whether the LSPS1 service runs (`[lsps1] enabled`).
+    #[getter]
+    fn lsps1_enabled(&self) -> bool {
+        self.inner.lsps1_enabled()
+    }
+
     /// Whether the LSPS2 service runs (`[lsps2] enabled`).
     #[getter]
     fn lsps2_enabled(&self) -> bool {
@@ -258,6 +274,29 @@ impl PyNode {
     /// Resolves to the totals of the forwarding history.
     fn forward_totals<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         spawn!(py, self, |n| Ok(ForwardTotals::from(n.forward_totals().map_err(to_py)?)))
+    }
+
+    /// Blinded paths to this node for the async-payment recipient `node_id` (hex of LDK's
+    /// encoding of the path list, what ldk-node's `set_paths_to_static_invoice_server` takes).
+    #[pyo3(signature = (node_id, valid_days=365))]
+    fn async_recipient_paths(&self, py: Python<'_>, node_id: String, valid_days: u32) -> PyResult<String> {
+        let paths = py.detach(|| self.inner.async_recipient_paths(&node_id, valid_days)).map_err(to_py)?;
+        Ok(paths.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// Resolves to the static invoices kept for offline recipients, newest first.
+    fn static_invoices<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| Ok(n
+            .static_invoices()
+            .map_err(to_py)?
+            .into_iter()
+            .map(StaticInvoice::from)
+            .collect::<Vec<_>>()))
+    }
+
+    /// The HTLCs LDK holds now for BOLT async payments (`hold_htlc`), per inbound channel.
+    fn held_async_htlcs(&self, py: Python<'_>) -> Vec<HeldAsyncHtlc> {
+        py.detach(|| self.inner.held_async_htlcs()).into_iter().map(HeldAsyncHtlc::from).collect()
     }
 
     /// Resolves to the payment with this id, or None.

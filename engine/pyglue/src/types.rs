@@ -4,6 +4,8 @@
 use lsp_engine::{ChannelInfo, PaymentRecord, PeerInfo, WalletBalance};
 use pyo3::prelude::*;
 
+use crate::lsps::{Lsps1Options, Lsps2Options};
+
 /// Declare a frozen pyclass with public fields, a constructor, `__match_args__` (so `match`
 /// statements work), a dataclass-like `__repr__` and, for events, a `kind` class attribute.
 /// Fields listed under `added { .. }` (Option types) come last and default to None in the
@@ -344,6 +346,59 @@ impl From<lsp_engine::ForwardTotals> for ForwardTotals {
 }
 
 record!(
+    /// A static invoice kept for an offline async-payment recipient: whose (`recipient`, its
+    /// node id), which of its slots, the invoice's size and when it was last replaced.
+    StaticInvoice {
+        recipient: String,
+        slot: u16,
+        invoice_bytes: u64,
+        updated_at: u64,
+    }
+);
+
+impl From<lsp_engine::StaticInvoiceRecord> for StaticInvoice {
+    fn from(r: lsp_engine::StaticInvoiceRecord) -> Self {
+        Self {
+            recipient: lsp_engine::recipient_label(&r.recipient_id),
+            slot: r.slot,
+            invoice_bytes: r.invoice_bytes,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+record!(
+    /// An HTLC held for a BOLT async payment until its recipient releases it: its intercept id
+    /// (what fail_intercepted_htlc takes), the payer's channel and node, and the height at
+    /// which LDK would fail it back itself.
+    HeldAsyncHtlc {
+        intercept_id: String,
+        channel_id: String,
+        counterparty_node_id: String,
+        htlc_id: u64,
+        payment_hash: String,
+        amount_msat: u64,
+        cltv_expiry: u32,
+        ldk_fail_back_height: u32,
+    }
+);
+
+impl From<lsp_engine::HeldAsyncHtlc> for HeldAsyncHtlc {
+    fn from(h: lsp_engine::HeldAsyncHtlc) -> Self {
+        Self {
+            intercept_id: h.intercept_id,
+            channel_id: h.channel_id,
+            counterparty_node_id: h.counterparty_node_id,
+            htlc_id: h.htlc_id,
+            payment_hash: h.payment_hash,
+            amount_msat: h.amount_msat,
+            cltv_expiry: h.cltv_expiry,
+            ldk_fail_back_height: h.ldk_fail_back_height,
+        }
+    }
+}
+
+record!(
     /// One next hop of a held payment (see SPEC.md): the node right after the payer's LSP on a
     /// path, the intercept SCID the LSP assigned to it, and the LSP's fee and CLTV delta there.
     HeldHop {
@@ -387,7 +442,9 @@ pub struct NodeOptions {
     pub log_max_bytes: u64,
     pub log_keep_files: u32,
     pub announce_addresses: Vec<String>,
+    pub async_payments_server: bool,
     pub lsps2: Option<Lsps2Options>,
+    pub lsps1: Option<Lsps1Options>,
     pub lsps5_max_webhooks: Option<u32>,
     pub lsps5_client: bool,
 }
@@ -416,7 +473,9 @@ impl NodeOptions {
         log_max_bytes = default().log_max_bytes,
         log_keep_files = default().log_keep_files,
         announce_addresses = default().announce_addresses,
+        async_payments_server = default().async_payments_server,
         lsps2 = None,
+        lsps1 = None,
         lsps5_max_webhooks = None,
         lsps5_client = false,
     ))]
@@ -426,7 +485,8 @@ impl NodeOptions {
         to_self_delay: u16, min_funding_confirmations: u32, forward_immediately: bool, onion_message_rate_per_sec: u32,
         onion_message_burst: u32, max_queued_onion_messages: u32, max_intercepted_per_peer: u32,
         min_inbound_channel_sat: u64, log_max_bytes: u64, log_keep_files: u32, announce_addresses: Vec<String>,
-        lsps2: Option<Lsps2Options>, lsps5_max_webhooks: Option<u32>, lsps5_client: bool,
+        async_payments_server: bool, lsps2: Option<Lsps2Options>, lsps1: Option<Lsps1Options>,
+        lsps5_max_webhooks: Option<u32>, lsps5_client: bool,
     ) -> Self {
         Self {
             listen_addr,
@@ -444,7 +504,9 @@ impl NodeOptions {
             log_max_bytes,
             log_keep_files,
             announce_addresses,
+            async_payments_server,
             lsps2,
+            lsps1,
             lsps5_max_webhooks,
             lsps5_client,
         }
@@ -468,7 +530,9 @@ impl NodeOptions {
             "log_max_bytes",
             "log_keep_files",
             "announce_addresses",
+            "async_payments_server",
             "lsps2",
+            "lsps1",
             "lsps5_max_webhooks",
             "lsps5_client",
         ];
@@ -498,143 +562,11 @@ impl From<&NodeOptions> for lsp_engine::NodeOptions {
             log_max_bytes: o.log_max_bytes,
             log_keep_files: o.log_keep_files,
             announce_addresses: o.announce_addresses.clone(),
+            async_payments_server: o.async_payments_server,
             lsps2: o.lsps2.as_ref().map(lsp_engine::Lsps2Options::from),
+            lsps1: o.lsps1.as_ref().map(lsp_engine::Lsps1Options::from),
             lsps5_max_webhooks: o.lsps5_max_webhooks,
             lsps5_client: o.lsps5_client,
-        }
-    }
-}
-
-/// The LSPS2 (JIT channel) service's terms; `Lsps2Options()` holds the engine's defaults.
-#[pyclass(frozen, get_all, eq, from_py_object, module = "lsp_node._ldk")]
-#[derive(Clone, Debug, PartialEq)]
-pub struct Lsps2Options {
-    pub min_payment_size_msat: u64,
-    pub max_payment_size_msat: u64,
-    pub min_fee_msat: u64,
-    pub proportional_ppm: u32,
-    pub min_lifetime_blocks: u32,
-    pub max_client_to_self_delay: u32,
-    pub valid_for_secs: u32,
-    pub channel_over_payment_sat: u64,
-    pub max_channel_sat: u64,
-    pub zero_conf: bool,
-    pub cltv_expiry_delta: u32,
-    pub max_unpaid_per_client: u32,
-    pub max_unpaid_total_sat: u64,
-}
-
-fn lsps2_default() -> lsp_engine::Lsps2Options {
-    lsp_engine::Lsps2Options::default()
-}
-
-#[pymethods]
-impl Lsps2Options {
-    #[new]
-    #[pyo3(signature = (
-        *,
-        min_payment_size_msat = lsps2_default().min_payment_size_msat,
-        max_payment_size_msat = lsps2_default().max_payment_size_msat,
-        min_fee_msat = lsps2_default().min_fee_msat,
-        proportional_ppm = lsps2_default().proportional_ppm,
-        min_lifetime_blocks = lsps2_default().min_lifetime_blocks,
-        max_client_to_self_delay = lsps2_default().max_client_to_self_delay,
-        valid_for_secs = lsps2_default().valid_for_secs,
-        channel_over_payment_sat = lsps2_default().channel_over_payment_sat,
-        max_channel_sat = lsps2_default().max_channel_sat,
-        zero_conf = lsps2_default().zero_conf,
-        cltv_expiry_delta = lsps2_default().cltv_expiry_delta,
-        max_unpaid_per_client = lsps2_default().max_unpaid_per_client,
-        max_unpaid_total_sat = lsps2_default().max_unpaid_total_sat,
-    ))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        min_payment_size_msat: u64, max_payment_size_msat: u64, min_fee_msat: u64, proportional_ppm: u32,
-        min_lifetime_blocks: u32, max_client_to_self_delay: u32, valid_for_secs: u32, channel_over_payment_sat: u64,
-        max_channel_sat: u64, zero_conf: bool, cltv_expiry_delta: u32, max_unpaid_per_client: u32,
-        max_unpaid_total_sat: u64,
-    ) -> Self {
-        Self {
-            min_payment_size_msat,
-            max_payment_size_msat,
-            min_fee_msat,
-            proportional_ppm,
-            min_lifetime_blocks,
-            max_client_to_self_delay,
-            valid_for_secs,
-            channel_over_payment_sat,
-            max_channel_sat,
-            zero_conf,
-            cltv_expiry_delta,
-            max_unpaid_per_client,
-            max_unpaid_total_sat,
-        }
-    }
-
-    fn __repr__(&self) -> String {
-        format!("{self:?}")
-    }
-}
-
-impl From<&Lsps2Options> for lsp_engine::Lsps2Options {
-    fn from(o: &Lsps2Options) -> Self {
-        Self {
-            min_payment_size_msat: o.min_payment_size_msat,
-            max_payment_size_msat: o.max_payment_size_msat,
-            min_fee_msat: o.min_fee_msat,
-            proportional_ppm: o.proportional_ppm,
-            min_lifetime_blocks: o.min_lifetime_blocks,
-            max_client_to_self_delay: o.max_client_to_self_delay,
-            valid_for_secs: o.valid_for_secs,
-            channel_over_payment_sat: o.channel_over_payment_sat,
-            max_channel_sat: o.max_channel_sat,
-            zero_conf: o.zero_conf,
-            cltv_expiry_delta: o.cltv_expiry_delta,
-            max_unpaid_per_client: o.max_unpaid_per_client,
-            max_unpaid_total_sat: o.max_unpaid_total_sat,
-        }
-    }
-}
-
-record!(
-    /// A JIT channel sold over LSPS2: its intercept SCID, client, the fee offer bought, and
-    /// `state` (sold, opening, ready, paid, failed, expired); `channel_sat` the channel funded
-    /// (None: none was), `skimmed_msat` the fee skimmed from forwards over it so far.
-    JitChannel {
-        scid: u64,
-        client_node_id: String,
-        user_channel_id: String,
-        payment_size_msat: Option<u64>,
-        min_fee_msat: u64,
-        proportional_ppm: u32,
-        valid_until: String,
-        state: String,
-        channel_id: Option<String>,
-        opening_fee_msat: Option<u64>,
-        created_at: u64,
-        updated_at: u64,
-        channel_sat: Option<u64>,
-        skimmed_msat: u64,
-    }
-);
-
-impl From<lsp_engine::JitChannelRecord> for JitChannel {
-    fn from(r: lsp_engine::JitChannelRecord) -> Self {
-        Self {
-            scid: r.scid,
-            client_node_id: r.client_node_id,
-            user_channel_id: r.user_channel_id.to_string(),
-            payment_size_msat: r.payment_size_msat,
-            min_fee_msat: r.min_fee_msat,
-            proportional_ppm: r.proportional_ppm,
-            valid_until: r.valid_until,
-            state: r.state,
-            channel_id: r.channel_id,
-            opening_fee_msat: r.opening_fee_msat,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-            channel_sat: r.channel_sat,
-            skimmed_msat: r.skimmed_msat,
         }
     }
 }
@@ -648,8 +580,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Payment>()?;
     m.add_class::<Forward>()?;
     m.add_class::<ForwardTotals>()?;
-    m.add_class::<Lsps2Options>()?;
-    m.add_class::<JitChannel>()?;
+    m.add_class::<StaticInvoice>()?;
+    m.add_class::<HeldAsyncHtlc>()?;
     m.add_class::<HeldHop>()?;
     m.add_class::<PendingIntercept>()?;
     m.add_class::<OnionMessageStats>()?;

@@ -16,8 +16,12 @@ use ldk_node::bitcoin::{Address, Network};
 use ldk_node::config::{
     AnchorChannelsConfig, AsyncPaymentsRole, BackgroundSyncConfig, ChannelConfig, EsploraSyncConfig,
 };
+use ldk_node::lightning::blinded_path::message::BlindedMessagePath;
 use ldk_node::lightning::ln::channelmanager::PaymentId;
 use ldk_node::lightning::ln::msgs::SocketAddress;
+use ldk_node::lightning::offers::offer::Offer;
+use ldk_node::lightning::routing::gossip::NodeId;
+use ldk_node::lightning::util::ser::{Readable, Writeable};
 use ldk_node::lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
 use ldk_node::lightning_liquidity::lsps1::msgs::LSPS1OrderId;
 use ldk_node::liquidity::LSPS1OrderStatus;
@@ -141,6 +145,37 @@ impl Driver {
                 };
                 let id = id.map_err(err)?;
                 Ok(json!({"payment_id": events::hex(&id.0), "payment_hash": invoice.payment_hash().to_string()}))
+            }
+            Command::AsyncSetPaths(a) => {
+                let bytes = unhex(&a.paths_hex)?;
+                let paths = <Vec<BlindedMessagePath> as Readable>::read(&mut &bytes[..])
+                    .map_err(|e| format!("bad paths: {e:?}"))?;
+                self.node()?.bolt12_payment().set_paths_to_static_invoice_server(paths).map_err(err)?;
+                Ok(json!({}))
+            }
+            Command::AsyncReceiveOffer => {
+                // Fails until the server confirmed it keeps our static invoice.
+                let offer = self.node()?.bolt12_payment().receive_async().map_err(err)?;
+                Ok(json!({"offer": offer.to_string()}))
+            }
+            Command::AsyncServerPaths(a) => {
+                let id = unhex(&a.recipient_id_hex)?;
+                let paths = self.node()?.bolt12_payment().blinded_paths_for_async_recipient(id).map_err(err)?;
+                Ok(json!({"paths_hex": events::hex(&paths.encode())}))
+            }
+            Command::PayOffer(p) => {
+                let offer = Offer::from_str(p.offer.trim()).map_err(|e| format!("bad offer: {e:?}"))?;
+                let id = self.node()?.bolt12_payment().send_using_amount(&offer, p.amount_msat, None, None, None);
+                Ok(json!({"payment_id": events::hex(&id.map_err(err)?.0)}))
+            }
+            Command::GraphNode(g) => {
+                let node = self.node()?;
+                let id = NodeId::from_pubkey(&pubkey(&g.node_id)?);
+                let info = node.network_graph().node(&id);
+                Ok(json!({
+                    "known": info.is_some(),
+                    "announced": info.is_some_and(|i| i.announcement_info.is_some()),
+                }))
             }
             Command::Payment(p) => {
                 let id = PaymentId(hex32(&p.payment_id)?);
@@ -332,6 +367,13 @@ fn hex32(s: &str) -> Result<[u8; 32], String> {
         *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
     }
     Ok(out)
+}
+
+fn unhex(s: &str) -> Result<Vec<u8>, String> {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+        return Err("bad hex: odd length or not ASCII".into());
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| "bad hex".to_string())).collect()
 }
 
 fn err(e: impl std::fmt::Display) -> String {

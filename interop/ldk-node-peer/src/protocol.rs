@@ -141,6 +141,34 @@ pub struct PayInvoice {
     pub amount_msat: Option<u64>,
 }
 
+/// BOLT async payments, recipient: the blinded paths its server handed out (hex of LDK's encoding).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsyncSetPaths {
+    pub paths_hex: String,
+}
+
+/// BOLT async payments, server (ldk-node's own): paths for the recipient with this id (hex).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsyncServerPaths {
+    pub recipient_id_hex: String,
+}
+
+/// What this node's network graph knows of `node_id`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphNode {
+    pub node_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayOffer {
+    pub offer: String,
+    pub amount_msat: u64,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Payment {
@@ -179,6 +207,11 @@ pub enum Command {
     Lsps1RequestChannel(Lsps1RequestChannel),
     Lsps1CheckOrder(Lsps1CheckOrder),
     PayInvoice(PayInvoice),
+    AsyncSetPaths(AsyncSetPaths),
+    AsyncReceiveOffer,
+    AsyncServerPaths(AsyncServerPaths),
+    PayOffer(PayOffer),
+    GraphNode(GraphNode),
     Payment(Payment),
     SendOnchain(SendOnchain),
     WaitEvent(WaitEvent),

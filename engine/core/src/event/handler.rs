@@ -49,9 +49,12 @@ impl Core {
                 counterparty_node_id,
                 channel_value_satoshis,
                 output_script,
+                user_channel_id,
                 ..
             } => {
-                let feerate = self.chain.feerate_sat_per_kw(12);
+                // An LSPS1 order's channel is funded for the confirmation time the order promised.
+                let target = self.lsps1_funding_target(user_channel_id).unwrap_or(12);
+                let feerate = self.chain.feerate_sat_per_kw(target);
                 let built = self.wallet.build_payment(
                     output_script,
                     Some(bitcoin::Amount::from_sat(channel_value_satoshis)),
@@ -83,6 +86,11 @@ impl Core {
             Event::PaymentClaimable { payment_hash, amount_msat, purpose, claim_deadline, .. } => {
                 match purpose.preimage() {
                     Some(preimage) => {
+                        // An LSPS1 order's invoice is taken only while the order can be served.
+                        if self.lsps1_claimable(&hexs(&payment_hash.0))? == Some(false) {
+                            self.channel_manager.fail_htlc_backwards(&payment_hash);
+                            return Ok(());
+                        }
                         self.channel_manager.claim_funds(preimage);
                         Ok(())
                     }
@@ -123,10 +131,13 @@ impl Core {
                         created_at: now,
                         updated_at: now,
                     });
+                // The record's transaction also marks an LSPS1 order it pays as paid.
                 self.emit(
-                    NodeEvent::PaymentReceived { payment_id: id.clone(), payment_hash: id, amount_msat },
+                    NodeEvent::PaymentReceived { payment_id: id.clone(), payment_hash: id.clone(), amount_msat },
                     Some(&record),
-                )
+                )?;
+                self.lsps1_payment_claimed(&id);
+                Ok(())
             }
             Event::PaymentSent { payment_id, payment_preimage, payment_hash, amount_msat, fee_paid_msat, .. } => {
                 // No route is asked for once the preimage is known: the hold's routing ends.
@@ -316,15 +327,19 @@ impl Core {
                     ReplayEvent()
                 })
             }
-            Event::ChannelPending { channel_id, user_channel_id, counterparty_node_id, funding_txo, .. } => self.emit(
-                NodeEvent::ChannelPending {
-                    channel_id: hexs(&channel_id.0),
-                    user_channel_id: user_channel_id.to_string(),
-                    counterparty_node_id: counterparty_node_id.to_string(),
-                    funding_txo: format!("{}:{}", funding_txo.txid, funding_txo.vout),
-                },
-                None,
-            ),
+            Event::ChannelPending { channel_id, user_channel_id, counterparty_node_id, funding_txo, .. } => {
+                let funding_txo = format!("{}:{}", funding_txo.txid, funding_txo.vout);
+                self.lsps1_channel_pending(user_channel_id, &hexs(&channel_id.0), &funding_txo)?;
+                self.emit(
+                    NodeEvent::ChannelPending {
+                        channel_id: hexs(&channel_id.0),
+                        user_channel_id: user_channel_id.to_string(),
+                        counterparty_node_id: counterparty_node_id.to_string(),
+                        funding_txo,
+                    },
+                    None,
+                )
+            }
             Event::ChannelReady { channel_id, user_channel_id, counterparty_node_id, .. } => {
                 self.lsps2_channel_ready(user_channel_id, &channel_id, &counterparty_node_id).await?;
                 self.emit(
@@ -347,6 +362,9 @@ impl Core {
             } => {
                 let funded_sat = channel_funding_txo.map(|_| channel_capacity_sats.unwrap_or(0));
                 self.lsps2_channel_closed(user_channel_id, counterparty_node_id, funded_sat).await?;
+                if funded_sat.is_none() {
+                    self.lsps1_channel_closed(user_channel_id, &closure_reason(&reason))?;
+                }
                 self.emit(
                     NodeEvent::ChannelClosed {
                         channel_id: hexs(&channel_id.0),
@@ -399,6 +417,22 @@ impl Core {
             ),
             Event::OnionMessagePeerConnected { peer_node_id } => {
                 self.emit(NodeEvent::OnionMessagePeerConnected { peer_node_id: peer_node_id.to_string() }, None)
+            }
+            Event::PersistStaticInvoice {
+                invoice,
+                invoice_request_path,
+                invoice_slot,
+                recipient_id,
+                invoice_persisted_path,
+            } => self.persist_static_invoice(
+                invoice,
+                invoice_request_path,
+                invoice_slot,
+                recipient_id,
+                invoice_persisted_path,
+            ),
+            Event::StaticInvoiceRequested { recipient_id, invoice_slot, reply_path, invoice_request } => {
+                self.static_invoice_requested(recipient_id, invoice_slot, reply_path, invoice_request)
             }
             Event::BumpTransaction(_) => {
                 // Only anchor channels ask for fee bumps, and this node negotiates none.

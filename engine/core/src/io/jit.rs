@@ -61,6 +61,39 @@ pub struct JitChannelRecord {
     pub skimmed_msat: u64,
 }
 
+/// What a client bought: the offer's terms and its SCID.
+pub struct JitSale<'a> {
+    pub scid: u64,
+    pub client_node_id: &'a str,
+    pub user_channel_id: u128,
+    pub payment_size_msat: Option<u64>,
+    pub min_fee_msat: u64,
+    pub proportional_ppm: u32,
+    pub valid_until: &'a str,
+}
+
+impl JitChannelRecord {
+    /// A new sale's row: `sold`, nothing funded, nothing skimmed (the store sets the times).
+    pub fn sold(s: JitSale<'_>) -> Self {
+        Self {
+            scid: s.scid,
+            client_node_id: s.client_node_id.to_string(),
+            user_channel_id: s.user_channel_id,
+            payment_size_msat: s.payment_size_msat,
+            min_fee_msat: s.min_fee_msat,
+            proportional_ppm: s.proportional_ppm,
+            valid_until: s.valid_until.to_string(),
+            state: JIT_SOLD.into(),
+            channel_id: None,
+            opening_fee_msat: None,
+            created_at: 0,
+            updated_at: 0,
+            channel_sat: None,
+            skimmed_msat: 0,
+        }
+    }
+}
+
 const COLUMNS: &str = "scid, client_node_id, user_channel_id, payment_size_msat, min_fee_msat, proportional_ppm,
     valid_until, state, channel_id, opening_fee_msat, created_at, updated_at, channel_sat, skimmed_msat";
 
@@ -302,22 +335,15 @@ mod tests {
     use super::*;
 
     fn sale(scid: u64, user_channel_id: u128) -> JitChannelRecord {
-        JitChannelRecord {
+        JitChannelRecord::sold(JitSale {
             scid,
-            client_node_id: "02aa".into(),
+            client_node_id: "02aa",
             user_channel_id,
             payment_size_msat: None,
             min_fee_msat: 2_000_000,
             proportional_ppm: 10_000,
-            valid_until: "2030-01-01T00:00:00+00:00".into(),
-            state: JIT_SOLD.into(),
-            channel_id: None,
-            opening_fee_msat: None,
-            created_at: 0,
-            updated_at: 0,
-            channel_sat: None,
-            skimmed_msat: 0,
-        }
+            valid_until: "2030-01-01T00:00:00+00:00",
+        })
     }
 
     #[test]

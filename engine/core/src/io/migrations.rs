@@ -73,6 +73,28 @@ const STEPS: &[&str] = &[
     // intercept out again, so without them a restart forgets which HTLCs the MPP timeout ends.
     "CREATE TABLE IF NOT EXISTS jit_htlcs (
         intercept_id TEXT PRIMARY KEY, scid INTEGER NOT NULL, handed_at INTEGER NOT NULL);",
+    // 10: static invoices kept for offline async-payment recipients (`static_invoices.rs`).
+    // LDK does not persist PersistStaticInvoice: what the server acknowledged must be here.
+    "CREATE TABLE IF NOT EXISTS static_invoices (
+        recipient_id BLOB NOT NULL, slot INTEGER NOT NULL, invoice BLOB NOT NULL,
+        request_path BLOB NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (recipient_id, slot));",
+    // 11: the LSPS1 orders (`lsps1.rs`): what each client bought, how it pays (the invoice
+    // and its hash, matched when the payment is claimed), the opens tried and the channel
+    // opened for it; the payment hashes of deleted unpaid orders, so their invoices stay
+    // unpayable (`lsps1_tombstones`).
+    "CREATE TABLE IF NOT EXISTS lsps1_orders (
+        order_id TEXT PRIMARY KEY, client_node_id TEXT NOT NULL, params TEXT NOT NULL,
+        lsp_balance_sat INTEGER NOT NULL, client_balance_sat INTEGER NOT NULL,
+        user_channel_id TEXT NOT NULL UNIQUE, state TEXT NOT NULL, payment_state TEXT NOT NULL,
+        invoice TEXT NOT NULL, payment_hash TEXT NOT NULL UNIQUE, fee_sat INTEGER NOT NULL,
+        total_sat INTEGER NOT NULL, channel_id TEXT, funding_outpoint TEXT, funded_at INTEGER,
+        created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+        refund_onchain_address TEXT, open_attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+        next_attempt_at INTEGER NOT NULL DEFAULT 0);
+     CREATE TABLE IF NOT EXISTS lsps1_tombstones (payment_hash TEXT PRIMARY KEY, deleted_at INTEGER NOT NULL);
+     CREATE INDEX IF NOT EXISTS lsps1_orders_client ON lsps1_orders(client_node_id, state, payment_state, expires_at);
+     CREATE INDEX IF NOT EXISTS lsps1_orders_state ON lsps1_orders(state, payment_state, expires_at);
+     CREATE INDEX IF NOT EXISTS lsps1_orders_created ON lsps1_orders(created_at, order_id);",
 ];
 
 /// The version this build writes.

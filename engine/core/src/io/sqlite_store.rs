@@ -71,6 +71,10 @@ impl SqliteStore {
         let tx = conn.transaction()?;
         if let Some(p) = payment {
             upsert_payment(&tx, p)?;
+            if p.direction == "inbound" && p.status == STATUS_SUCCEEDED {
+                // An LSPS1 order's invoice: the order is paid with the payment's own event.
+                super::lsps1::mark_paid(&tx, &p.payment_hash)?;
+            }
         }
         let id = insert_event(&tx, kind, body)?;
         tx.commit()?;
@@ -257,7 +261,7 @@ fn insert_event(conn: &Connection, kind: &str, body: &str) -> Result<i64> {
     Ok(conn.last_insert_rowid())
 }
 
-fn upsert_payment(conn: &Connection, p: &PaymentRecord) -> Result<()> {
+pub(crate) fn upsert_payment(conn: &Connection, p: &PaymentRecord) -> Result<()> {
     conn.execute(
         "INSERT INTO payments (payment_id, payment_hash, direction, status, amount_msat, fee_msat,
             preimage, bolt11, failure, created_at, updated_at)

@@ -73,25 +73,18 @@ pub(crate) fn owner(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::{JitChannelRecord, JIT_OPENING};
+    use crate::io::{JitChannelRecord, JitSale, JIT_OPENING};
 
     fn sale(scid: u64, valid_until: &str) -> JitChannelRecord {
-        JitChannelRecord {
+        JitChannelRecord::sold(JitSale {
             scid,
-            client_node_id: "02aa".into(),
+            client_node_id: "02aa",
             user_channel_id: u128::from(scid) + 1000,
             payment_size_msat: Some(50_000_000),
             min_fee_msat: 1,
             proportional_ppm: 1,
-            valid_until: valid_until.into(),
-            state: JIT_SOLD.into(),
-            channel_id: None,
-            opening_fee_msat: None,
-            created_at: 0,
-            updated_at: 0,
-            channel_sat: None,
-            skimmed_msat: 0,
-        }
+            valid_until,
+        })
     }
 
     /// 2029-01-01T00:00:00Z: before the test offers' 2030 expiry.

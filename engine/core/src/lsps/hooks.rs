@@ -12,7 +12,7 @@ use lightning::ln::types::ChannelId;
 use lightning::types::payment::PaymentHash;
 use lightning::util::logger::Level;
 
-use crate::io::{JIT_FAILED, JIT_OPENING, JIT_READY};
+use crate::io::{JitChannelRecord, JIT_FAILED, JIT_OPENING, JIT_READY};
 use crate::node::Core;
 use crate::parse::hexs;
 
@@ -61,6 +61,14 @@ impl Core {
         Ok(())
     }
 
+    /// The JIT sale a channel was opened for (None: not a JIT channel). Err: the row could not
+    /// be read; LDK replays the event.
+    fn jit_of_channel(&self, user_channel_id: u128) -> std::result::Result<Option<JitChannelRecord>, ReplayEvent> {
+        self.store
+            .jit_by_user_channel_id(user_channel_id)
+            .map_err(|e| self.lsps2_replay(format!("cannot read the JIT channel {user_channel_id}: {e}")))
+    }
+
     /// LDK's `ChannelReady`: for a JIT channel, lightning-liquidity forwards the waiting
     /// payment over it, less the opening fee. The channel id is recorded first, whatever
     /// lightning-liquidity answers (forwards over the channel and its close find the row by
@@ -69,11 +77,7 @@ impl Core {
     pub(crate) async fn lsps2_channel_ready(
         &self, user_channel_id: u128, channel_id: &ChannelId, client: &PublicKey,
     ) -> std::result::Result<(), ReplayEvent> {
-        let jit = match self.store.jit_by_user_channel_id(user_channel_id) {
-            Ok(Some(jit)) => jit,
-            Ok(None) => return Ok(()),
-            Err(e) => return Err(self.lsps2_replay(format!("cannot read the JIT channel {user_channel_id}: {e}"))),
-        };
+        let Some(jit) = self.jit_of_channel(user_channel_id)? else { return Ok(()) };
         let scid = jit.scid;
         let recorded = self.store.jit_record_channel(scid, &hexs(&channel_id.0));
         recorded.map_err(|e| self.lsps2_replay(format!("cannot record JIT channel {channel_id}: {e}")))?;
@@ -106,11 +110,7 @@ impl Core {
     pub(crate) async fn lsps2_channel_closed(
         &self, user_channel_id: u128, client: Option<PublicKey>, funded_sat: Option<u64>,
     ) -> std::result::Result<(), ReplayEvent> {
-        let jit = match self.store.jit_by_user_channel_id(user_channel_id) {
-            Ok(Some(jit)) => jit,
-            Ok(None) => return Ok(()),
-            Err(e) => return Err(self.lsps2_replay(format!("cannot read the JIT channel {user_channel_id}: {e}"))),
-        };
+        let Some(jit) = self.jit_of_channel(user_channel_id)? else { return Ok(()) };
         let scid = jit.scid;
         let written = match (jit.state.as_str(), client, funded_sat) {
             (JIT_READY, _, _) => {

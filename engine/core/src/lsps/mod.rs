@@ -5,6 +5,8 @@
 //! `sweep` and `timeout` end what nobody else would (HTLCs left unanswered, stale sales).
 //! `webhooks` is LSPS5 (bLIP-55): its signed notifications become durable engine events that
 //! the application POSTs, and an optional LSPS5 client for wallets (and tests) on this engine.
+//! LSPS1 (buy a channel) is ours entirely: `handler` routes its requests to `lsps1`, which
+//! takes the orders, and `lsps1_open` opens the channels once paid.
 
 use std::sync::Arc;
 
@@ -22,8 +24,14 @@ use crate::error::{Error, Result};
 use crate::io::SqliteStore;
 use crate::types::{ChannelManager, TxSync};
 
+pub use handler::LspsHandler;
+
 pub(crate) mod dispatch;
+mod handler;
 mod hooks;
+pub(crate) mod lsps1;
+mod lsps1_open;
+pub(crate) mod lsps1_terms;
 pub(crate) mod params;
 mod service;
 mod sweep;
@@ -100,6 +108,16 @@ impl crate::node::Node {
     /// The JIT channels sold over LSPS2, newest first (for the operator).
     pub fn lsps2_channels(&self, limit: u32, offset: u32) -> Result<Vec<crate::io::JitChannelRecord>> {
         self.core.store.jit_channels(limit.clamp(1, crate::io::MAX_PAGE), offset)
+    }
+
+    /// The LSPS1 orders, newest first (for the operator).
+    pub fn lsps1_orders(&self, limit: u32, offset: u32) -> Result<Vec<crate::io::Lsps1OrderRecord>> {
+        self.core.store.lsps1_orders(limit.clamp(1, crate::io::MAX_PAGE), offset)
+    }
+
+    /// Whether the LSPS1 service runs.
+    pub fn lsps1_enabled(&self) -> bool {
+        self.core.lsps1.is_some()
     }
 
     /// Whether the LSPS2 service runs.

@@ -16,7 +16,7 @@ use lightning_liquidity::lsps2::msgs::LSPS2OpeningFeeParams;
 
 use super::params;
 use crate::config::{user_config, Lsps2Options};
-use crate::io::{JitChannelRecord, JitUnpaid, JIT_FAILED, JIT_SOLD};
+use crate::io::{JitChannelRecord, JitSale, JitUnpaid, JIT_FAILED, JIT_SOLD};
 use crate::node::Core;
 
 /// Unexpired unpaid sales (`sold` rows) of every client together: each is a durable row and
@@ -143,22 +143,16 @@ impl Core {
         let scid = self.channel_manager.get_intercept_scid();
         let random = self.keys.get_secure_random_bytes();
         let user_channel_id = u128::from_be_bytes(random[..16].try_into().unwrap_or([1; 16]));
-        let sale = JitChannelRecord {
+        let (client_id, valid_until) = (client.to_string(), offer.valid_until.to_rfc3339());
+        let sale = JitChannelRecord::sold(JitSale {
             scid,
-            client_node_id: client.to_string(),
+            client_node_id: &client_id,
             user_channel_id,
             payment_size_msat,
             min_fee_msat: offer.min_fee_msat,
             proportional_ppm: offer.proportional,
-            valid_until: offer.valid_until.to_rfc3339(),
-            state: JIT_SOLD.into(),
-            channel_id: None,
-            opening_fee_msat: None,
-            created_at: 0,
-            updated_at: 0,
-            channel_sat: None,
-            skimmed_msat: 0,
-        };
+            valid_until: &valid_until,
+        });
         if let Err(e) = self.store.record_jit_sale(&sale) {
             // Unanswered, the client's request times out: better than an SCID nobody knows.
             self.lsps2_log(Level::Error, format!("cannot record a JIT sale to {client}: {e}"));

@@ -120,25 +120,18 @@ pub(crate) struct Overdue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::JIT_OPENING;
+    use crate::io::{JitSale, JIT_OPENING};
 
     pub(super) fn sale(scid: u64) -> JitChannelRecord {
-        JitChannelRecord {
+        JitChannelRecord::sold(JitSale {
             scid,
-            client_node_id: "02aa".into(),
+            client_node_id: "02aa",
             user_channel_id: u128::from(scid),
             payment_size_msat: None,
             min_fee_msat: 1,
             proportional_ppm: 1,
-            valid_until: "2030-01-01T00:00:00+00:00".into(),
-            state: JIT_SOLD.into(),
-            channel_id: None,
-            opening_fee_msat: None,
-            created_at: 0,
-            updated_at: 0,
-            channel_sat: None,
-            skimmed_msat: 0,
-        }
+            valid_until: "2030-01-01T00:00:00+00:00",
+        })
     }
 
     #[test]

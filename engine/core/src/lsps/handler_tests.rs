@@ -1,0 +1,308 @@
+//! Raw LSPS requests, as a peer would send them, fed to the handler's own-request path with a
+//! real order store and LSPS1 service; the replies it queues are checked byte for byte where
+//! they are fixed. (ldk-node ignores error replies, so only here can a wrong one be seen.)
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bitcoin::hashes::{sha256, Hash};
+use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
+use lightning::sign::KeysManager;
+use lightning::util::logger::Level;
+use lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Currency, Description, InvoiceBuilder};
+use serde_json::{json, Value};
+
+use super::{OwnRequests, MAX_QUEUED_PER_PEER, MAX_REPLY_BYTES};
+use crate::config::Lsps1Options;
+use crate::io::{now_secs, SqliteStore, STATUS_SUCCEEDED};
+use crate::logger::EngineLogger;
+use crate::lsps::lsps1::{Lsps1Node, Lsps1Service};
+use crate::lsps::lsps1_terms::funding_fee_sat;
+
+/// Invoices signed with a fixed key, a wallet balance the test sets, a fixed fee rate.
+struct TestNode {
+    spendable: Arc<AtomicU64>,
+    count: AtomicU64,
+}
+
+const SAT_PER_KW: u32 = 2_500;
+
+impl Lsps1Node for TestNode {
+    fn invoice(
+        &self, amount_msat: u64, description: Description, expiry_secs: u32,
+    ) -> std::result::Result<Bolt11Invoice, String> {
+        let n = self.count.fetch_add(1, Ordering::SeqCst);
+        let key = SecretKey::from_slice(&[7; 32]).map_err(|e| e.to_string())?;
+        InvoiceBuilder::new(Currency::Regtest)
+            .invoice_description(Bolt11InvoiceDescription::Direct(description))
+            .payment_hash(sha256::Hash::hash(&n.to_be_bytes()))
+            .payment_secret(lightning_types::payment::PaymentSecret([2; 32]))
+            .current_timestamp()
+            .min_final_cltv_expiry_delta(144)
+            .expiry_time(std::time::Duration::from_secs(u64::from(expiry_secs)))
+            .amount_milli_satoshis(amount_msat)
+            .build_signed(|h| Secp256k1::new().sign_ecdsa_recoverable(h, &key))
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    fn spendable_sat(&self) -> u64 {
+        self.spendable.load(Ordering::SeqCst)
+    }
+
+    fn feerate_sat_per_kw(&self, _target_blocks: u16) -> u32 {
+        SAT_PER_KW
+    }
+}
+
+struct Lsp {
+    _dir: tempfile::TempDir,
+    store: Arc<SqliteStore>,
+    service: Arc<Lsps1Service>,
+    own: OwnRequests,
+    spendable: Arc<AtomicU64>,
+}
+
+fn lsp(options: Lsps1Options, others: &[u16], spendable: u64) -> Lsp {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("node.sqlite")).unwrap());
+    let spendable = Arc::new(AtomicU64::new(spendable));
+    let node = TestNode { spendable: Arc::clone(&spendable), count: AtomicU64::new(0) };
+    let keys = Arc::new(KeysManager::new(&[9; 32], 1, 2, true));
+    let logger = Arc::new(EngineLogger::new(None, Level::Info, 0, 0).unwrap());
+    let service =
+        Arc::new(Lsps1Service::new(options, Arc::clone(&store), Box::new(node), keys, Arc::clone(&logger)).unwrap());
+    let own = OwnRequests::new(Arc::clone(&service), others.to_vec(), logger);
+    Lsp { _dir: dir, store, service, own, spendable }
+}
+
+fn peer(n: u8) -> PublicKey {
+    PublicKey::from_secret_key(&Secp256k1::new(), &SecretKey::from_slice(&[n; 32]).unwrap())
+}
+
+/// Send `request` from `from`; the replies queued, parsed, with their payload sizes.
+fn send(lsp: &Lsp, from: PublicKey, request: &str) -> Vec<(Value, usize)> {
+    assert!(lsp.own.handle(from, request), "ours: {}", &request[..request.len().min(80)]);
+    lsp.own
+        .take()
+        .into_iter()
+        .map(|(to, raw)| {
+            assert_eq!(to, from);
+            (serde_json::from_str(&raw.payload).unwrap(), raw.payload.len())
+        })
+        .collect()
+}
+
+/// The one reply to `request`.
+fn ask(lsp: &Lsp, from: PublicKey, request: Value) -> Value {
+    let replies = send(lsp, from, &request.to_string());
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    replies.into_iter().next().unwrap().0
+}
+
+fn create_order(id: &str, lsp_balance_sat: u64, extra: Value) -> Value {
+    let mut params = json!({
+        "lsp_balance_sat": lsp_balance_sat.to_string(),
+        "client_balance_sat": "0",
+        "required_channel_confirmations": 0,
+        "funding_confirms_within_blocks": 6,
+        "channel_expiry_blocks": 1000,
+        "announce_channel": false,
+    });
+    if let (Some(p), Some(e)) = (params.as_object_mut(), extra.as_object()) {
+        p.extend(e.clone());
+    }
+    json!({"jsonrpc": "2.0", "id": id, "method": "lsps1.create_order", "params": params})
+}
+
+fn error(id: &str, code: i32, message: &str, property: Option<&str>) -> Value {
+    let data = property.map(|p| json!({"property": p, "message": message}).to_string());
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message, "data": data}})
+}
+
+const PLENTY: u64 = 100_000_000;
+
+#[test]
+fn get_info_and_list_protocols_are_answered_exactly() {
+    let a = peer(1);
+    let l = lsp(Lsps1Options::default(), &[], PLENTY);
+    let info = ask(&l, a, json!({"jsonrpc": "2.0", "id": "i1", "method": "lsps1.get_info", "params": {}}));
+    assert_eq!(
+        info,
+        json!({"jsonrpc": "2.0", "id": "i1", "result": {
+            "min_required_channel_confirmations": 0,
+            "min_funding_confirms_within_blocks": 6,
+            "supports_zero_channel_reserve": false,
+            "max_channel_expiry_blocks": 13140,
+            "min_initial_client_balance_sat": "0",
+            "max_initial_client_balance_sat": "0",
+            "min_initial_lsp_balance_sat": "100000",
+            "max_initial_lsp_balance_sat": "16777215",
+            "min_channel_balance_sat": "100000",
+            "max_channel_balance_sat": "16777215",
+        }})
+    );
+    let list = json!({"jsonrpc": "2.0", "id": "p1", "method": "lsps0.list_protocols", "params": {}});
+    assert_eq!(ask(&l, a, list.clone()), json!({"jsonrpc": "2.0", "id": "p1", "result": {"protocols": [1]}}));
+    let both = lsp(Lsps1Options::default(), &[2], PLENTY);
+    assert_eq!(ask(&both, a, list.clone()), json!({"jsonrpc": "2.0", "id": "p1", "result": {"protocols": [1, 2]}}));
+    let all = lsp(Lsps1Options::default(), &[2, 5], PLENTY);
+    assert_eq!(ask(&all, a, list), json!({"jsonrpc": "2.0", "id": "p1", "result": {"protocols": [1, 2, 5]}}));
+    assert_eq!(
+        ask(&l, a, json!({"jsonrpc": "2.0", "id": "m1", "method": "lsps1.cancel_order", "params": {}})),
+        json!({"jsonrpc": "2.0", "id": "m1", "error": {"code": -32601, "message": "method not found", "data": null}})
+    );
+    // Not ours: left to lightning-liquidity.
+    assert!(!l.own.handle(a, r#"{"jsonrpc":"2.0","id":"x","method":"lsps2.get_info","params":{}}"#));
+}
+
+#[test]
+fn oversized_input_gets_a_small_fixed_error_and_never_an_oversized_reply() {
+    let a = peer(1);
+    let l = lsp(Lsps1Options::default(), &[], PLENTY);
+    // A 70 KB bad field: the parser's message would quote it; the answer is the fixed text.
+    let huge = "9".repeat(70_000) + "x";
+    let replies = send(&l, a, &create_order("c1", 0, json!({"lsp_balance_sat": huge})).to_string());
+    assert_eq!(replies.len(), 1);
+    assert_eq!(
+        replies[0].0,
+        json!({"jsonrpc": "2.0", "id": "c1", "error": {"code": -32602, "message": "invalid params", "data": null}})
+    );
+    assert!(replies[0].1 < 200, "{} bytes", replies[0].1);
+    let bad_id = json!({"jsonrpc": "2.0", "id": "g1", "method": "lsps1.get_order", "params": {"order_id": 5}});
+    assert_eq!(
+        ask(&l, a, bad_id),
+        json!({"jsonrpc": "2.0", "id": "g1", "error": {"code": -32602, "message": "invalid params", "data": null}})
+    );
+    // A 70 KB token would be mirrored in the answer: refused, naming the property.
+    let token = "t".repeat(70_000);
+    let replies = send(&l, a, &create_order("c2", 200_000, json!({"token": token})).to_string());
+    assert_eq!(replies[0].0, error("c2", -32602, "token longer than 512 bytes", Some("token")));
+    assert!(replies[0].1 < 300);
+    assert!(l.store.lsps1_orders(10, 0).unwrap().is_empty());
+    // 512 bytes is taken and mirrored.
+    let token = "t".repeat(512);
+    let ok = ask(&l, a, create_order("c3", 200_000, json!({"token": token})));
+    assert_eq!(ok["result"]["token"], token.as_str());
+    // A request id that long is not answered (it would be echoed), nor handed on.
+    let long_id = "i".repeat(200);
+    let get_info = json!({"jsonrpc": "2.0", "id": long_id, "method": "lsps1.get_info", "params": {}});
+    assert!(send(&l, a, &get_info.to_string()).is_empty());
+    // Whatever else could make one: a reply past one Lightning message is dropped, not queued.
+    l.own.push(a, "x".repeat(MAX_REPLY_BYTES + 1));
+    l.own.push(a, "x".repeat(MAX_REPLY_BYTES));
+    let queued: Vec<usize> = l.own.take().into_iter().map(|(_, m)| m.payload.len()).collect();
+    assert_eq!(queued, [MAX_REPLY_BYTES]);
+}
+
+#[test]
+fn refusals_carry_the_blip51_codes() {
+    let (a, b) = (peer(1), peer(2));
+    let o = Lsps1Options { max_pending_per_client: 2, ..Default::default() };
+    let l = lsp(o, &[], PLENTY);
+    // Outside the terms: 100, naming the option.
+    assert_eq!(
+        ask(&l, a, create_order("c1", 99_999, json!({}))),
+        error("c1", 100, "lsp_balance_sat must be 100000..=16777215", Some("lsp_balance_sat"))
+    );
+    let refund =
+        bitcoin::Address::p2wpkh(&bitcoin::CompressedPublicKey(peer(3)), bitcoin::Network::Regtest).to_string();
+    let first = ask(&l, a, create_order("c2", 200_000, json!({ "refund_onchain_address": refund })));
+    let order_id = first["result"]["order_id"].as_str().unwrap().to_string();
+    assert_eq!(first["result"]["payment"]["bolt11"]["state"], "EXPECT_PAYMENT");
+    assert_eq!(first["result"]["payment"]["bolt11"]["order_total_sat"], "4000");
+    let stored = l.store.lsps1_order(&order_id).unwrap().unwrap();
+    assert_eq!(stored.refund_onchain_address, Some(refund));
+    ask(&l, a, create_order("c3", 200_000, json!({})));
+    // The client's third unpaid order: LSPS0 client_rejected (1), before any invoice is made.
+    assert_eq!(
+        ask(&l, a, create_order("c4", 200_000, json!({}))),
+        error("c4", 1, "2 orders of this client wait for payment (at most 2)", None)
+    );
+    assert_eq!(l.store.lsps1_orders(10, 0).unwrap().len(), 2);
+    // get_order: the client's own order as created; anyone else's, or none, is 101.
+    let get = |id: &str| json!({"jsonrpc": "2.0", "id": "g", "method": "lsps1.get_order", "params": {"order_id": id}});
+    assert_eq!(ask(&l, a, get(&order_id))["result"], first["result"]);
+    let not_found = json!({"jsonrpc": "2.0", "id": "g", "error": {"code": 101, "message": "not found", "data": null}});
+    assert_eq!(ask(&l, b, get(&order_id)), not_found);
+    assert_eq!(ask(&l, a, get(&"00".repeat(16))), not_found);
+    // A wallet that cannot fund the channel: client_rejected too.
+    l.spendable.store(200_000, Ordering::SeqCst);
+    assert_eq!(
+        ask(&l, b, create_order("c5", 200_000, json!({}))),
+        error("c5", 1, "the LSP cannot fund this channel now", None)
+    );
+}
+
+/// Pay `order_id`'s invoice as the claim's event does.
+fn pay(l: &Lsp, order_id: &str) -> String {
+    let hash = l.store.lsps1_order(order_id).unwrap().unwrap().payment_hash;
+    let mut p = l.store.payment(&hash).unwrap().unwrap();
+    p.status = STATUS_SUCCEEDED.into();
+    l.store.push_event("payment_received", "{}", Some(&p)).unwrap();
+    hash
+}
+
+#[test]
+fn coins_owed_to_paid_orders_and_the_funding_fee_are_not_promised_twice() {
+    let a = peer(1);
+    let fee = funding_fee_sat(SAT_PER_KW);
+    assert_eq!(fee, 10_000, "1,000 vbytes at 10 sat/vB");
+    // Enough for one 200,000 sat channel and its funding fee, not two.
+    let l = lsp(Lsps1Options::default(), &[], 200_000 + fee + 50_000);
+    let id = |r: Value| r["result"]["order_id"].as_str().unwrap().to_string();
+    let first = id(ask(&l, a, create_order("c1", 200_000, json!({}))));
+    let second = id(ask(&l, a, create_order("c2", 200_000, json!({}))));
+    let second_hash = l.store.lsps1_order(&second).unwrap().unwrap().payment_hash;
+    assert_eq!(l.service.claimable(&second_hash).unwrap(), Some(Ok(())));
+    pay(&l, &first);
+    // The first order's channel is owed: the second can no longer be paid, nor a third taken.
+    let refused = l.service.claimable(&second_hash).unwrap().unwrap().unwrap_err();
+    assert!(refused.contains("200000 owed to paid orders"), "{refused}");
+    assert_eq!(
+        ask(&l, a, create_order("c3", 200_000, json!({}))),
+        error("c3", 1, "the LSP cannot fund this channel now", None)
+    );
+    // The funding fee counts too: a wallet holding the channel and less than the fee is short.
+    let l = lsp(Lsps1Options::default(), &[], 200_000 + fee - 1);
+    assert_eq!(
+        ask(&l, a, create_order("c1", 200_000, json!({}))),
+        error("c1", 1, "the LSP cannot fund this channel now", None)
+    );
+}
+
+#[test]
+fn a_deleted_orders_invoice_stays_unpayable_and_its_payment_row_goes_with_it() {
+    let a = peer(1);
+    let l = lsp(Lsps1Options::default(), &[], PLENTY);
+    let r = ask(&l, a, create_order("c1", 200_000, json!({})));
+    let order = l.store.lsps1_order(r["result"]["order_id"].as_str().unwrap()).unwrap().unwrap();
+    assert!(l.store.payment(&order.payment_hash).unwrap().is_some());
+    // Expired, then deleted a day later.
+    let (failed, deleted) = l.store.lsps1_sweep(order.expires_at + 2 * 24 * 3600).unwrap();
+    assert_eq!((failed, deleted), (1, 1));
+    assert!(l.store.lsps1_order(&order.order_id).unwrap().is_none());
+    assert!(l.store.payment(&order.payment_hash).unwrap().is_none(), "the pending payment row is deleted too");
+    let refused = l.service.claimable(&order.payment_hash).unwrap();
+    assert_eq!(refused, Some(Err("its order expired and was deleted".into())));
+    // Any other payment hash is no order's: an ordinary payment.
+    assert_eq!(l.service.claimable(&"ab".repeat(32)).unwrap(), None);
+    // Long after, the tombstone goes too.
+    l.store.lsps1_sweep(now_secs() + 40 * 24 * 3600).unwrap();
+    assert_eq!(l.service.claimable(&order.payment_hash).unwrap(), None);
+}
+
+#[test]
+fn replies_are_bounded_per_peer() {
+    let (a, b) = (peer(1), peer(2));
+    let l = lsp(Lsps1Options::default(), &[], PLENTY);
+    let get_info = json!({"jsonrpc": "2.0", "id": "i", "method": "lsps1.get_info", "params": {}}).to_string();
+    for _ in 0..MAX_QUEUED_PER_PEER + 4 {
+        assert!(l.own.handle(a, &get_info));
+    }
+    assert!(l.own.handle(b, &get_info));
+    let replies = l.own.take();
+    assert_eq!(replies.iter().filter(|(p, _)| *p == a).count(), MAX_QUEUED_PER_PEER);
+    assert_eq!(replies.iter().filter(|(p, _)| *p == b).count(), 1, "another peer is still answered");
+    // Collected: room again.
+    assert_eq!(send(&l, a, &get_info).len(), 1);
+}
