@@ -2,11 +2,14 @@
 //! lightning-liquidity's `LiquidityManager`, except `lsps1.*` requests, which our own LSPS1
 //! service answers (lightning-liquidity's is compiled out), and, while LSPS1 runs,
 //! `lsps0.list_protocols`, whose answer must name 1 too (and 2 and 5, lightning-liquidity's,
-//! when they run). Everything else (reading, features,
-//! peer connections, lightning-liquidity's own replies) is the manager's. Our replies are
-//! bounded: a few waiting per peer, a thousand in all, none larger than a Lightning message.
+//! when they run). While LSPS5 runs, `lsps5.*` requests pass the `lsps5_guard` first (a rate
+//! limit per peer, the params checked), which answers those it refuses. Everything else
+//! (reading, features, peer connections, lightning-liquidity's own replies) is the manager's.
+//! Our replies are bounded (`replies`).
 
-use std::sync::{Arc, Mutex};
+#[cfg(test)]
+use super::replies::{MAX_QUEUED_PER_PEER, MAX_REPLY_BYTES};
+use std::sync::Arc;
 
 use bitcoin::secp256k1::PublicKey;
 use lightning::ln::msgs::{DecodeError, LightningError};
@@ -21,21 +24,15 @@ use lightning_liquidity::lsps1::msgs::LSPS1Message;
 use serde_json::Value;
 
 use super::lsps1::Lsps1Service;
+use super::lsps5_guard::Lsps5Guard;
+use super::replies::Replies;
 use super::Liquidity;
 use crate::logger::EngineLogger;
 
 /// bLIP-50's feature bit for "this node runs an LSPS service".
 const LSPS_FEATURE_BIT: usize = 729;
-/// Replies waiting for the peer manager to collect them; past this a request goes unanswered
-/// (the peer manager collects after every read, so only a flood gets here).
-const MAX_QUEUED_REPLIES: usize = 1_000;
-/// Replies waiting for one peer: one peer's flood must not take the others' room.
-const MAX_QUEUED_PER_PEER: usize = 16;
-/// The largest reply payload: a Lightning message is at most 65,535 bytes, two of them the
-/// message type. LDK debug-asserts on anything larger when it encrypts it.
-pub(crate) const MAX_REPLY_BYTES: usize = 65_533;
 /// The longest request id answered (it is echoed in the reply); lightning-liquidity's are 32.
-const MAX_ID_BYTES: usize = 128;
+pub(crate) const MAX_ID_BYTES: usize = 128;
 /// JSON-RPC "method not found".
 const METHOD_NOT_FOUND: i32 = -32601;
 
@@ -43,6 +40,7 @@ const METHOD_NOT_FOUND: i32 = -32601;
 pub struct LspsHandler {
     liquidity: Arc<Liquidity>,
     own: Option<OwnRequests>,
+    lsps5: Option<Lsps5Guard>,
 }
 
 /// The requests we answer ourselves while LSPS1 runs, and our replies waiting for the peer
@@ -51,8 +49,7 @@ pub(crate) struct OwnRequests {
     lsps1: Arc<Lsps1Service>,
     /// The protocols lightning-liquidity serves (2, 5), named by `list_protocols` beside 1.
     liquidity_protocols: Vec<u16>,
-    replies: Mutex<Vec<(PublicKey, RawLSPSMessage)>>,
-    logger: Arc<EngineLogger>,
+    replies: Replies,
 }
 
 /// A request this handler answers itself: its id, method and params.
@@ -85,20 +82,21 @@ impl LspsHandler {
         liquidity: Arc<Liquidity>, lsps1: Option<Arc<Lsps1Service>>, liquidity_protocols: Vec<u16>,
         logger: Arc<EngineLogger>,
     ) -> Self {
-        Self { liquidity, own: lsps1.map(|lsps1| OwnRequests::new(lsps1, liquidity_protocols, logger)) }
+        let lsps5 = liquidity_protocols.contains(&5).then(|| Lsps5Guard::new(Arc::clone(&logger)));
+        Self { liquidity, own: lsps1.map(|lsps1| OwnRequests::new(lsps1, liquidity_protocols, logger)), lsps5 }
     }
 }
 
 impl OwnRequests {
     pub(crate) fn new(lsps1: Arc<Lsps1Service>, liquidity_protocols: Vec<u16>, logger: Arc<EngineLogger>) -> Self {
-        Self { lsps1, liquidity_protocols, replies: Mutex::new(Vec::new()), logger }
+        Self { lsps1, liquidity_protocols, replies: Replies::new("lsps1", logger) }
     }
 
     /// Answer `payload` of `from` if it is a request of ours; false: it is the manager's.
     pub(crate) fn handle(&self, from: PublicKey, payload: &str) -> bool {
         let Some(req) = ours(payload) else { return false };
         if req.id.0.len() > MAX_ID_BYTES {
-            self.logger.engine(
+            self.replies.logger().engine(
                 Level::Warn,
                 format!("lsps1: a request of {from} with a {} byte id unanswered", req.id.0.len()),
             );
@@ -110,29 +108,18 @@ impl OwnRequests {
 
     /// The replies waiting, for the peer manager to send.
     pub(crate) fn take(&self) -> Vec<(PublicKey, RawLSPSMessage)> {
-        std::mem::take(&mut *self.replies.lock().unwrap_or_else(|p| p.into_inner()))
+        self.replies.take()
     }
 
     fn reply(&self, to: PublicKey, msg: &LSPSMessage) {
         match serde_json::to_string(msg) {
             Ok(payload) => self.push(to, payload),
-            Err(e) => self.logger.engine(Level::Error, format!("lsps1: cannot encode a reply: {e}")),
+            Err(e) => self.replies.logger().engine(Level::Error, format!("lsps1: cannot encode a reply: {e}")),
         }
     }
 
-    fn push(&self, to: PublicKey, payload: String) {
-        if payload.len() > MAX_REPLY_BYTES {
-            let n = payload.len();
-            return self.logger.engine(Level::Warn, format!("lsps1: a {n} byte reply to {to} dropped (too large)"));
-        }
-        let mut replies = self.replies.lock().unwrap_or_else(|p| p.into_inner());
-        if replies.len() >= MAX_QUEUED_REPLIES {
-            return self.logger.engine(Level::Warn, format!("lsps1: reply queue full, a request of {to} unanswered"));
-        }
-        if replies.iter().filter(|(p, _)| *p == to).count() >= MAX_QUEUED_PER_PEER {
-            return self.logger.engine(Level::Warn, format!("lsps1: {to} has too many replies waiting, one dropped"));
-        }
-        replies.push((to, RawLSPSMessage { payload }));
+    pub(crate) fn push(&self, to: PublicKey, payload: String) {
+        self.replies.push(to, payload)
     }
 
     /// Answer `req` of `from` with the LSPS1 service.
@@ -146,10 +133,8 @@ impl OwnRequests {
         match self.lsps1.handle(from, &req.method, req.params) {
             Some(resp) => self.reply(from, &LSPSMessage::LSPS1(LSPS1Message::Response(req.id, resp))),
             None => {
-                // `LSPSMessage::Invalid` carries no id: the error names the request's own.
                 let err = LSPSResponseError { code: METHOD_NOT_FOUND, message: "method not found".into(), data: None };
-                let payload = serde_json::json!({"jsonrpc": "2.0", "id": req.id.0, "error": err}).to_string();
-                self.push(from, payload);
+                self.replies.error(from, &req.id.0, err);
             }
         }
     }
@@ -167,6 +152,11 @@ impl CustomMessageReader for LspsHandler {
 
 impl CustomMessageHandler for LspsHandler {
     fn handle_custom_message(&self, msg: RawLSPSMessage, sender: PublicKey) -> Result<(), LightningError> {
+        if let Some(guard) = &self.lsps5 {
+            if guard.handle(sender, &msg.payload) {
+                return Ok(());
+            }
+        }
         if let Some(own) = &self.own {
             if own.handle(sender, &msg.payload) {
                 return Ok(());
@@ -179,6 +169,9 @@ impl CustomMessageHandler for LspsHandler {
         let mut msgs = self.liquidity.get_and_clear_pending_msg();
         if let Some(own) = &self.own {
             msgs.extend(own.take());
+        }
+        if let Some(guard) = &self.lsps5 {
+            msgs.extend(guard.take());
         }
         msgs
     }

@@ -4,7 +4,8 @@
 //! `service` drives lightning-liquidity's LSPS2 handler from its events, `hooks` from LDK's,
 //! `sweep` and `timeout` end what nobody else would (HTLCs left unanswered, stale sales).
 //! `webhooks` is LSPS5 (bLIP-55): its signed notifications become durable engine events that
-//! the application POSTs, and an optional LSPS5 client for wallets (and tests) on this engine.
+//! the application POSTs, and an optional LSPS5 client for wallets (and tests) on this engine;
+//! `lsps5_guard` rate-limits and checks the LSPS5 requests before lightning-liquidity sees them.
 //! LSPS1 (buy a channel) is ours entirely: `handler` routes its requests to `lsps1`, which
 //! takes the orders, and `lsps1_open` opens the channels once paid.
 
@@ -32,7 +33,9 @@ mod hooks;
 pub(crate) mod lsps1;
 mod lsps1_open;
 pub(crate) mod lsps1_terms;
+mod lsps5_guard;
 pub(crate) mod params;
+mod replies;
 mod service;
 mod sweep;
 pub(crate) mod timeout;
