@@ -351,10 +351,11 @@ class LightningNode:
     def lsps5_enabled(self) -> bool:
         return self._raw.lsps5_enabled
 
-    def lsps5_notify(self, client: str, method: str, timeout: int | None = None) -> str:
+    async def lsps5_notify(self, client: str, method: str, timeout: int | None = None) -> str:
         """Have the LSPS5 service sign `method` for every webhook of `client`: "queued" (each
-        arrives as an `Lsps5Notification` event) or "cooldown" (lightning-liquidity's 60 s)."""
-        return self._raw.lsps5_notify(client, method, timeout)
+        arrives as an `Lsps5Notification` event) or "cooldown" (lightning-liquidity's 60 s).
+        The signing runs off the loop."""
+        return await self._raw.lsps5_notify(client, method, timeout)
 
     def lsps5_set_webhook(self, lsp_node_id: str, app_name: str, url: str) -> str:
         """LSPS5 client (`lsps5_client` option): the answer comes as an `Lsps5WebhookReply`."""

@@ -100,7 +100,7 @@ class FakeEngine:
             raise PeerError(f"cannot connect to {node_id} at {address}")
         self.online.add(node_id)
 
-    def lsps5_notify(self, client: str, method: str, timeout: int | None) -> str:
+    async def lsps5_notify(self, client: str, method: str, timeout: int | None) -> str:
         if self.lsps5_calls is None:
             return "off"
         self.lsps5_calls.append((client, method, timeout))

@@ -1,7 +1,7 @@
 """LSPS5 end to end: an LSP process (main.py, `[lsps5]` on) and a wallet on this engine with
 lightning-liquidity's LSPS5 client (stock ldk-node has none), over BOLT8 custom messages. The
 wallet registers an HTTPS webhook once it has a channel (a stranger without one is refused:
-"prior activity"); the LSP's signed `webhook_registered` notification arrives at a local HTTPS
+"prior activity", and past five tries in an hour "slow down"); the LSP's signed `webhook_registered` notification arrives at a local HTTPS
 receiver through the push outbox, and its signature verifies as the LSP's (bLIP-55)."""
 
 from __future__ import annotations
@@ -85,6 +85,15 @@ async def test_a_client_registers_a_webhook_and_gets_a_signed_notification(
         stranger.lsps5_set_webhook(lsp.node_id, "wallet", url)
         refused = await reply(stranger)
         assert not refused.ok and refused.app_name == "wallet"
+        assert "NoPriorActivity" in refused.detail, refused.detail
+        # Five set_webhook an hour per peer reach lightning-liquidity; the sixth is answered
+        # "slow down" (1002) by the LSP's guard in front of it.
+        for _ in range(4):
+            stranger.lsps5_set_webhook(lsp.node_id, "wallet", url)
+            assert "NoPriorActivity" in (await reply(stranger)).detail
+        stranger.lsps5_set_webhook(lsp.node_id, "wallet", url)
+        slow = await reply(stranger)
+        assert not slow.ok and "SlowDown" in slow.detail, slow.detail
         await asyncio.sleep(1)
         assert https_hook.posts == []
 

@@ -114,7 +114,7 @@ class Role:
                 return "cooldown"
             # lightning-liquidity signs and queues in memory; the POSTs come back as events.
             height = timeout if timeout is not None else self.engine.best_block_height()
-            outcome = self.engine.lsps5_notify(client, method, height)
+            outcome = await self.engine.lsps5_notify(client, method, height)
             if outcome == "queued":
                 await n.lsps5_notified(client, method)
         except LspNodeError as e:

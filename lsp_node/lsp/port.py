@@ -49,7 +49,7 @@ class EnginePort(Protocol):
 
     def get_intercept_scid(self) -> int: ...
 
-    def lsps5_notify(self, client: str, method: str, timeout: int | None) -> str:
+    async def lsps5_notify(self, client: str, method: str, timeout: int | None) -> str:
         """LSPS5: sign `method` for the client's webhooks: "queued", "cooldown" or "off"."""
         ...
 
@@ -137,10 +137,10 @@ class LdkEngine:
     def get_intercept_scid(self) -> int:
         return self.node.get_intercept_scid()
 
-    def lsps5_notify(self, client: str, method: str, timeout: int | None) -> str:
+    async def lsps5_notify(self, client: str, method: str, timeout: int | None) -> str:
         if not self.node.lsps5_enabled:
             return "off"
-        return self.node.lsps5_notify(client, method, timeout)
+        return await self.node.lsps5_notify(client, method, timeout)
 
     def create_blinded_path(self, context: bytes) -> bytes:
         return bytes.fromhex(self.node.create_blinded_path(context))

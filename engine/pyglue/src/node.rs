@@ -255,14 +255,18 @@ impl PyNode {
 
     /// Have the LSPS5 service sign `method` (`lsps5.payment_incoming`, `lsps5.expiry_soon` with
     /// `timeout`, `lsps5.liquidity_management_request`, `lsps5.onion_message_incoming`) for
-    /// every webhook of `client`: "queued" (each comes as an `Lsps5Notification` event; none if
-    /// the client has no webhook) or "cooldown" (lightning-liquidity's 60 s per client).
+    /// every webhook of `client`; resolves to "queued" (each comes as an `Lsps5Notification`
+    /// event; none if the client has no webhook) or "cooldown" (lightning-liquidity's 60 s per
+    /// client). Awaitable: it takes lightning-liquidity's per-peer lock and signs once per
+    /// webhook, off the asyncio thread and without the GIL.
     #[pyo3(signature = (client, method, timeout=None))]
-    fn lsps5_notify(&self, client: &str, method: &str, timeout: Option<u32>) -> PyResult<&'static str> {
-        Ok(match self.inner.lsps5_notify(client, method, timeout).map_err(to_py)? {
+    fn lsps5_notify<'py>(
+        &self, py: Python<'py>, client: String, method: String, timeout: Option<u32>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| Ok(match n.lsps5_notify(&client, &method, timeout).map_err(to_py)? {
             lsp_engine::Lsps5NotifyOutcome::Queued => "queued",
             lsp_engine::Lsps5NotifyOutcome::Cooldown => "cooldown",
-        })
+        }))
     }
 
     /// LSPS5 client (`lsps5_client` option): register `url` for `app_name` at a connected LSP.
