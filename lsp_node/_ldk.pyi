@@ -73,6 +73,7 @@ class NodeOptions:
         "lsps2",
         "lsps5_max_webhooks",
         "lsps5_client",
+        "lsps5_wait_for_client_secs",
         "lsps1",
     )
     def __new__(
@@ -97,6 +98,7 @@ class NodeOptions:
         lsps2: Lsps2Options | None = None,
         lsps5_max_webhooks: int | None = None,
         lsps5_client: bool = False,
+        lsps5_wait_for_client_secs: int = 0,
         lsps1: Lsps1Options | None = None,
     ) -> Self: ...
     @property
@@ -137,6 +139,8 @@ class NodeOptions:
     def lsps5_max_webhooks(self) -> int | None: ...
     @property
     def lsps5_client(self) -> bool: ...
+    @property
+    def lsps5_wait_for_client_secs(self) -> int: ...
     @property
     def lsps1(self) -> Lsps1Options | None: ...
 

@@ -237,6 +237,7 @@ async def run(settings: Settings, on_ready: Callable[[StartupInfo], Awaitable[No
                 lsps2=settings.lsps2.engine_options(),
                 lsps1=settings.lsps1.engine_options(),
                 lsps5_max_webhooks=settings.lsps5.max_webhooks_per_client if settings.lsps5.enabled else None,
+                lsps5_wait_for_client_secs=settings.lsps5.wait_for_client_secs if settings.lsps5.enabled else 0,
             ),
         )
         stack.push_async_callback(node.stop)

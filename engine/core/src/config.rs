@@ -76,6 +76,9 @@ pub struct NodeOptions {
     /// Run lightning-liquidity's LSPS5 *client* (`lsps5_set_webhook`): for a wallet built on
     /// this engine, and for the tests, since stock ldk-node has none.
     pub lsps5_client: bool,
+    /// With LSPS5 on: seconds (0 to 60) an LSPS2 client offline at its JIT payment is waited
+    /// for, after `lsps5.payment_incoming` is sent to its webhooks; 0 fails the payment back at once.
+    pub lsps5_wait_for_client_secs: u32,
     /// The LSPS1 (buy a channel) service; None leaves it off.
     pub lsps1: Option<Lsps1Options>,
 }
@@ -199,6 +202,7 @@ impl Default for NodeOptions {
             lsps2: None,
             lsps5_max_webhooks: None,
             lsps5_client: false,
+            lsps5_wait_for_client_secs: 0,
             lsps1: None,
         }
     }

@@ -27,6 +27,7 @@ use crate::types::{ChannelManager, TxSync};
 
 pub use handler::LspsHandler;
 
+pub(crate) mod client_wait;
 pub(crate) mod dispatch;
 mod handler;
 mod hooks;
@@ -84,6 +85,13 @@ pub(crate) async fn build(
         Some(n) => Some(LSPS5ServiceConfig { max_webhooks_per_client: n }),
         None => None,
     };
+    if o.lsps5_wait_for_client_secs > client_wait::MAX_WAIT_SECS {
+        return Err(Error::InvalidArgument(format!(
+            "lsps5 wait_for_client_secs must be 0 to {}, not {}",
+            client_wait::MAX_WAIT_SECS,
+            o.lsps5_wait_for_client_secs
+        )));
+    }
     let service = (lsps2_service_config.is_some() || lsps5_service_config.is_some())
         .then_some(LiquidityServiceConfig { lsps2_service_config, lsps5_service_config, advertise_service: true });
     let client = o.lsps5_client.then_some(LiquidityClientConfig {
