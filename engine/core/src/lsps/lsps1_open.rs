@@ -17,7 +17,7 @@ use lightning_liquidity::lsps1::msgs::LSPS1OrderParams;
 use crate::config::user_config;
 use crate::io::{now_secs, Lsps1OrderRecord, LSPS1_COMPLETED, LSPS1_CREATED, LSPS1_PAID};
 use crate::lsps::lsps1::order_hash_known;
-use crate::lsps::lsps1_terms::{funding_target, MIN_FUNDING_CONFIRMS_WITHIN};
+use crate::lsps::lsps1_terms::{funding_fee_sat, funding_target, MIN_FUNDING_CONFIRMS_WITHIN};
 use crate::node::Core;
 
 /// LDK's config for an LSPS1 channel: unannounced, static_remote_key (the client needs no
@@ -31,7 +31,43 @@ pub(crate) fn channel_config(base: &UserConfig, p: &LSPS1OrderParams) -> UserCon
     c
 }
 
+/// Why spending `spend_sat` (None: everything) of `spendable_sat` on the operator's behalf
+/// would take coins owed to LSPS1 orders: `owed_sat` for `orders` paid orders not yet opened,
+/// `fee_sat` the fee of one funding transaction (one each, and one for this spend). None: fine.
+pub(crate) fn eats_owed_coins(
+    spendable_sat: u64, spend_sat: Option<u64>, owed_sat: u64, orders: u64, fee_sat: u64,
+) -> Option<String> {
+    if orders == 0 {
+        return None;
+    }
+    let reserved = owed_sat.saturating_add(fee_sat.saturating_mul(orders));
+    let left = match spend_sat {
+        None => 0,
+        Some(s) => spendable_sat.saturating_sub(s.saturating_add(fee_sat)),
+    };
+    (left < reserved).then(|| {
+        format!(
+            "{reserved} sat of the wallet's {spendable_sat} are owed to {orders} paid LSPS1 order(s) not opened yet \
+             (channels and their funding fees); this would leave {left}: refused (force overrides)"
+        )
+    })
+}
+
 impl Core {
+    /// Refuse (unless `force`) an operator's spend of `spend_sat` (None: everything) that would
+    /// take coins owed to paid LSPS1 orders not opened yet. A forced one is logged.
+    pub(crate) fn lsps1_guard_spend(&self, spend_sat: Option<u64>, force: bool) -> crate::error::Result<()> {
+        let (owed, orders) = self.store.lsps1_committed("")?;
+        let fee = funding_fee_sat(self.chain.feerate_sat_per_kw(MIN_FUNDING_CONFIRMS_WITHIN));
+        let spendable = self.wallet.balance().spendable_sat;
+        let Some(why) = eats_owed_coins(spendable, spend_sat, owed, orders, fee) else { return Ok(()) };
+        if force {
+            self.lsps1_log(Level::Warn, format!("forced by the operator: {why}"));
+            return Ok(());
+        }
+        Err(crate::error::Error::InsufficientFunds(why))
+    }
+
     fn lsps1_log(&self, level: Level, msg: String) {
         self.logger.engine(level, format!("lsps1: {msg}"));
     }
@@ -302,6 +338,22 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_operators_spend_may_not_take_coins_owed_to_paid_orders() {
+        // Nothing owed: anything goes.
+        assert_eq!(eats_owed_coins(100, None, 0, 0, 10), None);
+        // 200,000 owed to two orders, 1,000 a funding: 202,000 must stay.
+        let (owed, n, fee) = (200_000, 2, 1_000);
+        assert_eq!(eats_owed_coins(500_000, Some(297_000), owed, n, fee), None);
+        let why = eats_owed_coins(500_000, Some(297_001), owed, n, fee).unwrap();
+        assert!(why.contains("202000 sat of the wallet's 500000 are owed to 2 paid LSPS1 order(s)"), "{why}");
+        assert!(why.contains("force"), "{why}");
+        // Sending everything always takes them.
+        assert!(eats_owed_coins(10_000_000, None, owed, n, fee).is_some());
+        // A wallet already short refuses any spend.
+        assert!(eats_owed_coins(100_000, Some(1), owed, n, fee).is_some());
+    }
 
     #[test]
     fn the_channel_is_private_static_remote_key_and_zero_conf_only_when_asked() {
