@@ -192,8 +192,10 @@ COMMANDS: Final[list[Command]] = [
         "POST",
         fixed("/api/channels"),
         lambda d: f"opening; user_channel_id {d['user_channel_id']}",
-        body=lambda a: {"node_id": a.node_id, "amount_sat": a.sat, "push_msat": a.push_msat, "announce": a.announce}
-        | ({"force": True} if a.force else {}),
+        body=lambda a: (
+            {"node_id": a.node_id, "amount_sat": a.sat, "push_msat": a.push_msat, "announce": a.announce}
+            | ({"force": True} if a.force else {})
+        ),
         args=[
             (("node_id",), {}),
             (("sat",), {"type": int}),
