@@ -155,18 +155,15 @@ impl Node {
                     channel_manager: Arc::clone(&channel_manager),
                     wallet: Arc::clone(&wallet),
                     chain: Arc::clone(&chain),
+                    network: config.network,
                 }),
                 Arc::clone(&keys),
                 Arc::clone(&logger),
             )?)),
             None => None,
         };
-        let lsps_handler = Arc::new(crate::lsps::LspsHandler::new(
-            Arc::clone(&liquidity),
-            lsps1.clone(),
-            config.options.lsps2.is_some(),
-            Arc::clone(&logger),
-        ));
+        let lsps_handler =
+            Arc::new(crate::lsps::LspsHandler::new(Arc::clone(&liquidity), lsps1.clone(), Arc::clone(&logger)));
         let handler = MessageHandler {
             chan_handler: Arc::clone(&channel_manager),
             route_handler: Arc::clone(&gossip_sync),

@@ -1,9 +1,10 @@
 //! The peer manager's custom-message handler: LSPS messages (BOLT8 type 37913) go to
 //! lightning-liquidity's `LiquidityManager`, except `lsps1.*` requests, which our own LSPS1
 //! service answers (lightning-liquidity's is compiled out), and, while LSPS1 runs,
-//! `lsps0.list_protocols`, whose answer must name 1 too. Everything else (reading, features,
-//! peer connections, lightning-liquidity's own replies) is the manager's. Our replies are
-//! bounded: a few waiting per peer, a thousand in all, none larger than a Lightning message.
+//! `lsps0.list_protocols`, whose answer must name 1 too, beside what the manager serves.
+//! Everything else (reading, features, peer connections, lightning-liquidity's own replies) is
+//! the manager's. Our replies are bounded: a few waiting per peer, a thousand in all, none
+//! larger than a Lightning message; a request with no room left for its reply is not served.
 
 use std::sync::{Arc, Mutex};
 
@@ -38,9 +39,22 @@ const MAX_ID_BYTES: usize = 128;
 /// JSON-RPC "method not found".
 const METHOD_NOT_FOUND: i32 = -32601;
 
+/// What the wrapper needs of lightning-liquidity's manager: its message handling, and the
+/// LSPS protocols it serves itself (named in our `list_protocols` answer beside LSPS1).
+pub trait LspsManager: CustomMessageReader<CustomMessage = RawLSPSMessage> + CustomMessageHandler {
+    fn protocols(&self) -> Vec<u16>;
+}
+
+impl LspsManager for Liquidity {
+    fn protocols(&self) -> Vec<u16> {
+        // A service lightning-liquidity runs is one line here (LSPS5 when it comes).
+        [(2, self.lsps2_service_handler().is_some())].into_iter().filter_map(|(p, on)| on.then_some(p)).collect()
+    }
+}
+
 /// The `CustomMessageHandler` given to the peer manager.
-pub struct LspsHandler {
-    liquidity: Arc<Liquidity>,
+pub struct LspsHandler<M: LspsManager = Liquidity> {
+    liquidity: Arc<M>,
     own: Option<OwnRequests>,
 }
 
@@ -48,7 +62,6 @@ pub struct LspsHandler {
 /// manager.
 pub(crate) struct OwnRequests {
     lsps1: Arc<Lsps1Service>,
-    lsps2_on: bool,
     replies: Mutex<Vec<(PublicKey, RawLSPSMessage)>>,
     logger: Arc<EngineLogger>,
 }
@@ -78,21 +91,21 @@ fn ours(payload: &str) -> Option<Request> {
     Some(Request { id, method, params })
 }
 
-impl LspsHandler {
-    pub(crate) fn new(
-        liquidity: Arc<Liquidity>, lsps1: Option<Arc<Lsps1Service>>, lsps2_on: bool, logger: Arc<EngineLogger>,
-    ) -> Self {
-        Self { liquidity, own: lsps1.map(|lsps1| OwnRequests::new(lsps1, lsps2_on, logger)) }
+impl<M: LspsManager> LspsHandler<M> {
+    pub(crate) fn new(liquidity: Arc<M>, lsps1: Option<Arc<Lsps1Service>>, logger: Arc<EngineLogger>) -> Self {
+        Self { liquidity, own: lsps1.map(|lsps1| OwnRequests::new(lsps1, logger)) }
     }
 }
 
 impl OwnRequests {
-    pub(crate) fn new(lsps1: Arc<Lsps1Service>, lsps2_on: bool, logger: Arc<EngineLogger>) -> Self {
-        Self { lsps1, lsps2_on, replies: Mutex::new(Vec::new()), logger }
+    pub(crate) fn new(lsps1: Arc<Lsps1Service>, logger: Arc<EngineLogger>) -> Self {
+        Self { lsps1, replies: Mutex::new(Vec::new()), logger }
     }
 
-    /// Answer `payload` of `from` if it is a request of ours; false: it is the manager's.
-    pub(crate) fn handle(&self, from: PublicKey, payload: &str) -> bool {
+    /// Answer `payload` of `from` if it is a request of ours (`list_protocols` naming LSPS1 and
+    /// `others`); false: it is the manager's. A request whose reply would find no room waiting
+    /// is not served at all: no order is written, no invoice made, for an answer never sent.
+    pub(crate) fn handle(&self, from: PublicKey, payload: &str, others: &[u16]) -> bool {
         let Some(req) = ours(payload) else { return false };
         if req.id.0.len() > MAX_ID_BYTES {
             self.logger.engine(
@@ -101,8 +114,21 @@ impl OwnRequests {
             );
             return true;
         }
-        self.answer(from, req);
+        if let Some(why) = self.no_room(from) {
+            self.logger.engine(Level::Warn, format!("lsps1: a request of {from} unanswered: {why}"));
+            return true;
+        }
+        self.answer(from, req, others);
         true
+    }
+
+    /// Why no reply to `to` may be queued now.
+    fn no_room(&self, to: PublicKey) -> Option<&'static str> {
+        let replies = self.replies.lock().unwrap_or_else(|p| p.into_inner());
+        if replies.len() >= MAX_QUEUED_REPLIES {
+            return Some("reply queue full");
+        }
+        (replies.iter().filter(|(p, _)| *p == to).count() >= MAX_QUEUED_PER_PEER).then_some("too many replies waiting")
     }
 
     /// The replies waiting, for the peer manager to send.
@@ -122,23 +148,20 @@ impl OwnRequests {
             let n = payload.len();
             return self.logger.engine(Level::Warn, format!("lsps1: a {n} byte reply to {to} dropped (too large)"));
         }
-        let mut replies = self.replies.lock().unwrap_or_else(|p| p.into_inner());
-        if replies.len() >= MAX_QUEUED_REPLIES {
-            return self.logger.engine(Level::Warn, format!("lsps1: reply queue full, a request of {to} unanswered"));
+        // Checked before the work too (`handle`); again here, as requests of one peer may be
+        // served side by side.
+        if let Some(why) = self.no_room(to) {
+            return self.logger.engine(Level::Warn, format!("lsps1: a reply to {to} dropped: {why}"));
         }
-        if replies.iter().filter(|(p, _)| *p == to).count() >= MAX_QUEUED_PER_PEER {
-            return self.logger.engine(Level::Warn, format!("lsps1: {to} has too many replies waiting, one dropped"));
-        }
-        replies.push((to, RawLSPSMessage { payload }));
+        self.replies.lock().unwrap_or_else(|p| p.into_inner()).push((to, RawLSPSMessage { payload }));
     }
 
     /// Answer `req` of `from` with the LSPS1 service.
-    fn answer(&self, from: PublicKey, req: Request) {
+    fn answer(&self, from: PublicKey, req: Request, others: &[u16]) {
         if req.method == "lsps0.list_protocols" {
             let mut protocols = vec![1];
-            if self.lsps2_on {
-                protocols.push(2);
-            }
+            protocols.extend(others.iter().filter(|p| **p != 1));
+            protocols.sort_unstable();
             let resp = LSPS0Response::ListProtocols(LSPS0ListProtocolsResponse { protocols });
             return self.reply(from, &LSPSMessage::LSPS0(LSPS0Message::Response(req.id, resp)));
         }
@@ -154,7 +177,7 @@ impl OwnRequests {
     }
 }
 
-impl CustomMessageReader for LspsHandler {
+impl<M: LspsManager> CustomMessageReader for LspsHandler<M> {
     type CustomMessage = RawLSPSMessage;
 
     fn read<R: LengthLimitedRead>(
@@ -164,10 +187,10 @@ impl CustomMessageReader for LspsHandler {
     }
 }
 
-impl CustomMessageHandler for LspsHandler {
+impl<M: LspsManager> CustomMessageHandler for LspsHandler<M> {
     fn handle_custom_message(&self, msg: RawLSPSMessage, sender: PublicKey) -> Result<(), LightningError> {
         if let Some(own) = &self.own {
-            if own.handle(sender, &msg.payload) {
+            if own.handle(sender, &msg.payload, &self.liquidity.protocols()) {
                 return Ok(());
             }
         }

@@ -26,7 +26,7 @@ pub(crate) mod dispatch;
 mod handler;
 mod hooks;
 pub(crate) mod lsps1;
-mod lsps1_open;
+pub(crate) mod lsps1_open;
 pub(crate) mod lsps1_terms;
 pub(crate) mod params;
 mod service;
