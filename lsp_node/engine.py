@@ -223,8 +223,8 @@ class LightningNode:
         """sat/vB by confirmation target (blocks), from the estimates each chain sync refreshes."""
         return dict(self._raw.fee_estimates(targets))
 
-    async def send_onchain(self, address: str, amount_sat: int | None) -> str:
-        return await self._raw.send_onchain(address, amount_sat)
+    async def send_onchain(self, address: str, amount_sat: int | None, *, force: bool = False) -> str:
+        return await self._raw.send_onchain(address, amount_sat, force)
 
     # -- peers ------------------------------------------------------------------------------
     async def connect(self, node_id: str, address: str) -> None:
@@ -242,8 +242,10 @@ class LightningNode:
         return self._raw.node_addresses(node_id)
 
     # -- channels ---------------------------------------------------------------------------
-    async def open_channel(self, node_id: str, amount_sat: int, *, push_msat: int = 0, announce: bool = False) -> str:
-        return await self._raw.open_channel(node_id, amount_sat, push_msat, announce)
+    async def open_channel(
+        self, node_id: str, amount_sat: int, *, push_msat: int = 0, announce: bool = False, force: bool = False
+    ) -> str:
+        return await self._raw.open_channel(node_id, amount_sat, push_msat, announce, force)
 
     def channels(self) -> list[Channel]:
         return self._raw.list_channels()

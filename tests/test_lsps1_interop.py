@@ -9,6 +9,7 @@ error replies: their exact codes are checked in the engine's handler tests.)"""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 
 from lsp_node._ldk import Lsps1Options
 from lsp_node.config import load_settings
-from lsp_node.engine import PaymentSent
+from lsp_node.engine import PaymentFailed, PaymentSent
 from lsp_node.errors import ConfigError
 
 from .conftest import Chain, NodeFactory, wait_event
@@ -163,6 +164,19 @@ async def test_ldk_node_buys_a_channel_pays_by_invoice_and_then_receives_over_it
             got = await ldk.wait_event("payment_received", payment_hash=inv["payment_hash"], timeout=60)
             assert got["amount_msat"] == amount
             assert len(await ldk.channels()) == 1
+            if with_lsps2:
+                # LSPS2 still works behind our handler on the same LSP: a JIT invoice's payment
+                # opens a second channel and reaches ldk-node less the opening fee.
+                jit_amount = 50_000_000
+                jit_fee = jit_amount * 50_000 // 1_000_000
+                jit = await ldk.receive_via_jit_channel(jit_amount, "a JIT payment", max_lsp_fee_msat=jit_fee)
+                await payer.pay_invoice(jit["bolt11"])
+                got = await ldk.wait_event("payment_received", payment_hash=jit["payment_hash"], timeout=90)
+                assert got["amount_msat"] == jit_amount - jit_fee
+                [sale] = (await lsp.api("GET", "/api/lsps2"))["channels"]
+                assert sale["client_node_id"] == ldk.node_id
+                assert len(await ldk.channels()) == 2
+                assert len(await lsps1_orders(lsp)) == 1, "the JIT channel is no LSPS1 order's"
     finally:
         await lsp.stop()
 
@@ -248,9 +262,15 @@ async def test_an_open_the_wallet_cannot_fund_keeps_the_order_paid_and_is_retrie
             return bool(o["payment_state"] == "PAID" and o["open_attempts"] == n)
 
         await until(lambda: attempts(0), "the order booked paid")
-        # The operator empties the wallet meanwhile: when the client is back, the channel is
-        # opened but cannot be funded, and LDK drops it.
-        await lsp.api("POST", "/api/onchain/send", {"address": await payer.new_address(), "send_all": True})
+        # Emptying the wallet would take the coins owed to the order: refused, saying so...
+        drain = {"address": await payer.new_address(), "send_all": True}
+        with pytest.raises(AssertionError, match="owed to 1 paid LSPS1 order"):
+            await lsp.api("POST", "/api/onchain/send", drain)
+        with pytest.raises(AssertionError, match="owed to 1 paid LSPS1 order"):
+            await lsp.api("POST", "/api/channels", {"node_id": payer.node_id, "amount_sat": 4_800_000})
+        # ...unless forced. The operator does so: when the client is back, the channel is opened
+        # but cannot be funded, and LDK drops it.
+        await lsp.api("POST", "/api/onchain/send", {**drain, "force": True})
         chain.mine(1)
         await lsp.api("POST", "/api/sync")
         await ldk.start(chain.url, lsps1=lsps1)
@@ -281,6 +301,60 @@ async def test_an_open_the_wallet_cannot_fund_keeps_the_order_paid_and_is_retrie
 
 def engine_log(lsp: LspProcess) -> str:
     return "".join(p.read_text(errors="replace") for p in lsp.dir.rglob("ldk.log"))
+
+
+def lapse(lsp: LspProcess, order_id: str) -> None:
+    """Move an order's expiry to the past in the LSP's node.sqlite (the LSP runs on)."""
+    [db] = list(lsp.dir.rglob("node.sqlite"))
+    with sqlite3.connect(db, timeout=10) as conn:
+        assert conn.execute("UPDATE lsps1_orders SET expires_at = 1 WHERE order_id = ?", (order_id,)).rowcount == 1
+
+
+async def test_payments_the_lsp_may_not_take_are_failed_back_to_the_payer_and_nothing_opens(
+    chain: Chain, make_node: NodeFactory, tmp_path: Path
+) -> None:
+    lsp = LspProcess(tmp_path, "lsp", chain.url, UNUSED_PUSH, role=False, lsps1=TERMS)
+    await lsp.start()
+    ldk = LdkNodePeer(tmp_path, "ldk")
+    try:
+        await lsp_fund(chain, lsp, 5_000_000)
+        payer = await payer_with_channel(chain, make_node, lsp)
+        lsps1 = {"node_id": lsp.node_id, "address": lsp.listen_addr, "token": None}
+        await ldk.start(chain.url, lsps1=lsps1)
+        lapsed = await ldk.lsps1_request_channel(lsp_balance_sat=300_000, channel_expiry_blocks=1_000)
+        kept = await ldk.lsps1_request_channel(lsp_balance_sat=300_000, channel_expiry_blocks=1_000)
+        # The client stays connected: were the payment taken, its channel would open at once.
+
+        # An expired order. The payer's clock is the LSP's (one machine), so it would refuse a
+        # truly expired invoice itself: the order lapses in the LSP's books instead, as when the
+        # LSP's clock runs ahead of the payer's. LDK still accepts the HTLC (the invoice is
+        # valid by the block times it has seen); the LSP must not take it.
+        lapse(lsp, lapsed["order_id"])
+        payment_id = await payer.pay_invoice(lapsed["payment_options"]["bolt11"]["invoice"])
+        failed = await wait_event(payer, "payment_failed", payment_id=payment_id)
+        assert isinstance(failed, PaymentFailed)
+        assert f"failed back: order {lapsed['order_id']}" in engine_log(lsp)
+        by_id = {o["order_id"]: o for o in await lsps1_orders(lsp)}
+        assert by_id[lapsed["order_id"]]["payment_state"] == "EXPECT_PAYMENT"
+        assert chain.raw.mempool_txids() == []
+        assert await ldk.channels() == []
+
+        # LSPS1 turned off: an order's invoice is failed back too, not taken as an ordinary
+        # payment with a channel owed that nothing would open.
+        await lsp.stop()
+        lsp.lsps1 = None
+        await lsp.start()
+        await payer.connect(lsp.node_id, lsp.listen_addr)
+        await until(lambda: any(c.is_usable for c in payer.channels()), "the payer's channel usable again")
+        payment_id = await payer.pay_invoice(kept["payment_options"]["bolt11"]["invoice"])
+        failed = await wait_event(payer, "payment_failed", payment_id=payment_id)
+        assert isinstance(failed, PaymentFailed)
+        assert "failed back: LSPS1 is off" in engine_log(lsp)
+        assert chain.raw.mempool_txids() == []
+        assert [c for c in await lsp.api("GET", "/api/channels") if c["counterparty_node_id"] == ldk.node_id] == []
+    finally:
+        await ldk.stop()
+        await lsp.stop()
 
 
 async def test_orders_outside_the_terms_or_past_the_client_limit_are_refused(chain: Chain, tmp_path: Path) -> None:

@@ -36,11 +36,16 @@ class ConnectBody(Body):
     address: PeerAddress
 
 
+# Spends that would take coins owed to paid LSPS1 orders are refused (400, InsufficientFundsError) unless forced.
+FORCE_DOC: Final = "spend even coins owed to paid LSPS1 orders not opened yet"
+
+
 class OpenChannelBody(Body):
     node_id: NodeId
     amount_sat: int = Field(ge=MIN_CHANNEL_SAT, le=MAX_CHANNEL_SAT)
     push_msat: int = Field(default=0, ge=0, le=MAX_CHANNEL_SAT * 1000)
     announce: bool = False
+    force: bool = Field(default=False, description=FORCE_DOC)
 
 
 class CloseChannelBody(Body):
@@ -52,6 +57,7 @@ class SendOnchainBody(Body):
     address: BitcoinAddress
     amount_sat: int | None = Field(default=None, ge=546, le=MAX_SAT, description="omit with send_all")
     send_all: bool = Field(default=False, description="send the whole spendable balance (no amount_sat)")
+    force: bool = Field(default=False, description=FORCE_DOC)
 
     @model_validator(mode="after")
     def _one_amount(self) -> SendOnchainBody:
@@ -108,7 +114,7 @@ async def new_address(ops: Ops, i: Inputs) -> Any:
 
 async def send_onchain(ops: Ops, i: Inputs) -> Any:
     b = i.get(SendOnchainBody)
-    return {"txid": await ops.send_onchain(b.address, b.amount_sat)}
+    return {"txid": await ops.send_onchain(b.address, b.amount_sat, force=b.force)}
 
 
 async def fees(ops: Ops, i: Inputs) -> Any:
@@ -137,7 +143,7 @@ async def peers(ops: Ops, i: Inputs) -> Any:
 
 async def open_channel(ops: Ops, i: Inputs) -> Any:
     b = i.get(OpenChannelBody)
-    return {"user_channel_id": await ops.open_channel(b.node_id, b.amount_sat, b.push_msat, b.announce)}
+    return {"user_channel_id": await ops.open_channel(b.node_id, b.amount_sat, b.push_msat, b.announce, force=b.force)}
 
 
 async def channels(ops: Ops, i: Inputs) -> Any:

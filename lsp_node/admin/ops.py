@@ -134,9 +134,10 @@ class Ops:
     async def new_address(self) -> str:
         return await self.node.new_address()
 
-    async def send_onchain(self, address: str, amount_sat: int | None) -> str:
-        """The txid; `amount_sat` None sends the whole spendable balance."""
-        return await self.node.send_onchain(address, amount_sat)
+    async def send_onchain(self, address: str, amount_sat: int | None, *, force: bool = False) -> str:
+        """The txid; `amount_sat` None sends the whole spendable balance. Coins owed to paid
+        LSPS1 orders are not spent unless `force`."""
+        return await self.node.send_onchain(address, amount_sat, force=force)
 
     def fee_estimates(self) -> dict[str, int]:
         """sat/vB by target blocks, rounded up (an estimate rounded down may not confirm in time)."""
@@ -159,10 +160,14 @@ class Ops:
     def peers(self) -> list[dict[str, Any]]:
         return [fields(p) for p in self.node.peers()]
 
-    async def open_channel(self, node_id: str, amount_sat: int, push_msat: int = 0, announce: bool = False) -> str:
+    async def open_channel(
+        self, node_id: str, amount_sat: int, push_msat: int = 0, announce: bool = False, *, force: bool = False
+    ) -> str:
         if push_msat > amount_sat * 1000:
             raise InvalidArgumentError("field 'push_msat' must not exceed amount_sat * 1000")
-        return await self.node.open_channel(node_id.lower(), amount_sat, push_msat=push_msat, announce=announce)
+        return await self.node.open_channel(
+            node_id.lower(), amount_sat, push_msat=push_msat, announce=announce, force=force
+        )
 
     def channels(self) -> list[dict[str, Any]]:
         return [fields(c) for c in self.node.channels()]

@@ -137,6 +137,8 @@ PAYMENT_KEYS: Final = ("payment_id", "status", "direction", "amount_msat", "fee_
 
 # -- the commands ------------------------------------------------------------------------------------
 
+FORCE_HELP: Final = "spend even coins owed to paid LSPS1 orders not opened yet"
+
 COMMANDS: Final[list[Command]] = [
     Command(("info",), "node id, network, chain height, balances", "GET", fixed("/api/info"), show_info),
     Command(("balances",), "on-chain and Lightning balances", "GET", fixed("/api/balances"), kv()),
@@ -148,12 +150,14 @@ COMMANDS: Final[list[Command]] = [
         fixed("/api/onchain/send"),
         one("txid"),
         body=lambda a: (
-            {"address": a.address, "send_all": True} if a.all else {"address": a.address, "amount_sat": a.amount_sat}
+            ({"address": a.address, "send_all": True} if a.all else {"address": a.address, "amount_sat": a.amount_sat})
+            | ({"force": True} if a.force else {})
         ),
         args=[
             (("address",), {}),
             (("amount_sat",), {"type": int, "nargs": "?"}),
             (("--all",), {"action": "store_true", "help": "send the whole spendable balance"}),
+            (("--force",), {"action": "store_true", "help": FORCE_HELP}),
         ],
     ),
     Command(
@@ -195,12 +199,16 @@ COMMANDS: Final[list[Command]] = [
         "POST",
         fixed("/api/channels"),
         lambda d: f"opening; user_channel_id {d['user_channel_id']}",
-        body=lambda a: {"node_id": a.node_id, "amount_sat": a.sat, "push_msat": a.push_msat, "announce": a.announce},
+        body=lambda a: (
+            {"node_id": a.node_id, "amount_sat": a.sat, "push_msat": a.push_msat, "announce": a.announce}
+            | ({"force": True} if a.force else {})
+        ),
         args=[
             (("node_id",), {}),
             (("sat",), {"type": int}),
             (("--push-msat",), {"type": int, "default": 0}),
             (("--announce",), {"action": "store_true", "help": "a public channel"}),
+            (("--force",), {"action": "store_true", "help": FORCE_HELP}),
         ],
     ),
     Command(

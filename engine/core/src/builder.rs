@@ -155,21 +155,15 @@ impl Node {
                     channel_manager: Arc::clone(&channel_manager),
                     wallet: Arc::clone(&wallet),
                     chain: Arc::clone(&chain),
+                    network: config.network,
                 }),
                 Arc::clone(&keys),
                 Arc::clone(&logger),
             )?)),
             None => None,
         };
-        let lsps_handler = Arc::new(crate::lsps::LspsHandler::new(
-            Arc::clone(&liquidity),
-            lsps1.clone(),
-            [(2, config.options.lsps2.is_some()), (5, config.options.lsps5_max_webhooks.is_some())]
-                .into_iter()
-                .filter_map(|(n, on)| on.then_some(n))
-                .collect(),
-            Arc::clone(&logger),
-        ));
+        let lsps_handler =
+            Arc::new(crate::lsps::LspsHandler::new(Arc::clone(&liquidity), lsps1.clone(), Arc::clone(&logger)));
         let handler = MessageHandler {
             chan_handler: Arc::clone(&channel_manager),
             route_handler: Arc::clone(&gossip_sync),

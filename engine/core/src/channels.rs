@@ -16,8 +16,11 @@ use crate::parse::{parse_channel_id, parse_pubkey};
 
 impl Node {
     /// Open a channel to a connected peer; returns the user channel id that the
-    /// channel_pending / channel_ready events carry.
-    pub fn open_channel(&self, node_id: &str, amount_sat: u64, push_msat: u64, announce: bool) -> Result<String> {
+    /// channel_pending / channel_ready events carry. Refused when it would take coins owed to
+    /// paid LSPS1 orders not yet opened, unless `force`.
+    pub fn open_channel(
+        &self, node_id: &str, amount_sat: u64, push_msat: u64, announce: bool, force: bool,
+    ) -> Result<String> {
         self.check_running()?;
         let pk = parse_pubkey(node_id)?;
         if self.core.peer_manager.peer_by_node_id(&pk).is_none() {
@@ -34,6 +37,7 @@ impl Node {
                 "a {amount_sat} sat channel needs more than the {spendable} sat the wallet can spend"
             )));
         }
+        self.core.lsps1_guard_spend(Some(amount_sat), force)?;
         let mut cfg = user_config(&self.core.config.options);
         cfg.channel_handshake_config.announce_for_forwarding = announce;
         let mut id = [0u8; 16];

@@ -254,8 +254,11 @@ impl crate::node::Node {
         targets.iter().map(|&t| (t, self.core.chain.sat_per_vb(t))).collect()
     }
 
-    pub async fn send_onchain(&self, address: &str, amount_sat: Option<u64>) -> Result<String> {
+    /// Send `amount_sat` (None: everything) to `address`. Refused when it would take coins
+    /// owed to paid LSPS1 orders not yet opened, unless `force`.
+    pub async fn send_onchain(&self, address: &str, amount_sat: Option<u64>, force: bool) -> Result<String> {
         self.check_running()?;
+        self.core.lsps1_guard_spend(amount_sat, force)?;
         // Six blocks: an operator's withdrawal is not urgent, but should not linger for days.
         let feerate = self.core.chain.feerate_sat_per_kw(6);
         let txid = self.core.wallet.send(address, amount_sat, feerate).await?;

@@ -56,7 +56,7 @@ async fn open_channel_and_pay() {
     assert_eq!(alice.wallet_balance().confirmed_sat, 2_000_000);
 
     alice.connect(&bob.node_id(), &bob.listen_addr().to_string()).await.expect("connect");
-    alice.open_channel(&bob.node_id(), 1_000_000, 0, false).expect("open");
+    alice.open_channel(&bob.node_id(), 1_000_000, 0, false, false).expect("open");
     event_of(&alice, "channel_pending").await;
     wait_for(|| !chain.mempool_txids().is_empty(), "funding broadcast").await;
     chain.mine_blocks(6, None).expect("mine");

@@ -111,11 +111,11 @@ impl PyNode {
         py.detach(|| self.inner.fee_estimates(&targets))
     }
 
-    #[pyo3(signature = (address, amount_sat=None))]
+    #[pyo3(signature = (address, amount_sat=None, force=false))]
     fn send_onchain<'py>(
-        &self, py: Python<'py>, address: String, amount_sat: Option<u64>,
+        &self, py: Python<'py>, address: String, amount_sat: Option<u64>, force: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        spawn!(py, self, |n| n.send_onchain(&address, amount_sat).await.map_err(to_py))
+        spawn!(py, self, |n| n.send_onchain(&address, amount_sat, force).await.map_err(to_py))
     }
 
     fn connect<'py>(&self, py: Python<'py>, node_id: String, address: String) -> PyResult<Bound<'py, PyAny>> {
@@ -135,11 +135,11 @@ impl PyNode {
         py.detach(|| self.inner.node_addresses(&node_id)).map_err(to_py)
     }
 
-    #[pyo3(signature = (node_id, amount_sat, push_msat=0, announce=false))]
+    #[pyo3(signature = (node_id, amount_sat, push_msat=0, announce=false, force=false))]
     fn open_channel<'py>(
-        &self, py: Python<'py>, node_id: String, amount_sat: u64, push_msat: u64, announce: bool,
+        &self, py: Python<'py>, node_id: String, amount_sat: u64, push_msat: u64, announce: bool, force: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        spawn!(py, self, |n| n.open_channel(&node_id, amount_sat, push_msat, announce).map_err(to_py))
+        spawn!(py, self, |n| n.open_channel(&node_id, amount_sat, push_msat, announce, force).map_err(to_py))
     }
 
     fn list_channels(&self, py: Python<'_>) -> Vec<Channel> {

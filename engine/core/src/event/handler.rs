@@ -56,18 +56,24 @@ impl Core {
                 let target = self.lsps1_funding_target(user_channel_id).unwrap_or(12);
                 let feerate = self.chain.feerate_sat_per_kw(target);
                 let built = self.wallet.build_payment(
-                    output_script,
+                    output_script.clone(),
                     Some(bitcoin::Amount::from_sat(channel_value_satoshis)),
                     feerate,
                 );
                 match built {
                     Ok(tx) => {
+                        // An order's funding is on the order before LDK may broadcast it.
+                        if let Err(e) = self.lsps1_funding_made(user_channel_id, &tx, &output_script) {
+                            self.wallet.cancel(&tx);
+                            return Err(e);
+                        }
                         if let Err(e) = self.channel_manager.funding_transaction_generated(
                             temporary_channel_id,
                             counterparty_node_id,
                             tx.clone(),
                         ) {
                             self.wallet.cancel(&tx);
+                            self.lsps1_funding_discarded(&tx.compute_txid());
                             self.logger
                                 .engine(Level::Error, format!("funding of {temporary_channel_id} refused: {e:?}"));
                         }
@@ -357,14 +363,16 @@ impl Core {
                 reason,
                 counterparty_node_id,
                 channel_capacity_sats,
-                channel_funding_txo,
                 ..
             } => {
-                let funded_sat = channel_funding_txo.map(|_| channel_capacity_sats.unwrap_or(0));
+                // Funded: LDK holds a monitor for it, made when the client's `funding_signed` came,
+                // right before the funding is broadcast. `channel_funding_txo` is no proof: it is
+                // set once we hand LDK the transaction, before the client has signed anything.
+                let funded = self.chain_monitor.get_monitor(channel_id).is_ok();
+                let funded_sat = funded.then(|| channel_capacity_sats.unwrap_or(0));
                 self.lsps2_channel_closed(user_channel_id, counterparty_node_id, funded_sat).await?;
-                if funded_sat.is_none() {
-                    self.lsps1_channel_closed(user_channel_id, &closure_reason(&reason))?;
-                }
+                // Counted whenever the order is still unfunded (no `ChannelPending` was handled).
+                self.lsps1_channel_closed(user_channel_id, &closure_reason(&reason))?;
                 self.emit(
                     NodeEvent::ChannelClosed {
                         channel_id: hexs(&channel_id.0),
@@ -376,10 +384,19 @@ impl Core {
                 )
             }
             Event::DiscardFunding { funding_info, .. } => {
-                if let FundingInfo::Tx { transaction } = funding_info {
-                    self.wallet.cancel(&transaction);
+                let txid = match funding_info {
+                    FundingInfo::Tx { transaction } => {
+                        self.wallet.cancel(&transaction);
+                        transaction.compute_txid()
+                    }
+                    FundingInfo::OutPoint { outpoint } => outpoint.txid,
+                };
+                // Never broadcast: an LSPS1 order it was built for may be opened again.
+                if self.lsps1_funding_discarded(&txid) {
+                    Ok(())
+                } else {
+                    Err(ReplayEvent())
                 }
-                Ok(())
             }
             Event::ConnectionNeeded { node_id, addresses } => {
                 // Dialled on the dialler task with a deadline: the addresses may come from

@@ -25,6 +25,10 @@ const KEEP_FAILED_UNPAID_SECS: u64 = 24 * 3600;
 /// How long a deleted order's payment hash is refused: far past any invoice's expiry, even with
 /// a chain source that lags (LDK judges an invoice's expiry by the block times it has seen).
 const KEEP_TOMBSTONE_SECS: u64 = 30 * 24 * 3600;
+/// The most tombstones kept, the oldest going first: orders from many node ids could otherwise
+/// grow the table without bound within the 30 days. An invoice whose tombstone went is still
+/// refused by LDK once expired; only a chain source lagging by weeks would let it through.
+pub const MAX_TOMBSTONES: u64 = 100_000;
 /// Failed opens of a paid order before it is given up. The delay before the next attempt
 /// doubles from a minute up to an hour, so twelve attempts span about seven hours: a wallet
 /// short of coins, a client that keeps dropping, get that long to come right.
@@ -67,11 +71,15 @@ pub struct Lsps1OrderRecord {
     pub open_attempts: u32,
     pub last_error: Option<String>,
     pub next_attempt_at: u64,
+    /// When its payment was judged claimable and its claim began (its coins are owed from then).
+    pub claim_approved_at: Option<u64>,
+    /// "txid:vout" of a funding transaction built for its channel and not discarded by LDK.
+    pub funding_made: Option<String>,
 }
 
 const COLUMNS: &str = "order_id, client_node_id, params, lsp_balance_sat, client_balance_sat, user_channel_id,
     state, payment_state, invoice, payment_hash, fee_sat, total_sat, channel_id, funding_outpoint, funded_at,
-    created_at, expires_at, updated_at, refund_onchain_address, open_attempts, last_error, next_attempt_at";
+    created_at, expires_at, updated_at, refund_onchain_address, open_attempts, last_error, next_attempt_at, claim_approved_at, funding_made";
 
 fn record(r: &Row<'_>) -> rusqlite::Result<Lsps1OrderRecord> {
     let user_channel_id: String = r.get(5)?;
@@ -99,6 +107,8 @@ fn record(r: &Row<'_>) -> rusqlite::Result<Lsps1OrderRecord> {
         open_attempts: r.get::<_, i64>(19)?.clamp(0, i64::from(u32::MAX)) as u32,
         last_error: r.get(20)?,
         next_attempt_at: r.get::<_, i64>(21)?.max(0) as u64,
+        claim_approved_at: r.get::<_, Option<i64>>(22)?.map(|v| v.max(0) as u64),
+        funding_made: r.get(23)?,
     })
 }
 
@@ -165,7 +175,7 @@ impl SqliteStore {
         tx.execute(
             &format!(
                 "INSERT INTO lsps1_orders ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
-                NULL, NULL, NULL, ?13, ?14, ?13, ?15, 0, NULL, 0)"
+                NULL, NULL, NULL, ?13, ?14, ?13, ?15, 0, NULL, 0, NULL, NULL)"
             ),
             params![
                 r.order_id,
@@ -230,17 +240,54 @@ impl SqliteStore {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
-    /// Satoshis the wallet owes to paid orders still without a funded channel (the whole
-    /// channel each), but `except` (the order being judged).
-    pub fn lsps1_committed_sat(&self, except: &str) -> Result<u64> {
+    /// What the wallet owes to orders still without a funded channel, but `except` (the order
+    /// being judged): the satoshis (the whole channel each) and how many orders, each of which
+    /// needs its own funding transaction. Owed from the moment the payment was judged claimable
+    /// (`claim_approved_at`), not only once `PaymentClaimed` marked it paid: two payments
+    /// judged in one batch of events must not both be promised the same coins.
+    pub fn lsps1_committed(&self, except: &str) -> Result<(u64, u64)> {
         let conn = self.lock();
-        let sum: i64 = conn.query_row(
-            "SELECT COALESCE(SUM(lsp_balance_sat + client_balance_sat), 0) FROM lsps1_orders
-             WHERE state = ?1 AND payment_state = ?2 AND channel_id IS NULL AND order_id != ?3",
+        let (sum, n): (i64, i64) = conn.query_row(
+            "SELECT COALESCE(SUM(lsp_balance_sat + client_balance_sat), 0), COUNT(*) FROM lsps1_orders
+             WHERE state = ?1 AND (payment_state = ?2 OR claim_approved_at IS NOT NULL) AND channel_id IS NULL
+                AND order_id != ?3",
             params![LSPS1_CREATED, LSPS1_PAID, except],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        Ok(sum.max(0) as u64)
+        Ok((sum.max(0) as u64, n.max(0) as u64))
+    }
+
+    /// The order's payment was judged claimable at `now`: recorded before the claim, so its
+    /// coins count as owed (`lsps1_committed`) while `PaymentClaimed` is on its way. False: the
+    /// order is no longer waiting for payment (nothing written).
+    pub fn lsps1_approve_claim(&self, order_id: &str, now: u64) -> Result<bool> {
+        let n = self.lock().execute(
+            "UPDATE lsps1_orders SET claim_approved_at = COALESCE(claim_approved_at, ?4), updated_at = ?4
+             WHERE order_id = ?1 AND state = ?2 AND payment_state = ?3",
+            params![order_id, LSPS1_CREATED, LSPS1_EXPECT_PAYMENT, now as i64],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// A funding transaction paying `outpoint` ("txid:vout") was built for the order's channel:
+    /// recorded before LDK is given it, so that after a crash the order is known to have one.
+    pub fn lsps1_funding_made(&self, order_id: &str, outpoint: &str) -> Result<()> {
+        self.lock().execute(
+            "UPDATE lsps1_orders SET funding_made = ?2, updated_at = ?3 WHERE order_id = ?1",
+            params![order_id, outpoint, now_secs() as i64],
+        )?;
+        Ok(())
+    }
+
+    /// LDK discarded the funding transaction `txid` (never broadcast), or it was never handed
+    /// to a channel: the order that recorded it may be opened again. Returns the orders cleared.
+    pub fn lsps1_funding_discarded(&self, txid: &str) -> Result<usize> {
+        let n = self.lock().execute(
+            "UPDATE lsps1_orders SET funding_made = NULL, updated_at = ?2
+             WHERE funding_made IS NOT NULL AND substr(funding_made, 1, length(?1) + 1) = ?1 || ':'",
+            params![txid, now_secs() as i64],
+        )?;
+        Ok(n)
     }
 
     /// An open of the paid order failed at `now` for `why`: counted, retried after a delay, or
@@ -313,6 +360,11 @@ impl SqliteStore {
     /// their pending payment row, leaving a tombstone of the payment hash, so the table stays
     /// bounded however many orders come and their invoices are never taken. Paid orders are kept.
     pub fn lsps1_sweep(&self, now: u64) -> Result<(usize, usize)> {
+        self.lsps1_sweep_capped(now, MAX_TOMBSTONES)
+    }
+
+    /// `lsps1_sweep`, keeping at most `max_tombstones` (the newest).
+    pub(crate) fn lsps1_sweep_capped(&self, now: u64, max_tombstones: u64) -> Result<(usize, usize)> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let failed = tx.execute(
@@ -341,153 +393,16 @@ impl SqliteStore {
             "DELETE FROM lsps1_tombstones WHERE deleted_at <= ?1",
             params![now.saturating_sub(KEEP_TOMBSTONE_SECS) as i64],
         )?;
+        tx.execute(
+            "DELETE FROM lsps1_tombstones WHERE payment_hash IN (SELECT payment_hash FROM lsps1_tombstones
+                ORDER BY deleted_at DESC, payment_hash DESC LIMIT -1 OFFSET ?1)",
+            params![i64::try_from(max_tombstones).unwrap_or(i64::MAX)],
+        )?;
         tx.commit()?;
         Ok((failed, deleted))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::io::{STATUS_PENDING, STATUS_SUCCEEDED};
-
-    fn order(id: &str, client: &str, created_at: u64) -> (Lsps1OrderRecord, PaymentRecord) {
-        let hash = format!("{id}-hash");
-        let r = Lsps1OrderRecord {
-            order_id: id.into(),
-            client_node_id: client.into(),
-            params: "{}".into(),
-            lsp_balance_sat: 100_000,
-            client_balance_sat: 0,
-            user_channel_id: id.bytes().fold(u128::from(created_at), |a, b| a * 257 + u128::from(b)),
-            state: LSPS1_CREATED.into(),
-            payment_state: LSPS1_EXPECT_PAYMENT.into(),
-            invoice: "lnbcrt1".into(),
-            payment_hash: hash.clone(),
-            fee_sat: 3_000,
-            total_sat: 3_000,
-            channel_id: None,
-            funding_outpoint: None,
-            funded_at: None,
-            created_at,
-            expires_at: created_at + 600,
-            updated_at: created_at,
-            refund_onchain_address: None,
-            open_attempts: 0,
-            last_error: None,
-            next_attempt_at: 0,
-        };
-        let p = PaymentRecord {
-            payment_id: hash.clone(),
-            payment_hash: hash,
-            direction: "inbound".into(),
-            status: STATUS_PENDING.into(),
-            amount_msat: Some(3_000_000),
-            fee_msat: None,
-            preimage: None,
-            bolt11: Some("lnbcrt1".into()),
-            failure: None,
-            created_at,
-            updated_at: created_at,
-        };
-        (r, p)
-    }
-
-    fn store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("node.sqlite")).unwrap();
-        (dir, store)
-    }
-
-    #[test]
-    fn orders_waiting_for_payment_are_bounded_per_client_and_in_total() {
-        let (_d, s) = store();
-        let now = now_secs();
-        for (i, client) in ["02a", "02a", "02b"].iter().enumerate() {
-            let (r, p) = order(&format!("o{i}"), client, now + i as u64);
-            assert_eq!(s.lsps1_insert_order(&r, &p, 2, 3).unwrap(), None);
-        }
-        let (r, p) = order("o3", "02a", now + 3);
-        assert!(s.lsps1_insert_order(&r, &p, 2, 10).unwrap().unwrap().contains("this client"));
-        let (r, p) = order("o4", "02c", now + 4);
-        assert!(s.lsps1_insert_order(&r, &p, 2, 3).unwrap().unwrap().contains("at most 3"));
-        assert!(s.lsps1_order("o4").unwrap().is_none());
-        assert!(s.payment("o4-hash").unwrap().is_none(), "a refused order writes no payment row");
-        // A paid order no longer waits: its client may order again.
-        let paid = PaymentRecord { status: STATUS_SUCCEEDED.into(), ..order("o0", "02a", now).1 };
-        s.push_event("payment_received", "{}", Some(&paid)).unwrap();
-        let o0 = s.lsps1_order("o0").unwrap().unwrap();
-        assert_eq!((o0.state.as_str(), o0.payment_state.as_str()), (LSPS1_CREATED, LSPS1_PAID));
-        let (r, p) = order("o5", "02a", now + 5);
-        assert_eq!(s.lsps1_insert_order(&r, &p, 2, 10).unwrap(), None);
-        let newest: Vec<_> = s.lsps1_orders(10, 0).unwrap().into_iter().map(|o| o.order_id).collect();
-        assert_eq!(newest, ["o5", "o2", "o1", "o0"]);
-        assert_eq!(s.lsps1_awaiting_channel(now).unwrap().len(), 1);
-        s.lsps1_completed("o0", "cc", "tx:0", now).unwrap();
-        assert!(s.lsps1_awaiting_channel(now).unwrap().is_empty());
-        assert_eq!(s.lsps1_order_by_user_channel_id(r.user_channel_id).unwrap().unwrap().order_id, "o5");
-    }
-
-    #[test]
-    fn expired_unpaid_orders_fail_then_go_and_a_late_payment_revives_its_order() {
-        let (_d, s) = store();
-        let t = 1_000_000;
-        let (a, pa) = order("a", "02a", t);
-        let (b, pb) = order("b", "02a", t);
-        s.lsps1_insert_order(&a, &pa, 5, 5).unwrap();
-        s.lsps1_insert_order(&b, &pb, 5, 5).unwrap();
-        assert_eq!(s.lsps1_sweep(t + 600).unwrap(), (2, 0));
-        // The payment of `b` was being claimed when the sweep ran: the order is owed its channel.
-        s.push_event("payment_received", "{}", Some(&PaymentRecord { status: STATUS_SUCCEEDED.into(), ..pb })).unwrap();
-        let b = s.lsps1_order("b").unwrap().unwrap();
-        assert_eq!((b.state.as_str(), b.payment_state.as_str()), (LSPS1_CREATED, LSPS1_PAID));
-        assert_eq!(s.lsps1_sweep(t + 600 + KEEP_FAILED_UNPAID_SECS).unwrap(), (0, 1));
-        assert!(s.lsps1_order("a").unwrap().is_none());
-        assert!(s.lsps1_order("b").unwrap().is_some(), "a paid order is never deleted");
-        s.lsps1_failed("b", "test").unwrap();
-        assert_eq!(s.lsps1_order("b").unwrap().unwrap().state, LSPS1_FAILED);
-    }
-
-    #[test]
-    fn a_failed_open_keeps_the_order_paid_and_is_retried_later_until_given_up() {
-        let (_d, s) = store();
-        let t = now_secs();
-        let (a, pa) = order("a", "02a", t);
-        let (b, pb) = order("b", "02b", t);
-        s.lsps1_insert_order(&a, &pa, 5, 5).unwrap();
-        s.lsps1_insert_order(&b, &pb, 5, 5).unwrap();
-        assert_eq!(s.lsps1_committed_sat("").unwrap(), 0, "unpaid orders owe nothing");
-        for p in [pa, pb] {
-            s.push_event("payment_received", "{}", Some(&PaymentRecord { status: STATUS_SUCCEEDED.into(), ..p }))
-                .unwrap();
-        }
-        assert_eq!(s.lsps1_committed_sat("").unwrap(), 200_000);
-        assert_eq!(s.lsps1_committed_sat("a").unwrap(), 100_000);
-        // A transient failure: still owed, not due again for a minute.
-        assert!(!s.lsps1_open_failed("a", "peer not connected", t).unwrap());
-        let a1 = s.lsps1_order("a").unwrap().unwrap();
-        assert_eq!((a1.state.as_str(), a1.payment_state.as_str(), a1.open_attempts), (LSPS1_CREATED, LSPS1_PAID, 1));
-        assert_eq!(a1.last_error.as_deref(), Some("peer not connected"));
-        let due = |now: u64| -> Vec<String> {
-            s.lsps1_awaiting_channel(now).unwrap().into_iter().map(|o| o.order_id).collect()
-        };
-        assert_eq!(due(t), ["b"]);
-        assert_eq!(due(t + 60), ["a", "b"]);
-        assert_eq!(s.lsps1_committed_sat("").unwrap(), 200_000, "a retried order still owes its channel");
-        // The delay doubles up to an hour; the twelfth failure gives the order up, still paid.
-        assert_eq!((retry_delay_secs(2), retry_delay_secs(6), retry_delay_secs(30)), (120, 1920, 3600));
-        for n in 2..MAX_OPEN_ATTEMPTS {
-            assert!(!s.lsps1_open_failed("a", "wallet short", t + u64::from(n)).unwrap());
-        }
-        assert!(s.lsps1_open_failed("a", "wallet short", t + 100).unwrap());
-        let gone = s.lsps1_order("a").unwrap().unwrap();
-        assert_eq!((gone.state.as_str(), gone.payment_state.as_str()), (LSPS1_FAILED, LSPS1_PAID));
-        assert_eq!(gone.open_attempts, MAX_OPEN_ATTEMPTS);
-        assert!(gone.last_error.unwrap().starts_with("given up after 12 failed opens"));
-        assert_eq!(due(t + 100_000), ["b"]);
-        assert_eq!(s.lsps1_committed_sat("").unwrap(), 100_000);
-        // A given-up (or completed) order counts no more failures.
-        assert!(!s.lsps1_open_failed("a", "late close", t + 200).unwrap());
-        assert_eq!(s.lsps1_order("a").unwrap().unwrap().open_attempts, MAX_OPEN_ATTEMPTS);
-    }
-}
+#[path = "lsps1_tests.rs"]
+mod tests;

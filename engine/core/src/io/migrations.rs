@@ -95,6 +95,14 @@ const STEPS: &[&str] = &[
      CREATE INDEX IF NOT EXISTS lsps1_orders_client ON lsps1_orders(client_node_id, state, payment_state, expires_at);
      CREATE INDEX IF NOT EXISTS lsps1_orders_state ON lsps1_orders(state, payment_state, expires_at);
      CREATE INDEX IF NOT EXISTS lsps1_orders_created ON lsps1_orders(created_at, order_id);",
+    // 12: LSPS1 money guards. `claim_approved_at`: the order's payment was judged claimable and
+    // is being claimed (its coins are owed from then, before `PaymentClaimed` marks it paid);
+    // `funding_made`: the funding outpoint built for the order's channel, recorded before LDK
+    // gets the transaction and cleared when LDK discards it, so a channel lost in a crash
+    // after its funding was broadcast is never opened a second time.
+    "ALTER TABLE lsps1_orders ADD COLUMN claim_approved_at INTEGER;
+     ALTER TABLE lsps1_orders ADD COLUMN funding_made TEXT;
+     CREATE INDEX IF NOT EXISTS lsps1_tombstones_deleted ON lsps1_tombstones(deleted_at);",
 ];
 
 /// The version this build writes.

@@ -1,11 +1,11 @@
 //! The peer manager's custom-message handler: LSPS messages (BOLT8 type 37913) go to
 //! lightning-liquidity's `LiquidityManager`, except `lsps1.*` requests, which our own LSPS1
 //! service answers (lightning-liquidity's is compiled out), and, while LSPS1 runs,
-//! `lsps0.list_protocols`, whose answer must name 1 too (and 2 and 5, lightning-liquidity's,
-//! when they run). While LSPS5 runs, `lsps5.*` requests pass the `lsps5_guard` first (a rate
-//! limit per peer, the params checked), which answers those it refuses. Everything else
+//! `lsps0.list_protocols`, whose answer must name 1 too, beside what the manager serves (2
+//! and 5 when they run). While LSPS5 runs, `lsps5.*` requests pass the `lsps5_guard` first (a
+//! rate limit per peer, the params checked), which answers those it refuses. Everything else
 //! (reading, features, peer connections, lightning-liquidity's own replies) is the manager's.
-//! Our replies are bounded (`replies`).
+//! Our replies are bounded (`replies`); a request with no room left for its reply is not served.
 
 #[cfg(test)]
 use super::replies::{MAX_QUEUED_PER_PEER, MAX_REPLY_BYTES};
@@ -36,9 +36,25 @@ pub(crate) const MAX_ID_BYTES: usize = 128;
 /// JSON-RPC "method not found".
 const METHOD_NOT_FOUND: i32 = -32601;
 
+/// What the wrapper needs of lightning-liquidity's manager: its message handling, and the
+/// LSPS protocols it serves itself (named in our `list_protocols` answer beside LSPS1).
+pub trait LspsManager: CustomMessageReader<CustomMessage = RawLSPSMessage> + CustomMessageHandler {
+    fn protocols(&self) -> Vec<u16>;
+}
+
+impl LspsManager for Liquidity {
+    fn protocols(&self) -> Vec<u16> {
+        // A service lightning-liquidity runs is one line here.
+        [(2, self.lsps2_service_handler().is_some()), (5, self.lsps5_service_handler().is_some())]
+            .into_iter()
+            .filter_map(|(p, on)| on.then_some(p))
+            .collect()
+    }
+}
+
 /// The `CustomMessageHandler` given to the peer manager.
-pub struct LspsHandler {
-    liquidity: Arc<Liquidity>,
+pub struct LspsHandler<M: LspsManager = Liquidity> {
+    liquidity: Arc<M>,
     own: Option<OwnRequests>,
     lsps5: Option<Lsps5Guard>,
 }
@@ -47,8 +63,6 @@ pub struct LspsHandler {
 /// manager.
 pub(crate) struct OwnRequests {
     lsps1: Arc<Lsps1Service>,
-    /// The protocols lightning-liquidity serves (2, 5), named by `list_protocols` beside 1.
-    liquidity_protocols: Vec<u16>,
     replies: Replies,
 }
 
@@ -77,23 +91,22 @@ fn ours(payload: &str) -> Option<Request> {
     Some(Request { id, method, params })
 }
 
-impl LspsHandler {
-    pub(crate) fn new(
-        liquidity: Arc<Liquidity>, lsps1: Option<Arc<Lsps1Service>>, liquidity_protocols: Vec<u16>,
-        logger: Arc<EngineLogger>,
-    ) -> Self {
-        let lsps5 = liquidity_protocols.contains(&5).then(|| Lsps5Guard::new(Arc::clone(&logger)));
-        Self { liquidity, own: lsps1.map(|lsps1| OwnRequests::new(lsps1, liquidity_protocols, logger)), lsps5 }
+impl<M: LspsManager> LspsHandler<M> {
+    pub(crate) fn new(liquidity: Arc<M>, lsps1: Option<Arc<Lsps1Service>>, logger: Arc<EngineLogger>) -> Self {
+        let lsps5 = liquidity.protocols().contains(&5).then(|| Lsps5Guard::new(Arc::clone(&logger)));
+        Self { liquidity, own: lsps1.map(|lsps1| OwnRequests::new(lsps1, logger)), lsps5 }
     }
 }
 
 impl OwnRequests {
-    pub(crate) fn new(lsps1: Arc<Lsps1Service>, liquidity_protocols: Vec<u16>, logger: Arc<EngineLogger>) -> Self {
-        Self { lsps1, liquidity_protocols, replies: Replies::new("lsps1", logger) }
+    pub(crate) fn new(lsps1: Arc<Lsps1Service>, logger: Arc<EngineLogger>) -> Self {
+        Self { lsps1, replies: Replies::new("lsps1", logger) }
     }
 
-    /// Answer `payload` of `from` if it is a request of ours; false: it is the manager's.
-    pub(crate) fn handle(&self, from: PublicKey, payload: &str) -> bool {
+    /// Answer `payload` of `from` if it is a request of ours (`list_protocols` naming LSPS1 and
+    /// `others`); false: it is the manager's. A request whose reply would find no room waiting
+    /// is not served at all: no order is written, no invoice made, for an answer never sent.
+    pub(crate) fn handle(&self, from: PublicKey, payload: &str, others: &[u16]) -> bool {
         let Some(req) = ours(payload) else { return false };
         if req.id.0.len() > MAX_ID_BYTES {
             self.replies.logger().engine(
@@ -102,7 +115,11 @@ impl OwnRequests {
             );
             return true;
         }
-        self.answer(from, req);
+        if let Some(why) = self.replies.no_room(from) {
+            self.replies.logger().engine(Level::Warn, format!("lsps1: a request of {from} unanswered: {why}"));
+            return true;
+        }
+        self.answer(from, req, others);
         true
     }
 
@@ -123,10 +140,11 @@ impl OwnRequests {
     }
 
     /// Answer `req` of `from` with the LSPS1 service.
-    fn answer(&self, from: PublicKey, req: Request) {
+    fn answer(&self, from: PublicKey, req: Request, others: &[u16]) {
         if req.method == "lsps0.list_protocols" {
             let mut protocols = vec![1];
-            protocols.extend(&self.liquidity_protocols);
+            protocols.extend(others.iter().filter(|p| **p != 1));
+            protocols.sort_unstable();
             let resp = LSPS0Response::ListProtocols(LSPS0ListProtocolsResponse { protocols });
             return self.reply(from, &LSPSMessage::LSPS0(LSPS0Message::Response(req.id, resp)));
         }
@@ -140,7 +158,7 @@ impl OwnRequests {
     }
 }
 
-impl CustomMessageReader for LspsHandler {
+impl<M: LspsManager> CustomMessageReader for LspsHandler<M> {
     type CustomMessage = RawLSPSMessage;
 
     fn read<R: LengthLimitedRead>(
@@ -150,7 +168,7 @@ impl CustomMessageReader for LspsHandler {
     }
 }
 
-impl CustomMessageHandler for LspsHandler {
+impl<M: LspsManager> CustomMessageHandler for LspsHandler<M> {
     fn handle_custom_message(&self, msg: RawLSPSMessage, sender: PublicKey) -> Result<(), LightningError> {
         if let Some(guard) = &self.lsps5 {
             if guard.handle(sender, &msg.payload) {
@@ -158,7 +176,7 @@ impl CustomMessageHandler for LspsHandler {
             }
         }
         if let Some(own) = &self.own {
-            if own.handle(sender, &msg.payload) {
+            if own.handle(sender, &msg.payload, &self.liquidity.protocols()) {
                 return Ok(());
             }
         }

@@ -47,6 +47,8 @@ pub(crate) trait Lsps1Node: Send + Sync {
     ) -> std::result::Result<Bolt11Invoice, String>;
     fn spendable_sat(&self) -> u64;
     fn feerate_sat_per_kw(&self, target_blocks: u16) -> u32;
+    /// The chain the node runs on: a refund address must be of it.
+    fn network(&self) -> bitcoin::Network;
 }
 
 /// The node's own: invoices from its channel manager, coins from its wallet, fees from its chain source.
@@ -54,6 +56,7 @@ pub(crate) struct LdkLsps1Node {
     pub(crate) channel_manager: Arc<ChannelManager>,
     pub(crate) wallet: Arc<OnchainWallet>,
     pub(crate) chain: Arc<ChainSource>,
+    pub(crate) network: bitcoin::Network,
 }
 
 impl Lsps1Node for LdkLsps1Node {
@@ -77,6 +80,10 @@ impl Lsps1Node for LdkLsps1Node {
 
     fn feerate_sat_per_kw(&self, target_blocks: u16) -> u32 {
         self.chain.feerate_sat_per_kw(target_blocks)
+    }
+
+    fn network(&self) -> bitcoin::Network {
+        self.network
     }
 }
 
@@ -104,9 +111,11 @@ impl Lsps1Service {
     /// Why the wallet cannot fund a channel of `channel_sat` for an order published within
     /// `target` blocks: the coins already owed to other paid orders not yet opened (all but
     /// `except`) and the funding fee at today's rate come first.
+    /// Each owed order needs its own funding transaction: a fee is held back for every one
+    /// (at this order's rate: the node funds every order within a few blocks of the same target).
     fn short_of_funds(&self, channel_sat: u64, target: u16, except: &str) -> Result<Option<String>> {
-        let committed = self.store.lsps1_committed_sat(except)?;
-        let fee = funding_fee_sat(self.node.feerate_sat_per_kw(target));
+        let (committed, orders) = self.store.lsps1_committed(except)?;
+        let fee = funding_fee_sat(self.node.feerate_sat_per_kw(target)).saturating_mul(orders.saturating_add(1));
         let needed = channel_sat.saturating_add(committed).saturating_add(fee);
         let spendable = self.node.spendable_sat();
         Ok((spendable < needed).then(|| {
@@ -147,6 +156,13 @@ impl Lsps1Service {
         let o = &self.options;
         if order.token.as_ref().is_some_and(|t| t.len() > MAX_TOKEN_BYTES) {
             return Err(error(INVALID_PARAMS, format!("token longer than {MAX_TOKEN_BYTES} bytes"), Some("token")));
+        }
+        if let Some(a) = &refund {
+            // lightning-liquidity reads the address without checking its chain.
+            if !a.as_unchecked().is_valid_for_network(self.node.network()) {
+                let why = format!("refund_onchain_address is not a {} address", self.node.network());
+                return Err(error(INVALID_PARAMS, why, Some("refund_onchain_address")));
+            }
         }
         if let Some(e) = order_mismatch(o, &order) {
             self.log(Level::Info, format!("order of {client} refused: {}", e.message));
@@ -212,6 +228,8 @@ impl Lsps1Service {
             open_attempts: 0,
             last_error: None,
             next_attempt_at: 0,
+            claim_approved_at: None,
+            funding_made: None,
         };
         let payment = PaymentRecord {
             payment_id: hash.clone(),
@@ -263,7 +281,9 @@ impl Lsps1Service {
     }
 
     /// Whether the order with this payment hash may be paid now (checked before the LSP claims
-    /// the payment): None if the hash is not an order's; Some(Err) says why it may not.
+    /// the payment): None if the hash is not an order's; Some(Err) says why it may not. Some(Ok):
+    /// the claim is approved, and recorded so (`lsps1_approve_claim`) before the caller claims:
+    /// from then the order's coins count as owed when the next payment is judged.
     pub(crate) fn claimable(&self, payment_hash: &str) -> Result<Option<std::result::Result<(), String>>> {
         let Some(r) = self.store.lsps1_order_by_hash(payment_hash)? else {
             if self.store.lsps1_tombstoned(payment_hash)? {
@@ -284,6 +304,15 @@ impl Lsps1Service {
         if let Some(why) = self.short_of_funds(channel_sat, target, &r.order_id)? {
             return Ok(Some(Err(format!("order {}: {why}", r.order_id))));
         }
+        if !self.store.lsps1_approve_claim(&r.order_id, now_secs())? {
+            return Ok(Some(Err(format!("order {} is no longer waiting for payment", r.order_id))));
+        }
         Ok(Some(Ok(())))
     }
+}
+
+/// With LSPS1 off: whether `payment_hash` is an order's (any state) or a deleted order's. Such
+/// an invoice is never taken as an ordinary payment: no service runs to open its channel.
+pub(crate) fn order_hash_known(store: &SqliteStore, payment_hash: &str) -> Result<bool> {
+    Ok(store.lsps1_order_by_hash(payment_hash)?.is_some() || store.lsps1_tombstoned(payment_hash)?)
 }

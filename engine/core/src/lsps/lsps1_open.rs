@@ -8,6 +8,7 @@
 //! order whose client was offline, or whose open a restart cut short, is opened by the sweep too.
 
 use bitcoin::secp256k1::PublicKey;
+use bitcoin::{ScriptBuf, Transaction, Txid};
 use lightning::events::ReplayEvent;
 use lightning::util::config::UserConfig;
 use lightning::util::logger::Level;
@@ -15,7 +16,8 @@ use lightning_liquidity::lsps1::msgs::LSPS1OrderParams;
 
 use crate::config::user_config;
 use crate::io::{now_secs, Lsps1OrderRecord, LSPS1_COMPLETED, LSPS1_CREATED, LSPS1_PAID};
-use crate::lsps::lsps1_terms::{funding_target, MIN_FUNDING_CONFIRMS_WITHIN};
+use crate::lsps::lsps1::order_hash_known;
+use crate::lsps::lsps1_terms::{funding_fee_sat, funding_target, MIN_FUNDING_CONFIRMS_WITHIN};
 use crate::node::Core;
 
 /// LDK's config for an LSPS1 channel: unannounced, static_remote_key (the client needs no
@@ -29,7 +31,43 @@ pub(crate) fn channel_config(base: &UserConfig, p: &LSPS1OrderParams) -> UserCon
     c
 }
 
+/// Why spending `spend_sat` (None: everything) of `spendable_sat` on the operator's behalf
+/// would take coins owed to LSPS1 orders: `owed_sat` for `orders` paid orders not yet opened,
+/// `fee_sat` the fee of one funding transaction (one each, and one for this spend). None: fine.
+pub(crate) fn eats_owed_coins(
+    spendable_sat: u64, spend_sat: Option<u64>, owed_sat: u64, orders: u64, fee_sat: u64,
+) -> Option<String> {
+    if orders == 0 {
+        return None;
+    }
+    let reserved = owed_sat.saturating_add(fee_sat.saturating_mul(orders));
+    let left = match spend_sat {
+        None => 0,
+        Some(s) => spendable_sat.saturating_sub(s.saturating_add(fee_sat)),
+    };
+    (left < reserved).then(|| {
+        format!(
+            "{reserved} sat of the wallet's {spendable_sat} are owed to {orders} paid LSPS1 order(s) not opened yet \
+             (channels and their funding fees); this would leave {left}: refused (force overrides)"
+        )
+    })
+}
+
 impl Core {
+    /// Refuse (unless `force`) an operator's spend of `spend_sat` (None: everything) that would
+    /// take coins owed to paid LSPS1 orders not opened yet. A forced one is logged.
+    pub(crate) fn lsps1_guard_spend(&self, spend_sat: Option<u64>, force: bool) -> crate::error::Result<()> {
+        let (owed, orders) = self.store.lsps1_committed("")?;
+        let fee = funding_fee_sat(self.chain.feerate_sat_per_kw(MIN_FUNDING_CONFIRMS_WITHIN));
+        let spendable = self.wallet.balance().spendable_sat;
+        let Some(why) = eats_owed_coins(spendable, spend_sat, owed, orders, fee) else { return Ok(()) };
+        if force {
+            self.lsps1_log(Level::Warn, format!("forced by the operator: {why}"));
+            return Ok(());
+        }
+        Err(crate::error::Error::InsufficientFunds(why))
+    }
+
     fn lsps1_log(&self, level: Level, msg: String) {
         self.logger.engine(level, format!("lsps1: {msg}"));
     }
@@ -37,9 +75,24 @@ impl Core {
     /// Before an invoice this node made is claimed: Some(false) if it is an LSPS1 order's that
     /// may not be paid now (already paid, failed, expired, or the wallet cannot fund the
     /// channel): the payment is failed back rather than taken for a channel the LSP cannot
-    /// open. None: not an order's invoice (or LSPS1 is off). Err: the store cannot be read.
+    /// open. With LSPS1 off, every order's (or deleted order's) invoice is failed back. None:
+    /// not an order's invoice. Err: the store cannot be read or written.
     pub(crate) fn lsps1_claimable(&self, payment_hash: &str) -> Result<Option<bool>, ReplayEvent> {
-        let Some(service) = &self.lsps1 else { return Ok(None) };
+        let Some(service) = &self.lsps1 else {
+            // Off now, maybe on when the order was taken: its invoice is failed back, not kept
+            // as an ordinary payment with a channel owed that nothing would open.
+            return match order_hash_known(&self.store, payment_hash) {
+                Ok(false) => Ok(None),
+                Ok(true) => {
+                    self.lsps1_log(Level::Warn, format!("payment {payment_hash} failed back: LSPS1 is off"));
+                    Ok(Some(false))
+                }
+                Err(e) => {
+                    self.lsps1_log(Level::Error, format!("cannot read the order of payment {payment_hash}: {e}"));
+                    Err(ReplayEvent())
+                }
+            };
+        };
         match service.claimable(payment_hash) {
             Ok(None) => Ok(None),
             Ok(Some(Ok(()))) => Ok(Some(true)),
@@ -89,6 +142,20 @@ impl Core {
         {
             return;
         }
+        if let Some(outpoint) = &order.funding_made {
+            if self.monitored(outpoint) {
+                // Its funding was signed by the client (LDK made the monitor), so broadcast, yet
+                // LDK has no channel for it: a crash lost the channel manager's record of it
+                // and LDK force-closed the channel at start-up. A new channel would fund it twice.
+                let why = format!(
+                    "its channel (funding {outpoint}) was lost in a restart and force-closed: not reopened \
+                     (reopen or refund by hand)"
+                );
+                self.lsps1_log(Level::Error, format!("order {id}: {why}"));
+                return self.lsps1_fail(id, &why);
+            }
+            // No monitor: the client never signed that funding, so it was never broadcast.
+        }
         if self.peer_manager.peer_by_node_id(&client).is_none() {
             if at_payment {
                 self.lsps1_log(
@@ -113,6 +180,50 @@ impl Core {
             Err(e) => {
                 // A record that fails is logged; the sweep then simply tries again at once.
                 let _ = self.lsps1_open_failed(id, &format!("cannot open the channel to {client}: {e:?}"));
+            }
+        }
+    }
+
+    /// Whether LDK holds a channel monitor for the funding outpoint "txid:vout".
+    fn monitored(&self, outpoint: &str) -> bool {
+        self.chain_monitor.list_monitors().into_iter().any(|id| {
+            self.chain_monitor.get_monitor(id).is_ok_and(|m| {
+                let txo = m.get_funding_txo();
+                format!("{}:{}", txo.txid, txo.index) == outpoint
+            })
+        })
+    }
+
+    /// `FundingGenerationReady`: the funding `tx` paying `script` was built for the channel
+    /// `user_channel_id`; an order's records its outpoint before LDK is given the transaction
+    /// (Err: have LDK replay the event, the transaction unused).
+    pub(crate) fn lsps1_funding_made(
+        &self, user_channel_id: u128, tx: &Transaction, script: &ScriptBuf,
+    ) -> Result<(), ReplayEvent> {
+        let order = match self.store.lsps1_order_by_user_channel_id(user_channel_id) {
+            Ok(Some(o)) => o,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                self.lsps1_log(Level::Error, format!("cannot read the order of a channel being funded: {e}"));
+                return Err(ReplayEvent());
+            }
+        };
+        let Some(vout) = tx.output.iter().position(|o| &o.script_pubkey == script) else { return Ok(()) };
+        let outpoint = format!("{}:{vout}", tx.compute_txid());
+        self.store.lsps1_funding_made(&order.order_id, &outpoint).map_err(|e| {
+            self.lsps1_log(Level::Error, format!("cannot record the funding of order {}: {e}", order.order_id));
+            ReplayEvent()
+        })
+    }
+
+    /// The funding transaction `txid` will never be broadcast (LDK discarded it, or refused
+    /// it): an order that recorded it may be opened again. false: not recorded (log said why).
+    pub(crate) fn lsps1_funding_discarded(&self, txid: &Txid) -> bool {
+        match self.store.lsps1_funding_discarded(&txid.to_string()) {
+            Ok(_) => true,
+            Err(e) => {
+                self.lsps1_log(Level::Error, format!("cannot record the discarded funding {txid}: {e}"));
+                false
             }
         }
     }
@@ -227,6 +338,22 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_operators_spend_may_not_take_coins_owed_to_paid_orders() {
+        // Nothing owed: anything goes.
+        assert_eq!(eats_owed_coins(100, None, 0, 0, 10), None);
+        // 200,000 owed to two orders, 1,000 a funding: 202,000 must stay.
+        let (owed, n, fee) = (200_000, 2, 1_000);
+        assert_eq!(eats_owed_coins(500_000, Some(297_000), owed, n, fee), None);
+        let why = eats_owed_coins(500_000, Some(297_001), owed, n, fee).unwrap();
+        assert!(why.contains("202000 sat of the wallet's 500000 are owed to 2 paid LSPS1 order(s)"), "{why}");
+        assert!(why.contains("force"), "{why}");
+        // Sending everything always takes them.
+        assert!(eats_owed_coins(10_000_000, None, owed, n, fee).is_some());
+        // A wallet already short refuses any spend.
+        assert!(eats_owed_coins(100_000, Some(1), owed, n, fee).is_some());
+    }
 
     #[test]
     fn the_channel_is_private_static_remote_key_and_zero_conf_only_when_asked() {

@@ -353,6 +353,8 @@ mod tests {
             open_attempts: 0,
             last_error: None,
             next_attempt_at: 0,
+            claim_approved_at: None,
+            funding_made: None,
         };
         let a = order_response(&r, 1_500).unwrap();
         assert_eq!(a.order, p);

@@ -45,6 +45,12 @@ impl Replies {
         self.push(to, serde_json::json!({"jsonrpc": "2.0", "id": id, "error": err}).to_string());
     }
 
+    /// Why no reply to `to` may be queued now: checked before a request is served, so no work
+    /// is done for an answer that could not be sent.
+    pub(crate) fn no_room(&self, to: PublicKey) -> Option<&'static str> {
+        room(&self.queue.lock().unwrap_or_else(|p| p.into_inner()), to)
+    }
+
     pub(crate) fn push(&self, to: PublicKey, payload: String) {
         let tag = self.tag;
         if payload.len() > MAX_REPLY_BYTES {
@@ -52,12 +58,19 @@ impl Replies {
             return self.logger.engine(Level::Warn, format!("{tag}: a {n} byte reply to {to} dropped (too large)"));
         }
         let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-        if queue.len() >= MAX_QUEUED_REPLIES {
-            return self.logger.engine(Level::Warn, format!("{tag}: reply queue full, a request of {to} unanswered"));
-        }
-        if queue.iter().filter(|(p, _)| *p == to).count() >= MAX_QUEUED_PER_PEER {
-            return self.logger.engine(Level::Warn, format!("{tag}: {to} has too many replies waiting, one dropped"));
+        // Checked before the work too (`no_room`); again here, under the lock, as requests of
+        // one peer may be served side by side.
+        if let Some(why) = room(&queue, to) {
+            return self.logger.engine(Level::Warn, format!("{tag}: a reply to {to} dropped: {why}"));
         }
         queue.push((to, RawLSPSMessage { payload }));
     }
+}
+
+/// Why `queue` has no room for one more reply to `to`.
+fn room(queue: &[(PublicKey, RawLSPSMessage)], to: PublicKey) -> Option<&'static str> {
+    if queue.len() >= MAX_QUEUED_REPLIES {
+        return Some("reply queue full");
+    }
+    (queue.iter().filter(|(p, _)| *p == to).count() >= MAX_QUEUED_PER_PEER).then_some("too many replies waiting")
 }
