@@ -21,6 +21,8 @@ __all__ = [
     "Lsps1Options",
     "Lsps1Order",
     "Lsps2Options",
+    "Lsps5Notification",
+    "Lsps5WebhookReply",
     "Node",
     "NodeOptions",
     "OnionMessageIntercepted",
@@ -38,10 +40,12 @@ __all__ = [
     "RegtestChain",
     "StaticInvoice",
     "__version__",
+    "lsps5_verify",
     "verify_message",
 ]
 
 def verify_message(message: bytes, signature: str, node_id: str) -> bool: ...
+def lsps5_verify(lsp_node_id: str, timestamp: str, signature: str, body: str) -> bool: ...
 
 __version__: str
 
@@ -67,6 +71,9 @@ class NodeOptions:
         "announce_addresses",
         "async_payments_server",
         "lsps2",
+        "lsps5_max_webhooks",
+        "lsps5_client",
+        "lsps5_wait_for_client_secs",
         "lsps1",
     )
     def __new__(
@@ -89,6 +96,9 @@ class NodeOptions:
         announce_addresses: list[str] = ...,
         async_payments_server: bool = ...,
         lsps2: Lsps2Options | None = None,
+        lsps5_max_webhooks: int | None = None,
+        lsps5_client: bool = False,
+        lsps5_wait_for_client_secs: int = 0,
         lsps1: Lsps1Options | None = None,
     ) -> Self: ...
     @property
@@ -125,6 +135,12 @@ class NodeOptions:
     def async_payments_server(self) -> bool: ...
     @property
     def lsps2(self) -> Lsps2Options | None: ...
+    @property
+    def lsps5_max_webhooks(self) -> int | None: ...
+    @property
+    def lsps5_client(self) -> bool: ...
+    @property
+    def lsps5_wait_for_client_secs(self) -> int: ...
     @property
     def lsps1(self) -> Lsps1Options | None: ...
 
@@ -1148,6 +1164,55 @@ class OnionMessageReceived:
     @property
     def responder(self) -> str | None: ...
 
+@final
+class Lsps5Notification:
+    """LSPS5: a signed notification to POST to one webhook of a client (`url` is a secret)."""
+
+    kind: ClassVar[Literal["lsps5_notification"]]
+    __match_args__ = ("id", "client_node_id", "app_name", "url", "method", "headers", "body")
+    def __new__(
+        cls,
+        id: int,
+        client_node_id: str,
+        app_name: str,
+        url: str,
+        method: str,
+        headers: list[tuple[str, str]],
+        body: str,
+    ) -> Self: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def client_node_id(self) -> str: ...
+    @property
+    def app_name(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def headers(self) -> list[tuple[str, str]]: ...
+    @property
+    def body(self) -> str: ...
+
+@final
+class Lsps5WebhookReply:
+    """LSPS5 client side: an LSP's answer to our `lsps5_set_webhook`."""
+
+    kind: ClassVar[Literal["lsps5_webhook_reply"]]
+    __match_args__ = ("id", "lsp_node_id", "app_name", "ok", "detail")
+    def __new__(cls, id: int, lsp_node_id: str, app_name: str, ok: bool, detail: str) -> Self: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def lsp_node_id(self) -> str: ...
+    @property
+    def app_name(self) -> str: ...
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def detail(self) -> str: ...
+
 _Event = (
     ChannelPending
     | ChannelReady
@@ -1162,6 +1227,8 @@ _Event = (
     | OnionMessageIntercepted
     | OnionMessagePeerConnected
     | OnionMessageReceived
+    | Lsps5Notification
+    | Lsps5WebhookReply
 )
 
 @final
@@ -1224,6 +1291,10 @@ class Node:
     def lsps2_channels(self, limit: int = 50, offset: int = 0) -> Awaitable[list[JitChannel]]: ...
     @property
     def lsps2_enabled(self) -> bool: ...
+    @property
+    def lsps5_enabled(self) -> bool: ...
+    def lsps5_notify(self, client: str, method: str, timeout: int | None = None) -> Awaitable[str]: ...
+    def lsps5_set_webhook(self, lsp_node_id: str, app_name: str, url: str) -> str: ...
     def payment(self, payment_id: str) -> Awaitable[Payment | None]: ...
     def get_intercept_scid(self) -> int: ...
     def forward_intercepted_htlc(self, intercept_id: str, next_node_id: str, amount_msat: int) -> Awaitable[None]: ...

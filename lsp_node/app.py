@@ -18,7 +18,7 @@ from lsp_node.errors import LspNodeError
 from lsp_node.lsp import LdkEngine, LspService, LspStore
 from lsp_node.monitor.recorder import Recorder
 from lsp_node.monitor.samples import SampleStore
-from lsp_node.notify import NotificationStore, Notifier, NotifierSettings
+from lsp_node.notify import NotificationStore, Notifier, NotifierSettings, WebhookPolicy
 
 log = logging.getLogger("lsp_node")
 
@@ -65,11 +65,18 @@ class LspRole:
 
     @classmethod
     async def start(
-        cls, node: LightningNode, data_dir: Path, lsp: LspSettings, notifications: NotificationSettings
+        cls,
+        node: LightningNode,
+        data_dir: Path,
+        lsp: LspSettings,
+        notifications: NotificationSettings,
+        webhooks: WebhookPolicy | None = None,
     ) -> LspRole:
+        """`webhooks`: the `[lsps5]` rules when LSPS5 runs (its POSTs go through the push outbox,
+        which then runs even with no apprise platform)."""
         await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
         notifier = None
-        if notifications.templates:
+        if notifications.templates or webhooks is not None:
             # Opening runs the migrations and fsyncs: off the loop, like every other SQLite call.
             nstore = await asyncio.to_thread(
                 NotificationStore,
@@ -79,7 +86,7 @@ class LspRole:
                 device_lifetime_secs=notifications.device_lifetime_days * 86400,
             )
             notifier = Notifier(
-                nstore, notifications.templates, NotifierSettings(max_attempts=notifications.max_attempts)
+                nstore, notifications.templates, NotifierSettings(max_attempts=notifications.max_attempts), webhooks
             )
         store = await asyncio.to_thread(LspStore, data_dir / "lsp.sqlite")
         service = LspService(LdkEngine(node), store, lsp, notifier)
@@ -229,13 +236,17 @@ async def run(settings: Settings, on_ready: Callable[[StartupInfo], Awaitable[No
                 async_payments_server=settings.async_payments.enabled,
                 lsps2=settings.lsps2.engine_options(),
                 lsps1=settings.lsps1.engine_options(),
+                lsps5_max_webhooks=settings.lsps5.max_webhooks_per_client if settings.lsps5.enabled else None,
+                lsps5_wait_for_client_secs=settings.lsps5.wait_for_client_secs if settings.lsps5.enabled else 0,
             ),
         )
         stack.push_async_callback(node.stop)
 
         role = None
         if settings.lsp.enabled:
-            role = await LspRole.start(node, settings.network_dir, settings.lsp, settings.notifications)
+            role = await LspRole.start(
+                node, settings.network_dir, settings.lsp, settings.notifications, settings.lsps5.policy()
+            )
             stack.push_async_callback(role.stop)
         token_file = settings.network_dir / "admin.token"
         ops = admin.Ops(node, role.service if role else None, role.notifier if role else None, settings)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, cast, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 from lsp_node._ldk import Lsps1Options, Lsps2Options, NodeOptions
+from lsp_node.config_lsps import Lsps1Settings, Lsps2Settings, Lsps5Settings, Section
 from lsp_node.errors import ConfigError
 from lsp_node.notify.urls import check_template
 
@@ -41,12 +42,7 @@ def check_host_port(v: str) -> str:
     return v
 
 
-class _Section(BaseModel):
-    # A misspelled key must stop the node, not leave a limit at its default unnoticed.
-    model_config = ConfigDict(extra="forbid")
-
-
-class NodeSettings(_Section):
+class NodeSettings(Section):
     data_dir: Path = Field(default=Path("data"), description="Root of all state; one sub-folder per network.")
     network: Network = "regtest"
     # The one deliberate departure from the engine's default (port 0, for libraries and
@@ -117,13 +113,17 @@ class NodeSettings(_Section):
         async_payments_server: bool = False,
         lsps2: Lsps2Options | None = None,
         lsps1: Lsps1Options | None = None,
+        lsps5_max_webhooks: int | None = None,
+        lsps5_wait_for_client_secs: int = 0,
     ) -> NodeOptions:
         """The engine options these settings describe; interception follows the LSP role, HTLC
         holds for BOLT async payments the [async_payments] section, JIT channels [lsps2], channel
-        sales [lsps1]."""
+        sales [lsps1], webhooks [lsps5]."""
         return NodeOptions(
             lsps2=lsps2,
             lsps1=lsps1,
+            lsps5_max_webhooks=lsps5_max_webhooks,
+            lsps5_wait_for_client_secs=lsps5_wait_for_client_secs,
             listen_addr=self.listen_addr,
             sync_interval_secs=self.sync_interval_secs,
             log_level=self.log_level,
@@ -153,7 +153,7 @@ class NodeSettings(_Section):
         return [check_host_port(a) for a in v]
 
 
-class ChainSettings(_Section):
+class ChainSettings(Section):
     source: Literal["embedded", "esplora"] = Field(
         default="embedded",
         description="embedded: the project's own regtest chain in-process; esplora: an external server.",
@@ -173,7 +173,7 @@ class ChainSettings(_Section):
     )
 
 
-class LspSettings(_Section):
+class LspSettings(Section):
     """The LightningRod LSP role (SPEC.md). Disabled, the process is a plain Lightning node."""
 
     enabled: bool = True
@@ -232,7 +232,7 @@ class LspSettings(_Section):
     )
 
 
-class NotificationSettings(_Section):
+class NotificationSettings(Section):
     """Push notifications through apprise: one URL template per platform, `{device}` in it."""
 
     templates: dict[str, str] = Field(default_factory=dict)
@@ -251,7 +251,7 @@ class NotificationSettings(_Section):
         return v
 
 
-class AdminSettings(_Section):
+class AdminSettings(Section):
     listen: str = Field(default="127.0.0.1:9736", description="host:port of the admin API (keep it on loopback).")
     max_body_bytes: int = Field(
         default=65_536, ge=1024, le=16 * 1024 * 1024, description="Larger request bodies get 413."
@@ -277,14 +277,14 @@ class AdminSettings(_Section):
         return check_host_port(v)
 
 
-class MonitorSettings(_Section):
+class MonitorSettings(Section):
     """Samples of the node's numbers kept over time (monitor.sqlite) for the dashboard's charts."""
 
     sample_interval_secs: float = Field(default=60.0, ge=1, le=3600, description="Take a sample this often.")
     retention_days: float = Field(default=14.0, gt=0, le=3650, description="Samples older than this are deleted.")
 
 
-class AsyncPaymentsSettings(_Section):
+class AsyncPaymentsSettings(Section):
     """BOLT async payments, server side (SPEC.md §13): payers' HTLCs flagged `hold_htlc` are held
     until the recipient releases them, and offline recipients' static invoices are kept and
     served. Needs the LSP role ([lsp] enabled): the recipients' messages wait in its mailbox."""
@@ -293,151 +293,6 @@ class AsyncPaymentsSettings(_Section):
     paths_valid_days: int = Field(
         default=365, ge=1, le=3650, description="How long the blinded paths given to a recipient stay valid."
     )
-
-
-_LSPS2 = Lsps2Options()
-
-
-class Lsps2Settings(_Section):
-    """The LSPS2 service (JIT channels, bLIP-52) over LSPS0; defaults are the engine's."""
-
-    enabled: bool = Field(default=False, description="Sell JIT channels to wallets that ask over LSPS2.")
-    min_payment_size_msat: int = Field(default=_LSPS2.min_payment_size_msat, ge=1)
-    max_payment_size_msat: int = Field(default=_LSPS2.max_payment_size_msat, ge=1, le=2_100_000_000_000_000_000)
-    min_fee_msat: int = Field(default=_LSPS2.min_fee_msat, ge=0, description="Smallest opening fee.")
-    proportional_ppm: int = Field(
-        default=_LSPS2.proportional_ppm, ge=0, lt=1_000_000, description="Opening fee per million of the payment."
-    )
-    min_lifetime_blocks: int = Field(
-        default=_LSPS2.min_lifetime_blocks, ge=0, le=1_000_000, description="Blocks the JIT channel is kept open."
-    )
-    max_client_to_self_delay: int = Field(default=_LSPS2.max_client_to_self_delay, ge=144, le=2016)
-    valid_for_secs: int = Field(
-        default=_LSPS2.valid_for_secs, ge=60, le=7 * 86400, description="How long a fee offer stays valid."
-    )
-    channel_over_payment_sat: int = Field(
-        default=_LSPS2.channel_over_payment_sat, ge=0, description="Capacity added to the payment's size."
-    )
-    max_channel_sat: int = Field(default=_LSPS2.max_channel_sat, ge=1_000, le=21_000_000 * 100_000_000)
-    zero_conf: bool = Field(
-        default=_LSPS2.zero_conf, description="Make the channel usable before its funding confirms."
-    )
-    cltv_expiry_delta: int = Field(default=_LSPS2.cltv_expiry_delta, ge=48, le=2016)
-    max_unpaid_per_client: int = Field(
-        default=_LSPS2.max_unpaid_per_client,
-        ge=1,
-        le=1000,
-        description="Funded JIT channels a client may leave unpaid.",
-    )
-    max_unpaid_total_sat: int = Field(
-        default=_LSPS2.max_unpaid_total_sat,
-        ge=1_000,
-        le=21_000_000 * 100_000_000,
-        description="Capacity of all funded JIT channels not yet paid for.",
-    )
-
-    @model_validator(mode="after")
-    def _largest_payment_fits(self) -> Lsps2Settings:
-        # As the engine's check: the largest payment and the margin, plus 1% and 10000 sat
-        # for the channel's reserve and fees, must fit in the largest channel.
-        largest = -(-self.max_payment_size_msat // 1000) + self.channel_over_payment_sat
-        room = -(-largest // 100) + 10_000
-        if self.enabled and largest + room > self.max_channel_sat:
-            raise ValueError(
-                f"max_channel_sat {self.max_channel_sat} must hold max_payment_size_msat in sat plus "
-                f"channel_over_payment_sat ({largest}) and a margin of {room} sat"
-            )
-        return self
-
-    def engine_options(self) -> Lsps2Options | None:
-        """The engine's LSPS2 options, or None when the service is off."""
-        if not self.enabled:
-            return None
-        return Lsps2Options(
-            min_payment_size_msat=self.min_payment_size_msat,
-            max_payment_size_msat=self.max_payment_size_msat,
-            min_fee_msat=self.min_fee_msat,
-            proportional_ppm=self.proportional_ppm,
-            min_lifetime_blocks=self.min_lifetime_blocks,
-            max_client_to_self_delay=self.max_client_to_self_delay,
-            valid_for_secs=self.valid_for_secs,
-            channel_over_payment_sat=self.channel_over_payment_sat,
-            max_channel_sat=self.max_channel_sat,
-            zero_conf=self.zero_conf,
-            cltv_expiry_delta=self.cltv_expiry_delta,
-            max_unpaid_per_client=self.max_unpaid_per_client,
-            max_unpaid_total_sat=self.max_unpaid_total_sat,
-        )
-
-
-_LSPS1 = Lsps1Options()
-
-
-class Lsps1Settings(_Section):
-    """The LSPS1 service (buy a channel, bLIP-51) over LSPS0; defaults are the engine's."""
-
-    enabled: bool = Field(default=False, description="Sell channels to wallets that order one over LSPS1.")
-    min_channel_sat: int = Field(
-        default=_LSPS1.min_channel_sat, ge=20_000, le=16_777_215, description="Smallest channel sold (both sides)."
-    )
-    max_channel_sat: int = Field(
-        default=_LSPS1.max_channel_sat, ge=20_000, le=16_777_215, description="Largest channel sold (both sides)."
-    )
-    max_client_balance_sat: int = Field(
-        default=_LSPS1.max_client_balance_sat,
-        ge=0,
-        le=16_777_215,
-        description="Largest client side bought with the order and pushed to the client (0: none).",
-    )
-    min_channel_expiry_blocks: int = Field(
-        default=_LSPS1.min_channel_expiry_blocks, ge=1, le=1_000_000, description="Shortest lease a client may ask."
-    )
-    max_channel_expiry_blocks: int = Field(
-        default=_LSPS1.max_channel_expiry_blocks, ge=1, le=1_000_000, description="Longest lease a client may ask."
-    )
-    fee_base_sat: int = Field(default=_LSPS1.fee_base_sat, ge=0, le=21_000_000 * 100_000_000)
-    fee_ppm: int = Field(default=_LSPS1.fee_ppm, ge=0, lt=1_000_000, description="Fee per million of the LSP side.")
-    order_valid_secs: int = Field(
-        default=_LSPS1.order_valid_secs, ge=60, le=7 * 86400, description="How long an order waits for payment."
-    )
-    max_pending_per_client: int = Field(
-        default=_LSPS1.max_pending_per_client, ge=1, le=1000, description="Unpaid orders one client may hold."
-    )
-    max_pending_total: int = Field(
-        default=_LSPS1.max_pending_total, ge=1, le=1_000_000, description="Unpaid orders of everyone."
-    )
-
-    @model_validator(mode="after")
-    def _ranges(self) -> Lsps1Settings:
-        if not self.enabled:
-            return self
-        if self.min_channel_sat > self.max_channel_sat:
-            raise ValueError(f"min_channel_sat {self.min_channel_sat} is above max_channel_sat {self.max_channel_sat}")
-        if self.max_client_balance_sat > self.max_channel_sat - self.min_channel_sat:
-            raise ValueError(
-                f"max_client_balance_sat {self.max_client_balance_sat} leaves no room for the LSP side "
-                f"(max_channel_sat less min_channel_sat)"
-            )
-        if self.min_channel_expiry_blocks > self.max_channel_expiry_blocks:
-            raise ValueError("min_channel_expiry_blocks is above max_channel_expiry_blocks")
-        return self
-
-    def engine_options(self) -> Lsps1Options | None:
-        """The engine's LSPS1 options, or None when the service is off."""
-        if not self.enabled:
-            return None
-        return Lsps1Options(
-            min_channel_sat=self.min_channel_sat,
-            max_channel_sat=self.max_channel_sat,
-            max_client_balance_sat=self.max_client_balance_sat,
-            min_channel_expiry_blocks=self.min_channel_expiry_blocks,
-            max_channel_expiry_blocks=self.max_channel_expiry_blocks,
-            fee_base_sat=self.fee_base_sat,
-            fee_ppm=self.fee_ppm,
-            order_valid_secs=self.order_valid_secs,
-            max_pending_per_client=self.max_pending_per_client,
-            max_pending_total=self.max_pending_total,
-        )
 
 
 class Settings(BaseSettings):
@@ -452,6 +307,14 @@ class Settings(BaseSettings):
     async_payments: AsyncPaymentsSettings = AsyncPaymentsSettings()
     lsps2: Lsps2Settings = Lsps2Settings()
     lsps1: Lsps1Settings = Lsps1Settings()
+    lsps5: Lsps5Settings = Lsps5Settings()
+
+    @model_validator(mode="after")
+    def _lsps5_needs_the_role(self) -> Settings:
+        # The webhooks are POSTed by the LSP role's push outbox.
+        if self.lsps5.enabled and not self.lsp.enabled:
+            raise ValueError("[lsps5] enabled needs [lsp] enabled (its push outbox sends the webhooks)")
+        return self
 
     @classmethod
     def settings_customise_sources(

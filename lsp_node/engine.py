@@ -26,6 +26,8 @@ from lsp_node._ldk import (
     InvoiceInfo,
     JitChannel,
     Lsps1Order,
+    Lsps5Notification,
+    Lsps5WebhookReply,
     NodeOptions,
     OnionMessageIntercepted,
     OnionMessagePeerConnected,
@@ -61,6 +63,8 @@ __all__ = [
     "JitChannel",
     "LightningNode",
     "Lsps1Order",
+    "Lsps5Notification",
+    "Lsps5WebhookReply",
     "NodeOptions",
     "OnionMessageIntercepted",
     "OnionMessagePeerConnected",
@@ -104,6 +108,8 @@ Event: TypeAlias = (
     | OnionMessageIntercepted
     | OnionMessagePeerConnected
     | OnionMessageReceived
+    | Lsps5Notification
+    | Lsps5WebhookReply
 )
 
 EVENT_CLASSES: tuple[type[Event], ...] = (
@@ -120,6 +126,8 @@ EVENT_CLASSES: tuple[type[Event], ...] = (
     OnionMessageIntercepted,
     OnionMessagePeerConnected,
     OnionMessageReceived,
+    Lsps5Notification,
+    Lsps5WebhookReply,
 )
 
 
@@ -340,6 +348,25 @@ class LightningNode:
     @property
     def lsps2_enabled(self) -> bool:
         return self._raw.lsps2_enabled
+
+    @property
+    def lsps5_enabled(self) -> bool:
+        return self._raw.lsps5_enabled
+
+    async def lsps5_notify(self, client: str, method: str, timeout: int | None = None) -> str:
+        """Have the LSPS5 service sign `method` for every webhook of `client`: "queued" (each
+        arrives as an `Lsps5Notification` event) or "cooldown" (lightning-liquidity's 60 s).
+        The signing runs off the loop."""
+        return await self._raw.lsps5_notify(client, method, timeout)
+
+    def lsps5_set_webhook(self, lsp_node_id: str, app_name: str, url: str) -> str:
+        """LSPS5 client (`lsps5_client` option): the answer comes as an `Lsps5WebhookReply`."""
+        return self._raw.lsps5_set_webhook(lsp_node_id, app_name, url)
+
+    @staticmethod
+    def lsps5_verify(lsp_node_id: str, timestamp: str, signature: str, body: str) -> bool:
+        """Whether a webhook POST (its x-lsps5-timestamp/-signature headers, its body) is the LSP's."""
+        return _ldk.lsps5_verify(lsp_node_id, timestamp, signature, body)
 
     async def payment(self, payment_id: str) -> Payment | None:
         return await self._raw.payment(payment_id)

@@ -60,6 +60,10 @@ class FakeEngine:
     #: HTLCs LDK holds for BOLT async payments (those whose intercept id is in `gone` are not)
     held_async: list[HeldAsyncHtlc] = field(default_factory=list)
     _scids: Any = field(default_factory=lambda: itertools.count(0x10000000001))
+    #: every lsps5_notify call: (client, method, timeout); None: the LSPS5 service is off
+    lsps5_calls: list[tuple[str, str, int | None]] | None = None
+    #: what lsps5_notify answers ("queued", or "cooldown" as lightning-liquidity's 60 s would)
+    lsps5_outcome: str = "queued"
 
     def node_id(self) -> str:
         return self.own_id
@@ -95,6 +99,12 @@ class FakeEngine:
         if address in self.unreachable:
             raise PeerError(f"cannot connect to {node_id} at {address}")
         self.online.add(node_id)
+
+    async def lsps5_notify(self, client: str, method: str, timeout: int | None) -> str:
+        if self.lsps5_calls is None:
+            return "off"
+        self.lsps5_calls.append((client, method, timeout))
+        return self.lsps5_outcome
 
     def get_intercept_scid(self) -> int:
         return int(next(self._scids))

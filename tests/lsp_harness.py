@@ -27,7 +27,13 @@ WAIT = 0.3
 
 @dataclass
 class FakeNotifier:
+    """The apprise outbox as the role sees it: every client has a device; LSPS5 is off."""
+
     pushes: list[tuple[str, str]] = field(default_factory=list)
+    webhooks: None = None
+
+    async def has_device(self, client_id: str) -> bool:
+        return True
 
     async def enqueue(self, client_id: str, kind: str, now: float | None = None) -> bool:
         self.pushes.append((client_id, kind))

@@ -40,6 +40,7 @@ class LspProcess:
         launcher: list[str] | None = None,
         sections: dict[str, dict[str, object]] | None = None,
         lsps2: dict[str, object] | None = None,
+        lsps5: dict[str, object] | None = None,
         lsps1: dict[str, object] | None = None,
         **lsp: object,
     ) -> None:
@@ -64,6 +65,8 @@ class LspProcess:
         self.sections = sections or {}
         # `[lsps2]` keys (enabled is set); None leaves the section out (the service off).
         self.lsps2 = lsps2
+        # `[lsps5]` keys likewise.
+        self.lsps5 = lsps5
         # `[lsps1]` keys likewise.
         self.lsps1 = lsps1
 
@@ -112,6 +115,10 @@ webhook = "{self.push_url}"
             keys = {"enabled": True, **self.lsps2}
             with cfg.open("a") as f:
                 f.write("[lsps2]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items()))
+        if self.lsps5 is not None:
+            keys = {"enabled": True, **self.lsps5}
+            with cfg.open("a") as f:
+                f.write("[lsps5]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items()))
         if self.lsps1 is not None:
             keys = {"enabled": True, **self.lsps1}
             with cfg.open("a") as f:

@@ -58,8 +58,10 @@ ROUTES = [
     ("POST", "/api/push/test"),
     ("GET", "/api/config"),
     ("GET", "/api/openapi.json"),
-    # Issue 10: LSPS2.
+    # Issue 10: LSPS2, LSPS5.
     ("GET", "/api/lsps2"),
+    ("GET", "/api/lsps5"),
+    ("POST", "/api/lsps5/02" + "ab" * 32 + "/notify"),
 ]
 NODE = "02" + "ab" * 32
 UNKNOWN_NODE = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"

@@ -129,6 +129,10 @@ async def test_node_commands(net: Net) -> None:
     assert refused.code == 1 and "async payments server is off" in refused.err, refused
     table, lsps2 = await both(a, "lsps2")
     assert lsps2 == {"enabled": False, "channels": []} and table.startswith("LSPS2 off")
+    table, lsps5 = await both(a, "lsps5")
+    assert lsps5["enabled"] is False and lsps5["webhooks"] == [] and table.startswith("LSPS5 off")
+    off = await cli(a, "lsps5", "notify", net.alice.node_id, "liquidity_management_request")
+    assert off.code != 0 and "LSPS5 is off" in off.err, off
     table, lsps1 = await both(a, "lsps1")
     assert lsps1 == {"enabled": False, "orders": []} and table.startswith("LSPS1 off")
     doc = (await ok(a, "openapi")).json()

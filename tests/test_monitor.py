@@ -292,7 +292,7 @@ def test_push_counters_are_seeded_from_an_old_outbox(tmp_path: Path) -> None:
         assert store.attempt_counts() == {"sent": 2, "retried": 5, "dead": 1}
     with sqlite3.connect(path) as db:
         names = [r[0] for r in db.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = 'notify'")]
-    assert names == ["m001_initial", "m002_push_counters"]
+    assert names == ["m001_initial", "m002_push_counters", "m003_webhooks"]
 
 
 async def test_summary_keeps_the_overview_keys(make_node: NodeFactory) -> None:

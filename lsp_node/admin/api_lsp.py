@@ -42,6 +42,18 @@ class TestPushBody(Body):
     client: NodeId
 
 
+class Lsps5NotifyBody(Body):
+    # bLIP-55's methods the LSP may send (webhook_registered is lightning-liquidity's own).
+    method: Literal[
+        "lsps5.payment_incoming",
+        "lsps5.expiry_soon",
+        "lsps5.liquidity_management_request",
+        "lsps5.onion_message_incoming",
+    ]
+    #: The block height `lsps5.expiry_soon` names (default: the current height).
+    timeout: int | None = Field(default=None, ge=0, le=10_000_000)
+
+
 async def holds(ops: Ops, i: Inputs) -> Any:
     q = i.get(HoldsQuery)
     return await ops.holds(q.state, q.limit, q.offset)
@@ -92,6 +104,15 @@ async def test_push(ops: Ops, i: Inputs) -> Any:
 async def lsps2(ops: Ops, i: Inputs) -> Any:
     q = i.get(Page)
     return await ops.lsps2(q.limit, q.offset)
+
+
+async def lsps5(ops: Ops, i: Inputs) -> Any:
+    return await ops.lsps5(i.get(Page).limit)
+
+
+async def lsps5_notify(ops: Ops, i: Inputs) -> Any:
+    b = i.get(Lsps5NotifyBody)
+    return await ops.lsps5_notify(i.get(ClientPath).client, b.method, b.timeout)
 
 
 async def lsps1(ops: Ops, i: Inputs) -> Any:
@@ -164,6 +185,23 @@ ROUTES: Final[list[Route]] = [
     ),
     Route("GET", "/api/lsps1", lsps1, "LSPS1: whether it runs, and the channel orders, newest first", query=Page),
     Route("GET", "/api/lsps2", lsps2, "LSPS2: whether it runs, and the JIT channels sold, newest first", query=Page),
+    Route(
+        "GET",
+        "/api/lsps5",
+        lsps5,
+        "LSPS5: whether it runs, the webhooks per client (URLs as scheme and host) and the newest deliveries",
+        query=Page,
+    ),
+    Route(
+        "POST",
+        "/api/lsps5/{client}/notify",
+        lsps5_notify,
+        "LSPS5: notify a client's webhooks now (e.g. liquidity_management_request); the cooldowns apply",
+        Lsps5NotifyBody,
+        params=ClientPath,
+        example={"method": "lsps5.liquidity_management_request"},
+        lsp=True,
+    ),
     Route("GET", "/api/config", config, "The effective configuration, secrets redacted"),
     Route(
         "GET",

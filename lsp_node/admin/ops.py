@@ -22,6 +22,7 @@ from lsp_node.lsp import ACTIVE, LspService
 from lsp_node.lsp.store import Hold
 from lsp_node.monitor.samples import SampleStore
 from lsp_node.notify import Notifier
+from lsp_node.notify import redact_url as redact_webhook_url
 from lsp_node.notify.store import Device, OutboxEntry
 
 #: Confirmation targets (blocks) of `fee_estimates`.
@@ -251,6 +252,29 @@ class Ops:
         """Whether LSPS2 runs and the JIT channels sold, newest first (no secret in them)."""
         channels = [fields(c) for c in await self.node.lsps2_channels(limit, offset)]
         return {"enabled": self.node.lsps2_enabled, "channels": channels}
+
+    async def lsps5(self, limit: int = 50) -> dict[str, Any]:
+        """Whether LSPS5 runs, the webhooks lightning-liquidity has notified per client (with app
+        names) and the newest deliveries. URLs are the clients' secrets: scheme and host only."""
+        webhooks: list[dict[str, Any]] = []
+        deliveries: list[dict[str, Any]] = []
+        n = self.notifier
+        if n is not None:
+            webhooks = await n.store.run(n.store.lsps5_webhooks)
+            deliveries = await n.store.run(n.store.webhook_deliveries, limit)
+        for row in (*webhooks, *deliveries):
+            row["url"] = redact_webhook_url(row["url"])
+        return {"enabled": self.node.lsps5_enabled, "webhooks": webhooks, "deliveries": deliveries}
+
+    async def lsps5_notify(self, client: str, method: str, timeout: int | None) -> dict[str, Any]:
+        """Have the LSP's webhooks for `client` notified now with `method`. The outcome is
+        "queued", "cooldown" (ours per method, or lightning-liquidity's 60 s), "online" (the
+        client is connected: nothing to wake) or "failed" (logged)."""
+        service, client = self.lsp(), client.lower()
+        if not self.node.lsps5_enabled:
+            raise InvalidArgumentError("LSPS5 is off ([lsps5] enabled = false)")
+        outcome = await service.role.notify_lsps5(client, method, timeout)
+        return {"client": client, "method": method, "outcome": outcome}
 
     # -- the LSP role: holds --------------------------------------------------------------------------
 

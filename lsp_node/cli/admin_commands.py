@@ -104,6 +104,13 @@ def show_lsps2(d: Any) -> str:
     return head + "\n" + tables.table(d["channels"], cols)
 
 
+def show_lsps5(d: Any) -> str:
+    head = "LSPS5 on" if d["enabled"] else "LSPS5 off ([lsps5] enabled = false)"
+    hooks = tables.table(d["webhooks"], ["client_id", "app_name", "url", "last_seen"])
+    sent = tables.table(d["deliveries"], ["id", "client_id", "method", "status", "attempts", "url", "last_status"])
+    return f"{head}\nwebhooks\n{hooks}\ndeliveries\n{sent}"
+
+
 def one(key: str) -> Callable[[Any], str]:
     return lambda d: str(d[key])
 
@@ -315,6 +322,27 @@ COMMANDS: Final[list[Command]] = [
         lambda a: "/api/lsps2" + query(a, "limit", "offset"),
         show_lsps2,
         args=page_args(),
+    ),
+    Command(
+        ("lsps5",),
+        "LSPS5: whether it runs, the webhooks per client and the newest deliveries",
+        "GET",
+        lambda a: "/api/lsps5" + query(a, "limit"),
+        show_lsps5,
+        args=page_args()[:1],
+    ),
+    Command(
+        ("lsps5", "notify"),
+        "LSPS5: notify CLIENT's webhooks now with METHOD (payment_incoming, expiry_soon,"
+        " liquidity_management_request, onion_message_incoming)",
+        "POST",
+        lambda a: f"/api/lsps5/{q(a.client)}/notify",
+        kv("client", "method", "outcome"),
+        body=lambda a: {
+            "method": a.method if a.method.startswith("lsps5.") else f"lsps5.{a.method}",
+            **({"timeout": a.timeout} if a.timeout is not None else {}),
+        },
+        args=[(("client",), {}), (("method",), {}), (("--timeout",), {"type": int, "default": None})],
     ),
     Command(
         ("holds",),

@@ -19,6 +19,8 @@ TIME_FIELDS = frozenset(
         "next_attempt_at",
         "sent_at",
         "oldest_at",
+        "first_seen",
+        "last_seen",
         "at",
     }
 )
@@ -30,7 +32,18 @@ def when(t: float | int | None) -> str:
     return datetime.datetime.fromtimestamp(float(t), datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def printable(s: str) -> str:
+    """A cell as the terminal shows it: characters that are not printable (control codes, ANSI
+    escapes, bidi overrides, line breaks) become "?". Cells hold peer-chosen text (LSPS5 app
+    names, hosts) that must not move the cursor, recolour or reorder the operator's screen."""
+    return s if s.isprintable() else "".join(ch if ch.isprintable() else "?" for ch in s)
+
+
 def cell(key: str, v: Any) -> str:
+    return printable(_cell(key, v))
+
+
+def _cell(key: str, v: Any) -> str:
     if v is None:
         return "-"
     if key in TIME_FIELDS and isinstance(v, int | float) and not isinstance(v, bool):
@@ -38,9 +51,9 @@ def cell(key: str, v: Any) -> str:
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, list | tuple):
-        return ",".join(cell(key, x) for x in v) if all(not isinstance(x, dict) for x in v) else str(len(v))
+        return ",".join(_cell(key, x) for x in v) if all(not isinstance(x, dict) for x in v) else str(len(v))
     if isinstance(v, dict):
-        return " ".join(f"{k}={cell(k, x)}" for k, x in v.items())
+        return " ".join(f"{k}={_cell(k, x)}" for k, x in v.items())
     return str(v)
 
 

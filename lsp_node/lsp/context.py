@@ -24,6 +24,20 @@ log = logging.getLogger("lsp_node.lsp")
 NOT_AUTHENTICATED = "not authenticated as a client of this LSP"
 
 
+#: The LightningRod push kinds that have an LSPS5 notification (bLIP-55 methods), by what the
+#: client is needed for: mail waiting in the mailbox is `onion_message_incoming`; a hold about to
+#: be failed back, and a payer's HTLC whose fulfil waits for the payer (the LSP must go on-chain
+#: before the HTLC's expiry if it never returns) are deadlines: `expiry_soon`. Nothing here is a
+#: payment waiting for the client to *receive* (`payment_incoming`): that is an LSPS2 payment for
+#: an offline client, which the engine fails back today (notes/lsps5-status.md). A failed hold and
+#: the operator's test push have none.
+LSPS5_METHODS: dict[str, str] = {
+    "message_waiting": "lsps5.onion_message_incoming",
+    "preimage_waiting": "lsps5.expiry_soon",
+    "hold_expiring": "lsps5.expiry_soon",
+}
+
+
 def short(hex_id: str) -> str:
     """Node ids, hashes and hold ids in logs: the first 8 hex characters (SPEC.md §7.3)."""
     return hex_id[:8]
@@ -64,15 +78,52 @@ class Role:
         for t in self.background:
             t.cancel()
 
-    async def notify(self, client: str, kind: str) -> None:
-        """Queue a push; after the state change it announces is committed."""
-        if self.notifier is None:
-            return
+    async def notify(self, client: str, kind: str, timeout: int | None = None) -> None:
+        """Ask the client to come online; after the state change it announces is committed.
+        One event, one wake-up: a client with a registered device gets an apprise push, any
+        other a notification on its LSPS5 webhooks (`LSPS5_METHODS`; none for a kind without
+        one), never both. `timeout`: the block height an `expiry_soon` names."""
+        n = self.notifier
+        method = LSPS5_METHODS.get(kind)
         try:
-            await self.notifier.enqueue(client, kind)
+            if n is not None and (method is None or await n.has_device(client)):
+                await n.enqueue(client, kind)
+                return
         except LspNodeError as e:
             # The state change stands; a lost "come online" push is not worth replaying the event.
             log.warning("could not queue a %s push: %s", kind, e)
+            return
+        if method is not None:
+            await self.notify_lsps5(client, method, timeout)
+
+    async def notify_lsps5(self, client: str, method: str, timeout: int | None = None) -> str:
+        """Ask lightning-liquidity to sign `method` for the client's webhooks, unless our own
+        per-(client, method) cooldown holds: "queued", "cooldown" (ours or lightning-liquidity's
+        60 s), "online" (the client is connected: nothing to wake), "off" (LSPS5 not running)
+        or "failed" (logged)."""
+        n = self.notifier
+        if n is None or n.webhooks is None:
+            return "off"
+        if self.engine.is_online(client):
+            # A wake-up for a connected client wakes nothing (hold_expiring is the kind that may
+            # come while the payer is connected; lightning-liquidity resets its own cooldown then).
+            return "online"
+        try:
+            if await n.lsps5_cooling_down(client, method):
+                log.debug("LSPS5 %s for %s skipped: notified within the cooldown", method, short(client))
+                return "cooldown"
+            # lightning-liquidity signs and queues in memory; the POSTs come back as events.
+            height = timeout if timeout is not None else self.engine.best_block_height()
+            outcome = await self.engine.lsps5_notify(client, method, height)
+            if outcome == "queued":
+                await n.lsps5_notified(client, method)
+        except LspNodeError as e:
+            log.warning("could not ask for an LSPS5 %s: %s", method, e)
+            return "failed"
+        if outcome == "cooldown":
+            # Not an error: the client was notified less than a minute ago and is waking up.
+            log.debug("LSPS5 %s for %s skipped: lightning-liquidity's cooldown", method, short(client))
+        return outcome
 
     def authenticate(self, msg: p.HoldRequest | p.DeviceRegister) -> p.Status:
         """Signature (for this LSP), freshness and client; the request id's single use is checked

@@ -47,6 +47,8 @@ class FailBack:
 class TickPlan:
     fail_back: list[FailBack] = field(default_factory=list)
     warn: list[str] = field(default_factory=list)  # payers to push hold_expiring
+    #: payer -> the height its warned hold is failed back at (LSPS5 expiry_soon's timeout)
+    warn_at: dict[str, int] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)  # payers of released holds that failed: hold_failed
 
 
@@ -364,11 +366,14 @@ class Holding:
         client, amount = event.prev_node_id, event.outbound_amount_msat
         if client is None or amount is None:
             return
-        settled = await self.store.run(self._decide_forwarded, client, amount, time.time())
-        if settled and not self.role.engine.is_online(client):
-            await self.role.notify(client, "preimage_waiting")
+        deadline = await self.store.run(self._decide_forwarded, client, amount, time.time())
+        if deadline is not None and not self.role.engine.is_online(client):
+            # The fulfil waits in the payer's channel; if the payer never returns the HTLC must be
+            # claimed on-chain before it expires: LSPS5's expiry_soon names that height.
+            await self.role.notify(client, "preimage_waiting", deadline)
 
-    def _decide_forwarded(self, client: str, amount: int, now: float) -> bool:
+    def _decide_forwarded(self, client: str, amount: int, now: float) -> int | None:
+        """Settle the matching HTLC; its expiry height (the payer's deadline), or None if none matched."""
         store = self.store
         for hold in store.holds((RELEASED,), client=client):
             match = next((h for h in store.htlcs(hold.hold_id, "forwarded") if h.outbound_msat == amount), None)
@@ -378,8 +383,8 @@ class Holding:
             if allowed(RELEASED, HoldEvent.SETTLE, facts(hold, 0, store.htlc_counts(hold.hold_id))):
                 store.move_hold(hold, HoldEvent.SETTLE)
                 log.info("hold %s settled", short(hold.hold_id))
-            return True
-        return False
+            return match.cltv_expiry
+        return None
 
     # -- HtlcHandlingFailed -------------------------------------------------------------------------
     async def on_htlc_handling_failed(self, event: HtlcHandlingFailed) -> None:
@@ -421,7 +426,9 @@ class Holding:
         plan = await self.store.run(self._plan_tick, height, time.time())
         await self._fail_back(plan.fail_back)
         for client in plan.warn + [fb.hold.client for fb in plan.fail_back if fb.push]:
-            await self.role.notify(client, "hold_expiring")
+            # Pushed to a connected payer too (its user should keep the wallet open, §7.2); the
+            # LSPS5 wake-up is skipped for it (`Role.notify_lsps5`).
+            await self.role.notify(client, "hold_expiring", plan.warn_at.get(client, height))
         for client in plan.failed:
             if not self.role.engine.is_online(client):
                 await self.role.notify(client, "hold_failed")
@@ -456,6 +463,7 @@ class Holding:
             elif fb is not None and height >= fb - pol.expiry_warning_blocks and not hold.warned:
                 store.set_warned(hold.hold_id)
                 plan.warn.append(hold.client)
+                plan.warn_at[hold.client] = min(fb, plan.warn_at.get(hold.client, fb))
             elif allowed(hold.state, HoldEvent.EXPIRE, f):
                 store.move_hold(hold, HoldEvent.EXPIRE, reason="no HTLC arrived in time")
         store.purge_mailbox(now)

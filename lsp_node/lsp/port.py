@@ -49,6 +49,10 @@ class EnginePort(Protocol):
 
     def get_intercept_scid(self) -> int: ...
 
+    async def lsps5_notify(self, client: str, method: str, timeout: int | None) -> str:
+        """LSPS5: sign `method` for the client's webhooks: "queued", "cooldown" or "off"."""
+        ...
+
     def create_blinded_path(self, context: bytes) -> bytes:
         """A blinded message path to us whose authenticated context is `context`."""
         ...
@@ -132,6 +136,11 @@ class LdkEngine:
 
     def get_intercept_scid(self) -> int:
         return self.node.get_intercept_scid()
+
+    async def lsps5_notify(self, client: str, method: str, timeout: int | None) -> str:
+        if not self.node.lsps5_enabled:
+            return "off"
+        return await self.node.lsps5_notify(client, method, timeout)
 
     def create_blinded_path(self, context: bytes) -> bytes:
         return bytes.fromhex(self.node.create_blinded_path(context))

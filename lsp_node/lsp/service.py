@@ -12,12 +12,13 @@ from lsp_node.engine import (
     Event,
     HtlcHandlingFailed,
     HtlcIntercepted,
+    Lsps5Notification,
     OnionMessageIntercepted,
     OnionMessagePeerConnected,
     OnionMessageReceived,
     PaymentForwarded,
 )
-from lsp_node.errors import LspNodeError
+from lsp_node.errors import InvalidArgumentError, LspNodeError
 from lsp_node.lsp.async_holds import AsyncHolds
 from lsp_node.lsp.context import Role, short
 from lsp_node.lsp.devices import Devices
@@ -99,6 +100,23 @@ class LspService:
             await self.holding.on_payment_forwarded(event)
         elif isinstance(event, HtlcHandlingFailed):
             await self.holding.on_htlc_handling_failed(event)
+        elif isinstance(event, Lsps5Notification):
+            await self.queue_webhook(event)
+
+    async def queue_webhook(self, event: Lsps5Notification) -> None:
+        """An LSPS5 notification lightning-liquidity signed: into the push outbox, before the
+        event is acknowledged (a store error raises, and the event is tried again)."""
+        notifier = self.role.notifier
+        if notifier is None or notifier.webhooks is None:
+            log.info("dropping an LSPS5 %s for %s: [lsps5] is off", event.method, short(event.client_node_id))
+            return
+        try:
+            await notifier.enqueue_webhook(
+                event.client_node_id, event.app_name, event.url, event.method, list(event.headers), event.body
+            )
+        except InvalidArgumentError as e:
+            # Malformed (no signature or timestamp): replaying the event cannot mend it.
+            log.warning("dropping an LSPS5 %s for %s: %s", event.method, short(event.client_node_id), e)
 
     async def on_message(self, tlv_type: int, payload: bytes, context: str | None, responder: str | None) -> None:
         try:

@@ -1,5 +1,5 @@
-"""Delivery of the push outbox through apprise: the scheduler that sends due pushes to every
-unexpired device of a client, retrying failed devices with exponential backoff (base 2 s, doubling,
+"""Delivery of the push outbox: apprise pushes to every unexpired device of a client, and LSPS5
+webhook POSTs (one signed notification to one URL, `webhook`). The scheduler sends due pushes, retrying failed devices with exponential backoff (base 2 s, doubling,
 capped at 10 min) until ``max_attempts``; then the push is 'dead' (or 'sent' if at least one device
 got it) and a warning is logged. Our log lines carry only a client id prefix, the platform and the
 kind; third-party loggers are redacted (`redact`)."""
@@ -22,6 +22,8 @@ from lsp_node.notify.redact import IN_FLIGHT, install_redaction, secrets_for
 from lsp_node.notify.settings import NotifierSettings
 from lsp_node.notify.store import Device, NotificationStore, OutboxEntry
 from lsp_node.notify.urls import check_template, render_url
+from lsp_node.notify.webhook import WebhookPolicy, post_webhook
+from lsp_node.notify.webhook_store import STALE_AFTER_SECS
 
 log = logging.getLogger("lsp_node.notify")
 
@@ -70,9 +72,12 @@ class Notifier:
         store: NotificationStore,
         templates: Mapping[str, str],
         settings: NotifierSettings | None = None,
+        webhooks: WebhookPolicy | None = None,
     ) -> None:
         self.store = store
         self.settings = settings or NotifierSettings()
+        #: The `[lsps5]` sending rules; None: LSPS5 is off and webhook rows are given up.
+        self.webhooks = webhooks
         for platform, template in templates.items():
             check_template(platform, template)
             _check_plugin(platform, template)
@@ -103,6 +108,33 @@ class Notifier:
         if created:
             self._wake.set()
         return created
+
+    async def enqueue_webhook(
+        self, client_id: str, app_name: str, url: str, method: str, headers: list[tuple[str, str]], body: str
+    ) -> bool:
+        """Queue one signed LSPS5 notification (see `WebhookOutbox.enqueue_webhook`) and wake `run`."""
+        limits = self.webhooks.limits if self.webhooks is not None else None
+        created = await self.store.run(
+            self.store.enqueue_webhook, client_id, app_name, url, method, headers, body, limits=limits
+        )
+        if created:
+            self._wake.set()
+        return created
+
+    async def has_device(self, client_id: str) -> bool:
+        """Whether the client's pushes go through apprise (it has an unexpired device)."""
+        return await self.store.run(self.store.has_device, client_id)
+
+    async def lsps5_cooling_down(self, client_id: str, method: str) -> bool:
+        """Whether our per-(client, method) LSPS5 cooldown holds (False when LSPS5 is off)."""
+        if self.webhooks is None:
+            return False
+        cooldown = self.webhooks.notify_cooldown_secs
+        return await self.store.run(self.store.lsps5_cooling_down, client_id, method, cooldown)
+
+    async def lsps5_notified(self, client_id: str, method: str) -> None:
+        """Start the (client, method) cooldown: the engine has been asked to notify."""
+        await self.store.run(self.store.lsps5_notified, client_id, method)
 
     def wake(self) -> None:
         """Look at the outbox now (a push made due by hand, e.g. the operator's retry)."""
@@ -176,6 +208,8 @@ class Notifier:
     # -- internals ---------------------------------------------------------------------------------
 
     async def _deliver_entry(self, entry: OutboxEntry, now: float) -> bool:
+        if entry.delivery == "webhook":
+            return await self._deliver_webhook(entry, now)
         tag = client_tag(entry.client_id)
         devices = await self.store.run(self.store.devices, entry.client_id, now)
         if not devices:
@@ -226,6 +260,53 @@ class Notifier:
             delay,
         )
         return False
+
+    async def _deliver_webhook(self, entry: OutboxEntry, now: float) -> bool:
+        """One LSPS5 POST; retried with the same backoff and attempts as an apprise push."""
+        tag = client_tag(entry.client_id)
+        payload = await self.store.run(self.store.webhook_payload, entry.id)
+        if payload is None or self.webhooks is None:
+            why = "LSPS5 is off" if payload is not None else "no payload"
+            await self.store.run(self.store.mark_dead, entry.id, now, why)
+            return False
+        age = now - payload.signed_at
+        if age > STALE_AFTER_SECS:
+            # Receivers refuse a timestamp older than 10 minutes: sending it only wastes a POST.
+            why = f"stale: signed {age / 60:.0f} minutes ago (bLIP-55 receivers refuse past 10)"
+            await self.store.run(self.store.mark_dead, entry.id, now, why)
+            log.info("notify: %s webhook for client %s given up unsent: %s", entry.kind, tag, why)
+            return False
+        async with self._semaphore():
+            result = await post_webhook(payload.url, payload.headers, payload.body, self.webhooks)
+        await self.store.run(self.store.set_webhook_status, entry.id, result.status)
+        # The log names the client only: a client may hide a secret in the URL's host as well.
+        if result.ok:
+            self.deliveries_ok += 1
+            await self.store.run(self.store.mark_sent, entry.id, now)
+            log.info("notify: %s posted to a webhook of client %s", entry.kind, tag)
+            return True
+        self.deliveries_failed += 1
+        attempts = entry.attempts + 1
+        if result.permanent or attempts >= self.settings.max_attempts:
+            await self.store.run(self.store.mark_dead, entry.id, now, result.error)
+            log.warning("notify: %s webhook for client %s given up: %s", entry.kind, tag, result.error)
+            return False
+        delay = self.settings.backoff(attempts)
+        await self.store.run(self.store.mark_failed, entry.id, now, now + delay, result.error)
+        log.info(
+            "notify: %s webhook for client %s attempt %d failed: %s; retry in %.0f s",
+            entry.kind,
+            tag,
+            attempts,
+            result.error,
+            delay,
+        )
+        return False
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.settings.max_concurrent_sends)
+        return self._sem
 
     def _record_deliveries(self, outbox_id: int, outcomes: list[tuple[Device, bool]], now: float) -> None:
         for device, ok in outcomes:

@@ -21,6 +21,7 @@ from lsp_node.db import Database, Schema, Store
 from lsp_node.errors import ConfigError, InvalidArgumentError
 from lsp_node.notify.ids import PLATFORM_RE, DeviceFormat, check_client_id, check_device_id, client_tag, device_format
 from lsp_node.notify.kinds import check_kind
+from lsp_node.notify.webhook_store import WebhookOutbox, webhooks
 
 log = logging.getLogger("lsp_node.notify")
 
@@ -104,7 +105,7 @@ def push_counters(db: Database) -> None:
     )
 
 
-SCHEMA = Schema("notify", [initial, push_counters])
+SCHEMA = Schema("notify", [initial, push_counters, webhooks])
 
 
 def _now(now: float | None) -> float:
@@ -146,6 +147,8 @@ class OutboxEntry:
     sent_at: float | None
     finished_at: float | None
     last_error: str | None
+    #: 'apprise' (a push to the client's devices) or 'webhook' (one LSPS5 POST).
+    delivery: str = "apprise"
 
 
 @dataclass(frozen=True)
@@ -161,12 +164,12 @@ class NotifyStatus:
 
 _DEVICE_COLS: Final = "client_id, platform, device_id, registered_at, expires_at, failures"
 _OUTBOX_COLS: Final = (
-    "id, client_id, kind, status, created_at, next_attempt_at, attempts, sent_at, finished_at, last_error"
+    "id, client_id, kind, status, created_at, next_attempt_at, attempts, sent_at, finished_at, last_error, delivery"
 )
 
 
-class NotificationStore:
-    """Devices and the push outbox."""
+class NotificationStore(WebhookOutbox):
+    """Devices and the push outbox (apprise pushes; LSPS5 webhook POSTs through `WebhookOutbox`)."""
 
     def __init__(
         self,
@@ -286,6 +289,14 @@ class NotificationStore:
             log.info("notify: removed device of client %s on %s", client_tag(cid), platform)
         return removed
 
+    def has_device(self, client_id: str, now: float | None = None) -> bool:
+        """Whether the client has an unexpired device (its pushes go through apprise)."""
+        rows = self._rows(
+            "SELECT 1 AS x FROM notify_devices WHERE client_id = ? AND expires_at > ? LIMIT 1",
+            (check_client_id(client_id), _now(now)),
+        )
+        return bool(rows)
+
     def devices(self, client_id: str, now: float | None = None) -> list[Device]:
         """The client's unexpired devices, oldest registration first."""
         cid = check_client_id(client_id)
@@ -306,6 +317,7 @@ class NotificationStore:
                 "DELETE FROM notify_outbox WHERE status != 'pending' AND finished_at < ?",
                 (t - self.outbox_retention_secs,),
             )
+            self._purge_webhooks(t)
             return int(n)
 
         n = self.call(purge)
@@ -330,7 +342,8 @@ class NotificationStore:
             db = self.db
             if list(
                 self._store.rows(
-                    "SELECT 1 AS x FROM notify_outbox WHERE client_id = ? AND kind = ? AND status = 'pending'",
+                    "SELECT 1 AS x FROM notify_outbox WHERE client_id = ? AND kind = ? AND status = 'pending'"
+                    " AND delivery = 'apprise'",
                     (cid, kind),
                 )
             ):
@@ -408,9 +421,12 @@ class NotificationStore:
             entry = OutboxEntry(**rows[0])
             if entry.status == "sent":
                 raise InvalidArgumentError("the push was sent already")
+            if entry.delivery == "webhook":
+                self._check_webhook_retry(outbox_id, t)
             if entry.status == "dead":
                 pending = self._store.rows(
-                    "SELECT 1 AS x FROM notify_outbox WHERE client_id = ? AND kind = ? AND status = 'pending'",
+                    "SELECT 1 AS x FROM notify_outbox WHERE client_id = ? AND kind = ? AND status = 'pending'"
+                    " AND delivery = 'apprise'",
                     (entry.client_id, entry.kind),
                 )
                 if list(pending):

@@ -202,6 +202,7 @@ impl Node {
             liquidity,
             lsps1,
             lsps2_handed,
+            lsps2_waiting: Default::default(),
             dial_requests,
             sync_lock: tokio::sync::Mutex::new(()),
             last_sync_ms: std::sync::atomic::AtomicU64::new(0),

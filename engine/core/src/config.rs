@@ -70,6 +70,15 @@ pub struct NodeOptions {
     pub async_payments_server: bool,
     /// The LSPS2 (JIT channel) service; None leaves it off.
     pub lsps2: Option<Lsps2Options>,
+    /// The LSPS5 (webhook) service: the most webhooks one client may register (1 to 10);
+    /// None leaves it off.
+    pub lsps5_max_webhooks: Option<u32>,
+    /// Run lightning-liquidity's LSPS5 *client* (`lsps5_set_webhook`): for a wallet built on
+    /// this engine, and for the tests, since stock ldk-node has none.
+    pub lsps5_client: bool,
+    /// With LSPS5 on: seconds (0 to 60) an LSPS2 client offline at its JIT payment is waited
+    /// for, after `lsps5.payment_incoming` is sent to its webhooks; 0 fails the payment back at once.
+    pub lsps5_wait_for_client_secs: u32,
     /// The LSPS1 (buy a channel) service; None leaves it off.
     pub lsps1: Option<Lsps1Options>,
 }
@@ -191,6 +200,9 @@ impl Default for NodeOptions {
             announce_addresses: Vec::new(),
             async_payments_server: false,
             lsps2: None,
+            lsps5_max_webhooks: None,
+            lsps5_client: false,
+            lsps5_wait_for_client_secs: 0,
             lsps1: None,
         }
     }

@@ -32,6 +32,8 @@ pub use event::{NodeEvent, QueuedEvent};
 pub use io::StaticInvoiceRecord;
 pub use io::{ForwardRecord, ForwardTotals, PaymentRecord};
 pub use io::{InterceptRecord, JitChannelRecord, Lsps1OrderRecord};
+pub use lsps::webhooks::NotifyOutcome as Lsps5NotifyOutcome;
+pub use lsps::{lsps5_verify, MAX_WEBHOOKS_PER_CLIENT};
 pub use model::{ChannelInfo, HeldHop, InboundHtlc, InvoiceInfo, OnionMessageStats, PeerInfo};
 pub use node::Node;
 pub use onion::verify_message;

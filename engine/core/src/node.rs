@@ -56,6 +56,8 @@ pub(crate) struct Core {
     pub(crate) lsps1: Option<Arc<crate::lsps::lsps1::Lsps1Service>>,
     /// Intercepted HTLCs handed to the LSPS2 service, failed if left unanswered.
     pub(crate) lsps2_handed: crate::lsps::timeout::HandedHtlcs,
+    /// LSPS2 clients offline at their JIT payment, being waited for (`lsps::client_wait`).
+    pub(crate) lsps2_waiting: crate::lsps::client_wait::WaitingClients,
     /// `ConnectionNeeded` requests for the dialler task (never awaited by the event handler).
     pub(crate) dial_requests: tokio::sync::mpsc::Sender<crate::connection::DialRequest>,
     /// One chain sync at a time: overlapping syncs would confirm blocks out of order.

@@ -16,7 +16,7 @@ use crate::connection::{DialRequest, DIALS_IN_FLIGHT};
 use crate::node::Core;
 use crate::types::{GossipSync as P2PGossip, SharedScorer};
 
-type Stop = watch::Receiver<bool>;
+pub(crate) type Stop = watch::Receiver<bool>;
 
 /// Inbound Lightning connections.
 pub(crate) fn accept_peers(core: &Arc<Core>, listener: tokio::net::TcpListener, mut stop: Stop) -> JoinHandle<()> {
@@ -77,7 +77,7 @@ pub(crate) fn liquidity_events(core: &Arc<Core>, mut stop: Stop) -> JoinHandle<(
         loop {
             tokio::select! {
                 _ = stop.changed() => return,
-                event = core.liquidity.next_event_async() => core.handle_liquidity_event(event).await,
+                event = core.liquidity.next_event_async() => core.handle_liquidity_event(event, &stop).await,
             }
         }
     })

@@ -244,9 +244,39 @@ pub fn to_py(py: Python<'_>, q: QueuedEvent) -> PyResult<Py<PyAny>> {
         NodeEvent::OnionMessageReceived { tlv_type, payload, context, responder } => {
             Py::new(py, OnionMessageReceived { id, tlv_type, payload, context, responder })?.into_any()
         }
+        NodeEvent::Lsps5Notification { client_node_id, app_name, url, method, headers, body } => {
+            Py::new(py, Lsps5Notification { id, client_node_id, app_name, url, method, headers, body })?.into_any()
+        }
+        NodeEvent::Lsps5WebhookReply { lsp_node_id, app_name, ok, detail } => {
+            Py::new(py, Lsps5WebhookReply { id, lsp_node_id, app_name, ok, detail })?.into_any()
+        }
     };
     Ok(obj)
 }
+
+record!(
+    /// LSPS5: a signed notification to POST to one webhook of a client (`url` is a secret).
+    Lsps5Notification kind = "lsps5_notification" {
+        id: i64,
+        client_node_id: String,
+        app_name: String,
+        url: String,
+        method: String,
+        headers: Vec<(String, String)>,
+        body: String,
+    }
+);
+
+record!(
+    /// LSPS5 client side: an LSP's answer to our `lsps5_set_webhook`.
+    Lsps5WebhookReply kind = "lsps5_webhook_reply" {
+        id: i64,
+        lsp_node_id: String,
+        app_name: String,
+        ok: bool,
+        detail: String,
+    }
+);
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ChannelPending>()?;
@@ -261,5 +291,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<HtlcIntercepted>()?;
     m.add_class::<OnionMessageIntercepted>()?;
     m.add_class::<OnionMessagePeerConnected>()?;
-    m.add_class::<OnionMessageReceived>()
+    m.add_class::<OnionMessageReceived>()?;
+    m.add_class::<Lsps5Notification>()?;
+    m.add_class::<Lsps5WebhookReply>()
 }

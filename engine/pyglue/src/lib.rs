@@ -14,6 +14,7 @@ mod types;
 fn _ldk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<node::PyNode>()?;
     m.add_function(wrap_pyfunction!(node::verify_message, m)?)?;
+    m.add_function(wrap_pyfunction!(node::lsps5_verify, m)?)?;
     types::register(m)?;
     lsps::register(m)?;
     events::register(m)?;

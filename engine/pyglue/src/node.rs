@@ -247,6 +247,34 @@ impl PyNode {
         self.inner.lsps2_enabled()
     }
 
+    /// Whether the LSPS5 service runs (`[lsps5] enabled`).
+    #[getter]
+    fn lsps5_enabled(&self) -> bool {
+        self.inner.lsps5_enabled()
+    }
+
+    /// Have the LSPS5 service sign `method` (`lsps5.payment_incoming`, `lsps5.expiry_soon` with
+    /// `timeout`, `lsps5.liquidity_management_request`, `lsps5.onion_message_incoming`) for
+    /// every webhook of `client`; resolves to "queued" (each comes as an `Lsps5Notification`
+    /// event; none if the client has no webhook) or "cooldown" (lightning-liquidity's 60 s per
+    /// client). Awaitable: it takes lightning-liquidity's per-peer lock and signs once per
+    /// webhook, off the asyncio thread and without the GIL.
+    #[pyo3(signature = (client, method, timeout=None))]
+    fn lsps5_notify<'py>(
+        &self, py: Python<'py>, client: String, method: String, timeout: Option<u32>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        spawn!(py, self, |n| Ok(match n.lsps5_notify(&client, &method, timeout).map_err(to_py)? {
+            lsp_engine::Lsps5NotifyOutcome::Queued => "queued",
+            lsp_engine::Lsps5NotifyOutcome::Cooldown => "cooldown",
+        }))
+    }
+
+    /// LSPS5 client (`lsps5_client` option): register `url` for `app_name` at a connected LSP.
+    /// Returns the request id; the answer comes as an `Lsps5WebhookReply` event.
+    fn lsps5_set_webhook(&self, lsp_node_id: &str, app_name: &str, url: &str) -> PyResult<String> {
+        self.inner.lsps5_set_webhook(lsp_node_id, app_name, url).map_err(to_py)
+    }
+
     /// Resolves to the totals of the forwarding history.
     fn forward_totals<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         spawn!(py, self, |n| Ok(ForwardTotals::from(n.forward_totals().map_err(to_py)?)))
@@ -404,6 +432,13 @@ impl PyNode {
             .map(|l| (l.level.to_string(), l.module, l.message))
             .collect()
     }
+}
+
+/// Whether an LSPS5 webhook POST is signed by `lsp_node_id` (bLIP-55): the `x-lsps5-timestamp`
+/// and `x-lsps5-signature` headers and the exact body.
+#[pyfunction]
+pub fn lsps5_verify(lsp_node_id: &str, timestamp: &str, signature: &str, body: &str) -> PyResult<bool> {
+    lsp_engine::lsps5_verify(lsp_node_id, timestamp, signature, body).map_err(to_py)
 }
 
 /// Check a node-key signature in the lightning `signmessage` format.

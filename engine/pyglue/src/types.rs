@@ -445,6 +445,9 @@ pub struct NodeOptions {
     pub async_payments_server: bool,
     pub lsps2: Option<Lsps2Options>,
     pub lsps1: Option<Lsps1Options>,
+    pub lsps5_max_webhooks: Option<u32>,
+    pub lsps5_client: bool,
+    pub lsps5_wait_for_client_secs: u32,
 }
 
 fn default() -> lsp_engine::NodeOptions {
@@ -474,6 +477,9 @@ impl NodeOptions {
         async_payments_server = default().async_payments_server,
         lsps2 = None,
         lsps1 = None,
+        lsps5_max_webhooks = None,
+        lsps5_client = false,
+        lsps5_wait_for_client_secs = 0,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -482,6 +488,7 @@ impl NodeOptions {
         onion_message_burst: u32, max_queued_onion_messages: u32, max_intercepted_per_peer: u32,
         min_inbound_channel_sat: u64, log_max_bytes: u64, log_keep_files: u32, announce_addresses: Vec<String>,
         async_payments_server: bool, lsps2: Option<Lsps2Options>, lsps1: Option<Lsps1Options>,
+        lsps5_max_webhooks: Option<u32>, lsps5_client: bool, lsps5_wait_for_client_secs: u32,
     ) -> Self {
         Self {
             listen_addr,
@@ -502,6 +509,9 @@ impl NodeOptions {
             async_payments_server,
             lsps2,
             lsps1,
+            lsps5_max_webhooks,
+            lsps5_client,
+            lsps5_wait_for_client_secs,
         }
     }
 
@@ -526,6 +536,9 @@ impl NodeOptions {
             "async_payments_server",
             "lsps2",
             "lsps1",
+            "lsps5_max_webhooks",
+            "lsps5_client",
+            "lsps5_wait_for_client_secs",
         ];
         Ok(pyo3::types::PyTuple::new(py, names)?.unbind())
     }
@@ -556,6 +569,9 @@ impl From<&NodeOptions> for lsp_engine::NodeOptions {
             async_payments_server: o.async_payments_server,
             lsps2: o.lsps2.as_ref().map(lsp_engine::Lsps2Options::from),
             lsps1: o.lsps1.as_ref().map(lsp_engine::Lsps1Options::from),
+            lsps5_max_webhooks: o.lsps5_max_webhooks,
+            lsps5_client: o.lsps5_client,
+            lsps5_wait_for_client_secs: o.lsps5_wait_for_client_secs,
         }
     }
 }

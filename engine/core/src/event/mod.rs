@@ -124,6 +124,24 @@ pub enum NodeEvent {
         context: Option<String>,
         responder: Option<String>,
     },
+    /// LSPS5: a notification lightning-liquidity signed for one webhook of a client. The
+    /// application POSTs `body` with `headers` to `url`. The URL is the client's secret: it is
+    /// never logged.
+    Lsps5Notification {
+        client_node_id: String,
+        app_name: String,
+        url: String,
+        method: String,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
+    /// LSPS5 client side: an LSP's answer to our `set_webhook` or `remove_webhook`.
+    Lsps5WebhookReply {
+        lsp_node_id: String,
+        app_name: String,
+        ok: bool,
+        detail: String,
+    },
 }
 
 impl NodeEvent {
@@ -152,6 +170,8 @@ impl NodeEvent {
             NodeEvent::OnionMessageIntercepted { .. } => "onion_message_intercepted",
             NodeEvent::OnionMessagePeerConnected { .. } => "onion_message_peer_connected",
             NodeEvent::OnionMessageReceived { .. } => "onion_message_received",
+            NodeEvent::Lsps5Notification { .. } => "lsps5_notification",
+            NodeEvent::Lsps5WebhookReply { .. } => "lsps5_webhook_reply",
         }
     }
 }

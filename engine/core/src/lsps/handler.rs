@@ -1,12 +1,15 @@
 //! The peer manager's custom-message handler: LSPS messages (BOLT8 type 37913) go to
 //! lightning-liquidity's `LiquidityManager`, except `lsps1.*` requests, which our own LSPS1
 //! service answers (lightning-liquidity's is compiled out), and, while LSPS1 runs,
-//! `lsps0.list_protocols`, whose answer must name 1 too, beside what the manager serves.
-//! Everything else (reading, features, peer connections, lightning-liquidity's own replies) is
-//! the manager's. Our replies are bounded: a few waiting per peer, a thousand in all, none
-//! larger than a Lightning message; a request with no room left for its reply is not served.
+//! `lsps0.list_protocols`, whose answer must name 1 too, beside what the manager serves (2
+//! and 5 when they run). While LSPS5 runs, `lsps5.*` requests pass the `lsps5_guard` first (a
+//! rate limit per peer, the params checked), which answers those it refuses. Everything else
+//! (reading, features, peer connections, lightning-liquidity's own replies) is the manager's.
+//! Our replies are bounded (`replies`); a request with no room left for its reply is not served.
 
-use std::sync::{Arc, Mutex};
+#[cfg(test)]
+use super::replies::{MAX_QUEUED_PER_PEER, MAX_REPLY_BYTES};
+use std::sync::Arc;
 
 use bitcoin::secp256k1::PublicKey;
 use lightning::ln::msgs::{DecodeError, LightningError};
@@ -21,21 +24,15 @@ use lightning_liquidity::lsps1::msgs::LSPS1Message;
 use serde_json::Value;
 
 use super::lsps1::Lsps1Service;
+use super::lsps5_guard::Lsps5Guard;
+use super::replies::Replies;
 use super::Liquidity;
 use crate::logger::EngineLogger;
 
 /// bLIP-50's feature bit for "this node runs an LSPS service".
 const LSPS_FEATURE_BIT: usize = 729;
-/// Replies waiting for the peer manager to collect them; past this a request goes unanswered
-/// (the peer manager collects after every read, so only a flood gets here).
-const MAX_QUEUED_REPLIES: usize = 1_000;
-/// Replies waiting for one peer: one peer's flood must not take the others' room.
-const MAX_QUEUED_PER_PEER: usize = 16;
-/// The largest reply payload: a Lightning message is at most 65,535 bytes, two of them the
-/// message type. LDK debug-asserts on anything larger when it encrypts it.
-pub(crate) const MAX_REPLY_BYTES: usize = 65_533;
 /// The longest request id answered (it is echoed in the reply); lightning-liquidity's are 32.
-const MAX_ID_BYTES: usize = 128;
+pub(crate) const MAX_ID_BYTES: usize = 128;
 /// JSON-RPC "method not found".
 const METHOD_NOT_FOUND: i32 = -32601;
 
@@ -47,8 +44,11 @@ pub trait LspsManager: CustomMessageReader<CustomMessage = RawLSPSMessage> + Cus
 
 impl LspsManager for Liquidity {
     fn protocols(&self) -> Vec<u16> {
-        // A service lightning-liquidity runs is one line here (LSPS5 when it comes).
-        [(2, self.lsps2_service_handler().is_some())].into_iter().filter_map(|(p, on)| on.then_some(p)).collect()
+        // A service lightning-liquidity runs is one line here.
+        [(2, self.lsps2_service_handler().is_some()), (5, self.lsps5_service_handler().is_some())]
+            .into_iter()
+            .filter_map(|(p, on)| on.then_some(p))
+            .collect()
     }
 }
 
@@ -56,14 +56,14 @@ impl LspsManager for Liquidity {
 pub struct LspsHandler<M: LspsManager = Liquidity> {
     liquidity: Arc<M>,
     own: Option<OwnRequests>,
+    lsps5: Option<Lsps5Guard>,
 }
 
 /// The requests we answer ourselves while LSPS1 runs, and our replies waiting for the peer
 /// manager.
 pub(crate) struct OwnRequests {
     lsps1: Arc<Lsps1Service>,
-    replies: Mutex<Vec<(PublicKey, RawLSPSMessage)>>,
-    logger: Arc<EngineLogger>,
+    replies: Replies,
 }
 
 /// A request this handler answers itself: its id, method and params.
@@ -93,13 +93,14 @@ fn ours(payload: &str) -> Option<Request> {
 
 impl<M: LspsManager> LspsHandler<M> {
     pub(crate) fn new(liquidity: Arc<M>, lsps1: Option<Arc<Lsps1Service>>, logger: Arc<EngineLogger>) -> Self {
-        Self { liquidity, own: lsps1.map(|lsps1| OwnRequests::new(lsps1, logger)) }
+        let lsps5 = liquidity.protocols().contains(&5).then(|| Lsps5Guard::new(Arc::clone(&logger)));
+        Self { liquidity, own: lsps1.map(|lsps1| OwnRequests::new(lsps1, logger)), lsps5 }
     }
 }
 
 impl OwnRequests {
     pub(crate) fn new(lsps1: Arc<Lsps1Service>, logger: Arc<EngineLogger>) -> Self {
-        Self { lsps1, replies: Mutex::new(Vec::new()), logger }
+        Self { lsps1, replies: Replies::new("lsps1", logger) }
     }
 
     /// Answer `payload` of `from` if it is a request of ours (`list_protocols` naming LSPS1 and
@@ -108,52 +109,34 @@ impl OwnRequests {
     pub(crate) fn handle(&self, from: PublicKey, payload: &str, others: &[u16]) -> bool {
         let Some(req) = ours(payload) else { return false };
         if req.id.0.len() > MAX_ID_BYTES {
-            self.logger.engine(
+            self.replies.logger().engine(
                 Level::Warn,
                 format!("lsps1: a request of {from} with a {} byte id unanswered", req.id.0.len()),
             );
             return true;
         }
-        if let Some(why) = self.no_room(from) {
-            self.logger.engine(Level::Warn, format!("lsps1: a request of {from} unanswered: {why}"));
+        if let Some(why) = self.replies.no_room(from) {
+            self.replies.logger().engine(Level::Warn, format!("lsps1: a request of {from} unanswered: {why}"));
             return true;
         }
         self.answer(from, req, others);
         true
     }
 
-    /// Why no reply to `to` may be queued now.
-    fn no_room(&self, to: PublicKey) -> Option<&'static str> {
-        let replies = self.replies.lock().unwrap_or_else(|p| p.into_inner());
-        if replies.len() >= MAX_QUEUED_REPLIES {
-            return Some("reply queue full");
-        }
-        (replies.iter().filter(|(p, _)| *p == to).count() >= MAX_QUEUED_PER_PEER).then_some("too many replies waiting")
-    }
-
     /// The replies waiting, for the peer manager to send.
     pub(crate) fn take(&self) -> Vec<(PublicKey, RawLSPSMessage)> {
-        std::mem::take(&mut *self.replies.lock().unwrap_or_else(|p| p.into_inner()))
+        self.replies.take()
     }
 
     fn reply(&self, to: PublicKey, msg: &LSPSMessage) {
         match serde_json::to_string(msg) {
             Ok(payload) => self.push(to, payload),
-            Err(e) => self.logger.engine(Level::Error, format!("lsps1: cannot encode a reply: {e}")),
+            Err(e) => self.replies.logger().engine(Level::Error, format!("lsps1: cannot encode a reply: {e}")),
         }
     }
 
-    fn push(&self, to: PublicKey, payload: String) {
-        if payload.len() > MAX_REPLY_BYTES {
-            let n = payload.len();
-            return self.logger.engine(Level::Warn, format!("lsps1: a {n} byte reply to {to} dropped (too large)"));
-        }
-        // Checked before the work too (`handle`); again here, as requests of one peer may be
-        // served side by side.
-        if let Some(why) = self.no_room(to) {
-            return self.logger.engine(Level::Warn, format!("lsps1: a reply to {to} dropped: {why}"));
-        }
-        self.replies.lock().unwrap_or_else(|p| p.into_inner()).push((to, RawLSPSMessage { payload }));
+    pub(crate) fn push(&self, to: PublicKey, payload: String) {
+        self.replies.push(to, payload)
     }
 
     /// Answer `req` of `from` with the LSPS1 service.
@@ -168,10 +151,8 @@ impl OwnRequests {
         match self.lsps1.handle(from, &req.method, req.params) {
             Some(resp) => self.reply(from, &LSPSMessage::LSPS1(LSPS1Message::Response(req.id, resp))),
             None => {
-                // `LSPSMessage::Invalid` carries no id: the error names the request's own.
                 let err = LSPSResponseError { code: METHOD_NOT_FOUND, message: "method not found".into(), data: None };
-                let payload = serde_json::json!({"jsonrpc": "2.0", "id": req.id.0, "error": err}).to_string();
-                self.push(from, payload);
+                self.replies.error(from, &req.id.0, err);
             }
         }
     }
@@ -189,6 +170,11 @@ impl<M: LspsManager> CustomMessageReader for LspsHandler<M> {
 
 impl<M: LspsManager> CustomMessageHandler for LspsHandler<M> {
     fn handle_custom_message(&self, msg: RawLSPSMessage, sender: PublicKey) -> Result<(), LightningError> {
+        if let Some(guard) = &self.lsps5 {
+            if guard.handle(sender, &msg.payload) {
+                return Ok(());
+            }
+        }
         if let Some(own) = &self.own {
             if own.handle(sender, &msg.payload, &self.liquidity.protocols()) {
                 return Ok(());
@@ -201,6 +187,9 @@ impl<M: LspsManager> CustomMessageHandler for LspsHandler<M> {
         let mut msgs = self.liquidity.get_and_clear_pending_msg();
         if let Some(own) = &self.own {
             msgs.extend(own.take());
+        }
+        if let Some(guard) = &self.lsps5 {
+            msgs.extend(guard.take());
         }
         msgs
     }

@@ -490,3 +490,28 @@ fn a_refund_address_of_another_chain_is_refused_naming_it() {
     );
     assert!(l.store.lsps1_orders(10, 0).unwrap().is_empty());
 }
+
+#[test]
+fn the_lsps5_guard_stands_in_front_only_while_the_manager_serves_lsps5() {
+    let a = peer(1);
+    let unknown = r#"{"jsonrpc":"2.0","id":"w1","method":"lsps5.no_such_method","params":{}}"#;
+    let logger = || Arc::new(EngineLogger::new(None, Level::Info, 0, 0).unwrap());
+    // LSPS5 off: lsps5.* is lightning-liquidity's to judge.
+    let off = Arc::new(Manager { protocols: vec![2], ..Default::default() });
+    LspsHandler::new(Arc::clone(&off), None, logger())
+        .handle_custom_message(RawLSPSMessage { payload: unknown.into() }, a)
+        .unwrap();
+    assert_eq!(off.handed.lock().unwrap().len(), 1);
+    // LSPS5 on (with or without LSPS1): the guard answers what it refuses; the manager never sees it.
+    for lsps1 in [false, true] {
+        let on = Arc::new(Manager { protocols: vec![2, 5], ..Default::default() });
+        let l = lsp(Lsps1Options::default(), false, PLENTY);
+        let handler = LspsHandler::new(Arc::clone(&on), lsps1.then(|| Arc::clone(&l.service)), logger());
+        handler.handle_custom_message(RawLSPSMessage { payload: unknown.into() }, a).unwrap();
+        assert!(on.handed.lock().unwrap().is_empty());
+        let out = handler.get_and_clear_pending_msg();
+        assert_eq!(out.len(), 1);
+        let reply: Value = serde_json::from_str(&out[0].1.payload).unwrap();
+        assert_eq!((&reply["id"], &reply["error"]["code"]), (&json!("w1"), &json!(-32601)));
+    }
+}

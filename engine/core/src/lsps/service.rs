@@ -4,6 +4,7 @@
 //! by `hooks`. lightning-liquidity forwards the payment itself, with the opening fee skimmed
 //! (LDK signals the skim to the client in `update_add_htlc`).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bitcoin::secp256k1::PublicKey;
@@ -14,10 +15,12 @@ use lightning_liquidity::lsps0::ser::{LSPSDateTime, LSPSRequestId};
 use lightning_liquidity::lsps2::event::LSPS2ServiceEvent;
 use lightning_liquidity::lsps2::msgs::LSPS2OpeningFeeParams;
 
+use super::client_wait::OpenRequest;
 use super::params;
 use crate::config::{user_config, Lsps2Options};
 use crate::io::{JitChannelRecord, JitSale, JitUnpaid, JIT_FAILED, JIT_SOLD};
 use crate::node::Core;
+use crate::tasks::Stop;
 
 /// Unexpired unpaid sales (`sold` rows) of every client together: each is a durable row and
 /// an SCID, and `buy` costs a client nothing. Per client lightning-liquidity already answers
@@ -78,7 +81,8 @@ impl Core {
     }
 
     /// One event of the liquidity manager (LSPS0 needs none: lightning-liquidity answers it).
-    pub(crate) async fn handle_liquidity_event(&self, event: LiquidityEvent) {
+    /// `stop`: the node's, which ends a wait for an offline client (`client_wait`).
+    pub(crate) async fn handle_liquidity_event(self: &Arc<Self>, event: LiquidityEvent, stop: &Stop) {
         match event {
             LiquidityEvent::LSPS2Service(LSPS2ServiceEvent::GetInfo { request_id, counterparty_node_id, .. }) => {
                 self.lsps2_get_info(request_id, counterparty_node_id)
@@ -96,16 +100,18 @@ impl Core {
                 user_channel_id,
                 intercept_scid,
             }) => {
-                self.lsps2_open_channel(
-                    their_network_key,
+                let req = OpenRequest {
+                    client: their_network_key,
                     amt_to_forward_msat,
                     opening_fee_msat,
                     user_channel_id,
-                    intercept_scid,
-                )
-                .await
+                    scid: intercept_scid,
+                };
+                self.lsps2_open_channel(req, stop).await
             }
-            // Services left off (LSPS1, LSPS5) and the client side raise nothing here.
+            LiquidityEvent::LSPS5Service(e) => self.lsps5_service_event(e),
+            LiquidityEvent::LSPS5Client(e) => self.lsps5_client_event(e),
+            // Services left off (LSPS1) and the other client sides raise nothing here.
             _ => {}
         }
     }
@@ -171,19 +177,31 @@ impl Core {
     /// `channel_open_failed` (the payment is failed back, the payer may retry); `opening` is
     /// recorded before the channel is asked for, so a channel that later closes before it is
     /// ready is abandoned rather than re-armed (see `lsps2_channel_closed`).
-    async fn lsps2_open_channel(
-        &self, client: PublicKey, amt_to_forward_msat: u64, opening_fee_msat: u64, user_channel_id: u128, scid: u64,
-    ) {
+    async fn lsps2_open_channel(self: &Arc<Self>, req: OpenRequest, stop: &Stop) {
         let Some(o) = self.lsps2_options() else { return };
         // lightning-liquidity may hand the event out again after a restart: open once.
         if self
             .channel_manager
-            .list_channels_with_counterparty(&client)
+            .list_channels_with_counterparty(&req.client)
             .iter()
-            .any(|c| c.user_channel_id == user_channel_id)
+            .any(|c| c.user_channel_id == req.user_channel_id)
         {
             return;
         }
+        // An offline client is woken (LSPS5) and waited for, if it can be, before `lsps2_open`.
+        if params::channel_sat(o, req.amt_to_forward_msat).is_some()
+            && self.peer_manager.peer_by_node_id(&req.client).is_none()
+            && self.wait_for_client(req, stop)
+        {
+            return;
+        }
+        self.lsps2_open(req).await
+    }
+
+    /// Open the channel `req` asks for, or refuse and fail the payment back.
+    pub(super) async fn lsps2_open(&self, req: OpenRequest) {
+        let Some(o) = self.lsps2_options() else { return };
+        let OpenRequest { client, amt_to_forward_msat, opening_fee_msat, user_channel_id, scid } = req;
         let refused = match params::channel_sat(o, amt_to_forward_msat) {
             None => Err(format!(
                 "{amt_to_forward_msat} msat with the margin and room needs a channel past max_channel_sat {}",
