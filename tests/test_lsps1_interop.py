@@ -10,6 +10,9 @@ error replies: their exact codes are checked in the engine's handler tests.)"""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,7 @@ import pytest
 
 from lsp_node._ldk import Lsps1Options
 from lsp_node.config import load_settings
-from lsp_node.engine import PaymentFailed, PaymentSent
+from lsp_node.engine import LightningNode, PaymentFailed, PaymentSent
 from lsp_node.errors import ConfigError
 
 from .conftest import Chain, NodeFactory, wait_event
@@ -181,9 +184,19 @@ async def test_ldk_node_buys_a_channel_pays_by_invoice_and_then_receives_over_it
         await lsp.stop()
 
 
-async def test_an_order_paid_while_the_client_is_offline_is_opened_once_it_is_back_across_a_kill9(
-    chain: Chain, make_node: NodeFactory, tmp_path: Path
-) -> None:
+@dataclass
+class Away:
+    lsp: LspProcess
+    ldk: LdkNodePeer
+    payer: LightningNode
+    lsps1: dict[str, Any]
+    order: dict[str, Any]
+
+
+@asynccontextmanager
+async def order_paid_while_away(chain: Chain, make_node: NodeFactory, tmp_path: Path) -> AsyncIterator[Away]:
+    """An LSP selling on TERMS; ldk-node orders a 300k channel and goes offline; a payer with a
+    channel to the LSP pays the order's invoice."""
     lsp = LspProcess(tmp_path, "lsp", chain.url, UNUSED_PUSH, role=False, lsps1=TERMS)
     await lsp.start()
     ldk = LdkNodePeer(tmp_path, "ldk")
@@ -194,10 +207,20 @@ async def test_an_order_paid_while_the_client_is_offline_is_opened_once_it_is_ba
         await ldk.start(chain.url, lsps1=lsps1)
         order = await ldk.lsps1_request_channel(lsp_balance_sat=300_000, channel_expiry_blocks=1_000)
         await ldk.stop()
-
-        # Paid by someone else while the client is away: taken, nothing to open a channel to.
         payment_id = await payer.pay_invoice(order["payment_options"]["bolt11"]["invoice"])
         assert isinstance(await wait_event(payer, "payment_sent", payment_id=payment_id), PaymentSent)
+        yield Away(lsp, ldk, payer, lsps1, order)
+    finally:
+        await ldk.stop()
+        await lsp.stop()
+
+
+async def test_an_order_paid_while_the_client_is_offline_is_opened_once_it_is_back_across_a_kill9(
+    chain: Chain, make_node: NodeFactory, tmp_path: Path
+) -> None:
+    async with order_paid_while_away(chain, make_node, tmp_path) as away:
+        lsp, ldk, lsps1, order = away.lsp, away.ldk, away.lsps1, away.order
+        # Paid by someone else while the client is away: taken, nothing to open a channel to.
 
         async def paid() -> bool:
             [o] = await lsps1_orders(lsp)
@@ -236,26 +259,13 @@ async def test_an_order_paid_while_the_client_is_offline_is_opened_once_it_is_ba
 
         await until(ldk_usable, "ldk-node's bought channel usable")
         assert len(await ldk.channels()) == 1, "one channel for one order"
-    finally:
-        await ldk.stop()
-        await lsp.stop()
 
 
 async def test_an_open_the_wallet_cannot_fund_keeps_the_order_paid_and_is_retried(
     chain: Chain, make_node: NodeFactory, tmp_path: Path
 ) -> None:
-    lsp = LspProcess(tmp_path, "lsp", chain.url, UNUSED_PUSH, role=False, lsps1=TERMS)
-    await lsp.start()
-    ldk = LdkNodePeer(tmp_path, "ldk")
-    try:
-        await lsp_fund(chain, lsp, 5_000_000)
-        payer = await payer_with_channel(chain, make_node, lsp)
-        lsps1 = {"node_id": lsp.node_id, "address": lsp.listen_addr, "token": None}
-        await ldk.start(chain.url, lsps1=lsps1)
-        order = await ldk.lsps1_request_channel(lsp_balance_sat=300_000, channel_expiry_blocks=1_000)
-        await ldk.stop()
-        payment_id = await payer.pay_invoice(order["payment_options"]["bolt11"]["invoice"])
-        assert isinstance(await wait_event(payer, "payment_sent", payment_id=payment_id), PaymentSent)
+    async with order_paid_while_away(chain, make_node, tmp_path) as away:
+        lsp, ldk, payer, lsps1 = away.lsp, away.ldk, away.payer, away.lsps1
 
         async def attempts(n: int) -> bool:
             [o] = await lsps1_orders(lsp)
@@ -294,9 +304,6 @@ async def test_an_open_the_wallet_cannot_fund_keeps_the_order_paid_and_is_retrie
         assert (done["payment_state"], done["open_attempts"]) == ("PAID", 1)
         chans = [c for c in await lsp.api("GET", "/api/channels") if c["counterparty_node_id"] == ldk.node_id]
         assert [(c["channel_id"], c["capacity_sat"]) for c in chans] == [(done["channel_id"], 300_000)]
-    finally:
-        await ldk.stop()
-        await lsp.stop()
 
 
 def engine_log(lsp: LspProcess) -> str:
