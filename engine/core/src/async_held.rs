@@ -47,6 +47,10 @@ pub(crate) fn held_intercept_id(htlc_id: u64, channel_id: &ChannelId, counterpar
 impl Node {
     /// The HTLCs LDK holds now for async payments, per inbound channel in HTLC order.
     pub fn held_async_htlcs(&self) -> Vec<HeldAsyncHtlc> {
+        // Without `enable_htlc_hold` LDK holds nothing: spare the role's 1 s tick the channel walk.
+        if !self.core.config.options.async_payments_server {
+            return Vec::new();
+        }
         let cm = &self.core.channel_manager;
         let delta = u32::from(cm.get_current_config().channel_config.cltv_expiry_delta);
         let mut held = Vec::new();
