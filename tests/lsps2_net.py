@@ -34,12 +34,13 @@ async def jit_lsp(
     tmp_path: Path,
     payer_channels: int = 1,
     lsps5: dict[str, object] | None = None,
+    lsps1: dict[str, object] | None = None,
 ) -> AsyncIterator[tuple[LspProcess, LightningNode]]:
-    """An LSP selling JIT channels on TERMS (and `[lsps5]` with these keys, if given), and a
-    payer with `payer_channels` usable channels of 600k sat to it."""
+    """An LSP selling JIT channels on TERMS (and `[lsps5]`, `[lsps1]` with these keys, if given),
+    and a payer with `payer_channels` usable channels of 600k sat to it."""
     pushes = PushReceiver()
     await pushes.start()
-    lsp = LspProcess(tmp_path, "lsp", chain.url, pushes.url, lsps2=TERMS, lsps5=lsps5)
+    lsp = LspProcess(tmp_path, "lsp", chain.url, pushes.url, lsps2=TERMS, lsps5=lsps5, lsps1=lsps1)
     await lsp.start()
     try:
         await lsp_fund(chain, lsp, 5_000_000)

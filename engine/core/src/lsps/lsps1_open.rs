@@ -48,7 +48,7 @@ pub(crate) fn eats_owed_coins(
     (left < reserved).then(|| {
         format!(
             "{reserved} sat of the wallet's {spendable_sat} are owed to {orders} paid LSPS1 order(s) not opened yet \
-             (channels and their funding fees); this would leave {left}: refused (force overrides)"
+             (channels and their funding fees); this would leave {left}"
         )
     })
 }
@@ -57,15 +57,23 @@ impl Core {
     /// Refuse (unless `force`) an operator's spend of `spend_sat` (None: everything) that would
     /// take coins owed to paid LSPS1 orders not opened yet. A forced one is logged.
     pub(crate) fn lsps1_guard_spend(&self, spend_sat: Option<u64>, force: bool) -> crate::error::Result<()> {
-        let (owed, orders) = self.store.lsps1_committed("")?;
-        let fee = funding_fee_sat(self.chain.feerate_sat_per_kw(MIN_FUNDING_CONFIRMS_WITHIN));
-        let spendable = self.wallet.balance().spendable_sat;
-        let Some(why) = eats_owed_coins(spendable, spend_sat, owed, orders, fee) else { return Ok(()) };
+        let Some(why) = self.lsps1_reserve_refusal(spend_sat)? else { return Ok(()) };
         if force {
             self.lsps1_log(Level::Warn, format!("forced by the operator: {why}"));
             return Ok(());
         }
-        Err(crate::error::Error::InsufficientFunds(why))
+        Err(crate::error::Error::InsufficientFunds(format!("{why}: refused (force overrides)")))
+    }
+
+    /// Why spending `spend_sat` (None: everything) now would take coins owed to paid LSPS1
+    /// orders not opened yet; None: it would not. Every spend of the wallet that is not an
+    /// order's own open asks this first: the operator's (`lsps1_guard_spend`) and LSPS2's JIT
+    /// opens, which are refused outright (the payment is failed back).
+    pub(crate) fn lsps1_reserve_refusal(&self, spend_sat: Option<u64>) -> crate::error::Result<Option<String>> {
+        let (owed, orders) = self.store.lsps1_committed("")?;
+        let fee = funding_fee_sat(self.chain.feerate_sat_per_kw(MIN_FUNDING_CONFIRMS_WITHIN));
+        let spendable = self.wallet.balance().spendable_sat;
+        Ok(eats_owed_coins(spendable, spend_sat, owed, orders, fee))
     }
 
     fn lsps1_log(&self, level: Level, msg: String) {
@@ -348,7 +356,7 @@ mod tests {
         assert_eq!(eats_owed_coins(500_000, Some(297_000), owed, n, fee), None);
         let why = eats_owed_coins(500_000, Some(297_001), owed, n, fee).unwrap();
         assert!(why.contains("202000 sat of the wallet's 500000 are owed to 2 paid LSPS1 order(s)"), "{why}");
-        assert!(why.contains("force"), "{why}");
+        assert!(why.ends_with("this would leave 201999"), "{why}");
         // Sending everything always takes them.
         assert!(eats_owed_coins(10_000_000, None, owed, n, fee).is_some());
         // A wallet already short refuses any spend.

@@ -210,7 +210,15 @@ impl Core {
             Some(_) if self.peer_manager.peer_by_node_id(&client).is_none() => Err("client is not connected".into()),
             Some(sat) => match self.store.jit_unpaid(&client.to_string(), &now_rfc3339(), closed_unpaid_since()) {
                 Err(e) => Err(format!("cannot count the unpaid JIT channels: {e}")),
-                Ok(u) => open_refusal(o, &u, sat).map_or(Ok(sat), Err),
+                Ok(u) => match open_refusal(o, &u, sat) {
+                    Some(why) => Err(why),
+                    // The JIT channel is funded from the same wallet as paid LSPS1 orders.
+                    None => match self.lsps1_reserve_refusal(Some(sat)) {
+                        Ok(None) => Ok(sat),
+                        Ok(Some(why)) => Err(why),
+                        Err(e) => Err(format!("cannot count the coins owed to LSPS1 orders: {e}")),
+                    },
+                },
             },
         };
         let sat = match refused {
