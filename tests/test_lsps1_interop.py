@@ -271,7 +271,11 @@ async def test_ldk_node_buys_a_channel_paid_on_chain_and_coins_sent_after_are_ow
 
             await until(owed, "the second payment owed back")
             [after] = await lsps1_orders(lsp)
-            assert (after["state"], after["paid_by"], after["onchain_received_sat"]) == ("COMPLETED", "onchain", fee + 7_000)
+            assert (after["state"], after["paid_by"], after["onchain_received_sat"]) == (
+                "COMPLETED",
+                "onchain",
+                fee + 7_000,
+            )
             assert len(after["onchain_outpoints"]) == 2
             chans = [c for c in await lsp.api("GET", "/api/channels") if c["counterparty_node_id"] == ldk.node_id]
             assert len(chans) == 1, "never opened twice"
