@@ -161,6 +161,9 @@ class Lsps1Options:
         order_valid_secs: int = ...,
         max_pending_per_client: int = ...,
         max_pending_total: int = ...,
+        onchain_payment: bool = ...,
+        min_onchain_payment_confirmations: int = ...,
+        min_onchain_payment_size_sat: int = ...,
     ) -> Self: ...
     @property
     def min_channel_sat(self) -> int: ...
@@ -182,10 +185,16 @@ class Lsps1Options:
     def max_pending_per_client(self) -> int: ...
     @property
     def max_pending_total(self) -> int: ...
+    @property
+    def onchain_payment(self) -> bool: ...
+    @property
+    def min_onchain_payment_confirmations(self) -> int: ...
+    @property
+    def min_onchain_payment_size_sat(self) -> int: ...
 
 @final
 class Lsps1Order:
-    """An LSPS1 order: the channel bought (`lsp_balance_sat`, `client_balance_sat`, the order's bLIP-51 `params` JSON), `state` (CREATED, COMPLETED, FAILED), `payment_state` (EXPECT_PAYMENT, PAID, REFUNDED), the BOLT11 invoice paying `total_sat` (of which `fee_sat` is the fee) and the channel once funded; `refund_onchain_address` the client's (refunds are by hand), `open_attempts` the failed opens of a paid order and `last_error` the last one's reason (FAILED with PAID: given up, owed a refund)."""
+    """An LSPS1 order: the channel bought (`lsp_balance_sat`, `client_balance_sat`, the order's bLIP-51 `params` JSON), `state` (CREATED, COMPLETED, FAILED), `payment_state` (EXPECT_PAYMENT, PAID, REFUNDED), the BOLT11 invoice paying `total_sat` (of which `fee_sat` is the fee) and the channel once funded; `refund_onchain_address` the client's (refunds are by hand), `open_attempts` the failed opens of a paid order and `last_error` the last one's reason (FAILED with PAID: given up, owed a refund). Paid on chain: `onchain_address` (None: not offered) with the confirmations it needs, what confirmed there (`onchain_received_sat`, `onchain_outpoints` "txid:vout"), `paid_by` (bolt11, onchain; None while unpaid) and `refund_owed_sat`, to be refunded by hand (coins that did not pay the order, or a given-up order's payment)."""
 
     __match_args__ = (
         "order_id",
@@ -207,6 +216,12 @@ class Lsps1Order:
         "refund_onchain_address",
         "open_attempts",
         "last_error",
+        "onchain_address",
+        "onchain_min_confirmations",
+        "onchain_received_sat",
+        "onchain_outpoints",
+        "paid_by",
+        "refund_owed_sat",
     )
     def __new__(
         cls,
@@ -229,6 +244,12 @@ class Lsps1Order:
         refund_onchain_address: str | None,
         open_attempts: int,
         last_error: str | None,
+        onchain_address: str | None,
+        onchain_min_confirmations: int | None,
+        onchain_received_sat: int,
+        onchain_outpoints: list[str],
+        paid_by: str | None,
+        refund_owed_sat: int,
     ) -> Self: ...
     @property
     def order_id(self) -> str: ...
@@ -268,6 +289,18 @@ class Lsps1Order:
     def open_attempts(self) -> int: ...
     @property
     def last_error(self) -> str | None: ...
+    @property
+    def onchain_address(self) -> str | None: ...
+    @property
+    def onchain_min_confirmations(self) -> int | None: ...
+    @property
+    def onchain_received_sat(self) -> int: ...
+    @property
+    def onchain_outpoints(self) -> list[str]: ...
+    @property
+    def paid_by(self) -> str | None: ...
+    @property
+    def refund_owed_sat(self) -> int: ...
 
 @final
 class Lsps2Options:

@@ -184,6 +184,22 @@ class Lsps1Settings(Section):
     max_pending_total: int = Field(
         default=_LSPS1.max_pending_total, ge=1, le=1_000_000, description="Unpaid orders of everyone."
     )
+    onchain_payment: bool = Field(
+        default=_LSPS1.onchain_payment,
+        description="Offer payment to a fresh address of the node's wallet beside the BOLT11 invoice.",
+    )
+    min_onchain_payment_confirmations: int = Field(
+        default=_LSPS1.min_onchain_payment_confirmations,
+        ge=1,
+        le=144,
+        description="Confirmations an on-chain payment needs before the order is paid (0-conf is not offered).",
+    )
+    min_onchain_payment_size_sat: int = Field(
+        default=_LSPS1.min_onchain_payment_size_sat,
+        ge=0,
+        le=21_000_000 * 100_000_000,
+        description="Smallest order total offered on-chain payment (below it: BOLT11 only).",
+    )
 
     @model_validator(mode="after")
     def _ranges(self) -> Lsps1Settings:
@@ -215,4 +231,7 @@ class Lsps1Settings(Section):
             order_valid_secs=self.order_valid_secs,
             max_pending_per_client=self.max_pending_per_client,
             max_pending_total=self.max_pending_total,
+            onchain_payment=self.onchain_payment,
+            min_onchain_payment_confirmations=self.min_onchain_payment_confirmations,
+            min_onchain_payment_size_sat=self.min_onchain_payment_size_sat,
         )

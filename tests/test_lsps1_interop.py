@@ -1,7 +1,9 @@
 """LSPS1 (buy a channel, bLIP-51) against stock ldk-node 0.7.1 as the client: ldk-node orders a
 channel from our LSP (main.py with `[lsps1]` on), a payer with a channel to the LSP pays the
 order's invoice, the LSP opens the channel to ldk-node, ldk-node's order shows it, and
-payments then reach ldk-node over it, with the LSP selling LSPS1 alone and beside LSPS2. An
+payments then reach ldk-node over it, with the LSP selling LSPS1 alone and beside LSPS2. Paid on
+chain instead (the order's wallet address, once confirmed enough), the order is opened the same
+way, its invoice is no longer taken, and coins sent after it are owed back. An
 order paid while ldk-node is offline still gets its channel once ldk-node is back, even across a
 kill -9 of the LSP in between. Orders outside the terms, or past the per-client limit, are
 refused (ldk-node reports the request failed) and leave nothing on the books. (ldk-node ignores
@@ -54,6 +56,10 @@ def test_lsps1_section_reaches_the_engine_options_and_bad_terms_are_refused(tmp_
     assert opts.lsps1 is not None and opts.lsps2 is None
     assert (opts.lsps1.fee_base_sat, opts.lsps1.max_pending_per_client) == (500, 4)
     assert opts.lsps1.max_channel_sat == Lsps1Options().max_channel_sat
+    assert (opts.lsps1.onchain_payment, opts.lsps1.min_onchain_payment_confirmations) == (False, 1)
+    cfg.write_text("[lsps1]\nenabled = true\nonchain_payment = true\nmin_onchain_payment_confirmations = 3\n")
+    opts1 = load_settings(cfg).lsps1.engine_options()
+    assert opts1 is not None and (opts1.onchain_payment, opts1.min_onchain_payment_confirmations) == (True, 3)
     cfg.write_text("[lsps1]\nfee_base_sat = 500\n")
     assert load_settings(cfg).lsps1.engine_options() is None
     for bad, key in [
@@ -62,6 +68,7 @@ def test_lsps1_section_reaches_the_engine_options_and_bad_terms_are_refused(tmp_
         ("fee_ppm = 1000000", "fee_ppm"),
         ("order_valid_secs = 10", "order_valid_secs"),
         ("max_channel_sat = 20000000", "max_channel_sat"),
+        ("min_onchain_payment_confirmations = 0", "min_onchain_payment_confirmations"),
     ]:
         cfg.write_text(f"[lsps1]\nenabled = true\n{bad}\n")
         with pytest.raises(ConfigError, match=key):
@@ -180,6 +187,99 @@ async def test_ldk_node_buys_a_channel_pays_by_invoice_and_then_receives_over_it
                 assert sale["client_node_id"] == ldk.node_id
                 assert len(await ldk.channels()) == 2
                 assert len(await lsps1_orders(lsp)) == 1, "the JIT channel is no LSPS1 order's"
+    finally:
+        await lsp.stop()
+
+
+# The same terms with payment on chain offered: two confirmations, orders of 5,000 sat and more.
+ONCHAIN_TERMS: dict[str, object] = {
+    **TERMS,
+    "onchain_payment": True,
+    "min_onchain_payment_confirmations": 2,
+    "min_onchain_payment_size_sat": 5_000,
+}
+
+
+async def test_ldk_node_buys_a_channel_paid_on_chain_and_coins_sent_after_are_owed_back(
+    chain: Chain, make_node: NodeFactory, tmp_path: Path
+) -> None:
+    lsp = LspProcess(tmp_path, "lsp", chain.url, UNUSED_PUSH, role=False, lsps1=ONCHAIN_TERMS)
+    await lsp.start()
+    try:
+        await lsp_fund(chain, lsp, 5_000_000)
+        payer = await payer_with_channel(chain, make_node, lsp)
+        lsps1 = {"node_id": lsp.node_id, "address": lsp.listen_addr, "token": None}
+        async with ldk_node_peer(tmp_path, chain.url, lsps1=lsps1) as ldk:
+            order = await ldk.lsps1_request_channel(lsp_balance_sat=500_000, channel_expiry_blocks=1_000)
+            fee = 1_000 + 500_000 * 10_000 // 1_000_000  # 6_000 sat
+            onchain = order["payment_options"]["onchain"]
+            assert (onchain["state"], onchain["order_total_sat"], onchain["min_onchain_payment_confirmations"]) == (
+                "EXPECT_PAYMENT",
+                str(fee),
+                2,
+            )
+            assert onchain["expires_at"] == order["payment_options"]["bolt11"]["expires_at"]
+            address = onchain["address"]
+            [booked] = await lsps1_orders(lsp)
+            assert (booked["onchain_address"], booked["onchain_min_confirmations"]) == (address, 2)
+            assert (booked["paid_by"], booked["onchain_received_sat"], booked["refund_owed_sat"]) == (None, 0, 0)
+
+            # Paid from the chain's own wallet; one confirmation is not enough.
+            txid = chain.raw.fund_address(address, fee)
+            chain.mine(1)
+            await lsp.api("POST", "/api/sync")
+            [o] = await lsps1_orders(lsp)
+            assert (o["payment_state"], o["onchain_received_sat"]) == ("EXPECT_PAYMENT", 0)
+            assert await ldk.channels() == []
+
+            chain.mine(1)
+            await lsp.api("POST", "/api/sync")
+            await until(lambda: len(chain.raw.mempool_txids()) >= 1, "the order's channel funding broadcast", 60)
+
+            async def completed() -> bool:
+                [o] = await lsps1_orders(lsp)
+                return bool(o["state"] == "COMPLETED")
+
+            await until(completed, "the order completed")
+            [done] = await lsps1_orders(lsp)
+            assert (done["payment_state"], done["paid_by"], done["onchain_received_sat"]) == ("PAID", "onchain", fee)
+            [outpoint] = done["onchain_outpoints"]
+            assert outpoint.startswith(f"{txid}:")
+            assert (done["refund_owed_sat"], done["open_attempts"]) == (0, 0)
+            chans = [c for c in await lsp.api("GET", "/api/channels") if c["counterparty_node_id"] == ldk.node_id]
+            assert [(c["channel_id"], c["capacity_sat"]) for c in chans] == [(done["channel_id"], 500_000)]
+            # ldk-node reads the order paid, both ways, with its channel.
+            status = await ldk.lsps1_check_order(order["order_id"])
+            assert status["payment_options"]["onchain"]["state"] == "PAID"
+            assert status["payment_options"]["bolt11"]["state"] == "PAID"
+            assert status["channel_state"]["funding_outpoint"] == done["funding_outpoint"]
+
+            # Its invoice is no longer taken: the payer's HTLC is failed back.
+            payment_id = await payer.pay_invoice(order["payment_options"]["bolt11"]["invoice"])
+            failed = await wait_event(payer, "payment_failed", payment_id=payment_id)
+            assert isinstance(failed, PaymentFailed)
+            assert f"failed back: order {order['order_id']} is COMPLETED / PAID" in engine_log(lsp)
+
+            # Coins sent to the address afterwards do not buy a second channel: they are owed back.
+            chain.raw.fund_address(address, 7_000)
+            chain.mine(2)
+
+            async def owed() -> bool:
+                await lsp.api("POST", "/api/sync")
+                [o] = await lsps1_orders(lsp)
+                return bool(o["refund_owed_sat"] == 7_000)
+
+            await until(owed, "the second payment owed back")
+            [after] = await lsps1_orders(lsp)
+            assert (after["state"], after["paid_by"], after["onchain_received_sat"]) == (
+                "COMPLETED",
+                "onchain",
+                fee + 7_000,
+            )
+            assert len(after["onchain_outpoints"]) == 2
+            chans = [c for c in await lsp.api("GET", "/api/channels") if c["counterparty_node_id"] == ldk.node_id]
+            assert len(chans) == 1, "never opened twice"
+            assert "7000 sat received on chain are owed back" in engine_log(lsp)
     finally:
         await lsp.stop()
 

@@ -86,8 +86,9 @@ def show_forwards(d: Any) -> str:
 
 def show_lsps1(d: Any) -> str:
     head = "LSPS1 on" if d["enabled"] else "LSPS1 off ([lsps1] enabled = false)"
-    cols = ["order_id", "client_node_id", "state", "payment_state", "lsp_balance_sat", "total_sat", "open_attempts"]
-    return head + "\n" + tables.table(d["orders"], [*cols, "channel_id", "last_error"])
+    cols = ["order_id", "client_node_id", "state", "payment_state", "paid_by", "lsp_balance_sat", "total_sat"]
+    owed = ["refund_owed_sat", "open_attempts", "channel_id", "last_error"]
+    return head + "\n" + tables.table(d["orders"], [*cols, *owed])
 
 
 def show_async(d: Any) -> str:

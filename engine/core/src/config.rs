@@ -84,7 +84,8 @@ pub struct NodeOptions {
 }
 
 /// The operator's LSPS1 terms: the channels sold (sizes, lease), their price (paid by a BOLT11
-/// invoice before the channel is opened) and how many orders may wait for payment.
+/// invoice, or on chain when the operator allows it, before the channel is opened) and how
+/// many orders may wait for payment.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Lsps1Options {
     /// Smallest and largest channel sold (LSP side plus client side), satoshis.
@@ -103,6 +104,14 @@ pub struct Lsps1Options {
     /// Orders waiting for payment, per client and of everyone.
     pub max_pending_per_client: u32,
     pub max_pending_total: u32,
+    /// Offer payment to a fresh address of the node's wallet beside the invoice.
+    pub onchain_payment: bool,
+    /// Confirmations an on-chain payment needs before the order counts as paid (at least 1:
+    /// an unconfirmed payment can be double-spent, and 0-conf is not offered).
+    pub min_onchain_payment_confirmations: u16,
+    /// Smallest order total offered on-chain payment: below it the payment's own fee and the
+    /// wallet's cost of spending a small coin outweigh it (BOLT11 only then).
+    pub min_onchain_payment_size_sat: u64,
 }
 
 impl Default for Lsps1Options {
@@ -118,6 +127,9 @@ impl Default for Lsps1Options {
             order_valid_secs: 3_600,
             max_pending_per_client: 3,
             max_pending_total: 1_000,
+            onchain_payment: false,
+            min_onchain_payment_confirmations: 1,
+            min_onchain_payment_size_sat: 10_000,
         }
     }
 }

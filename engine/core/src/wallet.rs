@@ -217,6 +217,38 @@ impl OnchainWallet {
 }
 
 impl OnchainWallet {
+    /// Every confirmed output (spent or not) paying one of `addresses`, by address, with its
+    /// confirmations at the wallet's tip and its block's time. An address that is not this
+    /// network's is left out; one not the wallet's has no outputs.
+    pub(crate) fn receipts(
+        &self, addresses: &[String],
+    ) -> std::collections::HashMap<String, Vec<crate::io::OnchainReceipt>> {
+        let wanted: std::collections::HashMap<ScriptBuf, &String> = addresses
+            .iter()
+            .filter_map(|a| {
+                let addr = Address::from_str(a).ok()?.require_network(self.network).ok()?;
+                Some((addr.script_pubkey(), a))
+            })
+            .collect();
+        let mut out: std::collections::HashMap<String, Vec<crate::io::OnchainReceipt>> = Default::default();
+        if wanted.is_empty() {
+            return out;
+        }
+        let inner = self.lock();
+        let tip = inner.wallet.latest_checkpoint().height();
+        for o in inner.wallet.list_output() {
+            let Some(address) = wanted.get(&o.txout.script_pubkey) else { continue };
+            let bdk_wallet::chain::ChainPosition::Confirmed { anchor, .. } = o.chain_position else { continue };
+            out.entry((*address).clone()).or_default().push(crate::io::OnchainReceipt {
+                outpoint: o.outpoint.to_string(),
+                sat: o.txout.value.to_sat(),
+                confirmations: tip.saturating_sub(anchor.block_id.height).saturating_add(1),
+                block_time: anchor.confirmation_time,
+            });
+        }
+        out
+    }
+
     /// A new internal (change) script, persisted before it is handed out.
     pub(crate) fn fresh_script(&self) -> std::result::Result<ScriptBuf, ()> {
         let mut inner = self.lock();

@@ -154,6 +154,9 @@ pub struct Lsps1Options {
     pub order_valid_secs: u32,
     pub max_pending_per_client: u32,
     pub max_pending_total: u32,
+    pub onchain_payment: bool,
+    pub min_onchain_payment_confirmations: u16,
+    pub min_onchain_payment_size_sat: u64,
 }
 
 fn lsps1_default() -> lsp_engine::Lsps1Options {
@@ -175,12 +178,16 @@ impl Lsps1Options {
         order_valid_secs = lsps1_default().order_valid_secs,
         max_pending_per_client = lsps1_default().max_pending_per_client,
         max_pending_total = lsps1_default().max_pending_total,
+        onchain_payment = lsps1_default().onchain_payment,
+        min_onchain_payment_confirmations = lsps1_default().min_onchain_payment_confirmations,
+        min_onchain_payment_size_sat = lsps1_default().min_onchain_payment_size_sat,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         min_channel_sat: u64, max_channel_sat: u64, max_client_balance_sat: u64, min_channel_expiry_blocks: u32,
         max_channel_expiry_blocks: u32, fee_base_sat: u64, fee_ppm: u32, order_valid_secs: u32,
-        max_pending_per_client: u32, max_pending_total: u32,
+        max_pending_per_client: u32, max_pending_total: u32, onchain_payment: bool,
+        min_onchain_payment_confirmations: u16, min_onchain_payment_size_sat: u64,
     ) -> Self {
         Self {
             min_channel_sat,
@@ -193,6 +200,9 @@ impl Lsps1Options {
             order_valid_secs,
             max_pending_per_client,
             max_pending_total,
+            onchain_payment,
+            min_onchain_payment_confirmations,
+            min_onchain_payment_size_sat,
         }
     }
 
@@ -214,6 +224,9 @@ impl From<&Lsps1Options> for lsp_engine::Lsps1Options {
             order_valid_secs: o.order_valid_secs,
             max_pending_per_client: o.max_pending_per_client,
             max_pending_total: o.max_pending_total,
+            onchain_payment: o.onchain_payment,
+            min_onchain_payment_confirmations: o.min_onchain_payment_confirmations,
+            min_onchain_payment_size_sat: o.min_onchain_payment_size_sat,
         }
     }
 }
@@ -224,7 +237,11 @@ record!(
     /// (EXPECT_PAYMENT, PAID, REFUNDED), the BOLT11 invoice paying `total_sat` (of which
     /// `fee_sat` is the fee) and the channel once funded; `refund_onchain_address` the client's
     /// (refunds are by hand), `open_attempts` the failed opens of a paid order and `last_error`
-    /// the last one's reason (FAILED with PAID: given up, owed a refund).
+    /// the last one's reason (FAILED with PAID: given up, owed a refund). Paid on chain:
+    /// `onchain_address` (None: not offered) with the confirmations it needs, what confirmed
+    /// there (`onchain_received_sat`, `onchain_outpoints` "txid:vout"), `paid_by` (bolt11,
+    /// onchain; None while unpaid) and `refund_owed_sat`, to be refunded by hand (coins that
+    /// did not pay the order, or a given-up order's payment).
     Lsps1Order {
         order_id: String,
         client_node_id: String,
@@ -245,11 +262,19 @@ record!(
         refund_onchain_address: Option<String>,
         open_attempts: u32,
         last_error: Option<String>,
+        onchain_address: Option<String>,
+        onchain_min_confirmations: Option<u16>,
+        onchain_received_sat: u64,
+        onchain_outpoints: Vec<String>,
+        paid_by: Option<String>,
+        refund_owed_sat: u64,
     }
 );
 
 impl From<lsp_engine::Lsps1OrderRecord> for Lsps1Order {
     fn from(r: lsp_engine::Lsps1OrderRecord) -> Self {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let refund_owed_sat = r.refund_owed_sat(now);
         Self {
             order_id: r.order_id,
             client_node_id: r.client_node_id,
@@ -270,6 +295,16 @@ impl From<lsp_engine::Lsps1OrderRecord> for Lsps1Order {
             refund_onchain_address: r.refund_onchain_address,
             open_attempts: r.open_attempts,
             last_error: r.last_error,
+            onchain_address: r.onchain.as_ref().map(|o| o.address.clone()),
+            onchain_min_confirmations: r.onchain.as_ref().map(|o| o.min_confirmations),
+            onchain_received_sat: r.onchain_received_sat,
+            onchain_outpoints: r
+                .onchain_outpoints
+                .as_deref()
+                .map(|s| s.split(',').filter(|p| !p.is_empty()).map(str::to_string).collect())
+                .unwrap_or_default(),
+            paid_by: r.paid_by,
+            refund_owed_sat,
         }
     }
 }

@@ -29,6 +29,8 @@ impl Core {
             .await
             .map_err(|e| Error::ChainSource(format!("lightning chain sync via {} failed: {e:?}", self.chain.url)))?;
         self.wallet.sync().await?;
+        // The wallet is current: orders paid to its addresses are judged now, not a sync later.
+        self.lsps1_onchain_check();
         self.chain.refresh_fees().await?;
         // The background processor only sweeps on a 30 s timer; sweeping right after a sync
         // claims matured outputs as soon as the chain allows.

@@ -4,7 +4,7 @@
 //! own transaction); unpaid orders that expired are failed, and deleted a day later with their
 //! pending payment row, leaving a tombstone of the payment hash so the invoice stays unpayable.
 //! A paid order whose open fails is retried with a growing delay and given up (FAILED, still
-//! PAID: owed a refund) only after `MAX_OPEN_ATTEMPTS`.
+//! PAID: owed a refund) only after `MAX_OPEN_ATTEMPTS`. Payment on chain: `lsps1_onchain.rs`.
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -19,9 +19,12 @@ pub const LSPS1_FAILED: &str = "FAILED";
 /// Payment states (bLIP-51 `payment.bolt11.state`).
 pub const LSPS1_EXPECT_PAYMENT: &str = "EXPECT_PAYMENT";
 pub const LSPS1_PAID: &str = "PAID";
+/// How a paid order was paid (`paid_by`).
+pub const LSPS1_BY_BOLT11: &str = "bolt11";
+pub const LSPS1_BY_ONCHAIN: &str = "onchain";
 
 /// How long a failed unpaid order is kept (for the client's `get_order` and the operator).
-const KEEP_FAILED_UNPAID_SECS: u64 = 24 * 3600;
+pub(super) const KEEP_FAILED_UNPAID_SECS: u64 = 24 * 3600;
 /// How long a deleted order's payment hash is refused: far past any invoice's expiry, even with
 /// a chain source that lags (LDK judges an invoice's expiry by the block times it has seen).
 const KEEP_TOMBSTONE_SECS: u64 = 30 * 24 * 3600;
@@ -75,13 +78,52 @@ pub struct Lsps1OrderRecord {
     pub claim_approved_at: Option<u64>,
     /// "txid:vout" of a funding transaction built for its channel and not discarded by LDK.
     pub funding_made: Option<String>,
+    /// The on-chain payment offered with the order (None: BOLT11 only).
+    pub onchain: Option<Lsps1OnchainTerms>,
+    /// What confirmed at the order's address (with its confirmations): satoshis, and the
+    /// outpoints ("txid:vout", comma-separated).
+    pub onchain_received_sat: u64,
+    pub onchain_outpoints: Option<String>,
+    /// How the order was paid: `LSPS1_BY_BOLT11` or `LSPS1_BY_ONCHAIN`; None while unpaid.
+    pub paid_by: Option<String>,
 }
 
-const COLUMNS: &str = "order_id, client_node_id, params, lsp_balance_sat, client_balance_sat, user_channel_id,
-    state, payment_state, invoice, payment_hash, fee_sat, total_sat, channel_id, funding_outpoint, funded_at,
-    created_at, expires_at, updated_at, refund_onchain_address, open_attempts, last_error, next_attempt_at, claim_approved_at, funding_made";
+/// The on-chain payment an order was offered: the wallet address to pay, the confirmations the
+/// payment needs, and the 0-conf fee rate answered (bLIP-51 requires one; 0-conf is not offered).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lsps1OnchainTerms {
+    pub address: String,
+    pub min_confirmations: u16,
+    pub min_fee_for_0conf_kwu: u64,
+}
 
-fn record(r: &Row<'_>) -> rusqlite::Result<Lsps1OrderRecord> {
+impl Lsps1OrderRecord {
+    /// Satoshis the client is owed back at `now`, to be refunded by hand: on-chain coins that
+    /// did not pay the order (it was paid by invoice, paid late, underpaid and expired, or the
+    /// surplus of an overpayment), and the whole payment of a paid order given up.
+    pub fn refund_owed_sat(&self, now: u64) -> u64 {
+        let received = self.onchain_received_sat;
+        let given_up = self.state == LSPS1_FAILED;
+        if self.payment_state != LSPS1_PAID {
+            // Underpaid so far: more may arrive until the order expires.
+            let over = given_up || self.expires_at <= now;
+            return if over { received } else { 0 };
+        }
+        match (self.paid_by.as_deref(), given_up) {
+            (Some(LSPS1_BY_ONCHAIN), false) => received.saturating_sub(self.total_sat),
+            (Some(LSPS1_BY_ONCHAIN), true) => received,
+            (_, false) => received,
+            (_, true) => received.saturating_add(self.total_sat),
+        }
+    }
+}
+
+pub(super) const COLUMNS: &str = "order_id, client_node_id, params, lsp_balance_sat, client_balance_sat, user_channel_id,
+    state, payment_state, invoice, payment_hash, fee_sat, total_sat, channel_id, funding_outpoint, funded_at,
+    created_at, expires_at, updated_at, refund_onchain_address, open_attempts, last_error, next_attempt_at, claim_approved_at, funding_made,
+    onchain_address, onchain_confirmations, onchain_min_fee_kwu, onchain_received_sat, onchain_outpoints, paid_by";
+
+pub(super) fn record(r: &Row<'_>) -> rusqlite::Result<Lsps1OrderRecord> {
     let user_channel_id: String = r.get(5)?;
     Ok(Lsps1OrderRecord {
         order_id: r.get(0)?,
@@ -109,6 +151,17 @@ fn record(r: &Row<'_>) -> rusqlite::Result<Lsps1OrderRecord> {
         next_attempt_at: r.get::<_, i64>(21)?.max(0) as u64,
         claim_approved_at: r.get::<_, Option<i64>>(22)?.map(|v| v.max(0) as u64),
         funding_made: r.get(23)?,
+        onchain: match r.get::<_, Option<String>>(24)? {
+            None => None,
+            Some(address) => Some(Lsps1OnchainTerms {
+                address,
+                min_confirmations: r.get::<_, Option<i64>>(25)?.unwrap_or(1).clamp(1, i64::from(u16::MAX)) as u16,
+                min_fee_for_0conf_kwu: r.get::<_, Option<i64>>(26)?.unwrap_or(0).max(0) as u64,
+            }),
+        },
+        onchain_received_sat: r.get::<_, i64>(27)?.max(0) as u64,
+        onchain_outpoints: r.get(28)?,
+        paid_by: r.get(29)?,
     })
 }
 
@@ -117,9 +170,9 @@ fn record(r: &Row<'_>) -> rusqlite::Result<Lsps1OrderRecord> {
 /// is created again: the money was taken, so the channel is owed.
 pub(super) fn mark_paid(conn: &Connection, payment_hash: &str) -> Result<()> {
     conn.execute(
-        "UPDATE lsps1_orders SET payment_state = ?2, state = ?3, updated_at = ?5
+        "UPDATE lsps1_orders SET payment_state = ?2, state = ?3, updated_at = ?5, paid_by = ?6
          WHERE payment_hash = ?1 AND payment_state = ?4",
-        params![payment_hash, LSPS1_PAID, LSPS1_CREATED, LSPS1_EXPECT_PAYMENT, now_secs() as i64],
+        params![payment_hash, LSPS1_PAID, LSPS1_CREATED, LSPS1_EXPECT_PAYMENT, now_secs() as i64, LSPS1_BY_BOLT11],
     )?;
     Ok(())
 }
@@ -175,7 +228,7 @@ impl SqliteStore {
         tx.execute(
             &format!(
                 "INSERT INTO lsps1_orders ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
-                NULL, NULL, NULL, ?13, ?14, ?13, ?15, 0, NULL, 0, NULL, NULL)"
+                NULL, NULL, NULL, ?13, ?14, ?13, ?15, 0, NULL, 0, NULL, NULL, ?16, ?17, ?18, 0, NULL, NULL)"
             ),
             params![
                 r.order_id,
@@ -193,6 +246,9 @@ impl SqliteStore {
                 r.created_at as i64,
                 r.expires_at as i64,
                 r.refund_onchain_address,
+                r.onchain.as_ref().map(|o| o.address.clone()),
+                r.onchain.as_ref().map(|o| i64::from(o.min_confirmations)),
+                r.onchain.as_ref().map(|o| i64::try_from(o.min_fee_for_0conf_kwu).unwrap_or(i64::MAX)),
             ],
         )?;
         upsert_payment(&tx, payment)?;
@@ -372,7 +428,8 @@ impl SqliteStore {
              WHERE state = ?2 AND payment_state = ?3 AND expires_at <= ?4",
             params![LSPS1_FAILED, LSPS1_CREATED, LSPS1_EXPECT_PAYMENT, now as i64],
         )?;
-        let stale = "state = ?1 AND payment_state = ?2 AND expires_at <= ?3";
+        // An order that received coins on chain is kept: they are owed back (`refund_owed_sat`).
+        let stale = "state = ?1 AND payment_state = ?2 AND expires_at <= ?3 AND onchain_received_sat = 0";
         let args = params![LSPS1_FAILED, LSPS1_EXPECT_PAYMENT, now.saturating_sub(KEEP_FAILED_UNPAID_SECS) as i64];
         tx.execute(
             &format!(
@@ -405,4 +462,4 @@ impl SqliteStore {
 
 #[cfg(test)]
 #[path = "lsps1_tests.rs"]
-mod tests;
+pub(super) mod tests;

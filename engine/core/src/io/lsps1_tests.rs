@@ -3,7 +3,7 @@
 use super::*;
 use crate::io::{STATUS_PENDING, STATUS_SUCCEEDED};
 
-fn order(id: &str, client: &str, created_at: u64) -> (Lsps1OrderRecord, PaymentRecord) {
+pub(crate) fn order(id: &str, client: &str, created_at: u64) -> (Lsps1OrderRecord, PaymentRecord) {
     let hash = format!("{id}-hash");
     let r = Lsps1OrderRecord {
         order_id: id.into(),
@@ -30,6 +30,10 @@ fn order(id: &str, client: &str, created_at: u64) -> (Lsps1OrderRecord, PaymentR
         next_attempt_at: 0,
         claim_approved_at: None,
         funding_made: None,
+        onchain: None,
+        onchain_received_sat: 0,
+        onchain_outpoints: None,
+        paid_by: None,
     };
     let p = PaymentRecord {
         payment_id: hash.clone(),
@@ -47,7 +51,7 @@ fn order(id: &str, client: &str, created_at: u64) -> (Lsps1OrderRecord, PaymentR
     (r, p)
 }
 
-fn store() -> (tempfile::TempDir, SqliteStore) {
+pub(crate) fn store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("node.sqlite")).unwrap();
     (dir, store)

@@ -103,6 +103,21 @@ const STEPS: &[&str] = &[
     "ALTER TABLE lsps1_orders ADD COLUMN claim_approved_at INTEGER;
      ALTER TABLE lsps1_orders ADD COLUMN funding_made TEXT;
      CREATE INDEX IF NOT EXISTS lsps1_tombstones_deleted ON lsps1_tombstones(deleted_at);",
+    // 13: LSPS1 payment on chain (`lsps1_onchain.rs`): the wallet address an order may be paid
+    // to, with the confirmations and 0-conf fee rate it was offered on; what confirmed there
+    // (satoshis and "txid:vout" outpoints, refunded by hand when not owed to the order); and
+    // how the order was paid (`paid_by`: bolt11 or onchain), so a second payment is known as
+    // one. Orders paid before this step were paid by invoice.
+    "ALTER TABLE lsps1_orders ADD COLUMN onchain_address TEXT;
+     ALTER TABLE lsps1_orders ADD COLUMN onchain_confirmations INTEGER;
+     ALTER TABLE lsps1_orders ADD COLUMN onchain_min_fee_kwu INTEGER;
+     ALTER TABLE lsps1_orders ADD COLUMN onchain_received_sat INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE lsps1_orders ADD COLUMN onchain_outpoints TEXT;
+     ALTER TABLE lsps1_orders ADD COLUMN paid_by TEXT;
+     UPDATE lsps1_orders SET paid_by = 'bolt11' WHERE payment_state = 'PAID';
+     CREATE UNIQUE INDEX IF NOT EXISTS lsps1_orders_address ON lsps1_orders(onchain_address)
+        WHERE onchain_address IS NOT NULL;
+     CREATE INDEX IF NOT EXISTS lsps1_orders_onchain ON lsps1_orders(created_at) WHERE onchain_address IS NOT NULL;",
 ];
 
 /// The version this build writes.
@@ -234,5 +249,37 @@ mod tests {
         let err = SqliteStore::open(&path).err().expect("a newer schema must be refused").to_string();
         assert!(err.contains(&format!("schema version {}", SCHEMA_VERSION + 1)), "{err}");
         assert!(err.contains("newer than this build"), "{err}");
+    }
+
+    #[test]
+    fn lsps1_orders_paid_before_step_13_read_as_paid_by_invoice_and_offered_no_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for step in &STEPS[..12] {
+                conn.execute_batch(step).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 12).unwrap();
+            for (id, payment_state) in [("paid", "PAID"), ("unpaid", "EXPECT_PAYMENT")] {
+                conn.execute(
+                    "INSERT INTO lsps1_orders (order_id, client_node_id, params, lsp_balance_sat, client_balance_sat,
+                        user_channel_id, state, payment_state, invoice, payment_hash, fee_sat, total_sat,
+                        created_at, expires_at, updated_at)
+                     VALUES (?1, '02a', '{}', 100000, 0, ?1, 'CREATED', ?2, 'lnbcrt1', ?1, 1000, 1000, 1, 2, 1)",
+                    params![id, payment_state],
+                )
+                .unwrap();
+            }
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let paid = store.lsps1_order("paid").unwrap().unwrap();
+        assert_eq!(
+            (paid.paid_by.as_deref(), paid.onchain.is_none(), paid.onchain_received_sat),
+            (Some("bolt11"), true, 0)
+        );
+        assert_eq!(store.lsps1_order("unpaid").unwrap().unwrap().paid_by, None);
+        drop(store);
+        assert_eq!(user_version(&Connection::open(&path).unwrap()).unwrap(), SCHEMA_VERSION);
     }
 }

@@ -6,6 +6,7 @@ mod intercepts;
 mod jit;
 mod jit_htlcs;
 mod lsps1;
+mod lsps1_onchain;
 mod migrations;
 mod sqlite_store;
 mod static_invoices;
@@ -15,7 +16,11 @@ pub use intercepts::{InterceptRecord, INTERCEPT_FAILED, INTERCEPT_FORWARDED, INT
 pub use jit::{
     JitChannelRecord, JitSale, JitUnpaid, JIT_EXPIRED, JIT_FAILED, JIT_OPENING, JIT_PAID, JIT_READY, JIT_SOLD,
 };
-pub use lsps1::{Lsps1OrderRecord, LSPS1_COMPLETED, LSPS1_CREATED, LSPS1_EXPECT_PAYMENT, LSPS1_FAILED, LSPS1_PAID};
+pub use lsps1::{
+    Lsps1OnchainTerms, Lsps1OrderRecord, LSPS1_BY_BOLT11, LSPS1_BY_ONCHAIN, LSPS1_COMPLETED, LSPS1_CREATED,
+    LSPS1_EXPECT_PAYMENT, LSPS1_FAILED, LSPS1_PAID,
+};
+pub use lsps1_onchain::{tally, OnchainReceipt, OnchainTally, WATCH_ADDRESS_SECS};
 pub use migrations::SCHEMA_VERSION;
 pub use sqlite_store::{PaymentRecord, SqliteStore, STATUS_FAILED, STATUS_PENDING, STATUS_SUCCEEDED};
 pub use static_invoices::{StaticInvoiceRecord, MAX_INVOICE_BYTES, MAX_SLOTS_PER_RECIPIENT};

@@ -66,6 +66,15 @@ impl Lsps1Node for TestNode {
     fn network(&self) -> bitcoin::Network {
         bitcoin::Network::Regtest
     }
+
+    fn onchain_address(&self) -> std::result::Result<String, String> {
+        // A distinct regtest P2WPKH address each time, like a wallet revealing its next one.
+        let n = self.count.fetch_add(1, Ordering::SeqCst);
+        let key =
+            SecretKey::from_slice(&sha256::Hash::hash(&n.to_be_bytes()).to_byte_array()).map_err(|e| e.to_string())?;
+        let pk = bitcoin::CompressedPublicKey(key.public_key(&Secp256k1::new()));
+        Ok(bitcoin::Address::p2wpkh(&pk, bitcoin::Network::Regtest).to_string())
+    }
 }
 
 /// lightning-liquidity's place: what it was handed, what it has to send, what it serves.
@@ -514,4 +523,51 @@ fn the_lsps5_guard_stands_in_front_only_while_the_manager_serves_lsps5() {
         let reply: Value = serde_json::from_str(&out[0].1.payload).unwrap();
         assert_eq!((&reply["id"], &reply["error"]["code"]), (&json!("w1"), &json!(-32601)));
     }
+}
+
+#[test]
+fn on_chain_payment_is_offered_when_enabled_above_its_minimum_and_paying_so_closes_the_invoice() {
+    let a = peer(1);
+    let onchain = |r: &Value| r["result"]["payment"]["onchain"].clone();
+    // Off by default: BOLT11 only.
+    let l = lsp(Lsps1Options::default(), false, PLENTY);
+    assert_eq!(onchain(&ask(&l, a, create_order("c1", 400_000, json!({})))), Value::Null);
+    let o = Lsps1Options {
+        onchain_payment: true,
+        min_onchain_payment_confirmations: 2,
+        min_onchain_payment_size_sat: 5_000,
+        ..Default::default()
+    };
+    let l = lsp(o, false, PLENTY);
+    // 2,000 + 1% of 200,000 = 4,000 sat: below the on-chain minimum.
+    assert_eq!(onchain(&ask(&l, a, create_order("c1", 200_000, json!({})))), Value::Null);
+    let r = ask(&l, a, create_order("c2", 400_000, json!({})));
+    let (first, second) = (onchain(&r), onchain(&ask(&l, a, create_order("c3", 400_000, json!({})))));
+    assert_eq!((&first["order_total_sat"], &first["fee_total_sat"]), (&json!("6000"), &json!("6000")));
+    assert_eq!((&first["min_onchain_payment_confirmations"], &first["min_fee_for_0conf"]), (&json!(2), &json!(2_500)));
+    assert_eq!(first["state"], "EXPECT_PAYMENT");
+    let address = first["address"].as_str().unwrap();
+    assert!(address.starts_with("bcrt1q"), "{address}");
+    assert_ne!(first["address"], second["address"], "each order its own address");
+    let order_id = r["result"]["order_id"].as_str().unwrap();
+    let got =
+        ask(&l, a, json!({"jsonrpc": "2.0", "id": "g", "method": "lsps1.get_order", "params": {"order_id": order_id}}));
+    assert_eq!(onchain(&got), first);
+    let stored = l.store.lsps1_order(order_id).unwrap().unwrap();
+    assert_eq!(stored.onchain.as_ref().unwrap().address, address);
+    // Paid on chain: its invoice is failed back, and the order reads PAID both ways.
+    let t = crate::io::OnchainTally {
+        received_sat: 6_000,
+        outpoints: format!("{}:1", "cd".repeat(32)),
+        in_time_sat: 6_000,
+    };
+    assert!(l.store.lsps1_onchain_seen(order_id, &t).unwrap());
+    let refused = l.service.claimable(&stored.payment_hash).unwrap().unwrap().unwrap_err();
+    assert!(refused.contains("CREATED / PAID"), "{refused}");
+    let got =
+        ask(&l, a, json!({"jsonrpc": "2.0", "id": "g", "method": "lsps1.get_order", "params": {"order_id": order_id}}));
+    assert_eq!(
+        (&onchain(&got)["state"], &got["result"]["payment"]["bolt11"]["state"]),
+        (&json!("PAID"), &json!("PAID"))
+    );
 }

@@ -28,7 +28,8 @@ use crate::chain::ChainSource;
 use crate::config::Lsps1Options;
 use crate::error::Result;
 use crate::io::{
-    now_secs, Lsps1OrderRecord, PaymentRecord, SqliteStore, LSPS1_CREATED, LSPS1_EXPECT_PAYMENT, STATUS_PENDING,
+    now_secs, Lsps1OnchainTerms, Lsps1OrderRecord, PaymentRecord, SqliteStore, LSPS1_CREATED, LSPS1_EXPECT_PAYMENT,
+    STATUS_PENDING,
 };
 use crate::logger::EngineLogger;
 use crate::parse::hexs;
@@ -49,6 +50,9 @@ pub(crate) trait Lsps1Node: Send + Sync {
     fn feerate_sat_per_kw(&self, target_blocks: u16) -> u32;
     /// The chain the node runs on: a refund address must be of it.
     fn network(&self) -> bitcoin::Network;
+    /// A fresh address of the node's wallet, durable before it is returned (an order's, to be
+    /// paid on chain).
+    fn onchain_address(&self) -> std::result::Result<String, String>;
 }
 
 /// The node's own: invoices from its channel manager, coins from its wallet, fees from its chain source.
@@ -84,6 +88,10 @@ impl Lsps1Node for LdkLsps1Node {
 
     fn network(&self) -> bitcoin::Network {
         self.network
+    }
+
+    fn onchain_address(&self) -> std::result::Result<String, String> {
+        self.wallet.new_address().map(|a| a.to_string()).map_err(|e| e.to_string())
     }
 }
 
@@ -205,6 +213,17 @@ impl Lsps1Service {
             .invoice(total.saturating_mul(1000), desc, o.order_valid_secs)
             .map_err(|e| internal("invoice", e))?;
         let hash = hexs(invoice.payment_hash().as_byte_array());
+        // On chain too, if the operator allows it and the total is worth a coin of its own. The
+        // 0-conf fee rate bLIP-51 requires is today's for the next block (0-conf is not offered).
+        let onchain = if o.onchain_payment && total >= o.min_onchain_payment_size_sat {
+            Some(Lsps1OnchainTerms {
+                address: self.node.onchain_address().map_err(|e| internal("address", e))?,
+                min_confirmations: o.min_onchain_payment_confirmations,
+                min_fee_for_0conf_kwu: u64::from(self.node.feerate_sat_per_kw(1)),
+            })
+        } else {
+            None
+        };
         let record = Lsps1OrderRecord {
             order_id: order_id.clone(),
             client_node_id: client.to_string(),
@@ -230,6 +249,10 @@ impl Lsps1Service {
             next_attempt_at: 0,
             claim_approved_at: None,
             funding_made: None,
+            onchain,
+            onchain_received_sat: 0,
+            onchain_outpoints: None,
+            paid_by: None,
         };
         let payment = PaymentRecord {
             payment_id: hash.clone(),
@@ -252,9 +275,10 @@ impl Lsps1Service {
             }
             Err(e) => return Err(internal("store", e.to_string())),
         }
+        let ways = if record.onchain.is_some() { "by invoice or on chain" } else { "by invoice" };
         self.log(
             Level::Info,
-            format!("order {order_id} of {client}: {} sat channel, {total} sat to pay", order.lsp_balance_sat),
+            format!("order {order_id} of {client}: {} sat channel, {total} sat to pay {ways}", order.lsp_balance_sat),
         );
         order_response(&record, now).map_err(|e| internal("answer", e))
     }

@@ -76,7 +76,7 @@ impl Core {
         Ok(eats_owed_coins(spendable, spend_sat, owed, orders, fee))
     }
 
-    fn lsps1_log(&self, level: Level, msg: String) {
+    pub(crate) fn lsps1_log(&self, level: Level, msg: String) {
         self.logger.engine(level, format!("lsps1: {msg}"));
     }
 
@@ -134,7 +134,7 @@ impl Core {
     /// Open the channel of a paid order, once: not if a channel for it exists already, not
     /// while its client is offline (left for the sweep; said once, at the payment, not at every
     /// sweep). An open LDK refuses is a failed attempt, retried later.
-    fn lsps1_open(&self, order: &Lsps1OrderRecord, at_payment: bool) {
+    pub(crate) fn lsps1_open(&self, order: &Lsps1OrderRecord, at_payment: bool) {
         let Some(service) = &self.lsps1 else { return };
         let _one_at_a_time = service.open_lock.lock().unwrap_or_else(|p| p.into_inner());
         let id = &order.order_id;

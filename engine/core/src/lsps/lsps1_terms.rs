@@ -5,12 +5,12 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use bitcoin::OutPoint;
+use bitcoin::{Address, FeeRate, OutPoint};
 use lightning_invoice::Bolt11Invoice;
 use lightning_liquidity::lsps0::ser::{LSPSDateTime, LSPSResponseError};
 use lightning_liquidity::lsps1::msgs::{
-    LSPS1Bolt11PaymentInfo, LSPS1ChannelInfo, LSPS1CreateOrderResponse, LSPS1Options, LSPS1OrderId, LSPS1OrderParams,
-    LSPS1OrderState, LSPS1PaymentInfo, LSPS1PaymentState,
+    LSPS1Bolt11PaymentInfo, LSPS1ChannelInfo, LSPS1CreateOrderResponse, LSPS1OnchainPaymentInfo, LSPS1Options,
+    LSPS1OrderId, LSPS1OrderParams, LSPS1OrderState, LSPS1PaymentInfo, LSPS1PaymentState,
 };
 
 use crate::config::Lsps1Options;
@@ -42,6 +42,8 @@ pub(crate) const MIN_FUNDING_CONFIRMS_WITHIN: u16 = 6;
 /// The funding transaction's size the wallet must hold fees for beyond the channel: room for
 /// several inputs, priced at the fee rate for the order's confirmation target.
 pub(crate) const FUNDING_VBYTES_MARGIN: u64 = 1_000;
+/// The most confirmations an on-chain payment may be asked to wait for: a day of blocks.
+pub(crate) const MAX_ONCHAIN_CONFIRMATIONS: u16 = 144;
 /// Largest channel a peer without `option_support_large_channel` accepts.
 pub(crate) const MAX_CHANNEL_SAT: u64 = 16_777_215;
 
@@ -77,6 +79,12 @@ pub(crate) fn check(o: &Lsps1Options) -> Result<()> {
     }
     if o.max_pending_per_client == 0 || o.max_pending_total == 0 {
         return bad("max_pending_per_client and max_pending_total must be at least 1".into());
+    }
+    if o.min_onchain_payment_confirmations == 0 || o.min_onchain_payment_confirmations > MAX_ONCHAIN_CONFIRMATIONS {
+        return bad(format!(
+            "min_onchain_payment_confirmations {} must be 1..={MAX_ONCHAIN_CONFIRMATIONS} (0-conf is not offered)",
+            o.min_onchain_payment_confirmations
+        ));
     }
     Ok(())
 }
@@ -204,6 +212,27 @@ pub(crate) fn order_response(r: &Lsps1OrderRecord, now: u64) -> std::result::Res
         }
         _ => None,
     };
+    let unchecked = |a: &str, what: &str| {
+        Address::from_str(a).map(|a| a.assume_checked()).map_err(|e| format!("stored {what}: {e}"))
+    };
+    // One payment state for the order, answered for each way to pay: once paid either way, the
+    // other is PAID too, so the client pays no second time (the LSP refuses it anyway).
+    let onchain = match &r.onchain {
+        None => None,
+        Some(o) => Some(LSPS1OnchainPaymentInfo {
+            state: state.clone(),
+            expires_at: datetime(r.expires_at),
+            fee_total_sat: r.fee_sat,
+            order_total_sat: r.total_sat,
+            address: unchecked(&o.address, "address")?,
+            min_onchain_payment_confirmations: Some(o.min_confirmations),
+            min_fee_for_0conf: FeeRate::from_sat_per_kwu(o.min_fee_for_0conf_kwu),
+            refund_onchain_address: match &r.refund_onchain_address {
+                Some(a) => Some(unchecked(a, "refund address")?),
+                None => None,
+            },
+        }),
+    };
     Ok(LSPS1CreateOrderResponse {
         order_id: LSPS1OrderId(r.order_id.clone()),
         order,
@@ -218,8 +247,7 @@ pub(crate) fn order_response(r: &Lsps1OrderRecord, now: u64) -> std::result::Res
                 invoice,
             }),
             bolt12: None,
-            // On-chain payment is not offered: only the BOLT11 invoice pays an order.
-            onchain: None,
+            onchain,
         },
         channel,
     })
@@ -273,6 +301,14 @@ mod tests {
             (Lsps1Options { fee_ppm: 1_000_000, ..Default::default() }, "fee_ppm"),
             (Lsps1Options { order_valid_secs: 30, ..Default::default() }, "order_valid_secs"),
             (Lsps1Options { max_pending_total: 0, ..Default::default() }, "max_pending_total"),
+            (
+                Lsps1Options { min_onchain_payment_confirmations: 0, ..Default::default() },
+                "min_onchain_payment_confirmations",
+            ),
+            (
+                Lsps1Options { min_onchain_payment_confirmations: 145, ..Default::default() },
+                "min_onchain_payment_confirmations",
+            ),
         ];
         for (o, key) in cases {
             let err = check(&o).unwrap_err().to_string();
@@ -355,8 +391,13 @@ mod tests {
             next_attempt_at: 0,
             claim_approved_at: None,
             funding_made: None,
+            onchain: None,
+            onchain_received_sat: 0,
+            onchain_outpoints: None,
+            paid_by: None,
         };
         let a = order_response(&r, 1_500).unwrap();
+        assert!(a.payment.onchain.is_none(), "no address: BOLT11 only");
         assert_eq!(a.order, p);
         assert_eq!(a.order_state, LSPS1OrderState::Created);
         let b = a.payment.bolt11.unwrap();
@@ -373,5 +414,63 @@ mod tests {
         let ch = c.channel.unwrap();
         assert_eq!(ch.funding_outpoint.vout, 1);
         assert_eq!(ch.expires_at.0.timestamp(), 1_700 + 600_000);
+    }
+
+    #[test]
+    fn an_order_offered_on_chain_answers_its_address_confirmations_and_one_payment_state() {
+        let address = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+        let mut r = Lsps1OrderRecord {
+            order_id: "cd".repeat(16),
+            client_node_id: "02aa".into(),
+            params: serde_json::to_string(&params(200_000, 0, 1_000)).unwrap(),
+            lsp_balance_sat: 200_000,
+            client_balance_sat: 0,
+            user_channel_id: 1,
+            state: LSPS1_CREATED.into(),
+            payment_state: LSPS1_EXPECT_PAYMENT.into(),
+            invoice: test_invoice(),
+            payment_hash: "00".into(),
+            fee_sat: 4_000,
+            total_sat: 4_000,
+            channel_id: None,
+            funding_outpoint: None,
+            funded_at: None,
+            created_at: 1_000,
+            expires_at: 2_000,
+            updated_at: 1_000,
+            refund_onchain_address: Some(address.into()),
+            open_attempts: 0,
+            last_error: None,
+            next_attempt_at: 0,
+            claim_approved_at: None,
+            funding_made: None,
+            onchain: Some(crate::io::Lsps1OnchainTerms {
+                address: address.into(),
+                min_confirmations: 3,
+                min_fee_for_0conf_kwu: 2_500,
+            }),
+            onchain_received_sat: 0,
+            onchain_outpoints: None,
+            paid_by: None,
+        };
+        let v = serde_json::to_value(order_response(&r, 1_500).unwrap()).unwrap();
+        let onchain = &v["payment"]["onchain"];
+        assert_eq!(onchain["address"], address);
+        assert_eq!(onchain["order_total_sat"], "4000");
+        assert_eq!(onchain["fee_total_sat"], "4000");
+        assert_eq!(onchain["min_onchain_payment_confirmations"], 3);
+        assert_eq!(onchain["min_fee_for_0conf"], 2_500);
+        assert_eq!(onchain["state"], "EXPECT_PAYMENT");
+        assert_eq!(onchain["expires_at"], v["payment"]["bolt11"]["expires_at"]);
+        assert_eq!(onchain["refund_onchain_address"], address);
+        // What ldk-node 0.7.1 reads back: lightning-liquidity's own type.
+        let back: LSPS1CreateOrderResponse = serde_json::from_value(v).unwrap();
+        assert_eq!(back.payment.onchain.unwrap().min_onchain_payment_confirmations, Some(3));
+        // Paid on chain: both ways read PAID, so no second payment is asked for.
+        r.payment_state = LSPS1_PAID.into();
+        r.paid_by = Some(crate::io::LSPS1_BY_ONCHAIN.into());
+        let a = order_response(&r, 1_500).unwrap();
+        assert_eq!(a.payment.onchain.unwrap().state, LSPS1PaymentState::Paid);
+        assert_eq!(a.payment.bolt11.unwrap().state, LSPS1PaymentState::Paid);
     }
 }

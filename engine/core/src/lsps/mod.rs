@@ -32,6 +32,7 @@ pub(crate) mod dispatch;
 mod handler;
 mod hooks;
 pub(crate) mod lsps1;
+mod lsps1_onchain;
 pub(crate) mod lsps1_open;
 pub(crate) mod lsps1_terms;
 mod lsps5_guard;
