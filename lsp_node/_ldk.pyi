@@ -164,6 +164,7 @@ class Lsps1Options:
         onchain_payment: bool = ...,
         min_onchain_payment_confirmations: int = ...,
         min_onchain_payment_size_sat: int = ...,
+        max_onchain_offers_per_day: int = ...,
     ) -> Self: ...
     @property
     def min_channel_sat(self) -> int: ...
@@ -191,6 +192,8 @@ class Lsps1Options:
     def min_onchain_payment_confirmations(self) -> int: ...
     @property
     def min_onchain_payment_size_sat(self) -> int: ...
+    @property
+    def max_onchain_offers_per_day(self) -> int: ...
 
 @final
 class Lsps1Order:

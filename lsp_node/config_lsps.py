@@ -200,6 +200,13 @@ class Lsps1Settings(Section):
         le=21_000_000 * 100_000_000,
         description="Smallest order total offered on-chain payment (below it: BOLT11 only).",
     )
+    max_onchain_offers_per_day: int = Field(
+        default=_LSPS1.max_onchain_offers_per_day,
+        ge=0,
+        le=100_000,
+        description="Fresh wallet addresses handed to orders in any 24 h; past it, orders are offered BOLT11"
+        " only (each address is looked up at every wallet sync for good).",
+    )
 
     @model_validator(mode="after")
     def _ranges(self) -> Lsps1Settings:
@@ -234,4 +241,5 @@ class Lsps1Settings(Section):
             onchain_payment=self.onchain_payment,
             min_onchain_payment_confirmations=self.min_onchain_payment_confirmations,
             min_onchain_payment_size_sat=self.min_onchain_payment_size_sat,
+            max_onchain_offers_per_day=self.max_onchain_offers_per_day,
         )

@@ -57,9 +57,14 @@ def test_lsps1_section_reaches_the_engine_options_and_bad_terms_are_refused(tmp_
     assert (opts.lsps1.fee_base_sat, opts.lsps1.max_pending_per_client) == (500, 4)
     assert opts.lsps1.max_channel_sat == Lsps1Options().max_channel_sat
     assert (opts.lsps1.onchain_payment, opts.lsps1.min_onchain_payment_confirmations) == (False, 1)
-    cfg.write_text("[lsps1]\nenabled = true\nonchain_payment = true\nmin_onchain_payment_confirmations = 3\n")
+    assert opts.lsps1.max_onchain_offers_per_day == 200
+    cfg.write_text(
+        "[lsps1]\nenabled = true\nonchain_payment = true\nmin_onchain_payment_confirmations = 3\n"
+        "max_onchain_offers_per_day = 7\n"
+    )
     opts1 = load_settings(cfg).lsps1.engine_options()
     assert opts1 is not None and (opts1.onchain_payment, opts1.min_onchain_payment_confirmations) == (True, 3)
+    assert opts1.max_onchain_offers_per_day == 7
     cfg.write_text("[lsps1]\nfee_base_sat = 500\n")
     assert load_settings(cfg).lsps1.engine_options() is None
     for bad, key in [
@@ -69,6 +74,7 @@ def test_lsps1_section_reaches_the_engine_options_and_bad_terms_are_refused(tmp_
         ("order_valid_secs = 10", "order_valid_secs"),
         ("max_channel_sat = 20000000", "max_channel_sat"),
         ("min_onchain_payment_confirmations = 0", "min_onchain_payment_confirmations"),
+        ("max_onchain_offers_per_day = -1", "max_onchain_offers_per_day"),
     ]:
         cfg.write_text(f"[lsps1]\nenabled = true\n{bad}\n")
         with pytest.raises(ConfigError, match=key):

@@ -112,6 +112,10 @@ pub struct Lsps1Options {
     /// Smallest order total offered on-chain payment: below it the payment's own fee and the
     /// wallet's cost of spending a small coin outweigh it (BOLT11 only then).
     pub min_onchain_payment_size_sat: u64,
+    /// Fresh addresses handed to orders in any 24 h (past it, orders are offered BOLT11 only).
+    /// Every address the wallet ever handed out is looked up at each wallet sync, and an
+    /// unpaid order's is never handed out again: this bounds how fast strangers can grow that.
+    pub max_onchain_offers_per_day: u32,
 }
 
 impl Default for Lsps1Options {
@@ -130,6 +134,7 @@ impl Default for Lsps1Options {
             onchain_payment: false,
             min_onchain_payment_confirmations: 1,
             min_onchain_payment_size_sat: 10_000,
+            max_onchain_offers_per_day: 200,
         }
     }
 }

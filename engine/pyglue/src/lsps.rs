@@ -157,6 +157,7 @@ pub struct Lsps1Options {
     pub onchain_payment: bool,
     pub min_onchain_payment_confirmations: u16,
     pub min_onchain_payment_size_sat: u64,
+    pub max_onchain_offers_per_day: u32,
 }
 
 fn lsps1_default() -> lsp_engine::Lsps1Options {
@@ -181,13 +182,14 @@ impl Lsps1Options {
         onchain_payment = lsps1_default().onchain_payment,
         min_onchain_payment_confirmations = lsps1_default().min_onchain_payment_confirmations,
         min_onchain_payment_size_sat = lsps1_default().min_onchain_payment_size_sat,
+        max_onchain_offers_per_day = lsps1_default().max_onchain_offers_per_day,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         min_channel_sat: u64, max_channel_sat: u64, max_client_balance_sat: u64, min_channel_expiry_blocks: u32,
         max_channel_expiry_blocks: u32, fee_base_sat: u64, fee_ppm: u32, order_valid_secs: u32,
         max_pending_per_client: u32, max_pending_total: u32, onchain_payment: bool,
-        min_onchain_payment_confirmations: u16, min_onchain_payment_size_sat: u64,
+        min_onchain_payment_confirmations: u16, min_onchain_payment_size_sat: u64, max_onchain_offers_per_day: u32,
     ) -> Self {
         Self {
             min_channel_sat,
@@ -203,6 +205,7 @@ impl Lsps1Options {
             onchain_payment,
             min_onchain_payment_confirmations,
             min_onchain_payment_size_sat,
+            max_onchain_offers_per_day,
         }
     }
 
@@ -227,6 +230,7 @@ impl From<&Lsps1Options> for lsp_engine::Lsps1Options {
             onchain_payment: o.onchain_payment,
             min_onchain_payment_confirmations: o.min_onchain_payment_confirmations,
             min_onchain_payment_size_sat: o.min_onchain_payment_size_sat,
+            max_onchain_offers_per_day: o.max_onchain_offers_per_day,
         }
     }
 }

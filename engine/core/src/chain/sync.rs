@@ -28,15 +28,21 @@ impl Core {
             .sync(confirmables)
             .await
             .map_err(|e| Error::ChainSource(format!("lightning chain sync via {} failed: {e:?}", self.chain.url)))?;
-        self.wallet.sync().await?;
-        // The wallet is current: orders paid to its addresses are judged now, not a sync later.
-        self.lsps1_onchain_check();
-        self.chain.refresh_fees().await?;
+        // A failed wallet sync must not also stop the fee refresh and the sweep LDK relies on:
+        // its error is returned after them.
+        let wallet = self.wallet.sync().await;
+        if wallet.is_ok() {
+            // The wallet is current: orders paid to its addresses are judged now, not a sync later.
+            self.lsps1_onchain_check();
+        }
+        let fees = self.chain.refresh_fees().await;
         // The background processor only sweeps on a 30 s timer; sweeping right after a sync
         // claims matured outputs as soon as the chain allows.
         if self.sweeper.regenerate_and_broadcast_spend_if_necessary().is_err() {
             self.logger.engine(Level::Warn, "sweeping matured outputs failed; will retry".into());
         }
+        wallet?;
+        fees?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         self.last_sync_ms.store(now, Ordering::Relaxed);
         Ok(())

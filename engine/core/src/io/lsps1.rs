@@ -300,14 +300,17 @@ impl SqliteStore {
     /// being judged): the satoshis (the whole channel each) and how many orders, each of which
     /// needs its own funding transaction. Owed from the moment the payment was judged claimable
     /// (`claim_approved_at`), not only once `PaymentClaimed` marked it paid: two payments
-    /// judged in one batch of events must not both be promised the same coins.
+    /// judged in one batch of events must not both be promised the same coins. An order
+    /// offered on-chain payment counts from its creation until it lapses: coins sent to its
+    /// address cannot be refused, so they are promised as soon as the address is handed out.
     pub fn lsps1_committed(&self, except: &str) -> Result<(u64, u64)> {
         let conn = self.lock();
         let (sum, n): (i64, i64) = conn.query_row(
             "SELECT COALESCE(SUM(lsp_balance_sat + client_balance_sat), 0), COUNT(*) FROM lsps1_orders
-             WHERE state = ?1 AND (payment_state = ?2 OR claim_approved_at IS NOT NULL) AND channel_id IS NULL
-                AND order_id != ?3",
-            params![LSPS1_CREATED, LSPS1_PAID, except],
+             WHERE state = ?1 AND channel_id IS NULL AND order_id != ?3
+                AND (payment_state = ?2 OR claim_approved_at IS NOT NULL
+                     OR (payment_state = ?4 AND onchain_address IS NOT NULL))",
+            params![LSPS1_CREATED, LSPS1_PAID, except, LSPS1_EXPECT_PAYMENT],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         Ok((sum.max(0) as u64, n.max(0) as u64))
@@ -429,8 +432,16 @@ impl SqliteStore {
             params![LSPS1_FAILED, LSPS1_CREATED, LSPS1_EXPECT_PAYMENT, now as i64],
         )?;
         // An order that received coins on chain is kept: they are owed back (`refund_owed_sat`).
-        let stale = "state = ?1 AND payment_state = ?2 AND expires_at <= ?3 AND onchain_received_sat = 0";
-        let args = params![LSPS1_FAILED, LSPS1_EXPECT_PAYMENT, now.saturating_sub(KEEP_FAILED_UNPAID_SECS) as i64];
+        // One with an address is kept while the address is watched: a payment made in time may
+        // need many blocks (or a chain source back from an outage) to reach its confirmations.
+        let stale = "state = ?1 AND payment_state = ?2 AND expires_at <= ?3 AND onchain_received_sat = 0
+            AND (onchain_address IS NULL OR created_at <= ?4)";
+        let args = params![
+            LSPS1_FAILED,
+            LSPS1_EXPECT_PAYMENT,
+            now.saturating_sub(KEEP_FAILED_UNPAID_SECS) as i64,
+            now.saturating_sub(super::lsps1_onchain::WATCH_ADDRESS_SECS) as i64
+        ];
         tx.execute(
             &format!(
                 "INSERT OR IGNORE INTO lsps1_tombstones (payment_hash, deleted_at)

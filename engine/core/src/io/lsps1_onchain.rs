@@ -60,6 +60,17 @@ impl SqliteStore {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// Addresses handed to orders created after `since` (deleted orders' too: an unpaid order
+    /// is deleted only a day after it failed, so none of the last 24 h is missing).
+    pub fn lsps1_onchain_offers_since(&self, since: u64) -> Result<u64> {
+        let n: i64 = self.lock().query_row(
+            "SELECT COUNT(*) FROM lsps1_orders WHERE onchain_address IS NOT NULL AND created_at > ?1",
+            params![i64::try_from(since).unwrap_or(i64::MAX)],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// Record what confirmed at the order's address and, in the same transaction, mark it paid
     /// on chain if that pays it: unpaid, no invoice claim under way, and at least its total
     /// confirmed in blocks timed before its expiry (an order the sweep failed as expired

@@ -108,8 +108,11 @@ fn coins_that_do_not_pay_the_order_are_recorded_and_owed_back() {
     assert_eq!(s.lsps1_sweep(t + 600).unwrap().0, 5, "race, late, short, slow and none expire");
     assert!(s.lsps1_onchain_seen("slow", &seen(3_000, 3_000)).unwrap());
     assert_eq!(states(&s, "slow").0, LSPS1_CREATED);
-    // A day on: expired orders that received coins are kept (owed), the empty one goes.
+    // A day on: expired orders that received coins are kept (owed); the empty one too while its
+    // address is watched (a payment made in time may still reach its confirmations), then it goes.
     s.lsps1_sweep(t + 600 + KEEP_FAILED_UNPAID_SECS).unwrap();
+    assert!(s.lsps1_order("none").unwrap().is_some());
+    s.lsps1_sweep(t + WATCH_ADDRESS_SECS).unwrap();
     assert!(s.lsps1_order("none").unwrap().is_none());
     for id in ["late", "short", "race"] {
         let o = s.lsps1_order(id).unwrap().unwrap();
@@ -119,4 +122,21 @@ fn coins_that_do_not_pay_the_order_are_recorded_and_owed_back() {
     // Given up after it was paid on chain: all of it is owed.
     s.lsps1_failed("slow", "stored params unreadable").unwrap();
     assert_eq!(s.lsps1_order("slow").unwrap().unwrap().refund_owed_sat(t), 3_000);
+}
+
+#[test]
+fn an_order_offered_on_chain_payment_holds_its_coins_from_the_offer_until_it_lapses() {
+    let (_dir, s) = store();
+    let t = now_secs();
+    let (invoice_only, p) = order("bolt", "02a", t);
+    assert_eq!(s.lsps1_insert_order(&invoice_only, &p, 10, 10).unwrap(), None);
+    assert_eq!(s.lsps1_committed("").unwrap(), (0, 0), "an invoice can be refused: nothing held");
+    onchain_order(&s, "chain", t);
+    let channel = invoice_only.lsp_balance_sat + invoice_only.client_balance_sat;
+    // Coins sent to the address cannot be refused: held from the offer on, but for itself.
+    assert_eq!(s.lsps1_committed("").unwrap(), (channel, 1));
+    assert_eq!(s.lsps1_committed("chain").unwrap(), (0, 0));
+    // Lapsed unpaid: held no more.
+    s.lsps1_sweep(t + 600).unwrap();
+    assert_eq!(s.lsps1_committed("").unwrap(), (0, 0));
 }

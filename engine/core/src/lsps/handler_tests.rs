@@ -571,3 +571,26 @@ fn on_chain_payment_is_offered_when_enabled_above_its_minimum_and_paying_so_clos
         (&json!("PAID"), &json!("PAID"))
     );
 }
+
+#[test]
+fn fresh_addresses_for_orders_stop_at_the_daily_cap_and_orders_are_then_offered_bolt11_only() {
+    let onchain = |r: &Value| r["result"]["payment"]["onchain"].clone();
+    let o = Lsps1Options {
+        onchain_payment: true,
+        min_onchain_payment_size_sat: 5_000,
+        max_onchain_offers_per_day: 2,
+        ..Default::default()
+    };
+    let l = lsp(o, false, PLENTY);
+    // Two strangers' orders take the day's two addresses; a third client's order gets an
+    // invoice only (one stranger with many node ids cannot make the wallet track more).
+    assert!(onchain(&ask(&l, peer(1), create_order("c1", 400_000, json!({}))))["address"].is_string());
+    assert!(onchain(&ask(&l, peer(2), create_order("c2", 400_000, json!({}))))["address"].is_string());
+    let third = ask(&l, peer(3), create_order("c3", 400_000, json!({})));
+    assert_eq!(onchain(&third), Value::Null);
+    assert_eq!(third["result"]["payment"]["bolt11"]["state"], "EXPECT_PAYMENT");
+    assert_eq!(l.store.lsps1_onchain_offers_since(0).unwrap(), 2);
+    // A day later the count starts again.
+    let tomorrow = crate::io::now_secs() + 1;
+    assert_eq!(l.store.lsps1_onchain_offers_since(tomorrow).unwrap(), 0);
+}

@@ -131,6 +131,25 @@ impl Lsps1Service {
         }))
     }
 
+    /// Whether another fresh address may be handed to an order today (`max_onchain_offers_per_day`).
+    /// The wallet looks up every address it ever handed out at each sync and an unpaid order's
+    /// address is never reused (a late payment to it would pay a stranger's order), so this
+    /// bounds how fast strangers with many node ids can grow that work. Past it, or if the
+    /// count cannot be read: BOLT11 only.
+    fn onchain_offer_left(&self, o: &Lsps1Options) -> bool {
+        match self.store.lsps1_onchain_offers_since(now_secs().saturating_sub(24 * 3600)) {
+            Ok(n) if n < u64::from(o.max_onchain_offers_per_day) => true,
+            Ok(_) => {
+                self.log(Level::Warn, format!("{} on-chain offers in 24 h: BOLT11 only", o.max_onchain_offers_per_day));
+                false
+            }
+            Err(e) => {
+                self.log(Level::Error, format!("cannot count today's on-chain offers: {e}"));
+                false
+            }
+        }
+    }
+
     fn log(&self, level: Level, msg: String) {
         self.logger.engine(level, format!("lsps1: {msg}"));
     }
@@ -215,7 +234,7 @@ impl Lsps1Service {
         let hash = hexs(invoice.payment_hash().as_byte_array());
         // On chain too, if the operator allows it and the total is worth a coin of its own. The
         // 0-conf fee rate bLIP-51 requires is today's for the next block (0-conf is not offered).
-        let onchain = if o.onchain_payment && total >= o.min_onchain_payment_size_sat {
+        let onchain = if o.onchain_payment && total >= o.min_onchain_payment_size_sat && self.onchain_offer_left(o) {
             Some(Lsps1OnchainTerms {
                 address: self.node.onchain_address().map_err(|e| internal("address", e))?,
                 min_confirmations: o.min_onchain_payment_confirmations,
