@@ -300,17 +300,14 @@ impl SqliteStore {
     /// being judged): the satoshis (the whole channel each) and how many orders, each of which
     /// needs its own funding transaction. Owed from the moment the payment was judged claimable
     /// (`claim_approved_at`), not only once `PaymentClaimed` marked it paid: two payments
-    /// judged in one batch of events must not both be promised the same coins. An order
-    /// offered on-chain payment counts from its creation until it lapses: coins sent to its
-    /// address cannot be refused, so they are promised as soon as the address is handed out.
+    /// judged in one batch of events must not both be promised the same coins.
     pub fn lsps1_committed(&self, except: &str) -> Result<(u64, u64)> {
         let conn = self.lock();
         let (sum, n): (i64, i64) = conn.query_row(
             "SELECT COALESCE(SUM(lsp_balance_sat + client_balance_sat), 0), COUNT(*) FROM lsps1_orders
-             WHERE state = ?1 AND channel_id IS NULL AND order_id != ?3
-                AND (payment_state = ?2 OR claim_approved_at IS NOT NULL
-                     OR (payment_state = ?4 AND onchain_address IS NOT NULL))",
-            params![LSPS1_CREATED, LSPS1_PAID, except, LSPS1_EXPECT_PAYMENT],
+             WHERE state = ?1 AND (payment_state = ?2 OR claim_approved_at IS NOT NULL) AND channel_id IS NULL
+                AND order_id != ?3",
+            params![LSPS1_CREATED, LSPS1_PAID, except],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         Ok((sum.max(0) as u64, n.max(0) as u64))

@@ -60,6 +60,22 @@ impl SqliteStore {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// The channels of unpaid orders offered on-chain payment, not lapsed: their sum and count.
+    /// A payment to such an address cannot be refused as an invoice's can, so a new on-chain
+    /// offer is made only while the wallet could fund these too (`Lsps1Service::create_order`).
+    /// Nothing else holds coins back for them: a stranger's unpaid orders must not lock the
+    /// wallet against invoice orders, LSPS2 or the operator.
+    pub fn lsps1_onchain_offered(&self) -> Result<(u64, u64)> {
+        let (sum, n): (i64, i64) = self.lock().query_row(
+            "SELECT COALESCE(SUM(lsp_balance_sat + client_balance_sat), 0), COUNT(*) FROM lsps1_orders
+             WHERE state = ?1 AND payment_state = ?2 AND onchain_address IS NOT NULL
+                AND claim_approved_at IS NULL AND channel_id IS NULL",
+            params![LSPS1_CREATED, LSPS1_EXPECT_PAYMENT],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((u64::try_from(sum).unwrap_or(0), u64::try_from(n).unwrap_or(0)))
+    }
+
     /// Addresses handed to orders created after `since` (deleted orders' too: an unpaid order
     /// is deleted only a day after it failed, so none of the last 24 h is missing).
     pub fn lsps1_onchain_offers_since(&self, since: u64) -> Result<u64> {

@@ -125,18 +125,23 @@ fn coins_that_do_not_pay_the_order_are_recorded_and_owed_back() {
 }
 
 #[test]
-fn an_order_offered_on_chain_payment_holds_its_coins_from_the_offer_until_it_lapses() {
+fn unpaid_on_chain_offers_are_counted_apart_from_what_paid_orders_are_owed() {
     let (_dir, s) = store();
     let t = now_secs();
     let (invoice_only, p) = order("bolt", "02a", t);
     assert_eq!(s.lsps1_insert_order(&invoice_only, &p, 10, 10).unwrap(), None);
-    assert_eq!(s.lsps1_committed("").unwrap(), (0, 0), "an invoice can be refused: nothing held");
+    assert_eq!(s.lsps1_onchain_offered().unwrap(), (0, 0), "an invoice-only order is no on-chain offer");
     onchain_order(&s, "chain", t);
     let channel = invoice_only.lsp_balance_sat + invoice_only.client_balance_sat;
-    // Coins sent to the address cannot be refused: held from the offer on, but for itself.
-    assert_eq!(s.lsps1_committed("").unwrap(), (channel, 1));
-    assert_eq!(s.lsps1_committed("chain").unwrap(), (0, 0));
-    // Lapsed unpaid: held no more.
-    s.lsps1_sweep(t + 600).unwrap();
+    assert_eq!(s.lsps1_onchain_offered().unwrap(), (channel, 1));
+    // Unpaid, it holds nothing back from the operator, LSPS2 or invoice orders.
     assert_eq!(s.lsps1_committed("").unwrap(), (0, 0));
+    // Paid on chain: owed, no longer an offer.
+    assert!(s.lsps1_onchain_seen("chain", &seen(3_000, 3_000)).unwrap());
+    assert_eq!(s.lsps1_onchain_offered().unwrap(), (0, 0));
+    assert_eq!(s.lsps1_committed("").unwrap(), (channel, 1));
+    // Lapsed unpaid: no offer either.
+    onchain_order(&s, "lapsed", t);
+    s.lsps1_sweep(t + 600).unwrap();
+    assert_eq!(s.lsps1_onchain_offered().unwrap(), (0, 0));
 }

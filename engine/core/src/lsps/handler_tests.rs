@@ -594,3 +594,17 @@ fn fresh_addresses_for_orders_stop_at_the_daily_cap_and_orders_are_then_offered_
     let tomorrow = crate::io::now_secs() + 1;
     assert_eq!(l.store.lsps1_onchain_offers_since(tomorrow).unwrap(), 0);
 }
+
+#[test]
+fn an_on_chain_offer_is_made_only_while_the_wallet_could_fund_every_one_outstanding() {
+    let onchain = |r: &Value| r["result"]["payment"]["onchain"].clone();
+    let o = Lsps1Options { onchain_payment: true, min_onchain_payment_size_sat: 5_000, ..Default::default() };
+    // Room for one 400k channel and its funding fee, not two.
+    let l = lsp(o, false, 700_000);
+    assert!(onchain(&ask(&l, peer(1), create_order("c1", 400_000, json!({}))))["address"].is_string());
+    // A payment to that address cannot be refused: a second on-chain offer would oversell. The
+    // second order is still taken (its invoice can be refused at claim time if coins run short).
+    let second = ask(&l, peer(2), create_order("c2", 400_000, json!({})));
+    assert_eq!(onchain(&second), Value::Null);
+    assert_eq!(second["result"]["payment"]["bolt11"]["state"], "EXPECT_PAYMENT");
+}

@@ -121,8 +121,13 @@ impl Lsps1Service {
     /// `except`) and the funding fee at today's rate come first.
     /// Each owed order needs its own funding transaction: a fee is held back for every one
     /// (at this order's rate: the node funds every order within a few blocks of the same target).
-    fn short_of_funds(&self, channel_sat: u64, target: u16, except: &str) -> Result<Option<String>> {
-        let (committed, orders) = self.store.lsps1_committed(except)?;
+    /// `with_offers`: the channels of unpaid orders offered on-chain payment count as owed too.
+    fn short_of_funds(&self, channel_sat: u64, target: u16, except: &str, with_offers: bool) -> Result<Option<String>> {
+        let (mut committed, mut orders) = self.store.lsps1_committed(except)?;
+        if with_offers {
+            let (sat, n) = self.store.lsps1_onchain_offered()?;
+            (committed, orders) = (committed.saturating_add(sat), orders.saturating_add(n));
+        }
         let fee = funding_fee_sat(self.node.feerate_sat_per_kw(target)).saturating_mul(orders.saturating_add(1));
         let needed = channel_sat.saturating_add(committed).saturating_add(fee);
         let spendable = self.node.spendable_sat();
@@ -213,7 +218,7 @@ impl Lsps1Service {
         let total = fee.saturating_add(order.client_balance_sat);
         // The whole channel is funded from the wallet (the client side is pushed).
         let channel_sat = order.lsp_balance_sat.saturating_add(order.client_balance_sat);
-        match self.short_of_funds(channel_sat, funding_target(&order), "") {
+        match self.short_of_funds(channel_sat, funding_target(&order), "", false) {
             Ok(None) => {}
             Ok(Some(why)) => {
                 self.log(Level::Warn, format!("order of {client} refused: {why}"));
@@ -234,7 +239,11 @@ impl Lsps1Service {
         let hash = hexs(invoice.payment_hash().as_byte_array());
         // On chain too, if the operator allows it and the total is worth a coin of its own. The
         // 0-conf fee rate bLIP-51 requires is today's for the next block (0-conf is not offered).
-        let onchain = if o.onchain_payment && total >= o.min_onchain_payment_size_sat && self.onchain_offer_left(o) {
+        let onchain = if o.onchain_payment
+            && total >= o.min_onchain_payment_size_sat
+            && self.onchain_offer_left(o)
+            && matches!(self.short_of_funds(channel_sat, funding_target(&order), "", true), Ok(None))
+        {
             Some(Lsps1OnchainTerms {
                 address: self.node.onchain_address().map_err(|e| internal("address", e))?,
                 min_confirmations: o.min_onchain_payment_confirmations,
@@ -344,7 +353,7 @@ impl Lsps1Service {
             .map(|p| funding_target(&p))
             .unwrap_or(MIN_FUNDING_CONFIRMS_WITHIN);
         let channel_sat = r.lsp_balance_sat.saturating_add(r.client_balance_sat);
-        if let Some(why) = self.short_of_funds(channel_sat, target, &r.order_id)? {
+        if let Some(why) = self.short_of_funds(channel_sat, target, &r.order_id, false)? {
             return Ok(Some(Err(format!("order {}: {why}", r.order_id))));
         }
         if !self.store.lsps1_approve_claim(&r.order_id, now_secs())? {
