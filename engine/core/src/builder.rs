@@ -73,6 +73,10 @@ impl Node {
             config.network,
             Arc::clone(&chain),
         )?);
+        // A wallet rebuilt from the seed alone must know every address lent to an LSPS1 order.
+        if let Some(max) = store.lsps1_max_lent()? {
+            wallet.reveal_to(max)?;
+        }
         let signer_provider = Arc::new(WalletKeys { keys: Arc::clone(&keys), wallet: Arc::clone(&wallet) });
         let tx_sync = Arc::new(TxSync::from_client(chain.client.clone(), Arc::clone(&logger)));
         let chain_monitor: Arc<ChainMonitor> = Arc::new(ChainMonitor::new(

@@ -1,11 +1,14 @@
 //! The on-chain wallet: BDK with BIP84 descriptors from the node seed, persisted in SQLite,
 //! synced over the same Esplora client as LDK.
 
+use std::collections::BTreeSet;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bdk_esplora::EsploraAsyncExt;
 use bdk_wallet::bitcoin::bip32::Xpriv;
+use bdk_wallet::chain::spk_client::SyncRequest;
 use bdk_wallet::rusqlite::Connection;
 use bdk_wallet::template::Bip84;
 use bdk_wallet::{KeychainKind, PersistedWallet, SignOptions, Wallet};
@@ -17,6 +20,8 @@ use crate::error::{Error, Result};
 
 const STOP_GAP: usize = 20;
 const PARALLEL_REQUESTS: usize = 4;
+/// Unused order addresses past their watch looked up per sync (a rotating slice; see `sync`).
+const LAPSED_PER_SYNC: usize = 500;
 
 struct Inner {
     wallet: PersistedWallet<Connection>,
@@ -30,6 +35,8 @@ pub struct OnchainWallet {
     network: Network,
     /// Serialises syncs: two overlapping syncs would apply updates out of order.
     sync_lock: tokio::sync::Mutex<()>,
+    /// Where the next sync's slice of lapsed order addresses starts.
+    lapsed_cursor: AtomicUsize,
 }
 
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
@@ -75,6 +82,7 @@ impl OnchainWallet {
             chain,
             network,
             sync_lock: tokio::sync::Mutex::new(()),
+            lapsed_cursor: AtomicUsize::new(0),
         })
     }
 
@@ -95,11 +103,25 @@ impl OnchainWallet {
     }
 
     pub fn new_address(&self) -> Result<Address> {
+        self.new_address_indexed().map(|(_, a)| a)
+    }
+
+    /// The next external address with its derivation index.
+    pub fn new_address_indexed(&self) -> Result<(u32, Address)> {
         let mut inner = self.lock();
         let info = inner.wallet.reveal_next_address(KeychainKind::External);
         // The address must be durable before anyone is told to pay it.
         Self::persist(&mut inner)?;
-        Ok(info.address)
+        Ok((info.index, info.address))
+    }
+
+    /// Reveal the external addresses up to `idx`: a wallet rebuilt from the seed alone learns
+    /// again every address handed to an order (its full scan stops at 20 unused in a row), so
+    /// each is synced, and none is handed out a second time.
+    pub fn reveal_to(&self, idx: u32) -> Result<()> {
+        let mut inner = self.lock();
+        let _ = inner.wallet.reveal_addresses_to(KeychainKind::External, idx).count();
+        Self::persist(&mut inner)
     }
 
     pub fn balance(&self) -> WalletBalance {
@@ -115,7 +137,11 @@ impl OnchainWallet {
     }
 
     /// Full scan the first time (finds funds of a restored seed), then revealed scripts only.
-    pub async fn sync(&self) -> Result<()> {
+    /// `lapsed`: external indexes handed to LSPS1 orders whose watch is over. Those still
+    /// unused are looked up `LAPSED_PER_SYNC` a sync, in turn, not all at every sync: strangers'
+    /// unpaid orders must not make each sync cost more for good. A late payment to one is still
+    /// found, a few rounds later.
+    pub async fn sync(&self, lapsed: &[u32]) -> Result<()> {
         let _guard = self.sync_lock.lock().await;
         let full = !self.lock().full_scan_done;
         if full {
@@ -131,7 +157,24 @@ impl OnchainWallet {
             inner.full_scan_done = true;
             Self::persist(&mut inner)
         } else {
-            let request = self.lock().wallet.start_sync_with_revealed_spks().build();
+            let request = {
+                let inner = self.lock();
+                let w = &inner.wallet;
+                let index = w.spk_index();
+                let unused: Vec<u32> =
+                    lapsed.iter().copied().filter(|i| !index.is_used(KeychainKind::External, *i)).collect();
+                let cursor = self.lapsed_cursor.load(Ordering::Relaxed);
+                let (left_out, next) = lapsed_left_out(&unused, cursor, LAPSED_PER_SYNC);
+                self.lapsed_cursor.store(next, Ordering::Relaxed);
+                let spks: Vec<_> = index
+                    .revealed_spks(..)
+                    .filter(|((k, i), _)| !(*k == KeychainKind::External && left_out.contains(i)))
+                    .collect();
+                let tip = w.local_chain().tip();
+                let expected: Vec<_> =
+                    w.tx_graph().list_expected_spk_txids(w.local_chain(), tip.block_id(), index, ..).collect();
+                SyncRequest::builder().chain_tip(tip).spks_with_indexes(spks).expected_spk_txids(expected).build()
+            };
             let update = self
                 .chain
                 .client
@@ -295,5 +338,45 @@ impl crate::node::Node {
         let feerate = self.core.chain.feerate_sat_per_kw(6);
         let txid = self.core.wallet.send(address, amount_sat, feerate).await?;
         Ok(txid.to_string())
+    }
+}
+
+/// Of `unused` (lapsed order addresses never paid), which to leave out of this sync: all but
+/// `per_sync` of them from `cursor` on (wrapping round), so every one is looked up once in
+/// `unused.len() / per_sync` syncs. Returns them and the next sync's cursor.
+fn lapsed_left_out(unused: &[u32], cursor: usize, per_sync: usize) -> (BTreeSet<u32>, usize) {
+    let n = unused.len();
+    if n <= per_sync {
+        return (BTreeSet::new(), 0);
+    }
+    let start = cursor % n;
+    let looked_up: BTreeSet<usize> = (0..per_sync).map(|k| (start + k) % n).collect();
+    let left_out = unused.iter().enumerate().filter(|(k, _)| !looked_up.contains(k)).map(|(_, i)| *i).collect();
+    (left_out, (start + per_sync) % n)
+}
+
+#[cfg(test)]
+mod lapsed_tests {
+    use super::lapsed_left_out;
+
+    #[test]
+    fn lapsed_addresses_are_looked_up_a_slice_a_sync_and_each_in_turn() {
+        // Few enough: all looked up every time.
+        assert_eq!(lapsed_left_out(&[3, 9], 7, 2), (Default::default(), 0));
+        let unused: Vec<u32> = (100..107).collect();
+        let mut cursor = 0;
+        let mut seen = std::collections::BTreeMap::<u32, u32>::new();
+        for _ in 0..7 {
+            let (left_out, next) = lapsed_left_out(&unused, cursor, 3);
+            assert_eq!(left_out.len(), 4, "3 of 7 looked up");
+            for i in unused.iter().filter(|i| !left_out.contains(i)) {
+                *seen.entry(*i).or_default() += 1;
+            }
+            cursor = next;
+        }
+        // 7 syncs of 3: each of the 7 looked up exactly 3 times, none starved.
+        assert_eq!(seen.values().copied().collect::<Vec<_>>(), vec![3; 7]);
+        // A cursor left past a shrunken list wraps.
+        assert_eq!(lapsed_left_out(&unused, 1_000, 3).0.len(), 4);
     }
 }

@@ -30,7 +30,15 @@ impl Core {
             .map_err(|e| Error::ChainSource(format!("lightning chain sync via {} failed: {e:?}", self.chain.url)))?;
         // A failed wallet sync must not also stop the fee refresh and the sweep LDK relies on:
         // its error is returned after them.
-        let wallet = self.wallet.sync().await;
+        let lapsed = self
+            .store
+            .lsps1_lent_before(crate::io::now_secs().saturating_sub(crate::io::WATCH_ADDRESS_SECS))
+            .unwrap_or_else(|e| {
+                // Then every address is looked up, as before any was lent: slower, nothing missed.
+                self.logger.engine(Level::Warn, format!("cannot read the addresses lent to orders: {e}"));
+                Vec::new()
+            });
+        let wallet = self.wallet.sync(&lapsed).await;
         if wallet.is_ok() {
             // The wallet is current: orders paid to its addresses are judged now, not a sync later.
             self.lsps1_onchain_check();

@@ -76,6 +76,29 @@ impl SqliteStore {
         Ok((u64::try_from(sum).unwrap_or(0), u64::try_from(n).unwrap_or(0)))
     }
 
+    /// The wallet's external address `idx` was handed to an order at `now`: recorded before the
+    /// order is answered (see migration 14).
+    pub fn lsps1_lend_address(&self, idx: u32, now: u64) -> Result<()> {
+        self.lock().execute(
+            "INSERT OR IGNORE INTO wallet_lent_addresses (idx, lent_at) VALUES (?1, ?2)",
+            params![idx, i64::try_from(now).unwrap_or(i64::MAX)],
+        )?;
+        Ok(())
+    }
+
+    /// The indexes handed to orders at or before `t`, ascending.
+    pub fn lsps1_lent_before(&self, t: u64) -> Result<Vec<u32>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("SELECT idx FROM wallet_lent_addresses WHERE lent_at <= ?1 ORDER BY idx")?;
+        let rows = stmt.query_map(params![i64::try_from(t).unwrap_or(i64::MAX)], |r| r.get::<_, u32>(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// The highest index ever handed to an order (None: none).
+    pub fn lsps1_max_lent(&self) -> Result<Option<u32>> {
+        Ok(self.lock().query_row("SELECT MAX(idx) FROM wallet_lent_addresses", [], |r| r.get(0))?)
+    }
+
     /// Addresses handed to orders created after `since` (deleted orders' too: an unpaid order
     /// is deleted only a day after it failed, so none of the last 24 h is missing).
     pub fn lsps1_onchain_offers_since(&self, since: u64) -> Result<u64> {

@@ -145,3 +145,16 @@ fn unpaid_on_chain_offers_are_counted_apart_from_what_paid_orders_are_owed() {
     s.lsps1_sweep(t + 600).unwrap();
     assert_eq!(s.lsps1_onchain_offered().unwrap(), (0, 0));
 }
+
+#[test]
+fn addresses_lent_to_orders_are_kept_for_good_with_when_they_were_lent() {
+    let (_dir, s) = store();
+    assert_eq!(s.lsps1_max_lent().unwrap(), None);
+    s.lsps1_lend_address(30, 1_000).unwrap();
+    s.lsps1_lend_address(7, 2_000).unwrap();
+    s.lsps1_lend_address(7, 9_000).unwrap(); // the same index again: the first lending stands
+    assert_eq!(s.lsps1_max_lent().unwrap(), Some(30));
+    assert_eq!(s.lsps1_lent_before(999).unwrap(), Vec::<u32>::new());
+    assert_eq!(s.lsps1_lent_before(1_000).unwrap(), vec![30]);
+    assert_eq!(s.lsps1_lent_before(2_000).unwrap(), vec![7, 30]);
+}

@@ -118,6 +118,13 @@ const STEPS: &[&str] = &[
      CREATE UNIQUE INDEX IF NOT EXISTS lsps1_orders_address ON lsps1_orders(onchain_address)
         WHERE onchain_address IS NOT NULL;
      CREATE INDEX IF NOT EXISTS lsps1_orders_onchain ON lsps1_orders(created_at) WHERE onchain_address IS NOT NULL;",
+    // 14: the wallet's external derivation indexes handed to LSPS1 orders, kept for good (a
+    // few bytes each, at most `max_onchain_offers_per_day` a day; orders themselves are
+    // deleted). An unused one past the 30-day watch is looked up a slice per wallet sync, not
+    // at every sync, and after a wallet rebuilt from the seed all are revealed again. Addresses
+    // handed out before this step are not listed: they stay looked up at every sync.
+    "CREATE TABLE IF NOT EXISTS wallet_lent_addresses (idx INTEGER PRIMARY KEY, lent_at INTEGER NOT NULL);
+     CREATE INDEX IF NOT EXISTS wallet_lent_addresses_at ON wallet_lent_addresses(lent_at);",
 ];
 
 /// The version this build writes.

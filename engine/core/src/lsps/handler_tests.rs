@@ -67,13 +67,14 @@ impl Lsps1Node for TestNode {
         bitcoin::Network::Regtest
     }
 
-    fn onchain_address(&self) -> std::result::Result<String, String> {
+    fn onchain_address(&self) -> std::result::Result<(u32, String), String> {
         // A distinct regtest P2WPKH address each time, like a wallet revealing its next one.
         let n = self.count.fetch_add(1, Ordering::SeqCst);
         let key =
             SecretKey::from_slice(&sha256::Hash::hash(&n.to_be_bytes()).to_byte_array()).map_err(|e| e.to_string())?;
         let pk = bitcoin::CompressedPublicKey(key.public_key(&Secp256k1::new()));
-        Ok(bitcoin::Address::p2wpkh(&pk, bitcoin::Network::Regtest).to_string())
+        let idx = u32::try_from(n).map_err(|e| e.to_string())?;
+        Ok((idx, bitcoin::Address::p2wpkh(&pk, bitcoin::Network::Regtest).to_string()))
     }
 }
 
@@ -549,6 +550,8 @@ fn on_chain_payment_is_offered_when_enabled_above_its_minimum_and_paying_so_clos
     let address = first["address"].as_str().unwrap();
     assert!(address.starts_with("bcrt1q"), "{address}");
     assert_ne!(first["address"], second["address"], "each order its own address");
+    // Both lent for good.
+    assert_eq!(l.store.lsps1_lent_before(u64::MAX / 2).unwrap().len(), 2);
     let order_id = r["result"]["order_id"].as_str().unwrap();
     let got =
         ask(&l, a, json!({"jsonrpc": "2.0", "id": "g", "method": "lsps1.get_order", "params": {"order_id": order_id}}));

@@ -51,8 +51,8 @@ pub(crate) trait Lsps1Node: Send + Sync {
     /// The chain the node runs on: a refund address must be of it.
     fn network(&self) -> bitcoin::Network;
     /// A fresh address of the node's wallet, durable before it is returned (an order's, to be
-    /// paid on chain).
-    fn onchain_address(&self) -> std::result::Result<String, String>;
+    /// paid on chain), with its derivation index.
+    fn onchain_address(&self) -> std::result::Result<(u32, String), String>;
 }
 
 /// The node's own: invoices from its channel manager, coins from its wallet, fees from its chain source.
@@ -90,8 +90,8 @@ impl Lsps1Node for LdkLsps1Node {
         self.network
     }
 
-    fn onchain_address(&self) -> std::result::Result<String, String> {
-        self.wallet.new_address().map(|a| a.to_string()).map_err(|e| e.to_string())
+    fn onchain_address(&self) -> std::result::Result<(u32, String), String> {
+        self.wallet.new_address_indexed().map(|(i, a)| (i, a.to_string())).map_err(|e| e.to_string())
     }
 }
 
@@ -244,8 +244,11 @@ impl Lsps1Service {
             && self.onchain_offer_left(o)
             && matches!(self.short_of_funds(channel_sat, funding_target(&order), "", true), Ok(None))
         {
+            let (idx, address) = self.node.onchain_address().map_err(|e| internal("address", e))?;
+            // Lent for good: the wallet learns it again after a rebuild, and looks it up less once lapsed.
+            self.store.lsps1_lend_address(idx, now).map_err(|e| internal("store", e.to_string()))?;
             Some(Lsps1OnchainTerms {
-                address: self.node.onchain_address().map_err(|e| internal("address", e))?,
+                address,
                 min_confirmations: o.min_onchain_payment_confirmations,
                 min_fee_for_0conf_kwu: u64::from(self.node.feerate_sat_per_kw(1)),
             })
