@@ -205,7 +205,7 @@ class Lsps1Settings(Section):
         ge=0,
         le=100_000,
         description="Fresh wallet addresses handed to orders in any 24 h; past it, orders are offered BOLT11"
-        " only (each address is looked up at every wallet sync for good).",
+        " only (an unpaid order's address is never reused and is still looked up, in turn, at wallet syncs).",
     )
 
     @model_validator(mode="after")

@@ -73,6 +73,13 @@ impl Node {
             config.network,
             Arc::clone(&chain),
         )?);
+        // Addresses orders hold but no lending records (handed out before migration 14): recorded
+        // now, while the wallet still knows their indexes (idempotent).
+        for (address, created_at) in store.lsps1_order_addresses()? {
+            if let Some(idx) = wallet.external_index_of(&address) {
+                store.lsps1_lend_address(idx, created_at)?;
+            }
+        }
         // A wallet rebuilt from the seed alone must know every address lent to an LSPS1 order.
         if let Some(max) = store.lsps1_max_lent()? {
             wallet.reveal_to(max)?;

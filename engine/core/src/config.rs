@@ -113,8 +113,8 @@ pub struct Lsps1Options {
     /// wallet's cost of spending a small coin outweigh it (BOLT11 only then).
     pub min_onchain_payment_size_sat: u64,
     /// Fresh addresses handed to orders in any 24 h (past it, orders are offered BOLT11 only).
-    /// Every address the wallet ever handed out is looked up at each wallet sync, and an
-    /// unpaid order's is never handed out again: this bounds how fast strangers can grow that.
+    /// An unpaid order's address is never reused, and lapsed ones are still looked up in turn
+    /// at wallet syncs: this bounds how fast strangers with many node ids can grow that work.
     pub max_onchain_offers_per_day: u32,
 }
 

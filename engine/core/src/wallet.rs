@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bdk_esplora::EsploraAsyncExt;
@@ -35,8 +35,8 @@ pub struct OnchainWallet {
     network: Network,
     /// Serialises syncs: two overlapping syncs would apply updates out of order.
     sync_lock: tokio::sync::Mutex<()>,
-    /// Where the next sync's slice of lapsed order addresses starts.
-    lapsed_cursor: AtomicUsize,
+    /// The last lapsed order address a sync looked up: the next slice starts after it.
+    lapsed_cursor: AtomicU32,
 }
 
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
@@ -70,6 +70,10 @@ impl OnchainWallet {
                     "cannot load the wallet (was the data directory made for another network or seed?): {e}"
                 ))
             })?;
+        // Only a wallet made new here (first start, or its file lost: rebuilt from the seed) needs
+        // a full scan; a loaded one knows its addresses, and a scan of every one at each start
+        // would grow with the addresses lent to orders.
+        let full_scan_done = loaded.is_some();
         let wallet = match loaded {
             Some(w) => w,
             None => Wallet::create(ext, int)
@@ -78,11 +82,11 @@ impl OnchainWallet {
                 .map_err(|e| Error::Wallet(format!("cannot create the wallet: {e}")))?,
         };
         Ok(Self {
-            inner: Mutex::new(Inner { wallet, conn, full_scan_done: false }),
+            inner: Mutex::new(Inner { wallet, conn, full_scan_done }),
             chain,
             network,
             sync_lock: tokio::sync::Mutex::new(()),
-            lapsed_cursor: AtomicUsize::new(0),
+            lapsed_cursor: AtomicU32::new(0),
         })
     }
 
@@ -113,6 +117,15 @@ impl OnchainWallet {
         // The address must be durable before anyone is told to pay it.
         Self::persist(&mut inner)?;
         Ok((info.index, info.address))
+    }
+
+    /// The derivation index of one of this wallet's revealed external addresses (None: not one).
+    pub fn external_index_of(&self, address: &str) -> Option<u32> {
+        let script = Address::from_str(address).ok()?.assume_checked().script_pubkey();
+        match self.lock().wallet.spk_index().index_of_spk(script) {
+            Some((KeychainKind::External, idx)) => Some(*idx),
+            _ => None,
+        }
     }
 
     /// Reveal the external addresses up to `idx`: a wallet rebuilt from the seed alone learns
@@ -157,15 +170,14 @@ impl OnchainWallet {
             inner.full_scan_done = true;
             Self::persist(&mut inner)
         } else {
-            let request = {
+            let (request, looked_up_to) = {
                 let inner = self.lock();
                 let w = &inner.wallet;
                 let index = w.spk_index();
                 let unused: Vec<u32> =
                     lapsed.iter().copied().filter(|i| !index.is_used(KeychainKind::External, *i)).collect();
-                let cursor = self.lapsed_cursor.load(Ordering::Relaxed);
-                let (left_out, next) = lapsed_left_out(&unused, cursor, LAPSED_PER_SYNC);
-                self.lapsed_cursor.store(next, Ordering::Relaxed);
+                let after = self.lapsed_cursor.load(Ordering::Relaxed);
+                let (left_out, looked_up_to) = lapsed_left_out(&unused, after, LAPSED_PER_SYNC);
                 let spks: Vec<_> = index
                     .revealed_spks(..)
                     .filter(|((k, i), _)| !(*k == KeychainKind::External && left_out.contains(i)))
@@ -173,7 +185,9 @@ impl OnchainWallet {
                 let tip = w.local_chain().tip();
                 let expected: Vec<_> =
                     w.tx_graph().list_expected_spk_txids(w.local_chain(), tip.block_id(), index, ..).collect();
-                SyncRequest::builder().chain_tip(tip).spks_with_indexes(spks).expected_spk_txids(expected).build()
+                let request =
+                    SyncRequest::builder().chain_tip(tip).spks_with_indexes(spks).expected_spk_txids(expected).build();
+                (request, looked_up_to)
             };
             let update = self
                 .chain
@@ -183,6 +197,8 @@ impl OnchainWallet {
                 .map_err(|e| Error::ChainSource(format!("wallet sync via {} failed: {e}", self.chain.url)))?;
             let mut inner = self.lock();
             inner.wallet.apply_update(update).map_err(|e| Error::Wallet(format!("cannot apply chain update: {e}")))?;
+            // Only a slice applied counts as looked up: a failed sync tries it again.
+            self.lapsed_cursor.store(looked_up_to, Ordering::Relaxed);
             Self::persist(&mut inner)
         }
     }
@@ -341,18 +357,18 @@ impl crate::node::Node {
     }
 }
 
-/// Of `unused` (lapsed order addresses never paid), which to leave out of this sync: all but
-/// `per_sync` of them from `cursor` on (wrapping round), so every one is looked up once in
-/// `unused.len() / per_sync` syncs. Returns them and the next sync's cursor.
-fn lapsed_left_out(unused: &[u32], cursor: usize, per_sync: usize) -> (BTreeSet<u32>, usize) {
-    let n = unused.len();
-    if n <= per_sync {
+/// Of `unused` (lapsed order addresses never paid, ascending), which to leave out of this sync:
+/// all but the `per_sync` after index `after` (wrapping round to the lowest), so that every one
+/// is looked up in turn however the list changes. Returns them and the last index looked up.
+fn lapsed_left_out(unused: &[u32], after: u32, per_sync: usize) -> (BTreeSet<u32>, u32) {
+    if unused.len() <= per_sync {
         return (BTreeSet::new(), 0);
     }
-    let start = cursor % n;
-    let looked_up: BTreeSet<usize> = (0..per_sync).map(|k| (start + k) % n).collect();
-    let left_out = unused.iter().enumerate().filter(|(k, _)| !looked_up.contains(k)).map(|(_, i)| *i).collect();
-    (left_out, (start + per_sync) % n)
+    let start = unused.partition_point(|i| *i <= after);
+    let looked_up: Vec<u32> = unused.iter().cycle().skip(start).take(per_sync).copied().collect();
+    let last = looked_up.last().copied().unwrap_or(0);
+    let looked_up: BTreeSet<u32> = looked_up.into_iter().collect();
+    (unused.iter().copied().filter(|i| !looked_up.contains(i)).collect(), last)
 }
 
 #[cfg(test)]
@@ -364,19 +380,27 @@ mod lapsed_tests {
         // Few enough: all looked up every time.
         assert_eq!(lapsed_left_out(&[3, 9], 7, 2), (Default::default(), 0));
         let unused: Vec<u32> = (100..107).collect();
-        let mut cursor = 0;
+        let mut after = 0;
         let mut seen = std::collections::BTreeMap::<u32, u32>::new();
         for _ in 0..7 {
-            let (left_out, next) = lapsed_left_out(&unused, cursor, 3);
+            let (left_out, last) = lapsed_left_out(&unused, after, 3);
             assert_eq!(left_out.len(), 4, "3 of 7 looked up");
             for i in unused.iter().filter(|i| !left_out.contains(i)) {
                 *seen.entry(*i).or_default() += 1;
             }
-            cursor = next;
+            after = last;
         }
         // 7 syncs of 3: each of the 7 looked up exactly 3 times, none starved.
         assert_eq!(seen.values().copied().collect::<Vec<_>>(), vec![3; 7]);
-        // A cursor left past a shrunken list wraps.
-        assert_eq!(lapsed_left_out(&unused, 1_000, 3).0.len(), 4);
+        // The list shrinks (103 was paid, so it is used): the next slice still starts after the
+        // last index looked up, skipping none.
+        let shrunk: Vec<u32> = unused.iter().copied().filter(|i| *i != 103).collect();
+        let (left_out, last) = lapsed_left_out(&shrunk, 102, 3);
+        assert_eq!(
+            (left_out.contains(&104), left_out.contains(&105), left_out.contains(&106), last),
+            (false, false, false, 106)
+        );
+        // Past the highest: round to the lowest.
+        assert_eq!(lapsed_left_out(&shrunk, 1_000, 3).1, 102);
     }
 }

@@ -13,6 +13,9 @@ use crate::error::Result;
 /// How long after its creation an order's address is watched: later coins are not attributed
 /// to the order (they still reach the wallet; the operator sees them in its balance only).
 pub const WATCH_ADDRESS_SECS: u64 = 30 * 24 * 3600;
+/// Beyond an order's expiry and 20 minutes a confirmation, how long a payment confirmed in time
+/// may still come to count: a block's time may run two hours ahead, the chain source be down a day.
+pub const PAYABLE_AFTER_EXPIRY_SECS: u64 = 2 * 3600 + 24 * 3600;
 
 /// What confirmed at an order's address, with at least the order's confirmations.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -65,12 +68,25 @@ impl SqliteStore {
     /// offer is made only while the wallet could fund these too (`Lsps1Service::create_order`).
     /// Nothing else holds coins back for them: a stranger's unpaid orders must not lock the
     /// wallet against invoice orders, LSPS2 or the operator.
-    pub fn lsps1_onchain_offered(&self) -> Result<(u64, u64)> {
+    ///
+    /// An order failed at its expiry still counts while a payment confirmed in a block timed
+    /// before that expiry may reach its confirmations (`lsps1_onchain_seen` then marks it paid):
+    /// 20 minutes a confirmation, the two hours a block's time may run ahead, and a day for a
+    /// chain source outage (`PAYABLE_AFTER_EXPIRY_SECS`).
+    pub fn lsps1_onchain_offered(&self, now: u64) -> Result<(u64, u64)> {
         let (sum, n): (i64, i64) = self.lock().query_row(
             "SELECT COALESCE(SUM(lsp_balance_sat + client_balance_sat), 0), COUNT(*) FROM lsps1_orders
-             WHERE state = ?1 AND payment_state = ?2 AND onchain_address IS NOT NULL
-                AND claim_approved_at IS NULL AND channel_id IS NULL",
-            params![LSPS1_CREATED, LSPS1_EXPECT_PAYMENT],
+             WHERE payment_state = ?2 AND onchain_address IS NOT NULL AND paid_by IS NULL
+                AND claim_approved_at IS NULL AND channel_id IS NULL
+                AND (state = ?1 OR (state = ?3 AND last_error IS NULL
+                     AND expires_at + COALESCE(onchain_confirmations, 1) * 1200 + ?4 > ?5))",
+            params![
+                LSPS1_CREATED,
+                LSPS1_EXPECT_PAYMENT,
+                LSPS1_FAILED,
+                PAYABLE_AFTER_EXPIRY_SECS as i64,
+                i64::try_from(now).unwrap_or(i64::MAX)
+            ],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         Ok((u64::try_from(sum).unwrap_or(0), u64::try_from(n).unwrap_or(0)))
@@ -94,16 +110,27 @@ impl SqliteStore {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// Every order's address with the order's creation time.
+    pub fn lsps1_order_addresses(&self) -> Result<Vec<(String, u64)>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT onchain_address, created_at FROM lsps1_orders WHERE onchain_address IS NOT NULL ORDER BY created_at",
+        )?;
+        let rows =
+            stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0))))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     /// The highest index ever handed to an order (None: none).
     pub fn lsps1_max_lent(&self) -> Result<Option<u32>> {
         Ok(self.lock().query_row("SELECT MAX(idx) FROM wallet_lent_addresses", [], |r| r.get(0))?)
     }
 
-    /// Addresses handed to orders created after `since` (deleted orders' too: an unpaid order
-    /// is deleted only a day after it failed, so none of the last 24 h is missing).
+    /// Addresses lent to orders after `since` (an order refused after its address was lent
+    /// counts too: the address is revealed all the same).
     pub fn lsps1_onchain_offers_since(&self, since: u64) -> Result<u64> {
         let n: i64 = self.lock().query_row(
-            "SELECT COUNT(*) FROM lsps1_orders WHERE onchain_address IS NOT NULL AND created_at > ?1",
+            "SELECT COUNT(*) FROM wallet_lent_addresses WHERE lent_at > ?1",
             params![i64::try_from(since).unwrap_or(i64::MAX)],
             |r| r.get(0),
         )?;

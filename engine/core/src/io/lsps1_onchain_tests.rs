@@ -130,20 +130,24 @@ fn unpaid_on_chain_offers_are_counted_apart_from_what_paid_orders_are_owed() {
     let t = now_secs();
     let (invoice_only, p) = order("bolt", "02a", t);
     assert_eq!(s.lsps1_insert_order(&invoice_only, &p, 10, 10).unwrap(), None);
-    assert_eq!(s.lsps1_onchain_offered().unwrap(), (0, 0), "an invoice-only order is no on-chain offer");
+    assert_eq!(s.lsps1_onchain_offered(t).unwrap(), (0, 0), "an invoice-only order is no on-chain offer");
     onchain_order(&s, "chain", t);
     let channel = invoice_only.lsp_balance_sat + invoice_only.client_balance_sat;
-    assert_eq!(s.lsps1_onchain_offered().unwrap(), (channel, 1));
+    assert_eq!(s.lsps1_onchain_offered(t).unwrap(), (channel, 1));
     // Unpaid, it holds nothing back from the operator, LSPS2 or invoice orders.
     assert_eq!(s.lsps1_committed("").unwrap(), (0, 0));
     // Paid on chain: owed, no longer an offer.
     assert!(s.lsps1_onchain_seen("chain", &seen(3_000, 3_000)).unwrap());
-    assert_eq!(s.lsps1_onchain_offered().unwrap(), (0, 0));
+    assert_eq!(s.lsps1_onchain_offered(t).unwrap(), (0, 0));
     assert_eq!(s.lsps1_committed("").unwrap(), (channel, 1));
-    // Lapsed unpaid: no offer either.
+    // Failed at its expiry, unpaid: still an offer while a payment confirmed in time may reach
+    // its confirmation (it would then be marked paid), and no more after.
     onchain_order(&s, "lapsed", t);
-    s.lsps1_sweep(t + 600).unwrap();
-    assert_eq!(s.lsps1_onchain_offered().unwrap(), (0, 0));
+    assert_eq!(s.lsps1_sweep(t + 600).unwrap().0, 2, "it and the invoice-only order");
+    assert_eq!(s.lsps1_onchain_offered(t + 600).unwrap(), (channel, 1));
+    let payable_until = t + 600 + 1_200 + PAYABLE_AFTER_EXPIRY_SECS;
+    assert_eq!(s.lsps1_onchain_offered(payable_until - 1).unwrap(), (channel, 1));
+    assert_eq!(s.lsps1_onchain_offered(payable_until).unwrap(), (0, 0));
 }
 
 #[test]
@@ -157,4 +161,15 @@ fn addresses_lent_to_orders_are_kept_for_good_with_when_they_were_lent() {
     assert_eq!(s.lsps1_lent_before(999).unwrap(), Vec::<u32>::new());
     assert_eq!(s.lsps1_lent_before(1_000).unwrap(), vec![30]);
     assert_eq!(s.lsps1_lent_before(2_000).unwrap(), vec![7, 30]);
+}
+
+#[test]
+fn the_daily_cap_counts_the_addresses_lent_in_the_last_24_hours() {
+    let (_dir, s) = store();
+    let t = 1_000_000;
+    s.lsps1_lend_address(1, t - 86_400).unwrap();
+    s.lsps1_lend_address(2, t - 86_399).unwrap();
+    s.lsps1_lend_address(3, t).unwrap();
+    assert_eq!(s.lsps1_onchain_offers_since(t - 86_400).unwrap(), 2, "lent more than 24 h ago: not counted");
+    assert_eq!(s.lsps1_onchain_offers_since(t).unwrap(), 0);
 }

@@ -105,6 +105,9 @@ pub(crate) struct Lsps1Service {
     /// One channel open at a time: the check that an order has no channel yet and the open
     /// must not interleave (the payment's event and the sweep may both try).
     pub(crate) open_lock: std::sync::Mutex<()>,
+    /// One order taken at a time: peers' requests are read concurrently, and the limit, funds
+    /// and on-chain checks must see every order taken before (not two pass on the same room).
+    order_lock: std::sync::Mutex<()>,
 }
 
 impl Lsps1Service {
@@ -113,7 +116,8 @@ impl Lsps1Service {
         logger: Arc<EngineLogger>,
     ) -> Result<Self> {
         check(&options)?;
-        Ok(Self { options, store, node, keys, logger, open_lock: std::sync::Mutex::new(()) })
+        let (open_lock, order_lock) = (std::sync::Mutex::new(()), std::sync::Mutex::new(()));
+        Ok(Self { options, store, node, keys, logger, open_lock, order_lock })
     }
 
     /// Why the wallet cannot fund a channel of `channel_sat` for an order published within
@@ -125,7 +129,7 @@ impl Lsps1Service {
     fn short_of_funds(&self, channel_sat: u64, target: u16, except: &str, with_offers: bool) -> Result<Option<String>> {
         let (mut committed, mut orders) = self.store.lsps1_committed(except)?;
         if with_offers {
-            let (sat, n) = self.store.lsps1_onchain_offered()?;
+            let (sat, n) = self.store.lsps1_onchain_offered(now_secs())?;
             (committed, orders) = (committed.saturating_add(sat), orders.saturating_add(n));
         }
         let fee = funding_fee_sat(self.node.feerate_sat_per_kw(target)).saturating_mul(orders.saturating_add(1));
@@ -204,6 +208,7 @@ impl Lsps1Service {
             self.log(Level::Error, format!("cannot take the order of {client}: {what}: {e}"));
             error(INTERNAL_ERROR, "internal error", None)
         };
+        let _one_at_a_time = self.order_lock.lock().unwrap_or_else(|p| p.into_inner());
         // The cheap checks first: a client past its limits costs no invoice.
         let now = now_secs();
         match self.store.lsps1_no_room(&client.to_string(), now, o.max_pending_per_client, o.max_pending_total) {
