@@ -169,6 +169,20 @@ webhook = "{self.push_url}"
                 raise AssertionError(f"{self.name} {path}: {r.status} {data}")
             return data
 
+    async def dashboard(self, path: str) -> str:
+        """A dashboard page as a signed-in operator's browser gets it (the token's sign-in, then GET)."""
+        jar = aiohttp.CookieJar(unsafe=True)  # a bare IP's cookies are kept only so
+        async with aiohttp.ClientSession(cookie_jar=jar) as s:
+            async with s.post(
+                self.admin + "/login", data={"token": self.token}, headers={"Origin": self.admin}, allow_redirects=False
+            ) as r:
+                if r.status != 303:
+                    raise AssertionError(f"{self.name}: dashboard sign-in answered {r.status}")
+            async with s.get(self.admin + path, allow_redirects=False) as r:
+                if r.status != 200:
+                    raise AssertionError(f"{self.name} dashboard {path}: {r.status}")
+                return await r.text()
+
     def kill9(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)

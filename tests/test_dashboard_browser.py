@@ -410,7 +410,12 @@ async def test_refused_without_a_session_or_from_another_origin(driver: WebDrive
 async def test_every_page_renders_for_the_screenshots(driver: WebDriver, net: Net, shots: Path) -> None:
     url, d = dash_url(net), driver
     await in_thread(sign_in, d, url, net.lsp_a.token)
-    for name, path in [("mailbox", "/mailbox"), ("devices", "/devices"), ("payments", "/payments")]:
+    for name, path in [
+        ("mailbox", "/mailbox"),
+        ("devices", "/devices"),
+        ("payments", "/payments"),
+        ("services", "/services"),
+    ]:
         await in_thread(d.get, url + path)
         assert d.current_url == url + path
         assert "Traceback" not in d.page_source

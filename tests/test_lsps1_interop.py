@@ -286,6 +286,11 @@ async def test_ldk_node_buys_a_channel_paid_on_chain_and_coins_sent_after_are_ow
             chans = [c for c in await lsp.api("GET", "/api/channels") if c["counterparty_node_id"] == ldk.node_id]
             assert len(chans) == 1, "never opened twice"
             assert "7000 sat received on chain are owed back" in engine_log(lsp)
+            # The operator's dashboard says so first thing on its services page.
+            page = await lsp.dashboard("/services")
+            assert "1 order(s) owed a refund, 7,000 sat in all" in page
+            row = page.split(f'data-order="{order["order_id"]}"')[1].split("</tr>")[0]
+            assert "7,000 sat" in row and "by onchain" in row
     finally:
         await lsp.stop()
 

@@ -53,4 +53,5 @@ def setup(app: web.Application, ops: Ops, token: str, settings: AdminSettings | 
     r.add_post("/devices/test-push", actions.test_push)
     r.add_post("/outbox/{push_id}/retry", actions.retry_push)
     r.add_get("/payments", views.payments_page)
+    r.add_get("/services", views.services_page)
     r.add_static("/static/", STATIC_DIR, append_version=False)

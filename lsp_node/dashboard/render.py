@@ -39,6 +39,14 @@ BADGES = {
     "dead": "bad",
     "inbound": "info",
     "outbound": "info",
+    # LSPS1 orders and their payments, LSPS2 JIT channels (SPEC.md §12, §14)
+    "created": "info",
+    "completed": "ok",
+    "expect_payment": "info",
+    "paid": "ok",
+    "refunded": "muted",
+    "sold": "info",
+    "opening": "warn",
 }
 
 

@@ -20,6 +20,9 @@ from lsp_node.lsp.holds import STATES as HOLD_STATES
 from lsp_node.monitor.summary import summary
 
 PAGE_SIZE: Final = 50
+#: LSPS1 orders looked through for refunds owed (the newest; orders are kept 30 days at most
+#: unless owed, so this covers the owed ones of any but a very busy LSP).
+OWED_SCAN: Final = 1_000
 MAX_OFFSET: Final = 1_000_000
 #: An amount in a hold timeline's detail ("25001000 msat in"), shown as the rest of the page shows
 #: amounts ("25,001 sat in").
@@ -182,6 +185,24 @@ async def devices_page(request: web.Request) -> web.Response:
             outbox=await ops.outbox(state=state, limit=PAGE_SIZE, offset=offset),
         )
     return page(request, "devices.html", ctx)
+
+
+async def services_page(request: web.Request) -> web.Response:
+    """The services for existing wallets: LSPS1 orders (refunds owed first), LSPS2 JIT channels,
+    LSPS5 webhooks (host only) and HTLCs held for async payments."""
+    ops = request.app[DASHBOARD].ops
+    # Refunds owed are counted over the newest OWED_SCAN orders, the table shows a page of them.
+    scanned = await ops.lsps1(limit=OWED_SCAN)
+    owed = [o for o in scanned["orders"] if o["refund_owed_sat"]]
+    ctx = {
+        "lsps1": {**scanned, "orders": scanned["orders"][:PAGE_SIZE]},
+        "owed": owed,
+        "owed_sat": sum(o["refund_owed_sat"] for o in owed),
+        "lsps2": await ops.lsps2(limit=PAGE_SIZE),
+        "lsps5": await ops.lsps5(limit=PAGE_SIZE),
+        "async_payments": await ops.async_payments(),
+    }
+    return page(request, "services.html", ctx)
 
 
 async def payments_page(request: web.Request) -> web.Response:
