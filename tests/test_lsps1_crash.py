@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .conftest import Chain, NodeFactory
 from .lightningrod_net import until
-from .test_lsps1_interop import lsps1_orders, order_paid_while_away
+from .test_lsps1_interop import lsps1_orders, order_completed, order_paid_while_away
 
 
 async def test_a_kill9_just_after_the_funding_broadcast_completes_the_order_with_one_channel(
@@ -41,10 +41,7 @@ async def test_a_kill9_just_after_the_funding_broadcast_completes_the_order_with
         await lsp.start()
         await ldk.connect(lsp.node_id, lsp.listen_addr)
 
-        async def completed() -> bool:
-            return [o["state"] for o in await lsps1_orders(lsp)] == ["COMPLETED"]
-
-        await until(completed, "the order completed after the restart", 90)
+        await order_completed(lsp, "the order completed after the restart", 90)
         [done] = await lsps1_orders(lsp)
         assert done["funding_outpoint"].split(":")[0] == funding_txid
         chain.mine(6)

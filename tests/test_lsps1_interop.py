@@ -87,6 +87,17 @@ async def lsps1_orders(lsp: LspProcess) -> list[dict[str, Any]]:
     return list(answer["orders"])
 
 
+async def order_completed(lsp: LspProcess, what: str, timeout: float = 60.0, *, sync: bool = False) -> None:
+    """Wait until the LSP's one order is COMPLETED (with `sync`, syncing the LSP's wallet each look)."""
+
+    async def completed() -> bool:
+        if sync:
+            await lsp.api("POST", "/api/sync")
+        return [o["state"] for o in await lsps1_orders(lsp)] == ["COMPLETED"]
+
+    await until(completed, what, timeout)
+
+
 async def payer_with_channel(chain: Chain, make_node: NodeFactory, lsp: LspProcess) -> Any:
     payer = await make_node("payer")
     await chain.fund(payer, 3_000_000)
@@ -146,11 +157,7 @@ async def test_ldk_node_buys_a_channel_pays_by_invoice_and_then_receives_over_it
 
             await until(lambda: len(chain.raw.mempool_txids()) >= 1, "the order's channel funding broadcast", 60)
 
-            async def completed() -> bool:
-                [o] = await lsps1_orders(lsp)
-                return bool(o["state"] == "COMPLETED")
-
-            await until(completed, "the order completed")
+            await order_completed(lsp, "the order completed")
             [done] = await lsps1_orders(lsp)
             assert (done["payment_state"], done["open_attempts"], done["last_error"]) == ("PAID", 0, None)
             chans = [c for c in await lsp.api("GET", "/api/channels") if c["counterparty_node_id"] == ldk.node_id]
@@ -242,11 +249,7 @@ async def test_ldk_node_buys_a_channel_paid_on_chain_and_coins_sent_after_are_ow
             await lsp.api("POST", "/api/sync")
             await until(lambda: len(chain.raw.mempool_txids()) >= 1, "the order's channel funding broadcast", 60)
 
-            async def completed() -> bool:
-                [o] = await lsps1_orders(lsp)
-                return bool(o["state"] == "COMPLETED")
-
-            await until(completed, "the order completed")
+            await order_completed(lsp, "the order completed")
             [done] = await lsps1_orders(lsp)
             assert (done["payment_state"], done["paid_by"], done["onchain_received_sat"]) == ("PAID", "onchain", fee)
             [outpoint] = done["onchain_outpoints"]
@@ -348,11 +351,7 @@ async def test_an_order_paid_while_the_client_is_offline_is_opened_once_it_is_ba
         await ldk.start(chain.url, lsps1=lsps1)
         await ldk.connect(lsp.node_id, lsp.listen_addr)
 
-        async def completed() -> bool:
-            [o] = await lsps1_orders(lsp)
-            return bool(o["state"] == "COMPLETED")
-
-        await until(completed, "the order's channel opened once the client is back", 90)
+        await order_completed(lsp, "the order's channel opened once the client is back", 90)
         [done] = await lsps1_orders(lsp)
         assert (done["payment_state"], done["order_id"]) == ("PAID", order["order_id"])
         chans = [c for c in await lsp.api("GET", "/api/channels") if c["counterparty_node_id"] == ldk.node_id]
@@ -406,11 +405,7 @@ async def test_an_open_the_wallet_cannot_fund_keeps_the_order_paid_and_is_retrie
         # Coins again: the sweep's next try (a minute after the failure) opens the channel.
         await lsp_fund(chain, lsp, 2_000_000)
 
-        async def completed() -> bool:
-            [o] = await lsps1_orders(lsp)
-            return bool(o["state"] == "COMPLETED")
-
-        await until(completed, "the order's channel opened on the retry", 150)
+        await order_completed(lsp, "the order's channel opened on the retry", 150)
         [done] = await lsps1_orders(lsp)
         assert (done["payment_state"], done["open_attempts"]) == ("PAID", 1)
         chans = [c for c in await lsp.api("GET", "/api/channels") if c["counterparty_node_id"] == ldk.node_id]

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from .conftest import Chain, NodeFactory
 from .ldk_node_peer import ldk_node_peer
-from .lightningrod_net import lsp_fund, until
+from .lightningrod_net import lsp_fund
 from .lsp_process import LspProcess
-from .test_lsps1_interop import ONCHAIN_TERMS, UNUSED_PUSH, lsps1_orders
+from .test_lsps1_interop import ONCHAIN_TERMS, UNUSED_PUSH, lsps1_orders, order_completed
 
 
 async def test_a_wallet_rebuilt_from_the_seed_still_sees_payments_to_order_addresses_past_the_gap(
@@ -43,11 +43,7 @@ async def test_a_wallet_rebuilt_from_the_seed_still_sees_payments_to_order_addre
             chain.raw.fund_address(address, total)
             chain.mine(2)
 
-            async def completed() -> bool:
-                await lsp.api("POST", "/api/sync")
-                return [o["state"] for o in await lsps1_orders(lsp)] == ["COMPLETED"]
-
-            await until(completed, "the order paid on chain and its channel opened", 90)
+            await order_completed(lsp, "the order paid on chain and its channel opened", 90, sync=True)
             [done] = await lsps1_orders(lsp)
             assert (done["paid_by"], done["onchain_received_sat"]) == ("onchain", total)
 

@@ -14,7 +14,7 @@ from .ldk_node_peer import LdkNodePeer, ldk_node_peer
 from .lightningrod_net import until
 from .lsps2_net import channels_with, jit_lsp, lsps2_source, sales
 from .test_lsps1_interop import TERMS as LSPS1_TERMS
-from .test_lsps1_interop import engine_log, lsps1_orders
+from .test_lsps1_interop import engine_log, lsps1_orders, order_completed
 
 
 async def test_a_jit_channel_may_not_take_the_coins_owed_to_a_paid_lsps1_order(
@@ -61,10 +61,7 @@ async def test_a_jit_channel_may_not_take_the_coins_owed_to_a_paid_lsps1_order(
             await buyer.start(chain.url, lsps1=lsps1)
             await buyer.connect(lsp.node_id, lsp.listen_addr)
 
-            async def completed() -> bool:
-                return [o["state"] for o in await lsps1_orders(lsp)] == ["COMPLETED"]
-
-            await until(completed, "the order's channel opened once the buyer is back", 90)
+            await order_completed(lsp, "the order's channel opened once the buyer is back", 90)
             [done] = await lsps1_orders(lsp)
             assert (done["open_attempts"], done["last_error"]) == (0, None)
             chans = await channels_with(lsp, buyer.node_id)

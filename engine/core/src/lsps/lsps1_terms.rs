@@ -362,20 +362,18 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_stored_order_is_answered_with_its_params_verbatim_and_its_state_at_the_time() {
-        let invoice = test_invoice();
-        let p = params(200_000, 0, 1_000);
-        let mut r = Lsps1OrderRecord {
+    /// A stored order of 200,000 sat, unpaid, created at 1,000 and expiring at 2,000.
+    fn stored_order(p: &LSPS1OrderParams) -> Lsps1OrderRecord {
+        Lsps1OrderRecord {
             order_id: "ab".repeat(16),
             client_node_id: "02aa".into(),
-            params: serde_json::to_string(&p).unwrap(),
+            params: serde_json::to_string(p).unwrap(),
             lsp_balance_sat: 200_000,
             client_balance_sat: 0,
             user_channel_id: 1,
             state: LSPS1_CREATED.into(),
             payment_state: LSPS1_EXPECT_PAYMENT.into(),
-            invoice,
+            invoice: test_invoice(),
             payment_hash: "00".into(),
             fee_sat: 4_000,
             total_sat: 4_000,
@@ -395,7 +393,13 @@ mod tests {
             onchain_received_sat: 0,
             onchain_outpoints: None,
             paid_by: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_stored_order_is_answered_with_its_params_verbatim_and_its_state_at_the_time() {
+        let p = params(200_000, 0, 1_000);
+        let mut r = stored_order(&p);
         let a = order_response(&r, 1_500).unwrap();
         assert!(a.payment.onchain.is_none(), "no address: BOLT11 only");
         assert_eq!(a.order, p);
@@ -421,37 +425,13 @@ mod tests {
         let address = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
         let mut r = Lsps1OrderRecord {
             order_id: "cd".repeat(16),
-            client_node_id: "02aa".into(),
-            params: serde_json::to_string(&params(200_000, 0, 1_000)).unwrap(),
-            lsp_balance_sat: 200_000,
-            client_balance_sat: 0,
-            user_channel_id: 1,
-            state: LSPS1_CREATED.into(),
-            payment_state: LSPS1_EXPECT_PAYMENT.into(),
-            invoice: test_invoice(),
-            payment_hash: "00".into(),
-            fee_sat: 4_000,
-            total_sat: 4_000,
-            channel_id: None,
-            funding_outpoint: None,
-            funded_at: None,
-            created_at: 1_000,
-            expires_at: 2_000,
-            updated_at: 1_000,
             refund_onchain_address: Some(address.into()),
-            open_attempts: 0,
-            last_error: None,
-            next_attempt_at: 0,
-            claim_approved_at: None,
-            funding_made: None,
             onchain: Some(crate::io::Lsps1OnchainTerms {
                 address: address.into(),
                 min_confirmations: 3,
                 min_fee_for_0conf_kwu: 2_500,
             }),
-            onchain_received_sat: 0,
-            onchain_outpoints: None,
-            paid_by: None,
+            ..stored_order(&params(200_000, 0, 1_000))
         };
         let v = serde_json::to_value(order_response(&r, 1_500).unwrap()).unwrap();
         let onchain = &v["payment"]["onchain"];
