@@ -9,6 +9,7 @@ __all__ = [
     "ChannelClosed",
     "ChannelPending",
     "ChannelReady",
+    "ClientWanted",
     "Forward",
     "ForwardTotals",
     "HeldAsyncHtlc",
@@ -1232,6 +1233,20 @@ class Lsps5Notification:
     def body(self) -> str: ...
 
 @final
+class ClientWanted:
+    """A client is needed online for `push_kind` (`payment_incoming`: an LSPS2 payment waits for it): an apprise push to its device if it has one, else its LSPS5 webhooks."""
+
+    kind: ClassVar[Literal["client_wanted"]]
+    __match_args__ = ("id", "client_node_id", "push_kind")
+    def __new__(cls, id: int, client_node_id: str, push_kind: str) -> Self: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def client_node_id(self) -> str: ...
+    @property
+    def push_kind(self) -> str: ...
+
+@final
 class Lsps5WebhookReply:
     """LSPS5 client side: an LSP's answer to our `lsps5_set_webhook`."""
 
@@ -1264,6 +1279,7 @@ _Event = (
     | OnionMessagePeerConnected
     | OnionMessageReceived
     | Lsps5Notification
+    | ClientWanted
     | Lsps5WebhookReply
 )
 

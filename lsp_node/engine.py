@@ -16,6 +16,7 @@ from lsp_node._ldk import (
     ChannelClosed,
     ChannelPending,
     ChannelReady,
+    ClientWanted,
     Forward,
     ForwardTotals,
     HeldAsyncHtlc,
@@ -51,6 +52,7 @@ __all__ = [
     "ChannelClosed",
     "ChannelPending",
     "ChannelReady",
+    "ClientWanted",
     "Event",
     "Forward",
     "ForwardTotals",
@@ -109,6 +111,7 @@ Event: TypeAlias = (
     | OnionMessagePeerConnected
     | OnionMessageReceived
     | Lsps5Notification
+    | ClientWanted
     | Lsps5WebhookReply
 )
 
@@ -127,6 +130,7 @@ EVENT_CLASSES: tuple[type[Event], ...] = (
     OnionMessagePeerConnected,
     OnionMessageReceived,
     Lsps5Notification,
+    ClientWanted,
     Lsps5WebhookReply,
 )
 

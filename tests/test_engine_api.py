@@ -45,7 +45,8 @@ def test_engine_classes_are_frozen_typed_and_matchable() -> None:
         case _:
             pytest.fail("a PaymentSent should match its own fields")
     kinds = [c.kind for c in EVENT_CLASSES]
-    assert len(set(kinds)) == len(kinds) == 15 and {"htlc_intercepted", "lsps5_notification"} <= set(kinds)
+    assert len(set(kinds)) == len(kinds) == 16
+    assert {"htlc_intercepted", "lsps5_notification", "client_wanted"} <= set(kinds)
 
 
 async def test_forward_to_a_node_without_a_channel_says_so(chain: Chain, make_node: NodeFactory) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lsp_node import protocol as p
-from lsp_node.engine import PaymentForwarded
+from lsp_node.engine import ClientWanted, PaymentForwarded
 from lsp_node.lsp import LspService, LspStore
 from lsp_node.notify import NotificationStore, Notifier, NotifierSettings, WebhookPolicy
 from tests.fake_engine import FakeEngine
@@ -156,3 +156,18 @@ async def test_lsps5_off_asks_nothing(tmp_path: Path) -> None:
     finally:
         nstore.close()
         lsp_store.close()
+
+
+async def test_a_jit_payment_waiting_for_its_client_wakes_it_once_its_way_and_each_time(wake: Wake) -> None:
+    # The engine's ClientWanted for an LSPS2 payment: a client with a device gets the apprise
+    # push `payment_incoming`, one without gets lsps5.payment_incoming, never both.
+    wake.store.register_device(CLIENT, "webhook", "phone-1")
+    await wake.service.handle(ClientWanted(1, CLIENT, "payment_incoming"))
+    assert [(e.kind, e.delivery) for e in wake.store.outbox(CLIENT)] == [("payment_incoming", "apprise")]
+    assert wake.calls == []
+    for event_id in (2, 3):
+        await wake.service.handle(ClientWanted(event_id, OTHER, "payment_incoming"))
+    # Each payment may wake (our per-method cooldown does not hold this one back), unlike a
+    # reminder such as onion_message_incoming.
+    assert wake.calls == [(OTHER, "lsps5.payment_incoming", wake.engine.height)] * 2
+    assert wake.store.outbox(OTHER) == []

@@ -27,15 +27,19 @@ NOT_AUTHENTICATED = "not authenticated as a client of this LSP"
 #: The LightningRod push kinds that have an LSPS5 notification (bLIP-55 methods), by what the
 #: client is needed for: mail waiting in the mailbox is `onion_message_incoming`; a hold about to
 #: be failed back, and a payer's HTLC whose fulfil waits for the payer (the LSP must go on-chain
-#: before the HTLC's expiry if it never returns) are deadlines: `expiry_soon`. Nothing here is a
-#: payment waiting for the client to *receive* (`payment_incoming`): that is an LSPS2 payment for
-#: an offline client, which the engine fails back today (notes/lsps5-status.md). A failed hold and
-#: the operator's test push have none.
+#: before the HTLC's expiry if it never returns) are deadlines: `expiry_soon`; an LSPS2 payment
+#: waiting for an offline client to receive it (the engine's `ClientWanted`) is
+#: `payment_incoming`. A failed hold and the operator's test push have none.
 LSPS5_METHODS: dict[str, str] = {
     "message_waiting": "lsps5.onion_message_incoming",
     "preimage_waiting": "lsps5.expiry_soon",
     "hold_expiring": "lsps5.expiry_soon",
+    "payment_incoming": "lsps5.payment_incoming",
 }
+
+
+#: LSPS5 methods our per-method cooldown does not hold back (SPEC.md §15).
+UNCOOLED: frozenset[str] = frozenset({"lsps5.payment_incoming"})
 
 
 def short(hex_id: str) -> str:
@@ -109,7 +113,9 @@ class Role:
             # come while the payer is connected; lightning-liquidity resets its own cooldown then).
             return "online"
         try:
-            if await n.lsps5_cooling_down(client, method):
+            # A payment waiting for its receiver is not a reminder: each may wake it (only
+            # lightning-liquidity's 60 s applies), as an apprise push of it would.
+            if method not in UNCOOLED and await n.lsps5_cooling_down(client, method):
                 log.debug("LSPS5 %s for %s skipped: notified within the cooldown", method, short(client))
                 return "cooldown"
             # lightning-liquidity signs and queues in memory; the POSTs come back as events.

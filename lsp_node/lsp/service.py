@@ -9,6 +9,7 @@ import time
 from lsp_node import protocol as p
 from lsp_node.config import LspSettings
 from lsp_node.engine import (
+    ClientWanted,
     Event,
     HtlcHandlingFailed,
     HtlcIntercepted,
@@ -102,6 +103,9 @@ class LspService:
             await self.holding.on_htlc_handling_failed(event)
         elif isinstance(event, Lsps5Notification):
             await self.queue_webhook(event)
+        elif isinstance(event, ClientWanted):
+            # One wake-up, the client's way: its device's apprise push, else its LSPS5 webhooks.
+            await self.role.notify(event.client_node_id, event.push_kind)
 
     async def queue_webhook(self, event: Lsps5Notification) -> None:
         """An LSPS5 notification lightning-liquidity signed: into the push outbox, before the

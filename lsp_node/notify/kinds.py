@@ -8,7 +8,7 @@ from typing import Final, Literal
 
 from lsp_node.errors import InvalidArgumentError
 
-Kind = Literal["message_waiting", "preimage_waiting", "hold_expiring", "hold_failed", "test"]
+Kind = Literal["message_waiting", "preimage_waiting", "hold_expiring", "hold_failed", "payment_incoming", "test"]
 
 #: The human sentence sent with each kind. The push body is ``"<kind>: <sentence>"``.
 KIND_SENTENCES: Final[Mapping[str, str]] = {
@@ -16,6 +16,8 @@ KIND_SENTENCES: Final[Mapping[str, str]] = {
     "preimage_waiting": "A payment you sent needs you online to finish. Please open your wallet.",
     "hold_expiring": "A pending payment will expire soon. Please open your wallet.",
     "hold_failed": "A payment you sent could not be delivered. Please open your wallet.",
+    # An LSPS2 payment to the client waits for it to connect (its JIT channel opens then).
+    "payment_incoming": "A payment to you is waiting. Please open your wallet.",
     # The operator's check that pushes reach the client's device (admin API); asks for nothing.
     "test": "This is a test notification from your LSP. No action is needed.",
 }

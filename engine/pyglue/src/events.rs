@@ -247,6 +247,9 @@ pub fn to_py(py: Python<'_>, q: QueuedEvent) -> PyResult<Py<PyAny>> {
         NodeEvent::Lsps5Notification { client_node_id, app_name, url, method, headers, body } => {
             Py::new(py, Lsps5Notification { id, client_node_id, app_name, url, method, headers, body })?.into_any()
         }
+        NodeEvent::ClientWanted { client_node_id, push_kind } => {
+            Py::new(py, ClientWanted { id, client_node_id, push_kind })?.into_any()
+        }
         NodeEvent::Lsps5WebhookReply { lsp_node_id, app_name, ok, detail } => {
             Py::new(py, Lsps5WebhookReply { id, lsp_node_id, app_name, ok, detail })?.into_any()
         }
@@ -264,6 +267,16 @@ record!(
         method: String,
         headers: Vec<(String, String)>,
         body: String,
+    }
+);
+
+record!(
+    /// A client is needed online for `push_kind` (`payment_incoming`: an LSPS2 payment waits
+    /// for it): an apprise push to its device if it has one, else its LSPS5 webhooks.
+    ClientWanted kind = "client_wanted" {
+        id: i64,
+        client_node_id: String,
+        push_kind: String,
     }
 );
 
@@ -293,5 +306,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<OnionMessagePeerConnected>()?;
     m.add_class::<OnionMessageReceived>()?;
     m.add_class::<Lsps5Notification>()?;
+    m.add_class::<ClientWanted>()?;
     m.add_class::<Lsps5WebhookReply>()
 }

@@ -135,6 +135,13 @@ pub enum NodeEvent {
         headers: Vec<(String, String)>,
         body: String,
     },
+    /// A client is needed online for `push_kind` (a push kind: `payment_incoming`, an LSPS2 payment
+    /// waiting for it). The application wakes it one way: an apprise push to its LightningRod
+    /// device if it has one, else LSPS5 notifications to its webhooks.
+    ClientWanted {
+        client_node_id: String,
+        push_kind: String,
+    },
     /// LSPS5 client side: an LSP's answer to our `set_webhook` or `remove_webhook`.
     Lsps5WebhookReply {
         lsp_node_id: String,
@@ -171,6 +178,7 @@ impl NodeEvent {
             NodeEvent::OnionMessagePeerConnected { .. } => "onion_message_peer_connected",
             NodeEvent::OnionMessageReceived { .. } => "onion_message_received",
             NodeEvent::Lsps5Notification { .. } => "lsps5_notification",
+            NodeEvent::ClientWanted { .. } => "client_wanted",
             NodeEvent::Lsps5WebhookReply { .. } => "lsps5_webhook_reply",
         }
     }

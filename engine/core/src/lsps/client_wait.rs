@@ -1,7 +1,7 @@
 //! An LSPS2 client offline when its JIT payment arrives. Without LSPS5 the payment is failed
-//! back at once (nobody to open a channel to). With LSPS5 the LSP first sends the client's
-//! webhooks `lsps5.payment_incoming` (lightning-liquidity signs it; its 60 s cooldown applies)
-//! and waits up to `lsps5_wait_for_client_secs` (at most 60, well inside the 90 s MPP timeout
+//! back at once (nobody to open a channel to). With LSPS5 the LSP first has the client woken
+//! (a `ClientWanted` event: the application pushes its LightningRod device if it has one, else
+//! its webhooks get `lsps5.payment_incoming`, with the cooldowns of both) and waits up to `lsps5_wait_for_client_secs` (at most 60, well inside the 90 s MPP timeout
 //! after which the sweep gives the sale up, and far below any HTLC's CLTV) for the client to
 //! connect; then it opens the channel, or fails the payment back as before. The HTLCs stay
 //! queued in lightning-liquidity meanwhile. Bounded: one waiting sale per client (a second is
@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use bitcoin::secp256k1::PublicKey;
 use lightning::util::logger::Level;
-use lightning_liquidity::lsps5::msgs::LSPS5ProtocolError;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::event::NodeEvent;
 use crate::io::JIT_SOLD;
 use crate::node::Core;
 
@@ -71,13 +71,13 @@ impl Core {
             self.lsps2_log(Level::Info, format!("{client} already has a payment waiting for it (or too many wait)"));
             return false;
         }
-        if let Some(h) = self.liquidity.lsps5_service_handler() {
-            match h.notify_payment_incoming(client) {
-                Ok(()) => {}
-                // Woken less than a minute ago: it is on its way.
-                Err(LSPS5ProtocolError::SlowDownError) => {}
-                Err(e) => self.lsps2_log(Level::Warn, format!("cannot notify {client} of its payment: {e:?}")),
-            }
+        // The application wakes it one way, as for every other event: an apprise push to its
+        // LightningRod device if it has one, else `lsps5.payment_incoming` to its webhooks.
+        let wanted =
+            NodeEvent::ClientWanted { client_node_id: client.to_string(), push_kind: "payment_incoming".into() };
+        if let Err(e) = self.events.emit(wanted, None) {
+            // The wait goes on: the client may come back by itself.
+            self.lsps2_log(Level::Warn, format!("cannot ask for {client} to be woken: {e}"));
         }
         self.lsps2_log(
             Level::Info,
