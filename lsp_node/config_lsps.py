@@ -114,14 +114,15 @@ class Lsps5Settings(Section):
         ge=0,
         le=86400,
         description="At most one notification of each method per client in this window (a reconnect does not"
-        " reset it; webhook_registered is exempt). 0: only lightning-liquidity's 60 s.",
+        " reset it; webhook_registered and payment_incoming are exempt). 0: only lightning-liquidity's 60 s.",
     )
     wait_for_client_secs: int = Field(
         default=30,
         ge=0,
         le=60,
-        description="An LSPS2 client offline at its JIT payment: notify lsps5.payment_incoming and wait this"
-        " long for it to connect before failing the payment back (0: fail back at once).",
+        description="An LSPS2 client offline at its JIT payment: wake it (apprise push payment_incoming to its"
+        " device, else lsps5.payment_incoming to its webhooks) and wait this long for it to connect before"
+        " failing the payment back (0: fail back at once).",
     )
     max_pending_total: int = Field(
         default=10_000,

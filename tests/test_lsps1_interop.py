@@ -292,6 +292,7 @@ async def test_ldk_node_buys_a_channel_paid_on_chain_and_coins_sent_after_are_ow
             # The operator's dashboard says so first thing on its services page.
             page = await lsp.dashboard("/services")
             assert "1 order(s) owed a refund, 7,000 sat in all" in page
+            assert f'data-owed="{order["order_id"]}"' in page
             row = page.split(f'data-order="{order["order_id"]}"')[1].split("</tr>")[0]
             assert "7,000 sat" in row and "by onchain" in row
     finally:

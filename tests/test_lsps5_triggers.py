@@ -171,3 +171,7 @@ async def test_a_jit_payment_waiting_for_its_client_wakes_it_once_its_way_and_ea
     # reminder such as onion_message_incoming.
     assert wake.calls == [(OTHER, "lsps5.payment_incoming", wake.engine.height)] * 2
     assert wake.store.outbox(OTHER) == []
+    # Back before the event is handled (or the event replayed later): nobody is woken.
+    wake.engine.online.add(OTHER)
+    await wake.service.handle(ClientWanted(4, OTHER, "payment_incoming"))
+    assert len(wake.calls) == 2 and wake.store.outbox(OTHER) == []

@@ -20,9 +20,9 @@ from lsp_node.lsp.holds import STATES as HOLD_STATES
 from lsp_node.monitor.summary import summary
 
 PAGE_SIZE: Final = 50
-#: LSPS1 orders looked through for refunds owed (the newest; orders are kept 30 days at most
-#: unless owed, so this covers the owed ones of any but a very busy LSP).
-OWED_SCAN: Final = 1_000
+#: LSPS1 orders looked through for refunds owed: the newest, as many as the engine answers at once.
+#: Older owed orders are in `GET /api/lsps1` (paged) and `lsp-node lsps1`; the page says how many it read.
+OWED_SCAN: Final = 500
 MAX_OFFSET: Final = 1_000_000
 #: An amount in a hold timeline's detail ("25001000 msat in"), shown as the rest of the page shows
 #: amounts ("25,001 sat in").
@@ -198,6 +198,7 @@ async def services_page(request: web.Request) -> web.Response:
         "lsps1": {**scanned, "orders": scanned["orders"][:PAGE_SIZE]},
         "owed": owed,
         "owed_sat": sum(o["refund_owed_sat"] for o in owed),
+        "scanned": len(scanned["orders"]),
         "lsps2": await ops.lsps2(limit=PAGE_SIZE),
         "lsps5": await ops.lsps5(limit=PAGE_SIZE),
         "async_payments": await ops.async_payments(),

@@ -114,7 +114,8 @@ class Role:
             return "online"
         try:
             # A payment waiting for its receiver is not a reminder: each may wake it (only
-            # lightning-liquidity's 60 s applies), as an apprise push of it would.
+            # lightning-liquidity's 60 s applies). Its apprise push keeps the outbox's per-kind
+            # cooldown (`[notifications] cooldown_secs`, 60 s by default).
             if method not in UNCOOLED and await n.lsps5_cooling_down(client, method):
                 log.debug("LSPS5 %s for %s skipped: notified within the cooldown", method, short(client))
                 return "cooldown"

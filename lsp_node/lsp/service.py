@@ -103,8 +103,9 @@ class LspService:
             await self.holding.on_htlc_handling_failed(event)
         elif isinstance(event, Lsps5Notification):
             await self.queue_webhook(event)
-        elif isinstance(event, ClientWanted):
-            # One wake-up, the client's way: its device's apprise push, else its LSPS5 webhooks.
+        elif isinstance(event, ClientWanted) and not self.engine.is_online(event.client_node_id):
+            # One wake-up, the client's way: its device's apprise push, else its LSPS5 webhooks;
+            # none if it came back before this event was handled (or it is replayed later).
             await self.role.notify(event.client_node_id, event.push_kind)
 
     async def queue_webhook(self, event: Lsps5Notification) -> None:

@@ -77,7 +77,8 @@ pub struct NodeOptions {
     /// this engine, and for the tests, since stock ldk-node has none.
     pub lsps5_client: bool,
     /// With LSPS5 on: seconds (0 to 60) an LSPS2 client offline at its JIT payment is waited
-    /// for, after `lsps5.payment_incoming` is sent to its webhooks; 0 fails the payment back at once.
+    /// for, after a `ClientWanted` event asked the application to wake it; 0 fails the payment
+    /// back at once.
     pub lsps5_wait_for_client_secs: u32,
     /// The LSPS1 (buy a channel) service; None leaves it off.
     pub lsps1: Option<Lsps1Options>,

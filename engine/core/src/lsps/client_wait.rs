@@ -82,7 +82,7 @@ impl Core {
         self.lsps2_log(
             Level::Info,
             format!(
-                "{client} is offline at its JIT payment (scid {}): notified, waiting {}s",
+                "{client} is offline at its JIT payment (scid {}): asked to be woken, waiting {}s",
                 req.scid,
                 wait.as_secs()
             ),
