@@ -392,13 +392,16 @@ class Ops:
     # -- BOLT async payments ------------------------------------------------------------------------
 
     async def async_payments(self) -> dict[str, Any]:
+        return {
+            **self.held_async_htlcs(),
+            "static_invoices": [fields(i) for i in await self.node.static_invoices()],
+        }
+
+    def held_async_htlcs(self) -> dict[str, Any]:
+        """Whether the async payments server runs, and the HTLCs held for it."""
         enabled = self.settings is not None and self.settings.async_payments.enabled
         held = [self.held_async_view(h) for h in self.service.async_holds.held()] if self.service else []
-        return {
-            "enabled": enabled,
-            "static_invoices": [fields(i) for i in await self.node.static_invoices()],
-            "held_htlcs": held,
-        }
+        return {"enabled": enabled, "held_htlcs": held}
 
     def held_async_view(self, h: HeldAsyncHtlc) -> dict[str, Any]:
         at = self.lsp().async_holds.fail_back_height(h)

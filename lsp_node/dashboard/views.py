@@ -201,7 +201,8 @@ async def services_page(request: web.Request) -> web.Response:
         "scanned": len(scanned["orders"]),
         "lsps2": await ops.lsps2(limit=PAGE_SIZE),
         "lsps5": await ops.lsps5(limit=PAGE_SIZE),
-        "async_payments": await ops.async_payments(),
+        # The held HTLCs only: the page shows no static invoices, and it refreshes every 5 s.
+        "async_payments": ops.held_async_htlcs(),
     }
     return page(request, "services.html", ctx)
 
